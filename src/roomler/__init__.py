@@ -1,0 +1,8 @@
+"""Roomler: a self-hostable real-time collaboration server."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("roomler")
+except PackageNotFoundError:  # running from a source tree without installation
+    __version__ = "0.0.0"
