@@ -1,0 +1,5 @@
+import sys
+
+from roomler.cli import main
+
+sys.exit(main())

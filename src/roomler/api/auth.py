@@ -1,0 +1,181 @@
+"""`/api/auth`: register, login, refresh, logout, me."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, EmailStr, Field, model_validator
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+
+from roomler.api.deps import ACCESS_COOKIE, Context, CurrentUser, Session
+from roomler.api.errors import ApiError, conflict, unauthorized, validation
+from roomler.api.serialize import user_out
+from roomler.auth.passwords import hash_password, verify_password
+from roomler.auth.tokens import InvalidToken
+from roomler.context import ServerContext
+from roomler.db.models import Tenant, TenantMember, User
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+Username = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{3,32}$")]
+TenantSlug = Annotated[str, Field(pattern=r"^[a-z0-9-]{2,64}$")]
+Password = Annotated[str, Field(min_length=8, max_length=1024)]
+
+
+class RegisterIn(BaseModel):
+    email: EmailStr
+    username: Username
+    display_name: Annotated[str, Field(min_length=1, max_length=100)]
+    password: Password
+    tenant_name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    tenant_slug: TenantSlug | None = None
+
+    @model_validator(mode="after")
+    def _tenant_fields_together(self) -> RegisterIn:
+        if (self.tenant_name is None) != (self.tenant_slug is None):
+            raise ValueError("tenant_name and tenant_slug must be given together")
+        return self
+
+
+class LoginIn(BaseModel):
+    username: str | None = Field(default=None, max_length=254)
+    email: str | None = Field(default=None, max_length=254)
+    password: Annotated[str, Field(max_length=1024)]
+
+    @model_validator(mode="after")
+    def _one_identifier(self) -> LoginIn:
+        if not (self.username or self.email):
+            raise ValueError("username or email is required")
+        return self
+
+
+class RefreshIn(BaseModel):
+    refresh_token: str
+
+
+class MeUpdate(BaseModel):
+    display_name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    avatar: Annotated[str, Field(max_length=2048)] | None = None
+
+
+def token_response(ctx: ServerContext, user: User, response: Response) -> dict[str, Any]:
+    access = ctx.tokens.issue(user.id, "access")
+    refresh = ctx.tokens.issue(user.id, "refresh")
+    response.set_cookie(
+        ACCESS_COOKIE,
+        access,
+        max_age=ctx.settings.jwt.access_token_ttl_secs,
+        httponly=True,
+        samesite="lax",
+        path="/",
+    )
+    return {
+        "access_token": access,
+        "refresh_token": refresh,
+        "expires_in": ctx.settings.jwt.access_token_ttl_secs,
+        "user": user_out(user),
+    }
+
+
+@router.post("/register", status_code=201)
+async def register(
+    body: RegisterIn, ctx: Context, session: Session, response: Response
+) -> dict[str, Any]:
+    email = body.email.lower()
+    taken = await session.scalar(
+        select(User).where(
+            or_(func.lower(User.email) == email, func.lower(User.username) == body.username.lower())
+        )
+    )
+    if taken is not None:
+        field = "email" if taken.email.lower() == email else "username"
+        raise conflict(f"That {field} is already registered")
+    if body.tenant_slug is not None and await _slug_taken(session, body.tenant_slug):
+        raise conflict(f"Tenant slug '{body.tenant_slug}' is already taken")
+    user = User(
+        email=email,
+        username=body.username,
+        display_name=body.display_name,
+        password_hash=await run_in_threadpool(hash_password, body.password),
+    )
+    session.add(user)
+    try:
+        await session.flush()
+        if body.tenant_name is not None and body.tenant_slug is not None:
+            tenant = Tenant(name=body.tenant_name, slug=body.tenant_slug, owner_id=user.id)
+            session.add(tenant)
+            await session.flush()
+            session.add(TenantMember(tenant_id=tenant.id, user_id=user.id, role="owner"))
+        await session.commit()
+    except IntegrityError:
+        # Lost a race with a concurrent registration of the same name.
+        await session.rollback()
+        raise conflict("That email, username or tenant slug is already taken") from None
+    return token_response(ctx, user, response)
+
+
+async def _slug_taken(session: Session, slug: str) -> bool:
+    return await session.scalar(select(Tenant.id).where(Tenant.slug == slug)) is not None
+
+
+@router.post("/login")
+async def login(
+    body: LoginIn, request: Request, ctx: Context, session: Session, response: Response
+) -> dict[str, Any]:
+    identifier = (body.username or body.email or "").lower()
+    client = request.client.host if request.client else "unknown"
+    keys = [f"user:{identifier}", f"addr:{client}"]
+    wait = ctx.login_failures.retry_after(keys)
+    if wait:
+        raise ApiError(
+            429, "Too many failed logins; try again later", headers={"Retry-After": str(wait)}
+        )
+    column = User.username if body.username else User.email
+    user = await session.scalar(select(User).where(func.lower(column) == identifier))
+    stored_hash = user.password_hash if user is not None else None
+    if not await run_in_threadpool(verify_password, stored_hash, body.password):
+        ctx.login_failures.record_failure(keys)
+        raise unauthorized("Invalid credentials")
+    assert user is not None
+    return token_response(ctx, user, response)
+
+
+@router.post("/refresh")
+async def refresh(
+    body: RefreshIn, ctx: Context, session: Session, response: Response
+) -> dict[str, Any]:
+    try:
+        claims = ctx.tokens.verify(body.refresh_token, "refresh")
+    except InvalidToken as exc:
+        raise unauthorized(str(exc)) from None
+    user = await session.get(User, claims.user_id)
+    if user is None:
+        raise unauthorized("User no longer exists")
+    return token_response(ctx, user, response)
+
+
+@router.post("/logout")
+async def logout(response: Response) -> dict[str, bool]:
+    response.delete_cookie(ACCESS_COOKIE, path="/", httponly=True, samesite="lax")
+    return {"logged_out": True}
+
+
+@router.get("/me")
+async def me(user: CurrentUser) -> dict[str, Any]:
+    return user_out(user)
+
+
+@router.put("/me")
+async def update_me(body: MeUpdate, user: CurrentUser, session: Session) -> dict[str, Any]:
+    if body.display_name is None and body.avatar is None:
+        raise validation("Nothing to update: give display_name or avatar")
+    if body.display_name is not None:
+        user.display_name = body.display_name
+    if body.avatar is not None:
+        user.avatar = body.avatar or None
+    session.add(user)
+    await session.commit()
+    return user_out(user)

@@ -1,0 +1,64 @@
+"""`roomler serve` and `roomler migrate`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from roomler.config import ConfigError, Settings, load_settings
+
+EXIT_CONFIG = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="roomler", description="Roomler collaboration server")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="apply pending migrations, then serve")
+    serve.add_argument("--host", help="bind address (default from ROOMLER__APP__HOST)")
+    serve.add_argument("--port", type=int, help="port (default from ROOMLER__APP__PORT)")
+    commands.add_parser("migrate", help="apply pending database migrations")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"roomler: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "migrate":
+        migrate(settings)
+        return 0
+    return serve_forever(settings, args.host, args.port)
+
+
+def migrate(settings: Settings) -> None:
+    from roomler.db.migrate import upgrade
+
+    upgrade(settings.database.url)
+
+
+def serve_forever(settings: Settings, host: str | None, port: int | None) -> int:
+    import uvicorn
+
+    from roomler.app import create_app
+    from roomler.logs import install_token_redaction
+
+    migrate(settings)
+    install_token_redaction()
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=host or settings.app.host,
+        port=port or settings.app.port,
+        ws_max_size=settings.ws.max_frame_bytes,
+        ws_ping_interval=None,  # the real-time layer sends its own pings and tracks misses
+        log_config=None,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

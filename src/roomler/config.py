@@ -1,0 +1,172 @@
+"""Server configuration from the environment (`ROOMLER__SECTION__KEY`) and a `.env` file.
+
+The key names are the reference design's (`ROOMLER__MEDIASOUP__NUM_WORKERS`, ...);
+`docs/configuration.md` lists every one of them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "ROOMLER__"
+
+
+class AppSettings(BaseModel):
+    host: str = "0.0.0.0"
+    port: int = Field(default=3000, ge=1, le=65535)
+    # Origins allowed for CORS and for cookie-authenticated WebSocket upgrades.
+    # Accepts a JSON list or a comma-separated string.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    data_dir: Path = Path("./data")
+    # Public base URL used in links such as a conference's join_url.
+    public_url: str = ""
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                try:
+                    return json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"not a JSON list: {exc.msg}") from None
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+
+class DatabaseSettings(BaseModel):
+    url: str = "sqlite+aiosqlite:///./data/roomler.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+
+class JwtSettings(BaseModel):
+    secret: str | None = None
+    access_token_ttl_secs: int = Field(default=3600, gt=0)
+    refresh_token_ttl_secs: int = Field(default=604800, gt=0)
+    issuer: str = "roomler"
+
+    @field_validator("secret")
+    @classmethod
+    def _long_enough(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
+
+
+class RedisSettings(BaseModel):
+    url: str | None = None
+
+
+class MediasoupSettings(BaseModel):
+    num_workers: int = Field(default=2, ge=1, le=64)
+    listen_ip: str = "0.0.0.0"
+    announced_ip: str | None = None
+    rtc_min_port: int = Field(default=40000, ge=1024, le=65535)
+    rtc_max_port: int = Field(default=49999, ge=1024, le=65535)
+
+    @model_validator(mode="after")
+    def _port_range(self) -> MediasoupSettings:
+        if self.rtc_min_port > self.rtc_max_port:
+            raise ValueError("RTC_MIN_PORT must not be greater than RTC_MAX_PORT")
+        return self
+
+
+class TurnSettings(BaseModel):
+    url: str | None = None
+    username: str | None = None
+    password: str | None = None
+    secret: str | None = None
+
+
+class TypingSettings(BaseModel):
+    timeout_secs: float = Field(default=8.0, gt=0)
+
+
+class WsSettings(BaseModel):
+    max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
+    send_queue_frames: int = Field(default=1024, ge=1)
+    rate_per_sec: float = Field(default=50.0, gt=0)
+    rate_burst: int = Field(default=100, ge=1)
+    flood_close_secs: float = Field(default=10.0, gt=0)
+    ping_interval_secs: float = Field(default=25.0, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    app: AppSettings = Field(default_factory=AppSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    jwt: JwtSettings = Field(default_factory=JwtSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    mediasoup: MediasoupSettings = Field(default_factory=MediasoupSettings)
+    turn: TurnSettings = Field(default_factory=TurnSettings)
+    typing: TypingSettings = Field(default_factory=TypingSettings)
+    ws: WsSettings = Field(default_factory=WsSettings)
+
+    @cached_property
+    def jwt_secret(self) -> str:
+        """The configured secret, else one generated once and kept in the data directory."""
+        if self.jwt.secret:
+            return self.jwt.secret
+        return load_or_create_secret(self.app.data_dir / "jwt_secret")
+
+
+def load_or_create_secret(path: Path) -> str:
+    """Read the secret at `path`, creating it (mode 0600) so tokens survive restarts."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race; use its secret
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret)
+    return secret
+
+
+class ConfigError(Exception):
+    """A configuration value is invalid; the message is one line naming the key."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning validation errors into a one-line `ConfigError`."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    parts = [str(p) for p in first["loc"] if not isinstance(p, int)]
+    key = ENV_PREFIX + "__".join(p.upper() for p in parts) if parts else "configuration"
+    message = first["msg"].removeprefix("Value error, ")
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"invalid configuration: {key}: {message}{more}"
