@@ -64,8 +64,8 @@ class JwtSettings(BaseModel):
     @field_validator("secret")
     @classmethod
     def _long_enough(cls, value: str | None) -> str | None:
-        if value is not None and len(value) < 16:
-            raise ValueError("must be at least 16 characters")
+        if value is not None and len(value.encode()) < 32:
+            raise ValueError("must be at least 32 bytes (RFC 7518 section 3.2)")
         return value
 
 

@@ -1,0 +1,640 @@
+"""RTP packets (RFC 3550) with RFC 8285 header extensions, sans-I/O.
+
+Two layers:
+
+* :class:`RtpPacket` -- a full dataclass with ``parse()`` / ``serialize()``,
+  for tests, tools and the rare packet the SFU originates.
+* The forwarding fast path -- :func:`read_header` reads only the fixed fields
+  and the offsets of the extension block and payload into a small tuple, and
+  :func:`rewrite_packet` / :func:`set_extension` / :func:`wrap_rtx` produce a
+  rewritten copy of the datagram with ``struct.pack_into`` on a ``bytearray``,
+  without decoding the payload or building an object per extension.
+
+Extension id remapping (:func:`rewrite_packet`) keeps the packet layout: an
+element whose id is in the mapping gets its new id written in place; an
+element whose id is not in the mapping is overwritten with zero bytes, which
+RFC 8285 section 4.2 / 4.3 defines as padding between elements. So the payload
+never moves and the packet never grows. Only when a new id cannot be written
+in the packet's form (an id above 14 in the one-byte form) is the extension
+block rebuilt, in the two-byte form.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+__all__ = [
+    "ONE_BYTE_PROFILE",
+    "TWO_BYTE_PROFILE",
+    "RtpHeader",
+    "RtpPacket",
+    "decode_abs_send_time",
+    "decode_mid",
+    "decode_transport_sequence_number",
+    "encode_abs_send_time",
+    "get_abs_send_time",
+    "get_extension",
+    "get_mid",
+    "get_transport_sequence_number",
+    "is_keyframe",
+    "read_extensions",
+    "read_header",
+    "rewrite_packet",
+    "set_extension",
+    "unwrap_rtx",
+    "wrap_rtx",
+    "write_transport_sequence_number",
+]
+
+RTP_VERSION = 2
+RTP_HEADER_SIZE = 12
+# RFC 8285 section 4.2: one-byte header form, "defined by profile" = 0xBEDE.
+ONE_BYTE_PROFILE = 0xBEDE
+# RFC 8285 section 4.3: two-byte header form, 0x100 followed by 4 appbits.
+TWO_BYTE_PROFILE = 0x1000
+TWO_BYTE_PROFILE_MASK = 0xFFF0
+
+_FIXED = struct.Struct("!BBHII")
+_SEQ_TS_SSRC = struct.Struct("!HII")
+_EXT_HEADER = struct.Struct("!HH")
+_U16 = struct.Struct("!H")
+
+# (id, element start, value start, value end) of one RFC 8285 element.
+_Element = tuple[int, int, int, int]
+
+
+class RtpHeader(NamedTuple):
+    """The fields the forwarder needs, read without copying (RFC 3550 section 5.1).
+
+    Offsets index the datagram that was read. ``extensions_start`` /
+    ``extensions_end`` delimit the extension elements (after the 4-byte block
+    header); without an extension block both equal ``payload_start`` and
+    ``extension_profile`` is 0. ``payload_end`` excludes RTP padding.
+    """
+
+    marker: bool
+    payload_type: int
+    sequence_number: int
+    timestamp: int
+    ssrc: int
+    extension_profile: int
+    extensions_start: int
+    extensions_end: int
+    payload_start: int
+    payload_end: int
+
+
+def read_header(data: bytes | bytearray) -> RtpHeader:
+    """Validate and read the RTP header of ``data`` (RFC 3550 section 5.1, 5.3.1)."""
+    size = len(data)
+    if size < RTP_HEADER_SIZE:
+        raise ValueError("RTP packet length is less than 12 bytes")
+    first, second, seq, timestamp, ssrc = _FIXED.unpack_from(data)
+    if first >> 6 != RTP_VERSION:
+        raise ValueError("RTP packet has invalid version")
+    pos = RTP_HEADER_SIZE + (first & 0x0F) * 4
+    if pos > size:
+        raise ValueError("RTP packet has truncated CSRC list")
+    profile = 0
+    ext_start = ext_end = pos
+    if first & 0x10:
+        if pos + 4 > size:
+            raise ValueError("RTP packet has truncated extension header")
+        profile, words = _EXT_HEADER.unpack_from(data, pos)
+        ext_start = pos + 4
+        ext_end = pos = ext_start + words * 4
+        if ext_end > size:
+            raise ValueError("RTP packet has truncated extension")
+    end = size
+    if first & 0x20:
+        # RFC 3550 section 5.1: the last octet counts the padding, itself included.
+        padding = data[-1]
+        if padding == 0 or pos + padding > size:
+            raise ValueError("RTP packet has invalid padding length")
+        end -= padding
+    return RtpHeader(
+        bool(second & 0x80), second & 0x7F, seq, timestamp, ssrc,
+        profile, ext_start, ext_end, pos, end,
+    )  # fmt: skip
+
+
+# -- RFC 8285 extension elements ---------------------------------------------
+
+
+def _is_two_byte(profile: int) -> bool:
+    return profile & TWO_BYTE_PROFILE_MASK == TWO_BYTE_PROFILE
+
+
+def _elements(data: bytes | bytearray, header: RtpHeader) -> list[_Element]:
+    """List the elements of an RFC 8285 block; other profiles have none."""
+    if header.extension_profile == ONE_BYTE_PROFILE:
+        return _one_byte_elements(data, header.extensions_start, header.extensions_end)
+    if _is_two_byte(header.extension_profile):
+        return _two_byte_elements(data, header.extensions_start, header.extensions_end)
+    return []
+
+
+def _one_byte_elements(data: bytes | bytearray, pos: int, end: int) -> list[_Element]:
+    """RFC 8285 section 4.2: 4-bit id, 4-bit length-1; id 0 pads, id 15 stops."""
+    found: list[_Element] = []
+    while pos < end:
+        byte = data[pos]
+        if byte == 0:
+            pos += 1
+            continue
+        ext_id = byte >> 4
+        if ext_id == 15:
+            break
+        value_end = pos + 2 + (byte & 0x0F)
+        if value_end > end:
+            raise ValueError(f"RTP header extension {ext_id} is truncated")
+        found.append((ext_id, pos, pos + 1, value_end))
+        pos = value_end
+    return found
+
+
+def _two_byte_elements(data: bytes | bytearray, pos: int, end: int) -> list[_Element]:
+    """RFC 8285 section 4.3: 8-bit id, 8-bit length; id 0 pads."""
+    found: list[_Element] = []
+    while pos < end:
+        ext_id = data[pos]
+        if ext_id == 0:
+            pos += 1
+            continue
+        if pos + 2 > end:
+            raise ValueError(f"RTP header extension {ext_id} is truncated")
+        value_end = pos + 2 + data[pos + 1]
+        if value_end > end:
+            raise ValueError(f"RTP header extension {ext_id} is truncated")
+        found.append((ext_id, pos, pos + 2, value_end))
+        pos = value_end
+    return found
+
+
+def read_extensions(data: bytes | bytearray, header: RtpHeader) -> dict[int, bytes]:
+    """All RFC 8285 extension values of a packet as ``{id: value}``."""
+    return {ext_id: bytes(data[start:end]) for ext_id, _, start, end in _elements(data, header)}
+
+
+def get_extension(data: bytes | bytearray, header: RtpHeader, ext_id: int) -> bytes | None:
+    """The value of extension ``ext_id`` (RFC 8285), or None when absent."""
+    for found_id, _, start, end in _elements(data, header):
+        if found_id == ext_id:
+            return bytes(data[start:end])
+    return None
+
+
+def _extension_block(extensions: Mapping[int, bytes], profile: int | None = None) -> bytes:
+    """Serialize an RFC 8285 block (with its 4-byte header), padded to 32 bits.
+
+    ``profile`` None picks the one-byte form when every element fits it
+    (RFC 8285 section 4.1.2), else the two-byte form.
+    """
+    if not extensions:
+        return b""
+    if profile is None:
+        profile = ONE_BYTE_PROFILE if _fits_one_byte(extensions) else TWO_BYTE_PROFILE
+    if profile == ONE_BYTE_PROFILE:
+        body = _one_byte_body(extensions)
+    elif _is_two_byte(profile):
+        body = _two_byte_body(extensions)
+    else:
+        raise ValueError(f"RTP extension profile 0x{profile:04x} is not RFC 8285")
+    body += bytes(-len(body) % 4)
+    return _EXT_HEADER.pack(profile, len(body) // 4) + body
+
+
+def _fits_one_byte(extensions: Mapping[int, bytes]) -> bool:
+    return all(1 <= i <= 14 and 1 <= len(v) <= 16 for i, v in extensions.items())
+
+
+def _one_byte_body(extensions: Mapping[int, bytes]) -> bytes:
+    if not _fits_one_byte(extensions):
+        raise ValueError("RTP one-byte extensions need ids 1..14 and values of 1..16 bytes")
+    return b"".join(bytes([(i << 4) | (len(v) - 1)]) + v for i, v in extensions.items())
+
+
+def _two_byte_body(extensions: Mapping[int, bytes]) -> bytes:
+    if not all(1 <= i <= 255 and len(v) <= 255 for i, v in extensions.items()):
+        raise ValueError("RTP two-byte extensions need ids 1..255 and values up to 255 bytes")
+    return b"".join(bytes([i, len(v)]) + v for i, v in extensions.items())
+
+
+# -- typed extension values ---------------------------------------------------
+
+
+def decode_mid(value: bytes) -> str:
+    """The MID of RFC 8843 section 15 (an SDES item carried as an extension)."""
+    try:
+        return value.decode("ascii")
+    except UnicodeDecodeError:
+        raise ValueError("RTP MID extension is not ASCII") from None
+
+
+def decode_transport_sequence_number(value: bytes) -> int:
+    """Transport-wide sequence number (draft-holmer-rmcat-transport-wide-cc-extensions-01 s2)."""
+    if len(value) != 2:
+        raise ValueError("RTP transport-wide sequence number extension is not 2 bytes")
+    return int(_U16.unpack(value)[0])
+
+
+def decode_abs_send_time(value: bytes) -> int:
+    """The 24-bit 6.18 fixed-point seconds of the abs-send-time extension (webrtc.org)."""
+    if len(value) != 3:
+        raise ValueError("RTP abs-send-time extension is not 3 bytes")
+    return int.from_bytes(value, "big")
+
+
+def encode_abs_send_time(seconds: float) -> bytes:
+    """Encode a time in seconds as abs-send-time (6.18 fixed point, wraps every 64 s)."""
+    return (int(seconds * (1 << 18)) & 0xFFFFFF).to_bytes(3, "big")
+
+
+def get_mid(data: bytes | bytearray, header: RtpHeader, ext_id: int) -> str | None:
+    """The MID carried by extension ``ext_id``, or None."""
+    value = get_extension(data, header, ext_id)
+    return None if value is None else decode_mid(value)
+
+
+def get_transport_sequence_number(
+    data: bytes | bytearray, header: RtpHeader, ext_id: int
+) -> int | None:
+    """The transport-wide sequence number carried by extension ``ext_id``, or None."""
+    value = get_extension(data, header, ext_id)
+    return None if value is None else decode_transport_sequence_number(value)
+
+
+def get_abs_send_time(data: bytes | bytearray, header: RtpHeader, ext_id: int) -> int | None:
+    """The raw 24-bit abs-send-time carried by extension ``ext_id``, or None."""
+    value = get_extension(data, header, ext_id)
+    return None if value is None else decode_abs_send_time(value)
+
+
+# -- rewriting (the forwarding fast path) -------------------------------------
+
+
+def rewrite_packet(
+    data: bytes | bytearray,
+    header: RtpHeader,
+    *,
+    ssrc: int | None = None,
+    payload_type: int | None = None,
+    sequence_number: int | None = None,
+    timestamp: int | None = None,
+    extension_map: Mapping[int, int] | None = None,
+    transport_cc: tuple[int, int] | None = None,
+) -> bytes:
+    """Return a copy of ``data`` with new header fields, for a consumer.
+
+    ``None`` keeps a field. ``extension_map`` maps producer extension ids to
+    consumer ids (1..255); elements whose id is not a key become padding (see
+    the module docstring); ``None`` leaves the extensions untouched.
+    ``transport_cc`` is ``(consumer ext id, transport-wide seq)`` written after
+    the remapping, in place when the element or a padding gap exists.
+    """
+    buf = bytearray(data)
+    if extension_map is not None and buf[0] & 0x10:
+        if not _remap_in_place(buf, header, extension_map):
+            buf = _rebuild(buf, header, _remapped(data, header, extension_map))
+            header = read_header(buf)
+    if transport_cc is not None:
+        ext_id, seq = transport_cc
+        buf = _set_in(buf, header, ext_id, _U16.pack(seq & 0xFFFF))
+    _write_fixed(buf, header, ssrc, payload_type, sequence_number, timestamp)
+    return bytes(buf)
+
+
+def _write_fixed(
+    buf: bytearray,
+    header: RtpHeader,
+    ssrc: int | None,
+    payload_type: int | None,
+    sequence_number: int | None,
+    timestamp: int | None,
+) -> None:
+    if payload_type is not None:
+        buf[1] = (buf[1] & 0x80) | (payload_type & 0x7F)
+    _SEQ_TS_SSRC.pack_into(
+        buf, 2,
+        header.sequence_number if sequence_number is None else sequence_number & 0xFFFF,
+        header.timestamp if timestamp is None else timestamp & 0xFFFFFFFF,
+        header.ssrc if ssrc is None else ssrc,
+    )  # fmt: skip
+
+
+def _remap_in_place(buf: bytearray, header: RtpHeader, mapping: Mapping[int, int]) -> bool:
+    """Rewrite ids in place; False (buffer untouched) when the form cannot hold one."""
+    profile = header.extension_profile
+    elements = _elements(buf, header)
+    if profile == ONE_BYTE_PROFILE:
+        if any(mapping.get(e[0], 1) > 14 for e in elements):
+            return False
+        for ext_id, start, _, end in elements:
+            new_id = mapping.get(ext_id)
+            if new_id is None:
+                buf[start:end] = bytes(end - start)
+            else:
+                buf[start] = (new_id << 4) | (buf[start] & 0x0F)
+        return True
+    if _is_two_byte(profile):
+        for ext_id, start, _, end in elements:
+            new_id = mapping.get(ext_id)
+            if new_id is None:
+                buf[start:end] = bytes(end - start)
+            else:
+                buf[start] = new_id
+        return True
+    return False  # not RFC 8285: rebuilt without the unknown block
+
+
+def _remapped(
+    data: bytes | bytearray, header: RtpHeader, mapping: Mapping[int, int]
+) -> dict[int, bytes]:
+    return {
+        mapping[ext_id]: bytes(data[start:end])
+        for ext_id, _, start, end in _elements(data, header)
+        if ext_id in mapping
+    }
+
+
+def _rebuild(data: bytes | bytearray, header: RtpHeader, extensions: Mapping[int, bytes]) -> bytearray:
+    """A copy of the packet with a freshly serialized extension block."""
+    csrc_end = RTP_HEADER_SIZE + (data[0] & 0x0F) * 4
+    block = _extension_block(extensions)
+    out = bytearray(data[:csrc_end])
+    out[0] = (out[0] & 0xEF) | (0x10 if block else 0)
+    out += block
+    out += data[header.payload_start :]
+    return out
+
+
+def set_extension(
+    data: bytes | bytearray, header: RtpHeader, ext_id: int, value: bytes
+) -> bytes:
+    """A copy of ``data`` with extension ``ext_id`` set to ``value`` (RFC 8285).
+
+    The value is written in place when an element with that id and length
+    exists, or into a run of padding bytes inside the block; otherwise the
+    extension block is rebuilt (the packet grows).
+    """
+    return bytes(_set_in(bytearray(data), header, ext_id, value))
+
+
+def write_transport_sequence_number(
+    data: bytes | bytearray, header: RtpHeader, ext_id: int, sequence_number: int
+) -> bytes:
+    """A copy of ``data`` carrying transport-wide seq ``sequence_number`` in ``ext_id``."""
+    return set_extension(data, header, ext_id, _U16.pack(sequence_number & 0xFFFF))
+
+
+def _set_in(buf: bytearray, header: RtpHeader, ext_id: int, value: bytes) -> bytearray:
+    elements = _elements(buf, header)
+    for found_id, _, start, end in elements:
+        if found_id == ext_id and end - start == len(value):
+            buf[start:end] = value
+            return buf
+    if not any(e[0] == ext_id for e in elements) and _insert_in_gap(buf, header, ext_id, value):
+        return buf
+    extensions = {e[0]: bytes(buf[e[2] : e[3]]) for e in elements}
+    extensions[ext_id] = value
+    return _rebuild(buf, header, extensions)
+
+
+def _insert_in_gap(buf: bytearray, header: RtpHeader, ext_id: int, value: bytes) -> bool:
+    """Write a new element into a run of zero padding bytes, if one is long enough."""
+    if header.extension_profile == ONE_BYTE_PROFILE:
+        if not (1 <= ext_id <= 14 and 1 <= len(value) <= 16):
+            return False
+        element = bytes([(ext_id << 4) | (len(value) - 1)]) + value
+    elif _is_two_byte(header.extension_profile):
+        element = bytes([ext_id, len(value)]) + value
+    else:
+        return False
+    gap = _find_gap(buf, header, len(element))
+    if gap < 0:
+        return False
+    buf[gap : gap + len(element)] = element
+    return True
+
+
+def _find_gap(buf: bytearray, header: RtpHeader, size: int) -> int:
+    """Offset of ``size`` consecutive padding bytes between elements, or -1."""
+    pos = header.extensions_start
+    for _, start, _, end in _elements(buf, header):
+        if start - pos >= size:
+            return pos
+        pos = end
+    if header.extensions_end - pos >= size and _padding_only(buf, pos, header.extensions_end):
+        return pos
+    return -1
+
+
+def _padding_only(buf: bytearray, start: int, end: int) -> bool:
+    # After a one-byte id 15 the rest is not padding and must be left alone.
+    return not any(buf[start:end])
+
+
+# -- RTX (RFC 4588) ------------------------------------------------------------
+
+
+def wrap_rtx(
+    data: bytes | bytearray,
+    header: RtpHeader,
+    *,
+    ssrc: int,
+    payload_type: int,
+    sequence_number: int,
+) -> bytes:
+    """Wrap a packet for retransmission (RFC 4588 section 4).
+
+    The RTX payload is the original sequence number (OSN) followed by the
+    original payload; header and extensions are kept, padding is dropped.
+    """
+    out = bytearray(data[: header.payload_start])
+    out[0] &= 0xDF
+    _write_fixed(out, header, ssrc, payload_type, sequence_number, None)
+    out += _U16.pack(header.sequence_number)
+    out += data[header.payload_start : header.payload_end]
+    return bytes(out)
+
+
+def unwrap_rtx(
+    data: bytes | bytearray, header: RtpHeader, *, ssrc: int, payload_type: int
+) -> bytes:
+    """Restore the original packet from an RTX packet (RFC 4588 section 4).
+
+    ``ssrc`` / ``payload_type`` are the original stream's (from the SDP
+    ``apt`` association). Padding-only RTX packets (bandwidth probes) have no
+    OSN and raise ValueError.
+    """
+    if header.payload_end - header.payload_start < 2:
+        raise ValueError("RTX packet has no original sequence number")
+    (osn,) = _U16.unpack_from(data, header.payload_start)
+    out = bytearray(data[: header.payload_start])
+    out[0] &= 0xDF
+    _write_fixed(out, header, ssrc, payload_type, osn, None)
+    out += data[header.payload_start + 2 : header.payload_end]
+    return bytes(out)
+
+
+# -- the full packet -----------------------------------------------------------
+
+
+@dataclass
+class RtpPacket:
+    """An RTP packet (RFC 3550 section 5.1).
+
+    ``extensions`` holds RFC 8285 elements. ``extension_profile`` is the
+    block's profile: None picks a form when serializing; 0xBEDE / 0x100X force
+    one; any other value is a non-RFC 8285 block whose body is
+    ``extension_data``.
+    """
+
+    payload_type: int = 0
+    sequence_number: int = 0
+    timestamp: int = 0
+    ssrc: int = 0
+    marker: bool = False
+    csrc: list[int] = field(default_factory=list)
+    extensions: dict[int, bytes] = field(default_factory=dict)
+    payload: bytes = b""
+    padding_size: int = 0
+    extension_profile: int | None = None
+    extension_data: bytes = b""
+
+    @classmethod
+    def parse(cls, data: bytes | bytearray) -> RtpPacket:
+        header = read_header(data)
+        count = data[0] & 0x0F
+        has_block = bool(data[0] & 0x10)
+        profile = header.extension_profile if has_block else None
+        rfc8285 = profile == ONE_BYTE_PROFILE or (profile is not None and _is_two_byte(profile))
+        raw = b"" if rfc8285 or not has_block else data[header.extensions_start : header.extensions_end]
+        return cls(
+            payload_type=header.payload_type,
+            sequence_number=header.sequence_number,
+            timestamp=header.timestamp,
+            ssrc=header.ssrc,
+            marker=header.marker,
+            csrc=list(struct.unpack_from(f"!{count}I", data, RTP_HEADER_SIZE)),
+            extensions=read_extensions(data, header),
+            payload=bytes(data[header.payload_start : header.payload_end]),
+            padding_size=len(data) - header.payload_end,
+            extension_profile=profile,
+            extension_data=bytes(raw),
+        )
+
+    def serialize(self) -> bytes:
+        if len(self.csrc) > 15:
+            raise ValueError("RTP packet cannot carry more than 15 CSRCs")
+        if not 0 <= self.padding_size <= 255:
+            raise ValueError("RTP padding size must be 0..255")
+        block = self._serialize_block()
+        first = (RTP_VERSION << 6) | len(self.csrc)
+        first |= (0x20 if self.padding_size else 0) | (0x10 if block else 0)
+        second = (0x80 if self.marker else 0) | (self.payload_type & 0x7F)
+        out = _FIXED.pack(first, second, self.sequence_number, self.timestamp, self.ssrc)
+        out += struct.pack(f"!{len(self.csrc)}I", *self.csrc) + block + self.payload
+        if self.padding_size:
+            out += bytes(self.padding_size - 1) + bytes([self.padding_size])
+        return out
+
+    def _serialize_block(self) -> bytes:
+        profile = self.extension_profile
+        if profile is None or profile == ONE_BYTE_PROFILE or _is_two_byte(profile):
+            return _extension_block(self.extensions, profile)
+        if len(self.extension_data) % 4:
+            raise ValueError("RTP extension data must be a multiple of 4 bytes")
+        return _EXT_HEADER.pack(profile, len(self.extension_data) // 4) + self.extension_data
+
+
+# -- keyframe detection --------------------------------------------------------
+
+
+def is_keyframe(payload: bytes | bytearray, mime_type: str) -> bool:
+    """True when ``payload`` starts a keyframe of codec ``mime_type``.
+
+    ``mime_type`` is as in mediasoup ("video/VP8", "video/H264", "video/VP9";
+    case-insensitive). Unknown codecs and truncated payloads give False.
+    """
+    detector = _KEYFRAME_DETECTORS.get(mime_type.rpartition("/")[2].lower())
+    return detector is not None and detector(payload)
+
+
+def _vp8_keyframe(payload: bytes | bytearray) -> bool:
+    """RFC 7741 section 4.2 (descriptor) and 4.3 (P bit of the payload header)."""
+    size = len(payload)
+    if size == 0:
+        return False
+    first = payload[0]
+    pos = 1
+    if first & 0x80:  # X: extension octet I|L|T|K|RSV
+        if size < 2:
+            return False
+        ext = payload[1]
+        pos = 2
+        if ext & 0x80:  # I: 7- or 15-bit PictureID (M bit)
+            if size <= pos:
+                return False
+            pos += 2 if payload[pos] & 0x80 else 1
+        pos += 1 if ext & 0x40 else 0  # L: TL0PICIDX
+        pos += 1 if ext & 0x30 else 0  # T or K: TID|Y|KEYIDX
+    # Start of partition 0 (S=1, PID=0), and P=0 in the payload header.
+    if not first & 0x10 or first & 0x07 or size <= pos:
+        return False
+    return not payload[pos] & 0x01
+
+
+_H264_KEY_NALS = (5, 7)  # IDR slice, SPS (RFC 6184 section 1.3 / H.264 table 7-1)
+
+
+def _h264_keyframe(payload: bytes | bytearray) -> bool:
+    """RFC 6184 section 5.2: single NAL, STAP-A (5.7.1) or FU-A (5.8) start."""
+    if not payload:
+        return False
+    nal_type = payload[0] & 0x1F
+    if nal_type == 24:
+        return _stap_a_keyframe(payload)
+    if nal_type == 28:
+        return len(payload) >= 2 and bool(payload[1] & 0x80) and (
+            payload[1] & 0x1F
+        ) in _H264_KEY_NALS
+    return nal_type in _H264_KEY_NALS
+
+
+def _stap_a_keyframe(payload: bytes | bytearray) -> bool:
+    pos = 1
+    size = len(payload)
+    while pos + 2 < size:
+        nal_size = (payload[pos] << 8) | payload[pos + 1]
+        if nal_size == 0 or pos + 2 + nal_size > size:
+            return False
+        if payload[pos + 2] & 0x1F in _H264_KEY_NALS:
+            return True
+        pos += 2 + nal_size
+    return False
+
+
+def _vp9_keyframe(payload: bytes | bytearray) -> bool:
+    """RFC 9628 section 4.2: P=0 and B=1, in spatial layer 0 when L is set."""
+    if not payload:
+        return False
+    first = payload[0]  # I|P|L|F|B|E|V|Z
+    if first & 0x40 or not first & 0x08:
+        return False
+    pos = 1
+    if first & 0x80:  # I: 7- or 15-bit picture ID (M bit)
+        if len(payload) <= pos:
+            return False
+        pos += 2 if payload[pos] & 0x80 else 1
+    if first & 0x20:  # L: TID|U|SID|D
+        if len(payload) <= pos:
+            return False
+        return (payload[pos] >> 1) & 0x07 == 0
+    return True
+
+
+_KEYFRAME_DETECTORS = {"vp8": _vp8_keyframe, "h264": _h264_keyframe, "vp9": _vp9_keyframe}
