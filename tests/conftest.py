@@ -28,6 +28,13 @@ from roomler.db.models import Base
 TEST_JWT_SECRET = "test-secret-" + "x" * 32
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The SFU's unit tests never touch a database: one run of them is enough.
+    for item in items:
+        if "/tests/sfu/" in str(item.path):
+            item.add_marker(pytest.mark.nodb)
+
+
 def _backend() -> str:
     return os.environ.get("ROOMLER_TEST_DATABASE", "sqlite")
 
