@@ -26,7 +26,7 @@ $(INSTALLED): pyproject.toml | $(BIN)/python
 	@touch $@
 
 # The browser client (issue 6) and the mediasoup-client bundle used by the SFU browser tests.
-web: $(if $(shell grep -s '"build"' web/package.json),$(WEB_DIST),)
+web: $(if $(wildcard web/package.json),$(WEB_DEPS),) $(if $(shell grep -s '"build"' web/package.json),$(WEB_DIST),)
 
 $(WEB_DEPS): web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --loglevel=error
