@@ -296,13 +296,20 @@ def rewrite_packet(
     the remapping, in place when the element or a padding gap exists.
     """
     buf = bytearray(data)
+    if extension_map is None and transport_cc is None:
+        _write_fixed(buf, header, ssrc, payload_type, sequence_number, timestamp)
+        return bytes(buf)
+    elements = _elements(buf, header)
     if extension_map is not None and buf[0] & 0x10:
-        if not _remap_in_place(buf, header, extension_map):
-            buf = _rebuild(buf, header, _remapped(data, header, extension_map))
+        remapped = _remap_in_place(buf, header, elements, extension_map)
+        if remapped is None:
+            buf = _rebuild(data, header, _remapped(data, elements, extension_map))
             header = read_header(buf)
+            remapped = _elements(buf, header)
+        elements = remapped
     if transport_cc is not None:
         ext_id, seq = transport_cc
-        buf = _set_in(buf, header, ext_id, _U16.pack(seq & 0xFFFF))
+        buf = _set_in(buf, header, elements, ext_id, _U16.pack(seq & 0xFFFF))
     _write_fixed(buf, header, ssrc, payload_type, sequence_number, timestamp)
     return bytes(buf)
 
@@ -325,42 +332,47 @@ def _write_fixed(
     )  # fmt: skip
 
 
-def _remap_in_place(buf: bytearray, header: RtpHeader, mapping: Mapping[int, int]) -> bool:
-    """Rewrite ids in place; False (buffer untouched) when the form cannot hold one."""
+def _remap_in_place(
+    buf: bytearray, header: RtpHeader, elements: list[_Element], mapping: Mapping[int, int]
+) -> list[_Element] | None:
+    """Rewrite ids in place and return the kept elements.
+
+    None (buffer untouched) when the block must be rebuilt: a new id above 14
+    in the one-byte form, or a block that is not RFC 8285.
+    """
     profile = header.extension_profile
-    elements = _elements(buf, header)
-    if profile == ONE_BYTE_PROFILE:
-        if any(mapping.get(e[0], 1) > 14 for e in elements):
-            return False
-        for ext_id, start, _, end in elements:
-            new_id = mapping.get(ext_id)
-            if new_id is None:
-                buf[start:end] = bytes(end - start)
-            else:
-                buf[start] = (new_id << 4) | (buf[start] & 0x0F)
-        return True
-    if _is_two_byte(profile):
-        for ext_id, start, _, end in elements:
-            new_id = mapping.get(ext_id)
-            if new_id is None:
-                buf[start:end] = bytes(end - start)
-            else:
-                buf[start] = new_id
-        return True
-    return False  # not RFC 8285: rebuilt without the unknown block
+    one_byte = profile == ONE_BYTE_PROFILE
+    if not one_byte and not _is_two_byte(profile):
+        return None
+    if one_byte and any(mapping.get(e[0], 1) > 14 for e in elements):
+        return None
+    kept: list[_Element] = []
+    for ext_id, start, value_start, end in elements:
+        new_id = mapping.get(ext_id)
+        if new_id is None:
+            buf[start:end] = bytes(end - start)
+            continue
+        if one_byte:
+            buf[start] = (new_id << 4) | (buf[start] & 0x0F)
+        else:
+            buf[start] = new_id
+        kept.append((new_id, start, value_start, end))
+    return kept
 
 
 def _remapped(
-    data: bytes | bytearray, header: RtpHeader, mapping: Mapping[int, int]
+    data: bytes | bytearray, elements: list[_Element], mapping: Mapping[int, int]
 ) -> dict[int, bytes]:
     return {
         mapping[ext_id]: bytes(data[start:end])
-        for ext_id, _, start, end in _elements(data, header)
+        for ext_id, _, start, end in elements
         if ext_id in mapping
     }
 
 
-def _rebuild(data: bytes | bytearray, header: RtpHeader, extensions: Mapping[int, bytes]) -> bytearray:
+def _rebuild(
+    data: bytes | bytearray, header: RtpHeader, extensions: Mapping[int, bytes]
+) -> bytearray:
     """A copy of the packet with a freshly serialized extension block."""
     csrc_end = RTP_HEADER_SIZE + (data[0] & 0x0F) * 4
     block = _extension_block(extensions)
@@ -371,16 +383,14 @@ def _rebuild(data: bytes | bytearray, header: RtpHeader, extensions: Mapping[int
     return out
 
 
-def set_extension(
-    data: bytes | bytearray, header: RtpHeader, ext_id: int, value: bytes
-) -> bytes:
+def set_extension(data: bytes | bytearray, header: RtpHeader, ext_id: int, value: bytes) -> bytes:
     """A copy of ``data`` with extension ``ext_id`` set to ``value`` (RFC 8285).
 
     The value is written in place when an element with that id and length
     exists, or into a run of padding bytes inside the block; otherwise the
     extension block is rebuilt (the packet grows).
     """
-    return bytes(_set_in(bytearray(data), header, ext_id, value))
+    return bytes(_set_in(bytearray(data), header, _elements(data, header), ext_id, value))
 
 
 def write_transport_sequence_number(
@@ -390,20 +400,26 @@ def write_transport_sequence_number(
     return set_extension(data, header, ext_id, _U16.pack(sequence_number & 0xFFFF))
 
 
-def _set_in(buf: bytearray, header: RtpHeader, ext_id: int, value: bytes) -> bytearray:
-    elements = _elements(buf, header)
+def _set_in(
+    buf: bytearray, header: RtpHeader, elements: list[_Element], ext_id: int, value: bytes
+) -> bytearray:
+    present = False
     for found_id, _, start, end in elements:
-        if found_id == ext_id and end - start == len(value):
-            buf[start:end] = value
-            return buf
-    if not any(e[0] == ext_id for e in elements) and _insert_in_gap(buf, header, ext_id, value):
+        if found_id == ext_id:
+            if end - start == len(value):
+                buf[start:end] = value
+                return buf
+            present = True
+    if not present and _insert_in_gap(buf, header, elements, ext_id, value):
         return buf
     extensions = {e[0]: bytes(buf[e[2] : e[3]]) for e in elements}
     extensions[ext_id] = value
     return _rebuild(buf, header, extensions)
 
 
-def _insert_in_gap(buf: bytearray, header: RtpHeader, ext_id: int, value: bytes) -> bool:
+def _insert_in_gap(
+    buf: bytearray, header: RtpHeader, elements: list[_Element], ext_id: int, value: bytes
+) -> bool:
     """Write a new element into a run of zero padding bytes, if one is long enough."""
     if header.extension_profile == ONE_BYTE_PROFILE:
         if not (1 <= ext_id <= 14 and 1 <= len(value) <= 16):
@@ -413,28 +429,29 @@ def _insert_in_gap(buf: bytearray, header: RtpHeader, ext_id: int, value: bytes)
         element = bytes([ext_id, len(value)]) + value
     else:
         return False
-    gap = _find_gap(buf, header, len(element))
+    gap = _find_gap(buf, header, elements, len(element))
     if gap < 0:
         return False
     buf[gap : gap + len(element)] = element
     return True
 
 
-def _find_gap(buf: bytearray, header: RtpHeader, size: int) -> int:
-    """Offset of ``size`` consecutive padding bytes between elements, or -1."""
+def _find_gap(buf: bytearray, header: RtpHeader, elements: list[_Element], size: int) -> int:
+    """Offset of ``size`` consecutive padding bytes between elements, or -1.
+
+    Bytes between elements are padding by construction (the walk skips only
+    zeros); after the last element they are checked, since a one-byte id 15
+    ends the walk early.
+    """
     pos = header.extensions_start
-    for _, start, _, end in _elements(buf, header):
+    for _, start, _, end in elements:
         if start - pos >= size:
             return pos
         pos = end
-    if header.extensions_end - pos >= size and _padding_only(buf, pos, header.extensions_end):
+    tail = header.extensions_end
+    if tail - pos >= size and not any(buf[pos:tail]):
         return pos
     return -1
-
-
-def _padding_only(buf: bytearray, start: int, end: int) -> bool:
-    # After a one-byte id 15 the rest is not padding and must be left alone.
-    return not any(buf[start:end])
 
 
 # -- RTX (RFC 4588) ------------------------------------------------------------
@@ -509,10 +526,10 @@ class RtpPacket:
     def parse(cls, data: bytes | bytearray) -> RtpPacket:
         header = read_header(data)
         count = data[0] & 0x0F
-        has_block = bool(data[0] & 0x10)
-        profile = header.extension_profile if has_block else None
-        rfc8285 = profile == ONE_BYTE_PROFILE or (profile is not None and _is_two_byte(profile))
-        raw = b"" if rfc8285 or not has_block else data[header.extensions_start : header.extensions_end]
+        profile = header.extension_profile if data[0] & 0x10 else None
+        raw = b""
+        if profile is not None and profile != ONE_BYTE_PROFILE and not _is_two_byte(profile):
+            raw = bytes(data[header.extensions_start : header.extensions_end])
         return cls(
             payload_type=header.payload_type,
             sequence_number=header.sequence_number,
@@ -524,7 +541,7 @@ class RtpPacket:
             payload=bytes(data[header.payload_start : header.payload_end]),
             padding_size=len(data) - header.payload_end,
             extension_profile=profile,
-            extension_data=bytes(raw),
+            extension_data=raw,
         )
 
     def serialize(self) -> bytes:
@@ -599,9 +616,9 @@ def _h264_keyframe(payload: bytes | bytearray) -> bool:
     if nal_type == 24:
         return _stap_a_keyframe(payload)
     if nal_type == 28:
-        return len(payload) >= 2 and bool(payload[1] & 0x80) and (
-            payload[1] & 0x1F
-        ) in _H264_KEY_NALS
+        return (
+            len(payload) >= 2 and bool(payload[1] & 0x80) and (payload[1] & 0x1F) in _H264_KEY_NALS
+        )
     return nal_type in _H264_KEY_NALS
 
 
