@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from roomler import __version__
-from roomler.api import auth
+from roomler.api import auth, tenants
 from roomler.api.errors import install_error_handlers
 from roomler.auth.tokens import TokenIssuer
 from roomler.config import Settings, load_settings
@@ -79,4 +79,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     app.include_router(auth.router, prefix="/api")
+    app.include_router(tenants.router, prefix="/api")
     return app
