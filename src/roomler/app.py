@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -16,16 +15,9 @@ from roomler.auth.tokens import TokenIssuer
 from roomler.config import Settings, load_settings
 from roomler.context import ServerContext
 from roomler.db.engine import create_engine, create_session_factory
-
-
-class _NoDelivery:
-    """Placeholder until the real-time layer is wired in: events go nowhere."""
-
-    async def publish(self, user_ids: Any, event_type: str, data: Any, **_: Any) -> None:
-        return None
-
-    async def message_posted(self, channel_id: str, author_id: str) -> None:
-        return None
+from roomler.realtime import routes as realtime_routes
+from roomler.realtime.endpoint import websocket_endpoint
+from roomler.realtime.hub import REALTIME_KEY, Realtime, realtime_of
 
 
 def build_context(settings: Settings) -> ServerContext:
@@ -36,12 +28,15 @@ def build_context(settings: Settings) -> ServerContext:
         access_ttl=settings.jwt.access_token_ttl_secs,
         refresh_ttl=settings.jwt.refresh_token_ttl_secs,
     )
+    sessions = create_session_factory(engine)
+    realtime = Realtime(settings, sessions, tokens)
     return ServerContext(
         settings=settings,
         engine=engine,
-        sessions=create_session_factory(engine),
+        sessions=sessions,
         tokens=tokens,
-        events=_NoDelivery(),
+        events=realtime,
+        extras={REALTIME_KEY: realtime},
     )
 
 
@@ -54,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await realtime_of(ctx).shutdown()
             await ctx.engine.dispose()
 
     app = FastAPI(
@@ -79,5 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     app.include_router(auth.router, prefix="/api")
+    app.include_router(realtime_routes.router, prefix="/api")
+    app.add_api_websocket_route("/ws", websocket_endpoint)
     app.include_router(tenants.router, prefix="/api")
     return app

@@ -45,6 +45,7 @@ def serve_forever(settings: Settings, host: str | None, port: int | None) -> int
 
     from roomler.app import create_app
     from roomler.logs import install_token_redaction
+    from roomler.realtime.keepalive import uvicorn_websocket_options
 
     migrate(settings)
     install_token_redaction()
@@ -53,9 +54,9 @@ def serve_forever(settings: Settings, host: str | None, port: int | None) -> int
         app,
         host=host or settings.app.host,
         port=port or settings.app.port,
-        ws_max_size=settings.ws.max_frame_bytes,
-        ws_ping_interval=None,  # the real-time layer sends its own pings and tracks misses
         log_config=None,
+        # Pings every ROOMLER__WS__PING_INTERVAL_SECS, frame size limit: see realtime/keepalive.py
+        **uvicorn_websocket_options(settings.ws),
     )
     return 0
 

@@ -105,6 +105,10 @@ class WsSettings(BaseModel):
     rate_burst: int = Field(default=100, ge=1)
     flood_close_secs: float = Field(default=10.0, gt=0)
     ping_interval_secs: float = Field(default=25.0, gt=0)
+    # A peer whose Pong has not come this long after a Ping is dropped (two intervals).
+    ping_timeout_secs: float = Field(default=50.0, gt=0)
+    # permessage-deflate (RFC 7692) for clients that offer it.
+    per_message_deflate: bool = True
 
 
 class Settings(BaseSettings):

@@ -1,0 +1,91 @@
+"""One accepted WebSocket: a bounded outgoing queue drained by its own writer task.
+
+`send()` never waits: it appends to the queue, and the writer task writes frames to the
+socket in order. A peer that stops reading fills its queue; the next `send()` then
+requests a close with 1013 instead of growing memory or stalling the broadcaster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from roomler.realtime.protocol import CLOSE_TRY_AGAIN_LATER
+
+logger = logging.getLogger(__name__)
+
+SendText = Callable[[str], Awaitable[None]]
+CloseHook = Callable[["Connection"], Awaitable[None]]
+
+
+class Connection:
+    """Implements `WsSender` for one WebSocket of `user_id`."""
+
+    def __init__(
+        self, user_id: str, connection_id: str, send_text: SendText, max_queued: int
+    ) -> None:
+        if max_queued < 1:
+            raise ValueError("max_queued must be at least 1")
+        self.user_id = user_id
+        self.connection_id = connection_id
+        self.max_queued = max_queued
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.close_hooks: list[CloseHook] = []
+        self._send_text = send_text
+        self._queue: deque[str] = deque()
+        self._wakeup: asyncio.Future[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"Connection({self.connection_id}, user={self.user_id})"
+
+    @property
+    def closing(self) -> bool:
+        return self.close_code is not None
+
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def send(self, frame: str) -> bool:
+        if self.close_code is not None:
+            return False
+        if len(self._queue) >= self.max_queued:
+            logger.info("%r stopped reading; its send queue is full", self)
+            self.close(CLOSE_TRY_AGAIN_LATER, "send queue full")
+            return False
+        self._queue.append(frame)
+        self._wake()
+        return True
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Ask for the connection to be closed; the first request's code wins."""
+        if self.close_code is not None:
+            return
+        self.close_code = code
+        self.close_reason = reason
+        self._queue.clear()
+        self._wake()
+
+    def on_close(self, hook: CloseHook) -> None:
+        """Run `hook(connection)` once when the connection has gone (media cleanup, ...)."""
+        self.close_hooks.append(hook)
+
+    async def write_loop(self) -> None:
+        """Write queued frames until a close is requested; raises if the socket fails."""
+        queue = self._queue
+        loop = asyncio.get_running_loop()
+        while self.close_code is None:
+            if queue:
+                await self._send_text(queue.popleft())
+                continue
+            self._wakeup = loop.create_future()
+            try:
+                await self._wakeup
+            finally:
+                self._wakeup = None
+
+    def _wake(self) -> None:
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)

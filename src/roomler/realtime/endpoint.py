@@ -1,0 +1,220 @@
+"""`GET /ws`: authenticate the upgrade, then run one connection until it goes away.
+
+Each connection has two tasks: the reader parses and handles client frames in order,
+the writer drains the connection's outgoing queue. Whichever ends first (the peer left,
+the socket failed, or the server asked to close) ends the other; the connection is then
+forgotten everywhere before a server-initiated close frame is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from roomler.api.errors import error_response
+from roomler.auth.tokens import InvalidToken
+from roomler.db.models import User
+from roomler.realtime.connection import Connection
+from roomler.realtime.handshake import (
+    HandshakeRejected,
+    allowed_origins,
+    handshake_token,
+)
+from roomler.realtime.hub import Realtime, realtime_of
+from roomler.realtime.protocol import (
+    CLOSE_GOING_AWAY,
+    CLOSE_MESSAGE_TOO_BIG,
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_TOKEN_EXPIRED,
+    ERROR_BAD_REQUEST,
+    ERROR_INTERNAL,
+    ERROR_RATE_LIMITED,
+    MAX_ECHOED_TYPE_LENGTH,
+    BadRequest,
+    ClientMessage,
+    encode_connected,
+    encode_error,
+)
+from roomler.realtime.ratelimit import MessageRateLimiter, Verdict
+from roomler.realtime.registry import Refused, Request
+
+logger = logging.getLogger(__name__)
+
+# How long a server-initiated close may wait for a socket that is not being read.
+CLOSE_TIMEOUT_SECS = 10.0
+
+
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    hub = realtime_of(websocket.app.state.ctx)
+    try:
+        user_id, presence, expires_at = await authenticate(hub, websocket)
+    except HandshakeRejected as exc:
+        await deny(websocket, exc)
+        return
+    await websocket.accept()
+    await WsSession(hub, websocket, user_id, expires_at).run(presence)
+
+
+async def authenticate(hub: Realtime, websocket: WebSocket) -> tuple[str, str, int]:
+    """The user id, stored presence and token expiry (epoch seconds) of an upgrade."""
+    app = hub.settings.app
+    allowed = allowed_origins(
+        websocket.url.scheme, websocket.headers.get("host"), app.public_url, app.cors_origins
+    )
+    token = handshake_token(
+        websocket.query_params, websocket.cookies, websocket.headers.get("origin"), allowed
+    )
+    try:
+        claims = hub.tokens.verify(token, "access")
+    except InvalidToken as exc:
+        raise HandshakeRejected(401, str(exc)) from None
+    async with hub.sessions() as session:
+        user = await session.get(User, claims.user_id)
+    if user is None:
+        raise HandshakeRejected(401, "User no longer exists")
+    return user.id, user.presence, claims.expires_at
+
+
+async def deny(websocket: WebSocket, rejection: HandshakeRejected) -> None:
+    """Answer the upgrade with a plain HTTP error; no WebSocket is opened."""
+    headers = {"WWW-Authenticate": "Bearer"} if rejection.status == 401 else None
+    try:
+        await websocket.send_denial_response(
+            error_response(rejection.status, rejection.message, headers)
+        )
+    except RuntimeError:  # the server lacks the denial-response extension: 403 at best
+        await websocket.close(CLOSE_POLICY_VIOLATION)
+
+
+class WsSession:
+    """One accepted connection, from the `connected` frame to its cleanup."""
+
+    def __init__(self, hub: Realtime, websocket: WebSocket, user_id: str, expires_at: int):
+        self.hub = hub
+        self.websocket = websocket
+        self.expires_at = expires_at
+        ws = hub.settings.ws
+        self.connection = Connection(
+            user_id, str(uuid.uuid4()), websocket.send_text, ws.send_queue_frames
+        )
+        self.max_frame_chars = ws.max_frame_bytes
+
+    async def run(self, stored_presence: str) -> None:
+        connection = self.connection
+        connection.send(encode_connected(connection.user_id, connection.connection_id))
+        self.hub.open(connection)
+        expiry = asyncio.get_running_loop().call_later(
+            max(0.0, self.expires_at - time.time()),
+            connection.close,
+            CLOSE_TOKEN_EXPIRED,
+            "access token expired",
+        )
+        writer = asyncio.create_task(connection.write_loop())
+        reader = asyncio.create_task(self.read_loop())
+        server_close: int | None = None
+        try:
+            await self.hub.presence.connected(connection.user_id, stored_presence)
+            await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            server_close = connection.close_code
+        finally:
+            expiry.cancel()
+            connection.close(CLOSE_GOING_AWAY)  # no-op if a code was already chosen
+            await self._stop(reader, writer)
+            await self.hub.closed(connection)
+        if server_close is not None:
+            await self._close_socket(server_close, connection.close_reason)
+
+    async def _stop(self, *tasks: asyncio.Task[Any]) -> None:
+        for task in tasks:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception) and not _is_disconnect(result):
+                logger.error("%r failed", self.connection, exc_info=result)
+
+    async def _close_socket(self, code: int, reason: str) -> None:
+        # A peer that does not read may never let the close frame out; give up after a while.
+        with contextlib.suppress(TimeoutError, RuntimeError, OSError, WebSocketDisconnect):
+            await asyncio.wait_for(self.websocket.close(code, reason), CLOSE_TIMEOUT_SECS)
+
+    async def read_loop(self) -> None:
+        """Handle client frames in order until the peer leaves or a close is requested."""
+        connection = self.connection
+        ws = self.hub.settings.ws
+        limiter = MessageRateLimiter(
+            ws.rate_per_sec, ws.rate_burst, ws.flood_close_secs, time.monotonic()
+        )
+        receive = self.websocket.receive
+        while not connection.closing:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            verdict = limiter.check(time.monotonic())
+            if verdict is Verdict.CLOSE:
+                connection.close(CLOSE_POLICY_VIOLATION, "rate limit exceeded")
+            elif verdict is Verdict.LIMIT:
+                self.refuse_rate_limited(text, ws.rate_per_sec)
+            elif text is None:
+                self.send_error("binary frames are not supported; send JSON text frames")
+            elif len(text) > self.max_frame_chars:
+                connection.close(CLOSE_MESSAGE_TOO_BIG, "frame too large")
+            else:
+                await self.handle(text)
+
+    async def handle(self, text: str) -> None:
+        try:
+            message = ClientMessage.parse(text)
+        except BadRequest as exc:
+            self.send_error(str(exc), exc.request_type, exc.request_id)
+            return
+        registration = self.hub.registry.get(message.type)
+        if registration is None:
+            kind = message.type[:MAX_ECHOED_TYPE_LENGTH]
+            self.send_error(f"unknown message type {kind!r}", kind, message.request_id)
+            return
+        request = Request(self.hub, self.connection, message.type, message.request_id)
+        try:
+            data = registration.parse(message.data)
+            await registration.handler(request, data)
+        except Refused as exc:
+            request.reply_error(exc.code, exc.message)
+        except ValueError as exc:
+            request.reply_error(ERROR_BAD_REQUEST, str(exc))
+        except Exception:
+            logger.exception("%r: handling %s failed", self.connection, message.type)
+            request.reply_error(ERROR_INTERNAL, "the server failed to handle this message")
+
+    def send_error(
+        self, message: str, request_type: str | None = None, request_id: str | None = None
+    ) -> None:
+        self.connection.send(
+            encode_error(
+                ERROR_BAD_REQUEST, message, request_type=request_type, request_id=request_id
+            )
+        )
+
+    def refuse_rate_limited(self, text: str | None, rate: float) -> None:
+        request_type = request_id = None
+        if text is not None and len(text) <= self.max_frame_chars:
+            with contextlib.suppress(BadRequest):
+                message = ClientMessage.parse(text)
+                request_type, request_id = message.type, message.request_id
+        self.connection.send(
+            encode_error(
+                ERROR_RATE_LIMITED,
+                f"more than {rate:g} messages per second; this one was dropped",
+                request_type=request_type,
+                request_id=request_id,
+            )
+        )
+
+
+def _is_disconnect(exc: BaseException) -> bool:
+    return isinstance(exc, (WebSocketDisconnect, OSError))

@@ -1,0 +1,115 @@
+"""`Realtime`: the real-time layer of one server, and the `EventPublisher` the REST API uses.
+
+It owns the connection storage, the dispatcher, presence, typing indicators and the
+handler registry; `endpoint.py` runs each WebSocket against it. Other features plug in
+through `registry.register(...)` (message handlers) and `on_disconnect(...)` (cleanup
+when any connection goes away).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from roomler.auth.tokens import TokenIssuer
+from roomler.config import Settings
+from roomler.context import ServerContext
+from roomler.realtime.connection import CloseHook, Connection
+from roomler.realtime.dispatcher import Dispatcher, LocalDispatcher
+from roomler.realtime.handlers import register_builtin_handlers
+from roomler.realtime.membership import store_presence, tenant_peer_ids
+from roomler.realtime.presence import PresenceService
+from roomler.realtime.protocol import CLOSE_GOING_AWAY, encode
+from roomler.realtime.registry import HandlerRegistry
+from roomler.realtime.storage import WsStorage
+from roomler.realtime.typing_indicator import TypingIndicators
+
+logger = logging.getLogger(__name__)
+
+# Where the server context keeps the layer (`ServerContext.extras`).
+REALTIME_KEY = "realtime"
+
+
+def realtime_of(ctx: ServerContext) -> Realtime:
+    hub: Realtime = ctx.extras[REALTIME_KEY]
+    return hub
+
+
+class Realtime:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        tokens: TokenIssuer,
+        *,
+        storage: WsStorage | None = None,
+        dispatcher: Dispatcher | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.tokens = tokens
+        self.storage = storage or WsStorage()
+        self.dispatcher = dispatcher or LocalDispatcher(self.storage)
+        self.presence = PresenceService(self.dispatcher, self._peers_of, self._store_presence)
+        self.typing = TypingIndicators(self.dispatcher, settings.typing.timeout_secs)
+        self.registry = HandlerRegistry()
+        self.close_hooks: list[CloseHook] = []
+        register_builtin_handlers(self.registry)
+
+    # --- EventPublisher --------------------------------------------------------------------
+
+    async def publish(
+        self,
+        user_ids: Iterable[str],
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        exclude_user: str | None = None,
+        exclude_connection: str | None = None,
+    ) -> None:
+        await self.dispatcher.broadcast(
+            user_ids,
+            encode(event_type, data),
+            exclude_user=exclude_user,
+            exclude_connection=exclude_connection,
+        )
+
+    async def message_posted(self, channel_id: str, author_id: str) -> None:
+        await self.typing.message_posted(channel_id, author_id)
+
+    # --- connection lifecycle --------------------------------------------------------------
+
+    def on_disconnect(self, hook: CloseHook) -> None:
+        """Run `hook(connection)` whenever any connection goes away."""
+        self.close_hooks.append(hook)
+
+    def open(self, connection: Connection) -> None:
+        self.storage.add(connection.user_id, connection.connection_id, connection)
+
+    async def closed(self, connection: Connection) -> None:
+        """Forget a connection that has gone: delivery, typing, hooks, then presence."""
+        self.storage.remove(connection.user_id, connection.connection_id, connection)
+        await self.typing.connection_closed(connection.connection_id)
+        for hook in (*connection.close_hooks, *self.close_hooks):
+            try:
+                await hook(connection)
+            except Exception:
+                logger.exception("close hook %r failed for %r", hook, connection)
+        await self.presence.disconnected(connection.user_id)
+
+    async def shutdown(self) -> None:
+        self.typing.close()
+        for sender in self.storage:
+            if isinstance(sender, Connection):
+                sender.close(CLOSE_GOING_AWAY, "server shutting down")
+
+    # --- database access for presence ------------------------------------------------------
+
+    async def _peers_of(self, user_id: str) -> list[str]:
+        return await tenant_peer_ids(self.sessions, user_id)
+
+    async def _store_presence(self, user_id: str, presence: str) -> None:
+        await store_presence(self.sessions, user_id, presence)

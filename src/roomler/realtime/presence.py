@@ -1,0 +1,115 @@
+"""Presence: the state a user chose, what others see of it, and who is told when it changes.
+
+A user *chooses* one of `online|idle|dnd|offline|invisible`; the choice is stored on the
+user and survives reconnects. Others *see* `offline` while the user has no connection or
+chose `invisible`, else the choice; the user's own connections see the choice itself.
+An event goes to the users who share a tenant with the user, and only when what they
+see changes (first connection opened, last one closed, a new choice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from roomler.realtime.dispatcher import Dispatcher
+from roomler.realtime.protocol import encode
+
+OFFLINE = "offline"
+INVISIBLE = "invisible"
+
+PeerLookup = Callable[[str], Awaitable[list[str]]]
+PresenceStore = Callable[[str, str], Awaitable[None]]
+
+
+def seen_by_others(chosen: str, connected: bool) -> str:
+    if not connected or chosen == INVISIBLE:
+        return OFFLINE
+    return chosen
+
+
+class KeyedLocks:
+    """One asyncio.Lock per key, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (None, 0))
+        if lock is None:
+            lock = asyncio.Lock()
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
+class PresenceService:
+    def __init__(self, dispatcher: Dispatcher, peers_of: PeerLookup, store: PresenceStore) -> None:
+        self.dispatcher = dispatcher
+        self._peers_of = peers_of
+        self._store = store
+        # The choice of every connected user; absent means not connected here.
+        self._chosen: dict[str, str] = {}
+        # What the user's peers were last told; absent means `offline`.
+        self._announced: dict[str, str] = {}
+        self._locks = KeyedLocks()
+
+    def chosen(self, user_id: str) -> str | None:
+        return self._chosen.get(user_id)
+
+    def seen_by(self, user_id: str, viewer_id: str) -> str:
+        """The presence of `user_id` as `viewer_id` sees it."""
+        chosen = self._chosen.get(user_id)
+        if chosen is None or not self.dispatcher.is_connected(user_id):
+            return OFFLINE
+        return chosen if viewer_id == user_id else seen_by_others(chosen, True)
+
+    async def connected(self, user_id: str, stored: str) -> None:
+        """A connection of the user opened (it is already registered for delivery)."""
+        # A choice made by an open tab is newer than the row read at this handshake.
+        self._chosen.setdefault(user_id, stored)
+        await self._announce(user_id)
+
+    async def disconnected(self, user_id: str) -> None:
+        """A connection of the user closed (it is already unregistered)."""
+        if not self.dispatcher.is_connected(user_id):
+            self._chosen.pop(user_id, None)
+        await self._announce(user_id)
+
+    async def choose(self, user_id: str, presence: str) -> None:
+        """The user picked `presence`: store it, tell their own tabs and, if it shows, peers."""
+        await self._store(user_id, presence)
+        previous = self._chosen.get(user_id)
+        if self.dispatcher.is_connected(user_id):
+            self._chosen[user_id] = presence
+        if previous != presence:
+            frame = encode("presence:update", {"user_id": user_id, "presence": presence})
+            await self.dispatcher.send_to_user(user_id, frame)
+        await self._announce(user_id)
+
+    async def _announce(self, user_id: str) -> None:
+        """Tell the user's peers what they now see, if that differs from what they were told."""
+        async with self._locks.hold(user_id):
+            connected = self.dispatcher.is_connected(user_id)
+            visible = seen_by_others(self._chosen.get(user_id, OFFLINE), connected)
+            if visible == self._announced.get(user_id, OFFLINE):
+                return
+            if visible == OFFLINE:
+                self._announced.pop(user_id, None)
+            else:
+                self._announced[user_id] = visible
+            peers = await self._peers_of(user_id)
+            frame = encode("presence:update", {"user_id": user_id, "presence": visible})
+            await self.dispatcher.broadcast(peers, frame, exclude_user=user_id)

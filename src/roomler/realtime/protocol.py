@@ -1,0 +1,146 @@
+"""The WebSocket wire format, without I/O: parsing client frames, encoding server frames.
+
+Every frame is a JSON text frame `{"type": ..., "data": {...}}`; a client frame may add
+`request_id` (a string of at most 64 characters) which the direct reply echoes. The one
+exception is the first server frame, `{"type": "connected", "user_id", "connection_id"}`.
+`docs/protocol.md` describes every message type.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from roomler.ids import is_id
+
+MAX_REQUEST_ID_LENGTH = 64
+# Echoed types are cut to this length so an error never reflects a huge string back.
+MAX_ECHOED_TYPE_LENGTH = 64
+
+PRESENCE_STATES = ("online", "idle", "dnd", "offline", "invisible")
+
+# Close codes (RFC 6455 section 7.4.1; 4000-4999 are for applications).
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY_VIOLATION = 1008
+CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_TOKEN_EXPIRED = 4001
+
+# Error codes carried in `{"type": "error", "data": {"code": ...}}`.
+ERROR_BAD_REQUEST = "bad_request"
+ERROR_FORBIDDEN = "forbidden"
+ERROR_RATE_LIMITED = "rate_limited"
+ERROR_INTERNAL = "internal"
+
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+class BadRequest(ValueError):
+    """A client frame that cannot be handled; the message says what was wrong.
+
+    `request_type` and `request_id` are what could be read before the fault, so the
+    error reply can name the request it answers.
+    """
+
+    def __init__(
+        self, message: str, *, request_type: str | None = None, request_id: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.request_type = request_type
+        self.request_id = request_id
+
+
+@dataclass(frozen=True, slots=True)
+class ClientMessage:
+    type: str
+    data: dict[str, Any]
+    request_id: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ClientMessage:
+        """Parse one client text frame; raises `BadRequest` naming the first fault."""
+        try:
+            frame = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+            raise BadRequest(f"frame is not valid JSON: {detail}") from None
+        if not isinstance(frame, dict):
+            raise BadRequest("frame must be a JSON object")
+        kind = frame.get("type")
+        request_type = kind[:MAX_ECHOED_TYPE_LENGTH] if isinstance(kind, str) else None
+        request_id = _parse_request_id(frame.get("request_id"), request_type)
+        if kind is None:
+            raise BadRequest("type is required", request_id=request_id)
+        if not isinstance(kind, str) or not kind:
+            raise BadRequest("type must be a non-empty string", request_id=request_id)
+        data = frame.get("data", {})
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise BadRequest(
+                "data must be a JSON object", request_type=request_type, request_id=request_id
+            )
+        return cls(kind, data, request_id)
+
+
+def _parse_request_id(value: Any, request_type: str | None) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_REQUEST_ID_LENGTH:
+        raise BadRequest(
+            f"request_id must be a string of at most {MAX_REQUEST_ID_LENGTH} characters",
+            request_type=request_type,
+        )
+    return value
+
+
+def encode(event_type: str, data: dict[str, Any], request_id: str | None = None) -> str:
+    """One server frame as text; encode once and hand the same string to every recipient."""
+    frame: dict[str, Any] = {"type": event_type, "data": data}
+    if request_id is not None:
+        frame["request_id"] = request_id
+    return _encoder.encode(frame)
+
+
+def encode_connected(user_id: str, connection_id: str) -> str:
+    return _encoder.encode(
+        {"type": "connected", "user_id": user_id, "connection_id": connection_id}
+    )
+
+
+def encode_error(
+    code: str,
+    message: str,
+    *,
+    request_type: str | None = None,
+    request_id: str | None = None,
+) -> str:
+    data: dict[str, Any] = {"code": code, "message": message}
+    if request_type is not None:
+        data["request_type"] = request_type
+    return encode("error", data, request_id)
+
+
+# --- field validation for handlers: each raises ValueError naming the field -----------------
+
+
+def require_id(data: dict[str, Any], field: str) -> str:
+    value = data.get(field)
+    if value is None:
+        raise ValueError(f"data.{field} is required")
+    if not is_id(value):
+        raise ValueError(f"data.{field} must be a 24-character lowercase hex id")
+    assert isinstance(value, str)
+    return value
+
+
+def require_choice(data: dict[str, Any], field: str, choices: tuple[str, ...]) -> str:
+    value = data.get(field)
+    if value is None:
+        raise ValueError(f"data.{field} is required")
+    if value not in choices:
+        raise ValueError(f"data.{field} must be one of {'|'.join(choices)}")
+    assert isinstance(value, str)
+    return value

@@ -1,0 +1,108 @@
+"""Typing indicators: who is typing where, and the `typing:stop` the server sends itself.
+
+A `typing:start` goes to the channel's members except the typer. The indicator ends,
+with a `typing:stop` to the same recipients, when the typer sends `typing:stop`, posts a
+message in the channel, closes the connection that typed, or sends no new
+`typing:start` within the timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from roomler.realtime.dispatcher import Dispatcher
+from roomler.realtime.protocol import encode
+
+logger = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (channel_id, user_id)
+
+
+@dataclass
+class _Typing:
+    connection_id: str
+    recipients: list[str]
+    timer: asyncio.TimerHandle
+
+
+class TypingIndicators:
+    def __init__(self, dispatcher: Dispatcher, timeout_secs: float) -> None:
+        self.dispatcher = dispatcher
+        self.timeout_secs = timeout_secs
+        self._active: dict[Key, _Typing] = {}
+        self._by_connection: dict[str, set[Key]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def is_typing(self, channel_id: str, user_id: str) -> bool:
+        return (channel_id, user_id) in self._active
+
+    async def start(
+        self, channel_id: str, user_id: str, connection_id: str, member_ids: list[str]
+    ) -> None:
+        key = (channel_id, user_id)
+        self._forget(key)
+        recipients = [m for m in member_ids if m != user_id]
+        timer = asyncio.get_running_loop().call_later(self.timeout_secs, self._expire, key)
+        self._active[key] = _Typing(connection_id, recipients, timer)
+        self._by_connection.setdefault(connection_id, set()).add(key)
+        await self.dispatcher.broadcast(recipients, _frame("typing:start", key))
+
+    async def stop(self, channel_id: str, user_id: str, member_ids: list[str]) -> None:
+        """The typer said they stopped; members hear it even without a known start."""
+        self._forget((channel_id, user_id))
+        recipients = [m for m in member_ids if m != user_id]
+        await self.dispatcher.broadcast(recipients, _frame("typing:stop", (channel_id, user_id)))
+
+    async def message_posted(self, channel_id: str, user_id: str) -> None:
+        await self._end((channel_id, user_id))
+
+    async def connection_closed(self, connection_id: str) -> None:
+        for key in list(self._by_connection.get(connection_id, ())):
+            await self._end(key)
+
+    def close(self) -> None:
+        """Drop every indicator without telling anyone (server shutdown)."""
+        for key in list(self._active):
+            self._forget(key)
+        for task in self._tasks:
+            task.cancel()
+
+    async def _end(self, key: Key) -> None:
+        typing = self._forget(key)
+        if typing is not None:
+            await self.dispatcher.broadcast(typing.recipients, _frame("typing:stop", key))
+
+    def _expire(self, key: Key) -> None:
+        typing = self._forget(key)
+        if typing is not None:
+            self._spawn(self.dispatcher.broadcast(typing.recipients, _frame("typing:stop", key)))
+
+    def _forget(self, key: Key) -> _Typing | None:
+        typing = self._active.pop(key, None)
+        if typing is None:
+            return None
+        typing.timer.cancel()
+        keys = self._by_connection.get(typing.connection_id)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._by_connection[typing.connection_id]
+        return typing
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("typing:stop delivery failed", exc_info=task.exception())
+
+
+def _frame(event_type: str, key: Key) -> str:
+    return encode(event_type, {"channel_id": key[0], "user_id": key[1]})
