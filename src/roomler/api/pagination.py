@@ -20,7 +20,7 @@ class PageRequest:
 
 
 def page_request(
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 25,
 ) -> PageRequest:
     return PageRequest(page, per_page)
