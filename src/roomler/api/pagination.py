@@ -9,6 +9,9 @@ from typing import Annotated, Any
 from fastapi import Depends, Query
 
 
+MAX_OFFSET = 2**62
+
+
 @dataclass(frozen=True)
 class PageRequest:
     page: int
@@ -16,11 +19,12 @@ class PageRequest:
 
     @property
     def offset(self) -> int:
-        return (self.page - 1) * self.per_page
+        # A page far past the end is simply empty; clamp so the SQL OFFSET fits in 64 bits.
+        return min((self.page - 1) * self.per_page, MAX_OFFSET)
 
 
 def page_request(
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page: Annotated[int, Query(ge=1)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 25,
 ) -> PageRequest:
     return PageRequest(page, per_page)
