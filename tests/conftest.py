@@ -35,6 +35,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.nodb)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing() -> Iterator[None]:
+    """argon2id with minimal cost in-process: the same code path, a fraction of the CPU.
+
+    Servers started as subprocesses keep the production parameters.
+    """
+    from argon2 import PasswordHasher
+
+    from roomler.auth import passwords
+
+    original = passwords._hasher
+    passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    passwords._hasher = original
+
+
 def _backend() -> str:
     return os.environ.get("ROOMLER_TEST_DATABASE", "sqlite")
 
