@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from roomler import __version__
-from roomler.api import auth, tenants
+from roomler.api import auth, channels, messages, tenants
 from roomler.api.errors import install_error_handlers
 from roomler.auth.tokens import TokenIssuer
 from roomler.config import Settings, load_settings
@@ -78,4 +78,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(realtime_routes.router, prefix="/api")
     app.add_api_websocket_route("/ws", websocket_endpoint)
     app.include_router(tenants.router, prefix="/api")
+    app.include_router(channels.router, prefix="/api")
+    app.include_router(messages.router, prefix="/api")
     return app

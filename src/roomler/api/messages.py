@@ -1,0 +1,264 @@
+"""`/api/tenant/{tid}/channel/{cid}/message`: the channel's history, threads, posting and edits.
+
+Reading needs the channel to be visible to the caller; posting and editing need
+membership of the channel. Every change is published to the channel's members
+after it is committed (`message:create` skips the sender, who has the HTTP reply).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request
+from pydantic import AfterValidator, BaseModel, Field
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from roomler.api.channels import VisibleChannel
+from roomler.api.deps import Context, Membership, Session, is_tenant_admin
+from roomler.api.errors import forbidden, not_found, validation
+from roomler.api.pagination import Pagination, paginated
+from roomler.api.serialize import iso
+from roomler.context import ServerContext
+from roomler.db.models import Channel, Message, utcnow
+from roomler.db.queries import channel_member_ids, is_channel_member
+from roomler.ids import is_id
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/tenant/{tid}/channel/{cid}/message", tags=["messages"])
+
+CONNECTION_HEADER = "x-connection-id"
+
+
+def _not_blank(content: str) -> str:
+    if not content.strip():
+        raise ValueError("must not be blank")
+    return content
+
+
+Content = Annotated[str, Field(min_length=1, max_length=10000), AfterValidator(_not_blank)]
+
+
+class MessageIn(BaseModel):
+    content: Content
+    thread_id: str | None = None
+    referenced_message_id: str | None = None
+    nonce: Annotated[str, Field(max_length=64)] | None = None
+
+
+class MessageEdit(BaseModel):
+    content: Content
+
+
+def message_out(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "channel_id": message.channel_id,
+        "author_id": message.author_id,
+        "content": message.content,
+        "message_type": message.message_type,
+        "thread_id": message.thread_id,
+        "referenced_message_id": message.referenced_message_id,
+        "is_edited": message.is_edited,
+        "is_pinned": message.is_pinned,
+        "nonce": message.nonce,
+        "created_at": iso(message.created_at),
+        "updated_at": iso(message.updated_at),
+    }
+
+
+async def find_message(
+    session: AsyncSession, channel: Channel, mid: str, *, include_deleted: bool = False
+) -> Message | None:
+    if not is_id(mid):
+        return None
+    query = select(Message).where(Message.id == mid, Message.channel_id == channel.id)
+    if not include_deleted:
+        query = query.where(Message.deleted_at.is_(None))
+    message: Message | None = await session.scalar(query)
+    return message
+
+
+async def live_message(session: AsyncSession, channel: Channel, mid: str) -> Message:
+    message = await find_message(session, channel, mid)
+    if message is None:
+        raise not_found("Message not found")
+    return message
+
+
+async def require_channel_member(session: AsyncSession, channel: Channel, user_id: str) -> None:
+    if not await is_channel_member(session, channel.id, user_id):
+        raise forbidden("Join the channel first")
+
+
+async def _publish(
+    ctx: ServerContext,
+    session: AsyncSession,
+    channel_id: str,
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    exclude_user: str | None = None,
+    exclude_connection: str | None = None,
+) -> None:
+    """Hand the event to the real-time layer; the change is committed whatever happens here."""
+    try:
+        member_ids = await channel_member_ids(session, channel_id)
+        await ctx.events.publish(
+            member_ids,
+            event_type,
+            data,
+            exclude_user=exclude_user,
+            exclude_connection=exclude_connection,
+        )
+    except Exception:
+        logger.exception("%s for channel %s was stored but not delivered", event_type, channel_id)
+
+
+# --- routes --------------------------------------------------------------------------------
+
+
+@router.get("")
+async def list_messages(
+    channel: VisibleChannel, session: Session, page: Pagination, before: str | None = None
+) -> dict[str, Any]:
+    """Top-level messages, newest first; `before` pages further back from a message."""
+    conditions = [
+        Message.channel_id == channel.id,
+        Message.thread_id.is_(None),
+        Message.deleted_at.is_(None),
+    ]
+    if before is not None:
+        # A deleted cursor still works: the client may hold a message removed since.
+        cursor = await find_message(session, channel, before, include_deleted=True)
+        if cursor is None:
+            raise not_found("before: message not found in this channel")
+        conditions.append(
+            or_(
+                Message.created_at < cursor.created_at,
+                and_(Message.created_at == cursor.created_at, Message.id < cursor.id),
+            )
+        )
+    total = await session.scalar(select(func.count()).select_from(Message).where(*conditions))
+    rows = await session.scalars(
+        select(Message)
+        .where(*conditions)
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .offset(page.offset)
+        .limit(page.per_page)
+    )
+    return paginated([message_out(m) for m in rows], total or 0, page)
+
+
+@router.post("", status_code=201)
+async def post_message(
+    body: MessageIn,
+    request: Request,
+    ctx: Context,
+    channel: VisibleChannel,
+    member: Membership,
+    session: Session,
+) -> dict[str, Any]:
+    await require_channel_member(session, channel, member.user_id)
+    thread = await _related(session, channel, body.thread_id, "thread_id")
+    if thread is not None and thread.thread_id is not None:
+        raise validation("thread_id: must be a top-level message, not a thread reply")
+    referenced = await _related(
+        session, channel, body.referenced_message_id, "referenced_message_id"
+    )
+    now = utcnow()
+    message = Message(
+        tenant_id=channel.tenant_id,
+        channel_id=channel.id,
+        author_id=member.user_id,
+        content=body.content,
+        message_type="reply" if thread or referenced else "default",
+        thread_id=thread.id if thread else None,
+        referenced_message_id=referenced.id if referenced else None,
+        nonce=body.nonce,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(message)
+    await session.commit()
+    out = message_out(message)
+    await _publish(
+        ctx,
+        session,
+        channel.id,
+        "message:create",
+        out,
+        exclude_user=member.user_id,
+        exclude_connection=request.headers.get(CONNECTION_HEADER),
+    )
+    try:
+        await ctx.events.message_posted(channel.id, member.user_id)
+    except Exception:
+        logger.exception("ending the typing indicator in channel %s failed", channel.id)
+    return out
+
+
+async def _related(
+    session: AsyncSession, channel: Channel, mid: str | None, field: str
+) -> Message | None:
+    """The message a new one replies to; it must be live and in the same channel."""
+    if mid is None:
+        return None
+    message = await find_message(session, channel, mid)
+    if message is None:
+        raise validation(f"{field}: no such message in this channel")
+    return message
+
+
+@router.put("/{mid}")
+async def edit_message(
+    mid: str,
+    body: MessageEdit,
+    ctx: Context,
+    channel: VisibleChannel,
+    member: Membership,
+    session: Session,
+) -> dict[str, Any]:
+    message = await live_message(session, channel, mid)
+    if message.author_id != member.user_id:
+        raise forbidden("Only the author may edit a message")
+    await require_channel_member(session, channel, member.user_id)
+    message.content = body.content
+    message.is_edited = True
+    message.updated_at = utcnow()
+    await session.commit()
+    out = message_out(message)
+    await _publish(ctx, session, channel.id, "message:update", out)
+    return out
+
+
+@router.delete("/{mid}")
+async def delete_message(
+    mid: str, ctx: Context, channel: VisibleChannel, member: Membership, session: Session
+) -> dict[str, bool]:
+    message = await live_message(session, channel, mid)
+    if message.author_id != member.user_id and not is_tenant_admin(member):
+        raise forbidden("Only the author or a tenant owner/admin may delete a message")
+    message.deleted_at = utcnow()
+    await session.commit()
+    event = {"message_id": message.id, "channel_id": channel.id, "thread_id": message.thread_id}
+    await _publish(ctx, session, channel.id, "message:delete", event)
+    return {"deleted": True}
+
+
+@router.get("/{mid}/thread")
+async def list_thread(mid: str, channel: VisibleChannel, session: Session) -> list[dict[str, Any]]:
+    """The replies in a thread, oldest first."""
+    root = await live_message(session, channel, mid)
+    rows = await session.scalars(
+        select(Message)
+        .where(
+            Message.channel_id == channel.id,
+            Message.thread_id == root.id,
+            Message.deleted_at.is_(None),
+        )
+        .order_by(Message.created_at, Message.id)
+    )
+    return [message_out(m) for m in rows]
