@@ -103,6 +103,16 @@ class LiveServer:
         future = asyncio.run_coroutine_threadsafe(run(), self.loop)
         return await asyncio.wait_for(asyncio.wrap_future(future), RECEIVE_TIMEOUT)
 
+    async def connection_count(self) -> int:
+        return await self.call(lambda: self.hub.storage.connection_count())
+
+    async def wait_connections(self, count: int, timeout: float = RECEIVE_TIMEOUT) -> None:
+        """Poll until the server holds `count` connections (cleanup follows a close)."""
+        deadline = time.monotonic() + timeout
+        while (current := await self.connection_count()) != count:
+            assert time.monotonic() < deadline, f"{current} connections, expected {count}"
+            await asyncio.sleep(0.01)
+
 
 def make_settings(database_url: str, data_dir: Any, **overrides: dict[str, Any]) -> Settings:
     sections: dict[str, dict[str, Any]] = {
@@ -283,12 +293,15 @@ class Client:
 
 
 async def open_client(server: LiveServer, user: User, **kwargs: Any) -> Client:
+    """Connect as `user`; returns once the server has announced the arrival to peers."""
     ws = await connect(
         f"{server.ws_url}?token={user.token}", open_timeout=RECEIVE_TIMEOUT, **kwargs
     )
     first = json.loads(await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT))
     assert first["type"] == "connected" and first["user_id"] == user.id, first
-    return Client(ws, user.id, first["connection_id"])
+    client = Client(ws, user.id, first["connection_id"])
+    assert await client.drain() == []
+    return client
 
 
 async def drain_all(*clients: Client) -> list[list[dict[str, Any]]]:

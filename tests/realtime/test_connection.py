@@ -52,7 +52,7 @@ async def test_first_frame_is_connected_with_a_fresh_uuid(
     two = await open_client(server, alice)
     assert uuid.UUID(one.connection_id) and uuid.UUID(two.connection_id)
     assert one.connection_id != two.connection_id
-    assert await server.call(lambda: server.hub.storage.connection_count()) == 2
+    assert await server.connection_count() == 2
     senders = await server.call(lambda: server.hub.storage.get_senders(alice.id))
     assert {s.connection_id for s in senders} == {one.connection_id, two.connection_id}
     await one.close()
@@ -88,7 +88,7 @@ async def test_bad_tokens_are_refused_with_401_before_the_upgrade(
         f"?token={nobody}",
     ):
         assert await rejected_status(server.ws_url + query) == 401, query
-    assert await server.call(lambda: server.hub.storage.connection_count()) == 0
+    assert await server.connection_count() == 0
 
 
 async def test_denial_is_a_json_error_response(server: LiveServer) -> None:

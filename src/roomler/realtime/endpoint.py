@@ -116,10 +116,9 @@ class WsSession:
             "access token expired",
         )
         writer = asyncio.create_task(connection.write_loop())
-        reader = asyncio.create_task(self.read_loop())
+        reader = asyncio.create_task(self.read_loop(stored_presence))
         server_close: int | None = None
         try:
-            await self.hub.presence.connected(connection.user_id, stored_presence)
             await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
             server_close = connection.close_code
         finally:
@@ -143,9 +142,14 @@ class WsSession:
         with contextlib.suppress(TimeoutError, RuntimeError, OSError, WebSocketDisconnect):
             await asyncio.wait_for(self.websocket.close(code, reason), CLOSE_TIMEOUT_SECS)
 
-    async def read_loop(self) -> None:
-        """Handle client frames in order until the peer leaves or a close is requested."""
+    async def read_loop(self, stored_presence: str) -> None:
+        """Handle client frames in order until the peer leaves or a close is requested.
+
+        The user's arrival is announced first, so by the time the client gets an answer
+        to its first message, its peers have been told it is here.
+        """
         connection = self.connection
+        await self.hub.presence.connected(connection.user_id, stored_presence)
         ws = self.hub.settings.ws
         limiter = MessageRateLimiter(
             ws.rate_per_sec, ws.rate_burst, ws.flood_close_secs, time.monotonic()
