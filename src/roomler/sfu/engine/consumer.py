@@ -1,0 +1,382 @@
+"""A Consumer: one producer's track sent to one browser (mediasoup's Consumer).
+
+Each consumer rewrites the producer's packets into its own stream: its SSRC
+(and RTX SSRC), the Router's payload types, the extension ids it negotiated
+(others dropped), its own MID, and the transport-wide sequence number of the
+transport it is sent on.
+
+Continuity. Output sequence numbers and timestamps are the input ones plus
+offsets. Whenever the stream (re)starts -- creation, resume, producer resume
+-- the consumer waits for a keyframe (video) and re-bases the offsets so the
+output continues right after the last packet it sent: the next sequence
+number, and a timestamp advanced by the wall time that passed. Packets older
+than that restart point are not forwarded.
+
+Loss repair. Sent packets are kept in a :class:`~.nack.RetransmissionBuffer`
+(1..2 s); a receiver's NACK is answered over RTX when negotiated (RFC 4588),
+else by resending the exact SRTP packet sent the first time (SRTP must not
+protect one packet index twice, see ``roomler.sfu.srtp``).
+
+Sender Reports map the NTP wall clock to the consumer's RTP timeline: from
+the producer's own last Sender Report when there is one (so audio and video
+of one sender stay in sync at the receiver), else from the last packet sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import struct
+import time
+from typing import TYPE_CHECKING, Any
+
+from roomler.sfu import ortc
+from roomler.sfu.codecs import ABS_SEND_TIME_URI, MID_URI, TRANSPORT_CC_URI
+from roomler.sfu.rtcp import (
+    ReportBlock,
+    RtcpPacket,
+    Sdes,
+    SdesChunk,
+    SenderReport,
+    ntp_from_unix,
+    round_trip_time,
+)
+from roomler.sfu.rtp import (
+    encode_abs_send_time,
+    read_header,
+    wrap_rtx,
+    write_transport_sequence_number,
+)
+
+from .nack import RetransmissionBuffer
+from .rewrite import RtpForward, build_rtp_packet
+
+if TYPE_CHECKING:
+    from .producer import Producer
+    from .transport import WebRtcTransport
+
+__all__ = ["Consumer"]
+
+logger = logging.getLogger(__name__)
+
+_U16 = struct.Struct("!H")
+_SDES_CNAME = 1
+# Input packets this far behind the newest one are never forwarded.
+_SYNC_WINDOW = 0x4000
+
+
+def _is_rtx(codec: ortc.RtpCodecParameters) -> bool:
+    return codec["mimeType"].lower().endswith("/rtx")
+
+
+class Consumer:
+    """One producer's track as sent to one browser over one WebRtcTransport."""
+
+    def __init__(
+        self,
+        transport: WebRtcTransport,
+        consumer_id: str,
+        producer: Producer,
+        rtp_parameters: ortc.RtpParameters,
+        *,
+        paused: bool = False,
+    ) -> None:
+        self.id = consumer_id
+        self.transport = transport
+        self.producer = producer
+        self.kind = producer.kind
+        self.rtp_parameters = rtp_parameters
+        self.paused = paused
+        self.producer_paused = producer.paused
+        self.closed = False
+        self.clock_rate = producer.clock_rate
+        self._init_codecs(rtp_parameters)
+        self._init_extensions(rtp_parameters)
+        encoding = rtp_parameters["encodings"][0]
+        self.ssrc: int = encoding["ssrc"]
+        self.rtx_ssrc: int | None = encoding.get("rtx", {}).get("ssrc") if self._rtx_pt else None
+        self.cname = rtp_parameters["rtcp"].get("cname", "")
+        settings = transport.settings
+        self._buffer = (
+            RetransmissionBuffer(settings.retransmission_packets, settings.retransmission_age)
+            if self.nack_enabled
+            else None
+        )
+        self._init_sequence_state()
+        self._init_counters()
+
+    def _init_codecs(self, params: ortc.RtpParameters) -> None:
+        media = [c for c in params["codecs"] if not _is_rtx(c)]
+        self._payload_types = frozenset(c["payloadType"] for c in media)
+        first = media[0]
+        self.mime_type = first["mimeType"]
+        rtx = next(
+            (
+                c
+                for c in params["codecs"]
+                if _is_rtx(c) and c["parameters"].get("apt") == first["payloadType"]
+            ),
+            None,
+        )
+        self._rtx_pt: int | None = rtx["payloadType"] if rtx else None
+        feedback = {(fb["type"], fb["parameter"]) for fb in first["rtcpFeedback"]}
+        self.nack_enabled = ("nack", "") in feedback
+
+    def _init_extensions(self, params: ortc.RtpParameters) -> None:
+        ids = {ext["uri"]: ext["id"] for ext in params["headerExtensions"]}
+        self._mid_id = ids.pop(MID_URI, None)
+        self._twcc_id = ids.pop(TRANSPORT_CC_URI, None)
+        self._abs_send_time_id = ids.pop(ABS_SEND_TIME_URI, None)
+        self.mid: str | None = params.get("mid")
+        self._mid_value = self.mid.encode("ascii") if self.mid and self._mid_id else None
+        # Router ids copied from the producer's packets, in a stable order.
+        self._forward_ids = tuple(sorted(ids.values()))
+
+    def _init_sequence_state(self) -> None:
+        self._sync_required = True
+        self._sync_seq = 0
+        self._seq_offset = 0
+        self._ts_offset = 0
+        self._max_seq: int | None = None
+        self._max_ts = 0
+        self._max_time = 0.0
+        self._rtx_seq = secrets.randbelow(0x10000)
+
+    def _init_counters(self) -> None:
+        self.packets_sent = 0
+        self.bytes_sent = 0
+        self.payload_bytes_sent = 0
+        self.retransmitted_packets = 0
+        self.nack_count = 0
+        self.nack_packets = 0
+        self.pli_count = 0
+        self.fir_count = 0
+        self.report: ReportBlock | None = None
+        self.round_trip_time: float | None = None
+
+    def __repr__(self) -> str:
+        return f"Consumer({self.id[:8]}, {self.kind}, ssrc={self.ssrc})"
+
+    @property
+    def active(self) -> bool:
+        return not (self.paused or self.producer_paused or self.closed)
+
+    # -- forwarding (hot path) ------------------------------------------------
+
+    def forward(self, packet: RtpForward, now: float) -> None:
+        if not self.active or packet.payload_type not in self._payload_types:
+            return
+        if not self.transport.can_send:
+            return
+        if self._sync_required:
+            if self.kind == "video" and not packet.keyframe:
+                return
+            self._sync(packet.sequence_number, packet.timestamp, now)
+        else:
+            delta = (packet.sequence_number - self._sync_seq) & 0xFFFF
+            if delta & 0x8000:
+                return  # older than the restart point
+            if delta > _SYNC_WINDOW:
+                # Slide the reference along so it never wraps around us.
+                self._sync_seq = (packet.sequence_number - _SYNC_WINDOW) & 0xFFFF
+        seq = (packet.sequence_number + self._seq_offset) & 0xFFFF
+        timestamp = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF
+        data = build_rtp_packet(
+            packet,
+            payload_type=packet.payload_type,
+            sequence_number=seq,
+            timestamp=timestamp,
+            ssrc=self.ssrc,
+            extensions=self._extensions(packet.extensions, now),
+        )
+        protected = self.transport.send_rtp(data)
+        if protected is None:
+            return
+        if self._buffer is not None:
+            self._buffer.store(seq, data if self._rtx_pt is not None else protected, now)
+        self.packets_sent += 1
+        self.bytes_sent += len(data)
+        self.payload_bytes_sent += len(packet.body)
+        if self._max_seq is None or not (seq - self._max_seq) & 0x8000:
+            self._max_seq = seq
+            self._max_ts = timestamp
+            self._max_time = now
+
+    def _extensions(self, values: dict[int, bytes], now: float) -> list[tuple[int, bytes]]:
+        items = [(ext_id, values[ext_id]) for ext_id in self._forward_ids if ext_id in values]
+        if self._mid_value is not None:
+            items.append((self._mid_id, self._mid_value))  # type: ignore[arg-type]
+        if self._abs_send_time_id is not None:
+            items.append((self._abs_send_time_id, encode_abs_send_time(now)))
+        if self._twcc_id is not None:
+            items.append((self._twcc_id, _U16.pack(self.transport.next_transport_sequence())))
+        return items
+
+    def _sync(self, seq: int, timestamp: int, now: float) -> None:
+        """Re-base the offsets so this packet follows the last one sent."""
+        self._sync_required = False
+        self._sync_seq = seq
+        if self._max_seq is None:
+            return
+        self._seq_offset = (self._max_seq + 1 - seq) & 0xFFFF
+        elapsed = max(1, int((now - self._max_time) * self.clock_rate))
+        self._ts_offset = (self._max_ts + elapsed - timestamp) & 0xFFFFFFFF
+        logger.debug("%r resynced at input seq %d", self, seq)
+
+    # -- feedback from the receiver ---------------------------------------------
+
+    def on_nack(self, lost: list[int], now: float) -> None:
+        """Resend what the receiver is missing (RFC 4585 section 6.2.1)."""
+        self.nack_count += 1
+        self.nack_packets += len(lost)
+        if self._buffer is None:
+            return
+        for seq in lost:
+            stored = self._buffer.get(seq, now)
+            if stored is None:
+                continue
+            if self._rtx_pt is None:
+                self.transport.send_protected(stored)
+            else:
+                self._send_rtx(stored)
+            self.retransmitted_packets += 1
+
+    def _send_rtx(self, packet: bytes) -> None:
+        assert self._rtx_pt is not None and self.rtx_ssrc is not None
+        header = read_header(packet)
+        rtx = wrap_rtx(
+            packet,
+            header,
+            ssrc=self.rtx_ssrc,
+            payload_type=self._rtx_pt,
+            sequence_number=self._rtx_seq,
+        )
+        self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
+        if self._twcc_id is not None:
+            seq = self.transport.next_transport_sequence()
+            rtx = write_transport_sequence_number(rtx, read_header(rtx), self._twcc_id, seq)
+        self.transport.send_rtp(rtx)
+
+    def on_key_frame_request(self, kind: str, now: float) -> None:
+        if kind == "fir":
+            self.fir_count += 1
+        else:
+            self.pli_count += 1
+        if self.active:
+            self.producer.request_key_frame(now)
+
+    def on_report_block(self, block: ReportBlock, arrival_ntp: int) -> None:
+        self.report = block
+        if block.lsr:
+            rtt = round_trip_time(arrival_ntp, block.lsr, block.dlsr)
+            if rtt < 60:
+                self.round_trip_time = rtt
+
+    def sender_report(self, now: float) -> list[RtcpPacket]:
+        """SR + SDES CNAME for this stream (RFC 3550 section 6.4.1), once it has sent."""
+        if self._max_seq is None:
+            return []
+        ntp = ntp_from_unix(time.time())
+        stream = self.producer.forwarded_stream.stats
+        if stream.last_sr_time is not None:
+            rtp_now = stream.last_sr_rtp + int((now - stream.last_sr_time) * self.clock_rate)
+            rtp_now += self._ts_offset
+        else:
+            rtp_now = self._max_ts + int((now - self._max_time) * self.clock_rate)
+        report = SenderReport(
+            ssrc=self.ssrc,
+            ntp_timestamp=ntp,
+            rtp_timestamp=rtp_now & 0xFFFFFFFF,
+            packet_count=self.packets_sent & 0xFFFFFFFF,
+            octet_count=self.payload_bytes_sent & 0xFFFFFFFF,
+        )
+        sdes = Sdes([SdesChunk(self.ssrc, [(_SDES_CNAME, self.cname.encode()[:255])])])
+        return [report, sdes]
+
+    # -- control ------------------------------------------------------------------
+
+    def _restart(self) -> None:
+        """The stream restarts: wait for a keyframe, then continue the numbering."""
+        self._sync_required = True
+        if self.active:
+            self.producer.request_key_frame(self.transport.loop.time())
+
+    def on_transport_connected(self) -> None:
+        self._restart()
+
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        if not self.paused:
+            return
+        self.paused = False
+        self._restart()
+
+    def request_key_frame(self) -> None:
+        self.producer.request_key_frame(self.transport.loop.time())
+
+    def on_producer_pause(self) -> None:
+        if self.producer_paused:
+            return
+        self.producer_paused = True
+        self.transport.router.emit("consumer.producerpause", self.id, {})
+
+    def on_producer_resume(self) -> None:
+        if not self.producer_paused:
+            return
+        self.producer_paused = False
+        self._sync_required = True
+        self.transport.router.emit("consumer.producerresume", self.id, {})
+
+    def close(self, *, producer_closed: bool = False, transport_closed: bool = False) -> None:
+        """Close; the event tells the web process why when it did not ask for it."""
+        if self.closed:
+            return
+        self.closed = True
+        self.producer.remove_consumer(self)
+        self.transport.remove_consumer(self)
+        if self._buffer is not None:
+            self._buffer.clear()
+        if producer_closed:
+            self.transport.router.emit("consumer.producerclose", self.id, {})
+        elif transport_closed:
+            self.transport.router.emit("consumer.transportclose", self.id, {})
+        logger.debug("%r closed", self)
+
+    # -- introspection ------------------------------------------------------------
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "type": "simple",
+            "producerId": self.producer.id,
+            "transportId": self.transport.id,
+            "paused": self.paused,
+            "producerPaused": self.producer_paused,
+            "rtpParameters": self.rtp_parameters,
+        }
+
+    def get_stats(self) -> dict[str, Any]:
+        report = self.report
+        return {
+            "type": "outbound-rtp",
+            "kind": self.kind,
+            "mimeType": self.mime_type,
+            "ssrc": self.ssrc,
+            "rtxSsrc": self.rtx_ssrc,
+            "paused": self.paused,
+            "producerPaused": self.producer_paused,
+            "packetCount": self.packets_sent,
+            "byteCount": self.bytes_sent,
+            "retransmittedPackets": self.retransmitted_packets,
+            "nackCount": self.nack_count,
+            "nackPacketCount": self.nack_packets,
+            "pliCount": self.pli_count,
+            "firCount": self.fir_count,
+            "packetsLost": report.packets_lost if report else 0,
+            "fractionLost": report.fraction_lost if report else 0,
+            "jitter": report.jitter if report else 0,
+            "roundTripTime": self.round_trip_time,
+        }

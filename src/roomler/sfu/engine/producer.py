@@ -1,0 +1,458 @@
+"""A Producer: one track a browser sends into a Router (mediasoup's Producer).
+
+The transport hands over every decrypted RTP packet whose SSRC belongs to
+this producer (signalled in ``rtpParameters.encodings``, or learned from the
+MID / RID header extensions when the browser signals only RIDs). Here the
+packet is
+
+1. unwrapped if it came on the RTX SSRC (RFC 4588 section 4; padding-only
+   RTX packets are bandwidth probes and end here),
+2. checked for duplicates and gaps (:class:`~.nack.NackGenerator`) and
+   counted for Receiver Reports,
+3. read once into an :class:`~.rewrite.RtpForward` with the Router's payload
+   type and extension ids, and handed to every consumer.
+
+Simulcast: only the first encoding (``encodings[0]``, the lowest layer with
+mediasoup-client) is forwarded; the others are received, counted and
+reported, not forwarded. Consumers therefore see a single stream.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from roomler.sfu import ortc
+from roomler.sfu.codecs import TRANSPORT_CC_URI
+from roomler.sfu.rtcp import Fir, GenericNack, Pli, ReportBlock, RtcpPacket
+from roomler.sfu.rtp import RtpHeader, is_keyframe, read_header, unwrap_rtx
+
+from .nack import NackGenerator
+from .rewrite import RtpForward
+from .rtp_stats import RateMeter, ReceiveStats
+from .settings import EngineSettings
+
+if TYPE_CHECKING:
+    from .consumer import Consumer
+    from .transport import WebRtcTransport
+
+__all__ = ["Producer", "ProducerStream"]
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("audio", "video")
+
+
+class ProducerStream:
+    """One encoding of a producer: its SSRCs and receive-side state."""
+
+    __slots__ = (
+        "duplicates",
+        "index",
+        "mapped_ssrc",
+        "nack",
+        "nacked_packets",
+        "rate",
+        "retransmitted",
+        "rid",
+        "rtx_bytes",
+        "rtx_packets",
+        "rtx_ssrc",
+        "ssrc",
+        "stats",
+    )
+
+    def __init__(
+        self, index: int, encoding: dict[str, Any], mapped_ssrc: int, clock_rate: int,
+        settings: EngineSettings,
+    ) -> None:  # fmt: skip
+        self.index = index
+        self.ssrc: int | None = encoding.get("ssrc")
+        rtx = encoding.get("rtx")
+        self.rtx_ssrc: int | None = rtx.get("ssrc") if isinstance(rtx, dict) else None
+        self.rid: str | None = encoding.get("rid")
+        self.mapped_ssrc = mapped_ssrc
+        self.stats = ReceiveStats(self.ssrc or 0, clock_rate)
+        self.nack = NackGenerator(
+            max_age=settings.nack_max_age,
+            max_retries=settings.nack_max_retries,
+            retry_interval=settings.nack_retry_interval,
+        )
+        self.rate = RateMeter()
+        self.rtx_packets = 0
+        self.rtx_bytes = 0
+        self.retransmitted = 0
+        self.duplicates = 0
+        self.nacked_packets = 0
+
+    def bind(self, ssrc: int, *, rtx: bool) -> None:
+        if rtx:
+            self.rtx_ssrc = ssrc
+        else:
+            self.ssrc = ssrc
+            self.stats.ssrc = ssrc
+
+    def to_json(self, now: float) -> dict[str, Any]:
+        stats = self.stats
+        return {
+            "ssrc": self.ssrc,
+            "rtxSsrc": self.rtx_ssrc,
+            "rid": self.rid,
+            "mappedSsrc": self.mapped_ssrc,
+            "forwarded": self.index == 0,
+            "packetCount": stats.packets,
+            "byteCount": stats.bytes,
+            "packetsLost": stats.lost,
+            "jitter": stats.jitter,
+            "bitrate": self.rate.rate(now),
+            "duplicatePackets": self.duplicates,
+            "nackPacketCount": self.nacked_packets,
+            "retransmittedPackets": self.retransmitted,
+            "rtxPacketCount": self.rtx_packets,
+            "rtxByteCount": self.rtx_bytes,
+        }
+
+
+def _check_codec_kinds(params: ortc.RtpParameters, kind: str) -> None:
+    for index, codec in enumerate(params["codecs"]):
+        codec_kind = codec["mimeType"].split("/", 1)[0].lower()
+        if codec_kind != kind:
+            raise ValueError(
+                f"rtpParameters.codecs[{index}].mimeType {codec['mimeType']!r} "
+                f"does not match kind {kind!r}"
+            )
+
+
+def _is_rtx(codec: ortc.RtpCodecParameters) -> bool:
+    return codec["mimeType"].lower().endswith("/rtx")
+
+
+class Producer:
+    """A track sent by a browser over one WebRtcTransport."""
+
+    def __init__(
+        self,
+        transport: WebRtcTransport,
+        producer_id: str,
+        kind: str,
+        rtp_parameters: object,
+        *,
+        paused: bool = False,
+    ) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be 'audio' or 'video', got {kind!r}")
+        router_caps = transport.router.rtp_capabilities
+        params = ortc.validate_rtp_parameters(rtp_parameters)
+        _check_codec_kinds(params, kind)
+        mapping = ortc.get_producer_rtp_parameters_mapping(params, router_caps)
+        self.id = producer_id
+        self.kind = kind
+        self.transport = transport
+        self.settings = transport.settings
+        self.rtp_parameters = params
+        self.rtp_mapping = mapping
+        self.consumable_rtp_parameters = ortc.get_consumable_rtp_parameters(
+            kind, params, router_caps, mapping
+        )
+        self.mid: str | None = params.get("mid")
+        self.paused = paused
+        self.closed = False
+        self.consumers: dict[str, Consumer] = {}
+        self._ext_map = ortc.get_header_extension_id_mapping(kind, params, router_caps)
+        #: The browser's own extension ids, by URI (for SSRC learning and TWCC).
+        self.extension_ids = {ext["uri"]: ext["id"] for ext in params["headerExtensions"]}
+        self._init_codecs(params)
+        self.streams = [
+            ProducerStream(
+                index, dict(encoding), enc_map.mapped_ssrc, self.clock_rate, self.settings
+            )
+            for index, (encoding, enc_map) in enumerate(
+                zip(params["encodings"], mapping.encodings, strict=True)
+            )
+        ]
+        self._init_keyframe_state()
+        self.dropped_packets = 0
+        self.rate = RateMeter()
+
+    def _init_codecs(self, params: ortc.RtpParameters) -> None:
+        media = [c for c in params["codecs"] if not _is_rtx(c)]
+        mapped = {c.payload_type: c.mapped_payload_type for c in self.rtp_mapping.codecs}
+        self._pt_map = {c["payloadType"]: mapped[c["payloadType"]] for c in media}
+        self._rtx_apt = {
+            c["payloadType"]: int(c["parameters"]["apt"])
+            for c in params["codecs"]
+            if _is_rtx(c) and c["parameters"].get("apt") in self._pt_map
+        }
+        first = media[0]
+        self.mime_type = first["mimeType"]
+        self.clock_rate = first["clockRate"]
+        feedback = {(fb["type"], fb["parameter"]) for fb in first["rtcpFeedback"]}
+        self.nack_enabled = ("nack", "") in feedback
+        self._use_fir = ("nack", "pli") not in feedback and ("ccm", "fir") in feedback
+        self.remb_enabled = ("goog-remb", "") in feedback
+        self.transport_cc_enabled = TRANSPORT_CC_URI in {
+            ext["uri"] for ext in params["headerExtensions"]
+        }
+
+    def _init_keyframe_state(self) -> None:
+        self._last_key_request = -1e9
+        self._key_request_pending = False
+        self._key_request_handle: Any = None
+        self._fir_seq = 0
+        self.keyframe_requests = 0
+        self.keyframes_received = 0
+
+    def __repr__(self) -> str:
+        return f"Producer({self.id[:8]}, {self.kind})"
+
+    # -- SSRC table ------------------------------------------------------------
+
+    @property
+    def forwarded_stream(self) -> ProducerStream:
+        return self.streams[0]
+
+    def ssrc_bindings(self) -> list[tuple[int, ProducerStream, bool]]:
+        """(ssrc, stream, is_rtx) for every SSRC signalled in the parameters."""
+        result: list[tuple[int, ProducerStream, bool]] = []
+        for stream in self.streams:
+            if stream.ssrc is not None:
+                result.append((stream.ssrc, stream, False))
+            if stream.rtx_ssrc is not None:
+                result.append((stream.rtx_ssrc, stream, True))
+        return result
+
+    def learn_ssrc(
+        self, ssrc: int, rid: str | None, repaired_rid: str | None
+    ) -> tuple[ProducerStream, bool] | None:
+        """Bind an unknown SSRC that carried our MID (RFC 8852 / RFC 8843 rules).
+
+        A RID names the encoding; a repaired RID names the encoding whose RTX
+        stream this is. Without either, the SSRC is taken only by a
+        single-encoding producer that has none signalled yet.
+        """
+        name, rtx = (repaired_rid, True) if repaired_rid is not None else (rid, False)
+        if name is not None:
+            stream = next((s for s in self.streams if s.rid == name), None)
+        elif len(self.streams) == 1 and self.streams[0].ssrc is None:
+            stream = self.streams[0]
+        else:
+            stream = None
+        if stream is None or (stream.rtx_ssrc if rtx else stream.ssrc) not in (None, ssrc):
+            return None
+        if rtx and not self._rtx_apt:
+            return None
+        stream.bind(ssrc, rtx=rtx)
+        logger.info(
+            "%r: SSRC %d is %s of encoding %d", self, ssrc, "RTX" if rtx else "media", stream.index
+        )
+        return stream, rtx
+
+    # -- RTP in ----------------------------------------------------------------------
+
+    def receive_rtp(
+        self,
+        data: bytes,
+        header: RtpHeader,
+        extensions: dict[int, bytes],
+        stream: ProducerStream,
+        is_rtx: bool,
+        now: float,
+    ) -> None:
+        if is_rtx:
+            stream.rtx_packets += 1
+            stream.rtx_bytes += len(data)
+            media_pt = self._rtx_apt.get(header.payload_type)
+            if media_pt is None or stream.ssrc is None:
+                self.dropped_packets += 1
+                return
+            if header.payload_end - header.payload_start < 2:
+                return  # padding-only: a bandwidth probe, already counted by TWCC
+            data = unwrap_rtx(data, header, ssrc=stream.ssrc, payload_type=media_pt)
+            header = read_header(data)
+        if not stream.nack.receive(header.sequence_number, now):
+            stream.duplicates += 1
+            return
+        if is_rtx:
+            stream.retransmitted += 1
+        stream.stats.update(
+            header.sequence_number, header.timestamp, len(data), now, jitter=not is_rtx
+        )
+        stream.rate.add(len(data), now)
+        self.rate.add(len(data), now)
+        if stream.index == 0:
+            self._forward(data, header, extensions, now)
+
+    def _forward(
+        self, data: bytes, header: RtpHeader, extensions: dict[int, bytes], now: float
+    ) -> None:
+        router_pt = self._pt_map.get(header.payload_type)
+        if router_pt is None:
+            self.dropped_packets += 1
+            return
+        keyframe = self.kind == "video" and is_keyframe(
+            memoryview(data)[header.payload_start : header.payload_end], self.mime_type
+        )
+        if keyframe:
+            self._on_keyframe()
+        if self.paused or not self.consumers:
+            return
+        ext_map = self._ext_map
+        packet = RtpForward(
+            data[0],
+            header.marker,
+            router_pt,
+            header.sequence_number,
+            header.timestamp,
+            data[12 : 12 + (data[0] & 0x0F) * 4],
+            {ext_map[i]: v for i, v in extensions.items() if i in ext_map},
+            data[header.payload_start :],
+            keyframe,
+        )
+        for consumer in tuple(self.consumers.values()):
+            consumer.forward(packet, now)
+
+    # -- keyframes -------------------------------------------------------------------
+
+    def _on_keyframe(self) -> None:
+        self.keyframes_received += 1
+        self._key_request_pending = False
+        if self._key_request_handle is not None:
+            self._key_request_handle.cancel()
+            self._key_request_handle = None
+
+    def request_key_frame(self, now: float) -> None:
+        """Ask the browser for a keyframe: at once, or when the rate limit allows."""
+        if self.kind != "video" or self.closed:
+            return
+        interval = self.settings.keyframe_request_interval
+        if now - self._last_key_request >= interval:
+            self._send_key_frame_request(now)
+            return
+        if not self._key_request_pending:
+            self._key_request_pending = True
+            loop = self.transport.loop
+            when = self._last_key_request + interval
+            self._key_request_handle = loop.call_at(when, self._deferred_key_frame_request)
+
+    def _deferred_key_frame_request(self) -> None:
+        self._key_request_handle = None
+        if self._key_request_pending and not self.closed:
+            self._send_key_frame_request(self.transport.loop.time())
+
+    def _send_key_frame_request(self, now: float) -> None:
+        ssrc = self.forwarded_stream.ssrc
+        self._key_request_pending = False
+        if ssrc is None:
+            return
+        self._last_key_request = now
+        self.keyframe_requests += 1
+        sender = self.transport.rtcp_ssrc
+        packet: RtcpPacket
+        if self._use_fir:
+            self._fir_seq = (self._fir_seq + 1) & 0xFF
+            packet = Fir(sender, [(ssrc, self._fir_seq)])
+        else:
+            packet = Pli(sender, ssrc)
+        logger.debug("%r requests a keyframe (%s)", self, type(packet).__name__)
+        self.transport.send_rtcp([packet])
+
+    # -- RTCP ------------------------------------------------------------------------
+
+    def on_sender_report(self, stream: ProducerStream, ntp: int, rtp_ts: int, now: float) -> None:
+        stream.stats.on_sender_report(ntp, rtp_ts, now)
+
+    def report_blocks(self, now: float) -> list[ReportBlock]:
+        """Receiver Report blocks for the media SSRCs that received packets."""
+        return [s.stats.report_block(now) for s in self.streams if s.ssrc and s.stats.packets]
+
+    def nacks(self, now: float) -> list[RtcpPacket]:
+        """NACKs for the gaps that are due (RFC 4585 section 6.2.1); keyframe if hopeless."""
+        packets: list[RtcpPacket] = []
+        for stream in self.streams:
+            if stream.ssrc is None:
+                continue
+            if not self.nack_enabled:
+                stream.nack.expire(now)
+                continue
+            lost = stream.nack.due(now)
+            if lost:
+                stream.nacked_packets += len(lost)
+                packets.append(GenericNack(self.transport.rtcp_ssrc, stream.ssrc, lost))
+            if stream.nack.keyframe_needed:
+                stream.nack.keyframe_needed = False
+                if stream.index == 0:
+                    self.request_key_frame(now)
+        return packets
+
+    # -- control ---------------------------------------------------------------------
+
+    def add_consumer(self, consumer: Consumer) -> None:
+        self.consumers[consumer.id] = consumer
+
+    def remove_consumer(self, consumer: Consumer) -> None:
+        self.consumers.pop(consumer.id, None)
+
+    def pause(self) -> None:
+        if self.paused:
+            return
+        self.paused = True
+        for consumer in tuple(self.consumers.values()):
+            consumer.on_producer_pause()
+
+    def resume(self) -> None:
+        if not self.paused:
+            return
+        self.paused = False
+        for consumer in tuple(self.consumers.values()):
+            consumer.on_producer_resume()
+        if self.consumers:
+            self.request_key_frame(self.transport.loop.time())
+
+    def close(self, *, from_inside: bool = False) -> None:
+        """Close and close every consumer (``consumer.producerclose``).
+
+        ``from_inside`` (the transport or router closed) also emits
+        ``producer.close`` so the web process learns about it.
+        """
+        if self.closed:
+            return
+        self.closed = True
+        if self._key_request_handle is not None:
+            self._key_request_handle.cancel()
+            self._key_request_handle = None
+        for consumer in tuple(self.consumers.values()):
+            consumer.close(producer_closed=True)
+        self.transport.remove_producer(self)
+        if from_inside:
+            self.transport.router.emit("producer.close", self.id, {})
+        logger.debug("%r closed", self)
+
+    # -- introspection ---------------------------------------------------------------
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "type": "simulcast" if len(self.streams) > 1 else "simple",
+            "paused": self.paused,
+            "transportId": self.transport.id,
+            "rtpParameters": self.rtp_parameters,
+            "rtpMapping": self.rtp_mapping.to_json(),
+            "consumableRtpParameters": self.consumable_rtp_parameters,
+            "consumerIds": list(self.consumers),
+            "headerExtensionIdMapping": {str(k): v for k, v in self._ext_map.items()},
+        }
+
+    def get_stats(self) -> dict[str, Any]:
+        now = self.transport.loop.time()
+        return {
+            "type": "inbound-rtp",
+            "kind": self.kind,
+            "mimeType": self.mime_type,
+            "paused": self.paused,
+            "bitrate": self.rate.rate(now),
+            "droppedPackets": self.dropped_packets,
+            "keyFrameRequests": self.keyframe_requests,
+            "keyFramesReceived": self.keyframes_received,
+            "streams": [stream.to_json(now) for stream in self.streams],
+        }

@@ -1,0 +1,161 @@
+"""Router: one room's media scope inside a worker (mediasoup's Router).
+
+A router owns its WebRTC transports; producers and consumers live on those
+transports, and a consumer may only take a producer of the same router. The
+:class:`Registry` is shared by every router of the worker so that requests
+naming only a producer or consumer id find it directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from roomler.sfu import ortc
+from roomler.sfu.codecs import DEFAULT_MEDIA_CODECS
+
+from .consumer import Consumer
+from .producer import Producer
+from .settings import EngineSettings
+from .transport import WebRtcTransport, bind_udp_socket
+
+__all__ = ["Emit", "Registry", "Router"]
+
+logger = logging.getLogger(__name__)
+
+Emit = Callable[[str, str, dict[str, Any]], object]
+
+
+@dataclass
+class Registry:
+    """Every live engine object of one worker, by id, and the ports it holds."""
+
+    routers: dict[str, Router] = field(default_factory=dict)
+    transports: dict[str, WebRtcTransport] = field(default_factory=dict)
+    producers: dict[str, Producer] = field(default_factory=dict)
+    consumers: dict[str, Consumer] = field(default_factory=dict)
+    ports: set[int] = field(default_factory=set)
+
+    def check_free(self, kind: str, object_id: str) -> None:
+        table: dict[str, Any] = getattr(self, f"{kind}s")
+        if object_id in table:
+            raise ValueError(f"{kind} id {object_id!r} is already in use")
+
+
+class Router:
+    """The media codecs of a room and the transports that use them."""
+
+    def __init__(
+        self,
+        router_id: str,
+        media_codecs: object,
+        *,
+        registry: Registry,
+        emit: Emit,
+        loop: asyncio.AbstractEventLoop,
+        settings: EngineSettings,
+    ) -> None:
+        codecs = DEFAULT_MEDIA_CODECS if media_codecs is None else media_codecs
+        self.rtp_capabilities = ortc.generate_router_rtp_capabilities(codecs)
+        self.id = router_id
+        self.registry = registry
+        self.loop = loop
+        self.settings = settings
+        self.closed = False
+        self.transports: dict[str, WebRtcTransport] = {}
+        self.producers: dict[str, Producer] = {}
+        self._emit = emit
+
+    def __repr__(self) -> str:
+        return f"Router({self.id[:8]})"
+
+    def emit(self, event: str, target_id: str, data: dict[str, Any]) -> None:
+        """Send an event to the web process; a failing emitter must not break the engine."""
+        try:
+            self._emit(event, target_id, data)
+        except Exception:
+            logger.exception("%r could not emit %s for %s", self, event, target_id)
+
+    # -- transports -------------------------------------------------------------
+
+    def create_webrtc_transport(
+        self,
+        transport_id: str,
+        *,
+        listen_ip: str,
+        announced_ip: str | None,
+        port_min: int,
+        port_max: int,
+    ) -> WebRtcTransport:
+        self.registry.check_free("transport", transport_id)
+        sock = bind_udp_socket(listen_ip, port_min, port_max, self.registry.ports)
+        try:
+            transport = WebRtcTransport(
+                self, transport_id, sock, listen_ip=listen_ip, announced_ip=announced_ip
+            )
+        except BaseException:
+            sock.close()
+            raise
+        self.transports[transport_id] = transport
+        self.registry.transports[transport_id] = transport
+        self.registry.ports.add(transport.port)
+        return transport
+
+    def remove_transport(self, transport: WebRtcTransport) -> None:
+        self.transports.pop(transport.id, None)
+        if self.registry.transports.get(transport.id) is transport:
+            del self.registry.transports[transport.id]
+            self.registry.ports.discard(transport.port)
+
+    # -- producers and consumers ------------------------------------------------
+
+    def add_producer(self, producer: Producer) -> None:
+        self.producers[producer.id] = producer
+        self.registry.producers[producer.id] = producer
+
+    def remove_producer(self, producer: Producer) -> None:
+        self.producers.pop(producer.id, None)
+        if self.registry.producers.get(producer.id) is producer:
+            del self.registry.producers[producer.id]
+
+    def add_consumer(self, consumer: Consumer) -> None:
+        self.registry.consumers[consumer.id] = consumer
+
+    def remove_consumer(self, consumer: Consumer) -> None:
+        if self.registry.consumers.get(consumer.id) is consumer:
+            del self.registry.consumers[consumer.id]
+
+    def get_producer(self, producer_id: str) -> Producer:
+        producer = self.producers.get(producer_id)
+        if producer is None:
+            raise ValueError(f"producer {producer_id!r} not found in router {self.id!r}")
+        return producer
+
+    def can_consume(self, producer_id: str, rtp_capabilities: object) -> bool:
+        """Whether a device with ``rtp_capabilities`` can receive the producer."""
+        producer = self.get_producer(producer_id)
+        return ortc.can_consume(producer.consumable_rtp_parameters, rtp_capabilities)
+
+    # -- lifecycle --------------------------------------------------------------
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for transport in tuple(self.transports.values()):
+            transport.close(reason="router closed")
+        self.registry.routers.pop(self.id, None)
+        logger.info("%r closed", self)
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "rtpCapabilities": self.rtp_capabilities,
+            "transportIds": list(self.transports),
+            "producerIds": list(self.producers),
+            "consumerIds": [c for t in self.transports.values() for c in t.consumers],
+            "mapProducerIdConsumerIds": {p.id: list(p.consumers) for p in self.producers.values()},
+        }

@@ -1,0 +1,868 @@
+"""WebRtcTransport: one browser PeerConnection on one UDP port (mediasoup's WebRtcTransport).
+
+Everything for the peer arrives on one socket and is told apart by its first
+byte (RFC 7983 section 7, :mod:`roomler.sfu.demux`):
+
+- STUN goes to the ICE-lite agent (:mod:`roomler.sfu.ice`). An address that
+  sent an authenticated Binding request becomes *valid*; a nominating one
+  (USE-CANDIDATE) is *selected* and receives everything we send. Before a
+  nomination we answer the most recently validated address, as mediasoup
+  does, so a DTLS handshake can begin.
+- DTLS, SRTP and SRTCP are accepted from valid addresses only; anything from
+  another address, anything that does not decrypt (garbage, replays) and
+  anything unclassifiable is dropped and counted in ``drops`` by reason.
+  Nothing a peer sends can raise out of :meth:`datagram_received`.
+- DTLS runs in the role the peer leaves us (mediasoup's rule: the peer says
+  "client" -> we are server; "server" or "auto" -> we are client) with the
+  worker's certificate; a fingerprint mismatch fails and closes the
+  transport. Its SRTP keys build the :class:`~roomler.sfu.srtp.SrtpContext`.
+
+The socket is a plain non-blocking UDP socket watched with ``loop.add_reader``
+(not an asyncio ``DatagramProtocol``): closing it then releases the port at
+once, with the default loop and with uvloop alike, and a full send buffer
+drops the datagram instead of queueing it (it is real-time media).
+
+Periodic work runs on one timer per connected transport, every
+``feedback_interval``: transport-wide-cc feedback and NACKs toward the
+browser's producers, and every ~``rtcp_interval`` the Receiver Reports (with
+REMB where negotiated instead of transport-cc) for producers and the Sender
+Reports of consumers. Incoming transport-cc feedback from receivers is
+counted but not used: the SFU does not adapt what it forwards.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import random
+import secrets
+import socket
+import time
+from collections import Counter
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from roomler.sfu import ortc
+from roomler.sfu.certificate import DTLS_ROLES, worker_certificate
+from roomler.sfu.codecs import MID_URI, REPAIRED_RID_URI, RID_URI, TRANSPORT_CC_URI
+from roomler.sfu.demux import PacketKind, classify
+from roomler.sfu.dtls import DtlsEndpoint, DtlsState
+from roomler.sfu.ice import IceLiteServer
+from roomler.sfu.rtcp import (
+    Fir,
+    GenericNack,
+    Pli,
+    ReceiverReport,
+    Remb,
+    ReportBlock,
+    RtcpPacket,
+    Sdes,
+    SdesChunk,
+    SenderReport,
+    TransportFeedback,
+    ntp_from_unix,
+    parse_rtcp,
+    serialize_rtcp,
+)
+from roomler.sfu.rtp import read_extensions, read_header
+from roomler.sfu.srtp import SrtpContext
+
+from .bwe import RembEstimator, TransportCcRecorder
+from .consumer import Consumer
+from .producer import Producer, ProducerStream
+from .rtp_stats import RateMeter
+
+if TYPE_CHECKING:
+    from .router import Router
+
+__all__ = ["WebRtcTransport", "bind_udp_socket"]
+
+logger = logging.getLogger(__name__)
+
+Address = tuple[str, int]
+RtpBinding = tuple[Producer, ProducerStream, bool]
+
+#: Largest datagram read; WebRTC keeps packets below ~1200 bytes.
+RECV_SIZE = 4096
+#: Datagrams handled per readiness callback before yielding to the loop.
+MAX_READS = 64
+SOCKET_BUFFER = 1 << 20
+#: Addresses remembered as ICE-valid (the peer's candidates that checked).
+MAX_VALID_ADDRESSES = 8
+MAX_PENDING_DTLS = 8
+#: RTCP datagrams are filled up to this size (below the usual 1200-byte MTU).
+RTCP_MTU = 1100
+#: ICE priority of our host candidate: type preference 126 (host), local
+#: preference 65535, component 1 (RFC 8445 section 5.1.2.1).
+CANDIDATE_PRIORITY = (126 << 24) | (65535 << 8) | 255
+
+_SDES_CNAME = 1
+
+
+def bind_udp_socket(listen_ip: str, port_min: int, port_max: int, taken: set[int]) -> socket.socket:
+    """A non-blocking UDP socket bound to a free port of ``port_min..port_max``.
+
+    Ports in ``taken`` (ours already) are skipped; the others are tried from a
+    random starting point, as other processes may hold some of them.
+    """
+    try:
+        ip = ipaddress.ip_address(listen_ip)
+    except ValueError:
+        raise ValueError(f"listen_ip {listen_ip!r} is not an IP address") from None
+    if not 1 <= port_min <= port_max <= 65535:
+        raise ValueError(f"port range {port_min}..{port_max} is invalid (1..65535, min <= max)")
+    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    count = port_max - port_min + 1
+    start = secrets.randbelow(count)
+    for step in range(count):
+        port = port_min + (start + step) % count
+        if port in taken:
+            continue
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.bind((listen_ip, port))
+        except OSError:
+            sock.close()
+            continue
+        _tune(sock)
+        return sock
+    raise ValueError(f"no free UDP port in {port_min}..{port_max} on {listen_ip}")
+
+
+def _tune(sock: socket.socket) -> None:
+    sock.setblocking(False)
+    for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
+        except OSError:  # pragma: no cover - capped by the kernel, not fatal
+            pass
+
+
+def _announced_address(listen_ip: str, announced_ip: str | None) -> str:
+    """What the candidate announces: announced_ip, else listen_ip.
+
+    A wildcard listen address is not reachable as such; without an announced
+    address we announce loopback, which suits a single-host development setup
+    (configure ``announced_ip`` for anything else).
+    """
+    if announced_ip:
+        return announced_ip
+    ip = ipaddress.ip_address(listen_ip)
+    if ip.is_unspecified:
+        return "::1" if ip.version == 6 else "127.0.0.1"
+    return listen_ip
+
+
+def _local_dtls_role(remote: object) -> str:
+    """Our DTLS role from the peer's (mediasoup: we are ICE-controlled, "auto" -> client)."""
+    if remote is None:
+        remote = "auto"
+    if remote not in DTLS_ROLES:
+        raise ValueError(
+            f"dtls_parameters.role must be one of {', '.join(DTLS_ROLES)}, got {remote!r}"
+        )
+    return "server" if remote == "client" else "client"
+
+
+class WebRtcTransport:
+    """ICE-lite + DTLS + SRTP on one UDP port, carrying producers and consumers."""
+
+    def __init__(
+        self,
+        router: Router,
+        transport_id: str,
+        sock: socket.socket,
+        *,
+        listen_ip: str,
+        announced_ip: str | None,
+    ) -> None:
+        self.router = router
+        self.id = transport_id
+        self.loop = router.loop
+        self.settings = router.settings
+        self.listen_ip = listen_ip
+        self.port: int = sock.getsockname()[1]
+        self.announced_address = _announced_address(listen_ip, announced_ip)
+        self.closed = False
+        self.ice_state = "new"
+        self.dtls_state = "new"
+        self.dtls_role: str | None = None
+        self.rtcp_ssrc = random.randint(1, 0xFFFFFFFF)
+        self.cname = secrets.token_hex(8)
+        self.producers: dict[str, Producer] = {}
+        self.consumers: dict[str, Consumer] = {}
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._ice = IceLiteServer()
+        self._valid: dict[Address, float] = {}
+        self._selected: Address | None = None
+        self._dtls: DtlsEndpoint | None = None
+        self._dtls_inbox: list[bytes] = []
+        self._dtls_outbox: list[bytes] = []
+        self._dtls_timer: Any = None
+        self._srtp: SrtpContext | None = None
+        self._init_media_tables()
+        self._init_counters()
+        self._tick_handle: Any = None
+        self._next_report = 0.0
+        self.loop.add_reader(self._fd, self._on_readable)
+        logger.info("%r listening on %s:%d", self, listen_ip, self.port)
+
+    def _init_media_tables(self) -> None:
+        self._rtp_table: dict[int, RtpBinding] = {}
+        self._producers_by_mid: dict[str, Producer] = {}
+        self._consumers_by_ssrc: dict[int, Consumer] = {}
+        self._mid_ext_ids: set[int] = set()
+        self._twcc_ext_ids: tuple[int, ...] = ()
+        self._twcc = TransportCcRecorder(self.rtcp_ssrc, self.loop.time())
+        self._remb = RembEstimator()
+        self._twcc_out_seq = 0
+        self._next_mid = 0
+
+    def _init_counters(self) -> None:
+        self.packets_received = 0
+        self.bytes_received = 0
+        self.packets_sent = 0
+        self.bytes_sent = 0
+        self.rtp_packets_received = 0
+        self.rtcp_packets_received = 0
+        self.rtcp_packets_sent = 0
+        self.transport_cc_feedback_sent = 0
+        self.transport_cc_feedback_received = 0
+        self.available_outgoing_bitrate: int | None = None
+        self.drops: Counter[str] = Counter()
+        self._recv_rate = RateMeter()
+        self._send_rate = RateMeter()
+
+    def __repr__(self) -> str:
+        return f"WebRtcTransport({self.id[:8]})"
+
+    # -- parameters -----------------------------------------------------------
+
+    @property
+    def ice_parameters(self) -> dict[str, Any]:
+        return self._ice.ice_parameters()
+
+    @property
+    def ice_candidates(self) -> list[dict[str, Any]]:
+        address = self.announced_address
+        return [
+            {
+                "foundation": "udpcandidate",
+                "priority": CANDIDATE_PRIORITY,
+                "ip": address,
+                "address": address,
+                "port": self.port,
+                "type": "host",
+                "protocol": "udp",
+            }
+        ]
+
+    @property
+    def dtls_parameters(self) -> dict[str, Any]:
+        return worker_certificate().dtls_parameters("auto")
+
+    @property
+    def selected_tuple(self) -> dict[str, Any] | None:
+        if self._selected is None:
+            return None
+        return {
+            "localIp": self.announced_address,
+            "localPort": self.port,
+            "remoteIp": self._selected[0],
+            "remotePort": self._selected[1],
+            "protocol": "udp",
+        }
+
+    # -- connect ----------------------------------------------------------------
+
+    def connect(self, dtls_parameters: object) -> str:
+        """Start DTLS with the peer's parameters; returns our DTLS role."""
+        if self._dtls is not None:
+            raise ValueError(f"{self!r}: connect() was already called")
+        if not isinstance(dtls_parameters, dict):
+            raise ValueError("dtls_parameters must be an object")
+        role = _local_dtls_role(dtls_parameters.get("role"))
+        fingerprints = dtls_parameters.get("fingerprints")
+        if not isinstance(fingerprints, list) or not fingerprints:
+            raise ValueError("dtls_parameters.fingerprints must be a non-empty array")
+        dtls = DtlsEndpoint(worker_certificate(), role)
+        dtls.set_remote_fingerprints(fingerprints)
+        self._dtls = dtls
+        self.dtls_role = role
+        self._set_dtls_state("connecting")
+        now = self.loop.time()
+        dtls.start(now)
+        inbox, self._dtls_inbox = self._dtls_inbox, []
+        for data in inbox:
+            dtls.receive(data, now)
+        self._after_dtls(now)
+        logger.info("%r connecting as DTLS %s", self, role)
+        return role
+
+    # -- receiving ------------------------------------------------------------
+
+    def _on_readable(self) -> None:
+        sock = self._sock
+        for _ in range(MAX_READS):
+            if self.closed:
+                return
+            try:
+                data, addr = sock.recvfrom(RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                # e.g. an ICMP error queued for an earlier send
+                self.drops["socket_error"] += 1
+                logger.debug("%r recvfrom failed: %s", self, exc)
+                continue
+            self.datagram_received(data, addr)
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        """Demultiplex one datagram (RFC 7983); never raises."""
+        now = self.loop.time()
+        self.packets_received += 1
+        self.bytes_received += len(data)
+        self._recv_rate.add(len(data), now)
+        source: Address = (addr[0], addr[1])
+        try:
+            kind = classify(data)
+            if kind is PacketKind.STUN:
+                self._on_stun(data, source, now)
+            elif kind is PacketKind.UNKNOWN:
+                self.drops["garbage"] += 1
+            elif source not in self._valid:
+                self.drops["unknown_address"] += 1
+            elif kind is PacketKind.RTP:
+                self._on_rtp(data, now)
+            elif kind is PacketKind.RTCP:
+                self._on_rtcp(data, now)
+            else:
+                self._on_dtls(data, now)
+        except ValueError as exc:
+            self.drops[f"invalid_{kind.value}"] += 1
+            logger.debug("%r dropped a %s datagram: %s", self, kind.value, exc)
+        except Exception:
+            self.drops["error"] += 1
+            logger.exception("%r failed on a datagram from %s", self, source)
+
+    def _on_stun(self, data: bytes, source: Address, now: float) -> None:
+        result = self._ice.receive_stun(data, source, now)
+        if result.response is not None:
+            self._sendto(result.response, source)
+        if result.error is not None:
+            self.drops["stun_refused" if result.response else "stun_ignored"] += 1
+            logger.debug("%r STUN from %s: %s", self, source, result.error)
+            return
+        self._on_valid_check(source, result.selected_changed, now)
+
+    def _on_valid_check(self, source: Address, selected_changed: bool, now: float) -> None:
+        self._valid.pop(source, None)
+        self._valid[source] = now
+        while len(self._valid) > MAX_VALID_ADDRESSES:
+            oldest = next(iter(self._valid))
+            if oldest == self._selected:
+                self._valid[oldest] = self._valid.pop(oldest)
+                oldest = next(iter(self._valid))
+            del self._valid[oldest]
+        if selected_changed:
+            self._selected = source
+            logger.info("%r selected tuple %s:%d", self, *source)
+            self._set_ice_state("completed")
+            self.router.emit(
+                "transport.iceselectedtuplechange",
+                self.id,
+                {"ice_selected_tuple": self.selected_tuple},
+            )
+        elif self.ice_state == "new":
+            self._set_ice_state("connected")
+        elif self.ice_state == "disconnected" and source == self._selected:
+            self._set_ice_state("completed")
+        if self._dtls_outbox:
+            outbox, self._dtls_outbox = self._dtls_outbox, []
+            for datagram in outbox:
+                self._sendto(datagram, source)
+
+    def _on_dtls(self, data: bytes, now: float) -> None:
+        if self._dtls is None:
+            # A ClientHello can beat the connect request; keep a few.
+            if len(self._dtls_inbox) < MAX_PENDING_DTLS:
+                self._dtls_inbox.append(data)
+            else:
+                self.drops["dtls_before_connect"] += 1
+            return
+        before = self._dtls.dropped_datagrams
+        self._dtls.receive(data, now)
+        if self._dtls.dropped_datagrams != before:
+            self.drops["invalid_dtls"] += 1
+        self._after_dtls(now)
+
+    def _after_dtls(self, now: float) -> None:
+        dtls = self._dtls
+        if dtls is None or self.closed:
+            return
+        self._flush_dtls(dtls)
+        if dtls.state is DtlsState.CONNECTED and self._srtp is None:
+            self._on_dtls_connected(dtls)
+        elif dtls.state is DtlsState.FAILED:
+            self._on_dtls_failed(dtls.failure_reason or "DTLS failed")
+            return
+        elif dtls.state is DtlsState.CLOSED and self.dtls_state != "closed":
+            logger.info("%r DTLS closed by the peer", self)
+            self._set_dtls_state("closed")
+        self._schedule_dtls_timer()
+
+    def _flush_dtls(self, dtls: DtlsEndpoint) -> None:
+        for datagram in dtls.datagrams_to_send():
+            destination = self._destination()
+            if destination is None:
+                self._dtls_outbox.append(datagram)
+            else:
+                self._sendto(datagram, destination)
+
+    def _schedule_dtls_timer(self) -> None:
+        if self._dtls_timer is not None:
+            self._dtls_timer.cancel()
+            self._dtls_timer = None
+        when = self._dtls.get_timer() if self._dtls is not None else None
+        if when is not None:
+            self._dtls_timer = self.loop.call_at(when, self._on_dtls_timer, when)
+
+    def _on_dtls_timer(self, when: float) -> None:
+        self._dtls_timer = None
+        if self.closed or self._dtls is None:
+            return
+        now = max(self.loop.time(), when)
+        self._dtls.handle_timer(now)
+        self._after_dtls(now)
+
+    def _on_dtls_connected(self, dtls: DtlsEndpoint) -> None:
+        assert dtls.srtp_keys is not None
+        self._srtp = SrtpContext(dtls.srtp_keys)
+        logger.info("%r DTLS connected (%s)", self, dtls.srtp_keys.profile.value)
+        self._set_dtls_state("connected")
+        self._next_report = self.loop.time() + self.settings.rtcp_interval / 2
+        self._tick_handle = self.loop.call_later(self.settings.feedback_interval, self._on_tick)
+        for consumer in tuple(self.consumers.values()):
+            consumer.on_transport_connected()
+
+    def _on_dtls_failed(self, reason: str) -> None:
+        logger.warning("%r DTLS failed: %s", self, reason)
+        self._set_dtls_state("failed", reason)
+        self.close(reason=reason)
+
+    def _on_rtp(self, data: bytes, now: float) -> None:
+        srtp = self._srtp
+        if srtp is None:
+            self.drops["rtp_before_dtls"] += 1
+            return
+        plain = srtp.unprotect_rtp(data)
+        header = read_header(plain)
+        self.rtp_packets_received += 1
+        extensions = read_extensions(plain, header) if header.extension_profile else {}
+        for ext_id in self._twcc_ext_ids:
+            value = extensions.get(ext_id)
+            if value is not None and len(value) == 2:
+                self._twcc.add((value[0] << 8) | value[1], now)
+                break
+        binding = self._rtp_table.get(header.ssrc) or self._learn_ssrc(header.ssrc, extensions)
+        if binding is None:
+            self.drops["unknown_ssrc"] += 1
+            return
+        producer, stream, is_rtx = binding
+        producer.receive_rtp(plain, header, extensions, stream, is_rtx, now)
+
+    def _learn_ssrc(self, ssrc: int, extensions: dict[int, bytes]) -> RtpBinding | None:
+        """Bind an unsignalled SSRC by its MID and RID extensions (RFC 8843, RFC 8852)."""
+        producer = None
+        for ext_id in self._mid_ext_ids:
+            value = extensions.get(ext_id)
+            if value is not None:
+                producer = self._producers_by_mid.get(value.decode("ascii", "replace"))
+                break
+        if producer is None:
+            return None
+        ids = producer.extension_ids
+        rid = _text(extensions.get(ids.get(RID_URI, -1)))
+        repaired = _text(extensions.get(ids.get(REPAIRED_RID_URI, -1)))
+        learned = producer.learn_ssrc(ssrc, rid, repaired)
+        if learned is None:
+            return None
+        binding = (producer, learned[0], learned[1])
+        self._rtp_table[ssrc] = binding
+        return binding
+
+    def _on_rtcp(self, data: bytes, now: float) -> None:
+        srtp = self._srtp
+        if srtp is None:
+            self.drops["rtcp_before_dtls"] += 1
+            return
+        packets = parse_rtcp(srtp.unprotect_rtcp(data))
+        self.rtcp_packets_received += 1
+        arrival_ntp = ntp_from_unix(time.time())
+        for packet in packets:
+            self._dispatch_rtcp(packet, now, arrival_ntp)
+
+    def _dispatch_rtcp(self, packet: RtcpPacket, now: float, arrival_ntp: int) -> None:
+        blocks: list[ReportBlock] = []
+        if isinstance(packet, SenderReport):
+            binding = self._rtp_table.get(packet.ssrc)
+            if binding is not None and not binding[2]:
+                binding[0].on_sender_report(
+                    binding[1], packet.ntp_timestamp, packet.rtp_timestamp, now
+                )
+            blocks = packet.reports
+        elif isinstance(packet, ReceiverReport):
+            blocks = packet.reports
+        elif isinstance(packet, GenericNack):
+            consumer = self._consumers_by_ssrc.get(packet.media_ssrc)
+            if consumer is not None:
+                consumer.on_nack(packet.lost, now)
+        elif isinstance(packet, Pli):
+            consumer = self._consumers_by_ssrc.get(packet.media_ssrc)
+            if consumer is not None:
+                consumer.on_key_frame_request("pli", now)
+        elif isinstance(packet, Fir):
+            for ssrc, _ in packet.entries:
+                consumer = self._consumers_by_ssrc.get(ssrc)
+                if consumer is not None:
+                    consumer.on_key_frame_request("fir", now)
+        elif isinstance(packet, TransportFeedback):
+            self.transport_cc_feedback_received += 1
+        elif isinstance(packet, Remb):
+            self.available_outgoing_bitrate = packet.bitrate
+        for block in blocks:
+            consumer = self._consumers_by_ssrc.get(block.ssrc)
+            if consumer is not None:
+                consumer.on_report_block(block, arrival_ntp)
+
+    # -- sending ----------------------------------------------------------------
+
+    def _destination(self) -> Address | None:
+        if self._selected is not None:
+            return self._selected
+        if self._valid:
+            return next(reversed(self._valid))
+        return None
+
+    def _sendto(self, data: bytes, addr: Address) -> None:
+        if self.closed:
+            return
+        try:
+            self._sock.sendto(data, addr)
+        except (BlockingIOError, InterruptedError):
+            self.drops["send_buffer_full"] += 1
+            return
+        except OSError as exc:
+            self.drops["send_error"] += 1
+            logger.debug("%r sendto %s failed: %s", self, addr, exc)
+            return
+        self.packets_sent += 1
+        self.bytes_sent += len(data)
+
+    @property
+    def can_send(self) -> bool:
+        """Whether SRTP is up and the peer has an address to send to."""
+        return self._srtp is not None and not self.closed and self._destination() is not None
+
+    def next_transport_sequence(self) -> int:
+        """The next transport-wide sequence number of what we send on this transport."""
+        seq = self._twcc_out_seq
+        self._twcc_out_seq = (seq + 1) & 0xFFFF
+        return seq
+
+    def send_rtp(self, packet: bytes) -> bytes | None:
+        """Protect and send one RTP packet; returns the SRTP bytes (None if not sent)."""
+        srtp = self._srtp
+        destination = self._destination()
+        if srtp is None or destination is None:
+            return None
+        try:
+            protected = srtp.protect_rtp(packet)
+        except ValueError as exc:
+            self.drops["srtp_protect"] += 1
+            logger.debug("%r cannot protect RTP: %s", self, exc)
+            return None
+        self._sendto(protected, destination)
+        self._send_rate.add(len(protected), self.loop.time())
+        return protected
+
+    def send_protected(self, data: bytes) -> None:
+        """Send SRTP bytes as they are (a plain retransmission)."""
+        destination = self._destination()
+        if destination is not None:
+            self._sendto(data, destination)
+
+    def send_rtcp(self, packets: Iterable[RtcpPacket]) -> None:
+        """Send packets as one (compound) SRTCP datagram."""
+        srtp = self._srtp
+        destination = self._destination()
+        if srtp is None or destination is None:
+            return
+        try:
+            protected = srtp.protect_rtcp(serialize_rtcp(packets))
+        except ValueError as exc:
+            self.drops["srtcp_protect"] += 1
+            logger.debug("%r cannot protect RTCP: %s", self, exc)
+            return
+        self.rtcp_packets_sent += 1
+        self._sendto(protected, destination)
+
+    def _send_rtcp_groups(self, groups: Iterable[list[RtcpPacket]]) -> None:
+        """Send groups, several per datagram while they fit RTCP_MTU."""
+        batch: list[RtcpPacket] = []
+        size = 0
+        for group in groups:
+            group_size = len(serialize_rtcp(group))
+            if batch and size + group_size > RTCP_MTU:
+                self.send_rtcp(batch)
+                batch, size = [], 0
+            batch.extend(group)
+            size += group_size
+        if batch:
+            self.send_rtcp(batch)
+
+    # -- periodic work --------------------------------------------------------
+
+    def _on_tick(self) -> None:
+        self._tick_handle = None
+        if self.closed:
+            return
+        now = self.loop.time()
+        try:
+            self._send_feedback(now)
+            if now >= self._next_report:
+                interval = self.settings.rtcp_interval
+                self._next_report = now + interval * random.uniform(0.5, 1.5)
+                self._send_reports(now)
+                self._check_consent(now)
+        except Exception:
+            logger.exception("%r periodic RTCP failed", self)
+        self._tick_handle = self.loop.call_later(self.settings.feedback_interval, self._on_tick)
+
+    def _send_feedback(self, now: float) -> None:
+        """Transport-wide-cc feedback and NACKs toward our producers."""
+        groups: list[list[RtcpPacket]] = []
+        if self._twcc_ext_ids:
+            feedback = self._twcc.feedback(self._feedback_media_ssrc())
+            self.transport_cc_feedback_sent += len(feedback)
+            groups.extend([packet] for packet in feedback)
+        for producer in tuple(self.producers.values()):
+            groups.extend([packet] for packet in producer.nacks(now))
+        self._send_rtcp_groups(groups)
+
+    def _feedback_media_ssrc(self) -> int:
+        for producer in self.producers.values():
+            ssrc = producer.forwarded_stream.ssrc
+            if ssrc is not None:
+                return ssrc
+        return 0
+
+    def _send_reports(self, now: float) -> None:
+        groups: list[list[RtcpPacket]] = []
+        blocks = [b for p in tuple(self.producers.values()) for b in p.report_blocks(now)]
+        sdes = Sdes([SdesChunk(self.rtcp_ssrc, [(_SDES_CNAME, self.cname.encode())])])
+        for start in range(0, len(blocks), 31):
+            groups.append([ReceiverReport(self.rtcp_ssrc, blocks[start : start + 31]), sdes])
+        remb = self._remb_packet(now, blocks)
+        if remb is not None:
+            if groups:
+                groups[0].append(remb)
+            else:
+                groups.append([ReceiverReport(self.rtcp_ssrc), sdes, remb])
+        for consumer in tuple(self.consumers.values()):
+            report = consumer.sender_report(now)
+            if report:
+                groups.append(report)
+        self._send_rtcp_groups(groups)
+
+    def _remb_packet(self, now: float, blocks: list[ReportBlock]) -> Remb | None:
+        """REMB for producers that negotiated it without transport-cc."""
+        remb = [p for p in self.producers.values() if p.remb_enabled and not p.transport_cc_enabled]
+        ssrcs = [s.ssrc for p in remb for s in p.streams if s.ssrc is not None]
+        if not ssrcs:
+            return None
+        incoming = sum(p.rate.rate(now) for p in remb)
+        lost = max((b.fraction_lost / 256 for b in blocks if b.ssrc in ssrcs), default=0.0)
+        return Remb(self.rtcp_ssrc, self._remb.estimate(incoming, lost), ssrcs)
+
+    def _check_consent(self, now: float) -> None:
+        """RFC 7675: no authenticated check for 30 s on the selected tuple."""
+        if self.ice_state in ("connected", "completed") and not self._ice.is_alive(now):
+            if self._selected is not None:
+                logger.info("%r ICE consent expired", self)
+                self._set_ice_state("disconnected")
+
+    # -- producers and consumers ----------------------------------------------
+
+    def produce(
+        self, producer_id: str, kind: str, rtp_parameters: object, *, paused: bool = False
+    ) -> Producer:
+        producer = Producer(self, producer_id, kind, rtp_parameters, paused=paused)
+        bindings = producer.ssrc_bindings()
+        for ssrc, _, _ in bindings:
+            if ssrc in self._rtp_table:
+                raise ValueError(f"SSRC {ssrc} is already used by a producer of this transport")
+        if producer.mid is not None and producer.mid in self._producers_by_mid:
+            raise ValueError(
+                f"mid {producer.mid!r} is already used by a producer of this transport"
+            )
+        if not bindings and (producer.mid is None or MID_URI not in producer.extension_ids):
+            raise ValueError(
+                "rtpParameters need encodings[].ssrc, or a mid and the MID header extension"
+            )
+        for ssrc, stream, rtx in bindings:
+            self._rtp_table[ssrc] = (producer, stream, rtx)
+        if producer.mid is not None:
+            self._producers_by_mid[producer.mid] = producer
+        self._register_extension_ids(producer)
+        self.producers[producer.id] = producer
+        self.router.add_producer(producer)
+        logger.info("%r produces %r (%s)", self, producer, producer.mime_type)
+        return producer
+
+    def _register_extension_ids(self, producer: Producer) -> None:
+        ids = producer.extension_ids
+        if MID_URI in ids:
+            self._mid_ext_ids.add(ids[MID_URI])
+        twcc = ids.get(TRANSPORT_CC_URI)
+        if twcc is not None and twcc not in self._twcc_ext_ids:
+            self._twcc_ext_ids = (*self._twcc_ext_ids, twcc)
+
+    def remove_producer(self, producer: Producer) -> None:
+        self.producers.pop(producer.id, None)
+        for ssrc in [s for s, b in self._rtp_table.items() if b[0] is producer]:
+            del self._rtp_table[ssrc]
+        if producer.mid is not None and self._producers_by_mid.get(producer.mid) is producer:
+            del self._producers_by_mid[producer.mid]
+        self.router.remove_producer(producer)
+
+    def consume(
+        self,
+        consumer_id: str,
+        producer: Producer,
+        rtp_capabilities: object,
+        *,
+        paused: bool = False,
+    ) -> Consumer:
+        if not ortc.can_consume(producer.consumable_rtp_parameters, rtp_capabilities):
+            raise ValueError(
+                f"cannot consume producer {producer.id}: no codec in rtp_capabilities matches"
+            )
+        mid = str(self._next_mid)
+        params = ortc.get_consumer_rtp_parameters(
+            producer.consumable_rtp_parameters, rtp_capabilities, mid=mid
+        )
+        consumer = Consumer(self, consumer_id, producer, params, paused=paused)
+        if consumer.ssrc in self._consumers_by_ssrc:
+            raise ValueError(f"consumer SSRC {consumer.ssrc} collides, try again")
+        self._next_mid += 1
+        self.consumers[consumer.id] = consumer
+        self._consumers_by_ssrc[consumer.ssrc] = consumer
+        producer.add_consumer(consumer)
+        self.router.add_consumer(consumer)
+        if consumer.active:
+            producer.request_key_frame(self.loop.time())
+        logger.info("%r consumes %r as %r (mid %s)", self, producer, consumer, mid)
+        return consumer
+
+    def remove_consumer(self, consumer: Consumer) -> None:
+        self.consumers.pop(consumer.id, None)
+        if self._consumers_by_ssrc.get(consumer.ssrc) is consumer:
+            del self._consumers_by_ssrc[consumer.ssrc]
+        self.router.remove_consumer(consumer)
+
+    # -- state --------------------------------------------------------------------
+
+    def _set_ice_state(self, state: str) -> None:
+        if state == self.ice_state:
+            return
+        self.ice_state = state
+        self.router.emit("transport.icestatechange", self.id, {"ice_state": state})
+
+    def _set_dtls_state(self, state: str, reason: str | None = None) -> None:
+        if state == self.dtls_state:
+            return
+        self.dtls_state = state
+        data: dict[str, Any] = {"dtls_state": state}
+        if reason is not None:
+            data["reason"] = reason
+        self.router.emit("transport.dtlsstatechange", self.id, data)
+
+    def restart_ice(self) -> dict[str, Any]:
+        return self._ice.restart()
+
+    def close(self, reason: str | None = None) -> None:
+        """Close producers (``producer.close``) and consumers (``consumer.transportclose``),
+        say goodbye to DTLS, and release the port at once."""
+        if self.closed:
+            return
+        for consumer in tuple(self.consumers.values()):
+            consumer.close(transport_closed=True)
+        for producer in tuple(self.producers.values()):
+            producer.close(from_inside=True)
+        if self._dtls is not None:
+            self._dtls.close()
+            self._flush_dtls(self._dtls)  # close_notify
+        self.closed = True
+        for handle in (self._dtls_timer, self._tick_handle):
+            if handle is not None:
+                handle.cancel()
+        self._dtls_timer = self._tick_handle = None
+        self.loop.remove_reader(self._fd)
+        self._sock.close()
+        self.ice_state = "closed"
+        if self.dtls_state != "failed":
+            self.dtls_state = "closed"
+        self.router.remove_transport(self)
+        logger.info("%r closed%s", self, f": {reason}" if reason else "")
+
+    # -- introspection --------------------------------------------------------
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": "webrtc",
+            "iceParameters": self.ice_parameters,
+            "iceCandidates": self.ice_candidates,
+            "iceState": self.ice_state,
+            "iceSelectedTuple": self.selected_tuple,
+            "dtlsParameters": self.dtls_parameters,
+            "dtlsState": self.dtls_state,
+            "dtlsRole": self.dtls_role,
+            "port": self.port,
+            "producerIds": list(self.producers),
+            "consumerIds": list(self.consumers),
+            "mapSsrcProducerId": {str(s): b[0].id for s, b in self._rtp_table.items()},
+        }
+
+    def get_stats(self) -> dict[str, Any]:
+        now = self.loop.time()
+        return {
+            "type": "webrtc-transport",
+            "transportId": self.id,
+            "timestamp": time.time(),
+            "port": self.port,
+            "iceState": self.ice_state,
+            "iceSelectedTuple": self.selected_tuple,
+            "dtlsState": self.dtls_state,
+            "bytesReceived": self.bytes_received,
+            "bytesSent": self.bytes_sent,
+            "packetsReceived": self.packets_received,
+            "packetsSent": self.packets_sent,
+            "recvBitrate": self._recv_rate.rate(now),
+            "sendBitrate": self._send_rate.rate(now),
+            "rtpPacketsReceived": self.rtp_packets_received,
+            "rtcpPacketsReceived": self.rtcp_packets_received,
+            "rtcpPacketsSent": self.rtcp_packets_sent,
+            "transportCcFeedbackSent": self.transport_cc_feedback_sent,
+            "transportCcFeedbackReceived": self.transport_cc_feedback_received,
+            "transportCcPacketsReceived": self._twcc.received,
+            "availableOutgoingBitrate": self.available_outgoing_bitrate,
+            "droppedPackets": sum(self.drops.values()),
+            "dropReasons": dict(self.drops),
+        }
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("ascii", "replace")
