@@ -178,3 +178,58 @@ class Message(Base):
     created_at: Mapped[datetime] = created_column()
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, nullable=False)
     deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class Conference(Base):
+    """A video meeting in a tenant, optionally announced in a channel."""
+
+    __tablename__ = "conferences"
+    __table_args__ = (Index("ix_conferences_tenant_created", "tenant_id", "created_at", "id"),)
+
+    id: Mapped[str] = id_column()
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
+    )
+    channel_id: Mapped[str | None] = mapped_column(
+        ForeignKey("channels.id", ondelete="SET NULL"), index=True
+    )
+    subject: Mapped[str] = mapped_column(String(200), nullable=False)
+    # instant | scheduled
+    conference_type: Mapped[str] = mapped_column(String(16), nullable=False, default="instant")
+    # scheduled | in_progress | ended
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="scheduled")
+    # "ddd-ddd-ddd", unique across all tenants.
+    meeting_code: Mapped[str] = mapped_column(String(11), unique=True, nullable=False)
+    organizer_id: Mapped[str] = mapped_column(ForeignKey("users.id"), nullable=False)
+    scheduled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = created_column()
+
+
+class ConferenceParticipant(Base):
+    """One stay of a user in a conference: joined_at until left_at."""
+
+    __tablename__ = "conference_participants"
+    __table_args__ = (
+        # At most one open record per user and conference, even under concurrent joins.
+        Index(
+            "uq_conference_participants_present",
+            "conference_id",
+            "user_id",
+            unique=True,
+            sqlite_where=text("is_present"),
+            postgresql_where=text("is_present"),
+        ),
+    )
+
+    id: Mapped[str] = id_column()
+    conference_id: Mapped[str] = mapped_column(
+        ForeignKey("conferences.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    joined_at: Mapped[datetime] = created_column()
+    left_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    is_present: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
