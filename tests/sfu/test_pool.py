@@ -495,8 +495,10 @@ async def test_engine_events_update_proxies(pool: WorkerPool) -> None:
     async with asyncio.timeout(20):
         router, recv, producer, consumer = await _media(pool)
         worker = router.worker
-        states: list[str] = []
+        states: list[Any] = []
         recv.on("dtlsstatechange", states.append)
+        recv.on("iceselectedtuplechange", states.append)
+        selected = {"local_port": 41000, "remote_ip": "127.0.0.1", "remote_port": 5000}
 
         async def on_close() -> None:  # coroutine listeners run as tasks
             states.append("consumer closed")
@@ -505,14 +507,16 @@ async def test_engine_events_update_proxies(pool: WorkerPool) -> None:
         for event, target, data in [
             ("transport.dtlsstatechange", recv.id, {"dtls_state": "connected"}),
             ("transport.icestatechange", recv.id, {"ice_state": "completed"}),
+            ("transport.iceselectedtuplechange", recv.id, {"ice_selected_tuple": selected}),
             ("producer.close", producer.id, {}),  # the engine closed it
             ("consumer.producerclose", consumer.id, {}),  # the copy for the consumer
             ("transport.dtlsstatechange", "no-such-target", {"dtls_state": "failed"}),
         ]:
             await worker.request("test.emit", {"event": event, "target": target, "data": data})
         await _until(lambda: "consumer closed" in states, "the coroutine listener")
-        assert states == ["connected", "consumer closed"]
+        assert states == ["connected", selected, "consumer closed"]
         assert (recv.dtls_state, recv.ice_state) == ("connected", "completed")
+        assert recv.ice_selected_tuple == selected
         assert producer.closed and consumer.closed
         assert not recv.closed
 

@@ -424,8 +424,9 @@ class WebRtcTransport(_Proxy):
             self.ice_state = str(data.get("ice_state", self.ice_state))
             self._emit(name, self.ice_state)
         elif name == "iceselectedtuplechange":
-            self.ice_selected_tuple = data
-            self._emit(name, data)
+            selected = data.get("ice_selected_tuple")
+            self.ice_selected_tuple = selected if isinstance(selected, dict) else data
+            self._emit(name, self.ice_selected_tuple)
         else:
             super()._on_event(name, data)
 
