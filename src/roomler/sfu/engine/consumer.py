@@ -49,7 +49,13 @@ from roomler.sfu.rtp import (
 )
 
 from .nack import RetransmissionBuffer
-from .rewrite import RtpForward, build_rtp_packet
+from .rewrite import (
+    RtpForward,
+    build_rtp_packet,
+    extension_block,
+    one_byte_block,
+    one_byte_elements,
+)
 
 if TYPE_CHECKING:
     from .producer import Producer
@@ -61,6 +67,7 @@ logger = logging.getLogger(__name__)
 
 _U16 = struct.Struct("!H")
 _SDES_CNAME = 1
+_MISSING: Any = object()
 # Input packets this far behind the newest one are never forwarded.
 _SYNC_WINDOW = 0x4000
 
@@ -131,6 +138,17 @@ class Consumer:
         self._mid_value = self.mid.encode("ascii") if self.mid and self._mid_id else None
         # Router ids copied from the producer's packets, in a stable order.
         self._forward_ids = tuple(sorted(ids.values()))
+        # Our own elements, pre-encoded in the one-byte form when they fit it.
+        own = [i for i in (self._mid_id, self._twcc_id, self._abs_send_time_id) if i is not None]
+        self._one_byte = all(i <= 14 for i in (*own, *self._forward_ids)) and (
+            self._mid_value is None or len(self._mid_value) <= 16
+        )
+        self._mid_element = b""
+        if self._one_byte and self._mid_value is not None and self._mid_id is not None:
+            self._mid_element = one_byte_elements([(self._mid_id, self._mid_value)]) or b""
+        self._twcc_prefix = (
+            bytes(((self._twcc_id << 4) | 1,)) if self._one_byte and self._twcc_id else b""
+        )
 
     def _init_sequence_state(self) -> None:
         self._sync_required = True
@@ -187,7 +205,7 @@ class Consumer:
             sequence_number=seq,
             timestamp=timestamp,
             ssrc=self.ssrc,
-            extensions=self._extensions(packet.extensions, now),
+            block=self._extension_block(packet, now),
         )
         protected = self.transport.send_rtp(data)
         if protected is None:
@@ -202,7 +220,33 @@ class Consumer:
             self._max_ts = timestamp
             self._max_time = now
 
-    def _extensions(self, values: dict[int, bytes], now: float) -> list[tuple[int, bytes]]:
+    def _extension_block(self, packet: RtpForward, now: float) -> bytes:
+        """Our RFC 8285 block: the forwarded elements (shared), MID, abs-send-time, TWCC seq."""
+        if not self._one_byte:
+            return extension_block(self._extension_items(packet.extensions, now))
+        cache = packet.cache
+        shared = cache.get(self._forward_ids, _MISSING)
+        if shared is _MISSING:
+            values = packet.extensions
+            items = [(i, values[i]) for i in self._forward_ids if i in values]
+            shared = cache[self._forward_ids] = one_byte_elements(items)
+        if shared is None:  # a forwarded value too long for the one-byte form
+            return extension_block(self._extension_items(packet.extensions, now))
+        elements = shared + self._mid_element
+        if self._abs_send_time_id is not None:
+            key = ("abs-send-time", self._abs_send_time_id)
+            abs_element = cache.get(key)
+            if abs_element is None:
+                abs_element = cache[key] = bytes(
+                    ((self._abs_send_time_id << 4) | 2,)
+                ) + encode_abs_send_time(now)
+            elements += abs_element
+        if self._twcc_prefix:
+            elements += self._twcc_prefix + _U16.pack(self.transport.next_transport_sequence())
+        return one_byte_block(elements)
+
+    def _extension_items(self, values: dict[int, bytes], now: float) -> list[tuple[int, bytes]]:
+        """The same elements as (id, value) pairs, for the general (two-byte) path."""
         items = [(ext_id, values[ext_id]) for ext_id in self._forward_ids if ext_id in values]
         if self._mid_value is not None:
             items.append((self._mid_id, self._mid_value))  # type: ignore[arg-type]

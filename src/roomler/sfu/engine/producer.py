@@ -307,6 +307,7 @@ class Producer:
             {ext_map[i]: v for i, v in extensions.items() if i in ext_map},
             data[header.payload_start :],
             keyframe,
+            {},
         )
         for consumer in tuple(self.consumers.values()):
             consumer.forward(packet, now)

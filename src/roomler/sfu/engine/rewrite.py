@@ -10,16 +10,24 @@ RFC 8285 extension block in front of that shared payload with
 A fresh block (instead of patching the producer's block in place) lets a
 consumer drop the extensions it did not negotiate, put its own MID there
 (RFC 8843 section 15: receivers route by MID, so the producer's MID must not
-leak) and add its transport's transport-wide sequence number.
+leak) and add its transport's transport-wide sequence number. Consumers that
+copy the same set of extensions share the encoded elements through the
+packet's ``cache``; each only appends its MID and sequence number.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-__all__ = ["RtpForward", "build_rtp_packet", "extension_block"]
+__all__ = [
+    "RtpForward",
+    "build_rtp_packet",
+    "extension_block",
+    "one_byte_block",
+    "one_byte_elements",
+]
 
 _FIXED = struct.Struct("!BBHII")
 _BLOCK_HEADER = struct.Struct("!HH")
@@ -34,7 +42,8 @@ class RtpForward(NamedTuple):
     ``first_byte`` keeps the version, padding bit and CSRC count of the
     original (its X bit is recomputed); ``payload_type`` is the Router's;
     ``extensions`` maps Router extension ids to values; ``body`` is the
-    payload followed by the original padding, if any.
+    payload followed by the original padding, if any; ``cache`` memoizes
+    what several consumers derive alike from this packet.
     """
 
     first_byte: int
@@ -46,6 +55,7 @@ class RtpForward(NamedTuple):
     extensions: dict[int, bytes]
     body: bytes
     keyframe: bool
+    cache: dict[Any, Any]
 
 
 def _fits_one_byte(items: Sequence[tuple[int, bytes]]) -> bool:
@@ -53,6 +63,22 @@ def _fits_one_byte(items: Sequence[tuple[int, bytes]]) -> bool:
         if not (1 <= ext_id <= 14 and 1 <= len(value) <= 16):
             return False
     return True
+
+
+def one_byte_elements(items: Sequence[tuple[int, bytes]]) -> bytes | None:
+    """The elements in the one-byte form (RFC 8285 section 4.2), None if one does not fit."""
+    if not _fits_one_byte(items):
+        return None
+    return b"".join(bytes(((ext_id << 4) | (len(value) - 1),)) + value for ext_id, value in items)
+
+
+def one_byte_block(elements: bytes) -> bytes:
+    """A one-byte-form block around already encoded ``elements``, padded to 32 bits."""
+    if not elements:
+        return b""
+    padding = -len(elements) % 4
+    words = (len(elements) + padding) >> 2
+    return _BLOCK_HEADER.pack(_ONE_BYTE_PROFILE, words) + elements + bytes(padding)
 
 
 def extension_block(items: Sequence[tuple[int, bytes]]) -> bytes:
@@ -63,19 +89,16 @@ def extension_block(items: Sequence[tuple[int, bytes]]) -> bytes:
     """
     if not items:
         return b""
-    if _fits_one_byte(items):
-        profile = _ONE_BYTE_PROFILE
-        body = b"".join(
-            bytes(((ext_id << 4) | (len(value) - 1),)) + value for ext_id, value in items
-        )
-    else:
-        profile = _TWO_BYTE_PROFILE
-        for ext_id, value in items:
-            if not (1 <= ext_id <= 255 and len(value) <= 255):
-                raise ValueError(f"RTP header extension {ext_id} does not fit the two-byte form")
-        body = b"".join(bytes((ext_id, len(value))) + value for ext_id, value in items)
+    elements = one_byte_elements(items)
+    if elements is not None:
+        return one_byte_block(elements)
+    for ext_id, value in items:
+        if not (1 <= ext_id <= 255 and len(value) <= 255):
+            raise ValueError(f"RTP header extension {ext_id} does not fit the two-byte form")
+    body = b"".join(bytes((ext_id, len(value))) + value for ext_id, value in items)
     padding = -len(body) % 4
-    return _BLOCK_HEADER.pack(profile, (len(body) + padding) // 4) + body + bytes(padding)
+    words = (len(body) + padding) >> 2
+    return _BLOCK_HEADER.pack(_TWO_BYTE_PROFILE, words) + body + bytes(padding)
 
 
 def build_rtp_packet(
@@ -85,10 +108,9 @@ def build_rtp_packet(
     sequence_number: int,
     timestamp: int,
     ssrc: int,
-    extensions: Sequence[tuple[int, bytes]],
+    block: bytes,
 ) -> bytes:
-    """A complete RTP packet (RFC 3550 section 5.1) carrying ``packet``'s payload."""
-    block = extension_block(extensions)
+    """A complete RTP packet (RFC 3550 section 5.1): fixed header, CSRCs, ``block``, payload."""
     first = (packet.first_byte & 0xEF) | (0x10 if block else 0)
     second = (0x80 if packet.marker else 0) | payload_type
     fixed = _FIXED.pack(first, second, sequence_number, timestamp, ssrc)

@@ -233,6 +233,7 @@ class WebRtcTransport:
         self.drops: Counter[str] = Counter()
         self._recv_rate = RateMeter()
         self._send_rate = RateMeter()
+        self._metered = (0, 0)
 
     def __repr__(self) -> str:
         return f"WebRtcTransport({self.id[:8]})"
@@ -323,7 +324,6 @@ class WebRtcTransport:
         now = self.loop.time()
         self.packets_received += 1
         self.bytes_received += len(data)
-        self._recv_rate.add(len(data), now)
         source: Address = (addr[0], addr[1])
         try:
             kind = classify(data)
@@ -584,7 +584,6 @@ class WebRtcTransport:
             logger.debug("%r cannot protect RTP: %s", self, exc)
             return None
         self._sendto(protected, destination)
-        self._send_rate.add(len(protected), self.loop.time())
         return protected
 
     def send_protected(self, data: bytes) -> None:
@@ -629,6 +628,7 @@ class WebRtcTransport:
         if self.closed:
             return
         now = self.loop.time()
+        self._meter_rates(now)
         try:
             self._send_feedback(now)
             if now >= self._next_report:
@@ -639,6 +639,13 @@ class WebRtcTransport:
         except Exception:
             logger.exception("%r periodic RTCP failed", self)
         self._tick_handle = self.loop.call_later(self.settings.feedback_interval, self._on_tick)
+
+    def _meter_rates(self, now: float) -> None:
+        """Feed the bitrate meters per tick rather than per packet."""
+        received, sent = self._metered
+        self._recv_rate.add(self.bytes_received - received, now)
+        self._send_rate.add(self.bytes_sent - sent, now)
+        self._metered = (self.bytes_received, self.bytes_sent)
 
     def _send_feedback(self, now: float) -> None:
         """Transport-wide-cc feedback and NACKs toward our producers."""
