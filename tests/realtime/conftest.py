@@ -107,9 +107,13 @@ class LiveServer:
         return await self.call(lambda: self.hub.storage.connection_count())
 
     async def wait_connections(self, count: int, timeout: float = RECEIVE_TIMEOUT) -> None:
-        """Poll until the server holds `count` connections (cleanup follows a close)."""
+        """Poll until the server holds `count` connections, closed ones fully cleaned up."""
+
+        def counts() -> tuple[int, int]:
+            return self.hub.storage.connection_count(), self.hub.live_sessions
+
         deadline = time.monotonic() + timeout
-        while (current := await self.connection_count()) != count:
+        while (current := await self.call(counts)) != (count, count):
             assert time.monotonic() < deadline, f"{current} connections, expected {count}"
             await asyncio.sleep(0.01)
 
@@ -365,6 +369,10 @@ class RawClient:
             remaining = deadline - asyncio.get_running_loop().time()
             assert remaining > 0, "the server did not close the connection"
             await self.read_some(remaining)
+
+    async def send_json(self, frame: dict[str, Any]) -> None:
+        self.protocol.send_text(json.dumps(frame).encode())
+        await self.flush()
 
     def text_frames(self) -> list[dict[str, Any]]:
         return [json.loads(f.data) for f in self.frames if f.opcode is Opcode.TEXT]

@@ -37,6 +37,7 @@ class Connection:
         self._send_text = send_text
         self._queue: deque[str] = deque()
         self._wakeup: asyncio.Future[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"Connection({self.connection_id}, user={self.user_id})"
@@ -66,14 +67,25 @@ class Connection:
         self.close_code = code
         self.close_reason = reason
         self._queue.clear()
-        self._wake()
+        # The writer may be stuck in a send to a peer that stopped reading: stop it there.
+        if self._writer is not None:
+            self._writer.cancel()
 
     def on_close(self, hook: CloseHook) -> None:
         """Run `hook(connection)` once when the connection has gone (media cleanup, ...)."""
         self.close_hooks.append(hook)
 
-    async def write_loop(self) -> None:
-        """Write queued frames until a close is requested; raises if the socket fails."""
+    def start_writer(self) -> asyncio.Task[None]:
+        """Start the task that writes queued frames; it ends when a close is requested."""
+        if self._writer is not None:
+            raise RuntimeError(f"{self!r} already has a writer")
+        self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+        if self.close_code is not None:
+            self._writer.cancel()
+        return self._writer
+
+    async def _write_loop(self) -> None:
+        """Write queued frames in order; raises if the socket fails."""
         queue = self._queue
         loop = asyncio.get_running_loop()
         while self.close_code is None:

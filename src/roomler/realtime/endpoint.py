@@ -115,7 +115,7 @@ class WsSession:
             CLOSE_TOKEN_EXPIRED,
             "access token expired",
         )
-        writer = asyncio.create_task(connection.write_loop())
+        writer = connection.start_writer()
         reader = asyncio.create_task(self.read_loop(stored_presence))
         server_close: int | None = None
         try:

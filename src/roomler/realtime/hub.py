@@ -9,7 +9,8 @@ when any connection goes away).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -57,6 +58,8 @@ class Realtime:
         self.typing = TypingIndicators(self.dispatcher, settings.typing.timeout_secs)
         self.registry = HandlerRegistry()
         self.close_hooks: list[CloseHook] = []
+        # Connections accepted and not yet fully cleaned up (presence, typing, hooks).
+        self.live_sessions = 0
         register_builtin_handlers(self.registry)
 
     # --- EventPublisher --------------------------------------------------------------------
@@ -88,17 +91,30 @@ class Realtime:
 
     def open(self, connection: Connection) -> None:
         self.storage.add(connection.user_id, connection.connection_id, connection)
+        self.live_sessions += 1
 
     async def closed(self, connection: Connection) -> None:
         """Forget a connection that has gone: delivery, typing, hooks, then presence."""
         self.storage.remove(connection.user_id, connection.connection_id, connection)
-        await self.typing.connection_closed(connection.connection_id)
+        try:
+            await self._run_cleanup(connection)
+        finally:
+            self.live_sessions -= 1
+
+    async def _run_cleanup(self, connection: Connection) -> None:
+        await self._attempt(
+            connection, partial(self.typing.connection_closed, connection.connection_id)
+        )
         for hook in (*connection.close_hooks, *self.close_hooks):
-            try:
-                await hook(connection)
-            except Exception:
-                logger.exception("close hook %r failed for %r", hook, connection)
-        await self.presence.disconnected(connection.user_id)
+            await self._attempt(connection, partial(hook, connection))
+        await self._attempt(connection, partial(self.presence.disconnected, connection.user_id))
+
+    async def _attempt(self, connection: Connection, step: Callable[[], Awaitable[None]]) -> None:
+        """One cleanup step; a failure is logged and the next step still runs."""
+        try:
+            await step()
+        except Exception:
+            logger.exception("cleanup after %r failed in %r", connection, step)
 
     async def shutdown(self) -> None:
         self.typing.close()
