@@ -230,3 +230,22 @@ async def test_peer_moving_to_a_new_address_is_followed(engine: Harness) -> None
         == moved.transport.get_extra_info("sockname")[1]
     )
     await asyncio.sleep(0)
+
+
+def test_connect_and_close_on_uvloop() -> None:
+    """Workers run uvloop: the socket handling must behave the same there."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def scenario() -> None:
+        engine = Harness()
+        try:
+            router_id = await engine.router()
+            peer = await engine.connected_peer(router_id)
+            port = peer.remote[1]
+            await engine.request("transport.close", transport_id=peer.transport_id)
+            assert _port_is_free(port)
+        finally:
+            await engine.close()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(scenario())

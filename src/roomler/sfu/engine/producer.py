@@ -242,6 +242,9 @@ class Producer:
         if rtx and not self._rtx_apt:
             return None
         stream.bind(ssrc, rtx=rtx)
+        if stream.index == 0 and not rtx and (self._key_request_pending or self.consumers):
+            # Requests made before the SSRC was known could not be sent.
+            self.request_key_frame(self.transport.loop.time())
         logger.info(
             "%r: SSRC %d is %s of encoding %d", self, ssrc, "RTX" if rtx else "media", stream.index
         )
@@ -342,9 +345,11 @@ class Producer:
 
     def _send_key_frame_request(self, now: float) -> None:
         ssrc = self.forwarded_stream.ssrc
-        self._key_request_pending = False
-        if ssrc is None:
+        if ssrc is None or not self.transport.can_send:
+            # Sent once the SSRC is learned or the transport is connected.
+            self._key_request_pending = True
             return
+        self._key_request_pending = False
         self._last_key_request = now
         self.keyframe_requests += 1
         sender = self.transport.rtcp_ssrc
@@ -356,6 +361,10 @@ class Producer:
             packet = Pli(sender, ssrc)
         logger.debug("%r requests a keyframe (%s)", self, type(packet).__name__)
         self.transport.send_rtcp([packet])
+
+    def on_transport_connected(self) -> None:
+        if self._key_request_pending:
+            self.request_key_frame(self.transport.loop.time())
 
     # -- RTCP ------------------------------------------------------------------------
 
@@ -372,7 +381,8 @@ class Producer:
         for stream in self.streams:
             if stream.ssrc is None:
                 continue
-            if not self.nack_enabled:
+            if not self.nack_enabled or stream.index != 0:
+                # Layers we do not forward are not worth a retransmission.
                 stream.nack.expire(now)
                 continue
             lost = stream.nack.due(now)

@@ -443,6 +443,8 @@ class WebRtcTransport:
         self._set_dtls_state("connected")
         self._next_report = self.loop.time() + self.settings.rtcp_interval / 2
         self._tick_handle = self.loop.call_later(self.settings.feedback_interval, self._on_tick)
+        for producer in tuple(self.producers.values()):
+            producer.on_transport_connected()
         for consumer in tuple(self.consumers.values()):
             consumer.on_transport_connected()
 
