@@ -12,13 +12,14 @@ import json
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.client import ClientProtocol
@@ -34,8 +35,6 @@ from roomler.ids import new_id
 from roomler.realtime.hub import Realtime, realtime_of
 from roomler.realtime.keepalive import uvicorn_websocket_options
 from tests.conftest import TEST_JWT_SECRET
-
-T = TypeVar("T")
 
 RECEIVE_TIMEOUT = 3.0
 ALLOWED_ORIGIN = "http://allowed.example"
@@ -90,21 +89,22 @@ class LiveServer:
     def hub(self) -> Realtime:
         return realtime_of(self.app.state.ctx)
 
-    async def call(self, fn: Callable[[], Awaitable[T] | T]) -> T:
+    async def call(self, fn: Callable[[], Any]) -> Any:
         """Run `fn()` (awaiting it if it is a coroutine function) on the server's loop."""
         assert self.loop is not None
 
-        async def run() -> T:
+        async def run() -> Any:
             result = fn()
             if asyncio.iscoroutine(result):
-                return await result  # type: ignore[no-any-return]
-            return result  # type: ignore[return-value]
+                return await result
+            return result
 
         future = asyncio.run_coroutine_threadsafe(run(), self.loop)
         return await asyncio.wait_for(asyncio.wrap_future(future), RECEIVE_TIMEOUT)
 
     async def connection_count(self) -> int:
-        return await self.call(lambda: self.hub.storage.connection_count())
+        count: int = await self.call(lambda: self.hub.storage.connection_count())
+        return count
 
     async def wait_connections(self, count: int, timeout: float = RECEIVE_TIMEOUT) -> None:
         """Poll until the server holds `count` connections, closed ones fully cleaned up."""
@@ -128,7 +128,7 @@ def make_settings(database_url: str, data_dir: Any, **overrides: dict[str, Any])
     }
     for section, values in overrides.items():
         sections.setdefault(section, {}).update(values)
-    return Settings(**sections)
+    return Settings.model_validate(sections)
 
 
 @pytest.fixture
@@ -209,13 +209,11 @@ async def add_tenant(engine: AsyncEngine, owner: User, *members: User) -> str:
     tenant_id = new_id()
     async with engine.begin() as connection:
         await connection.execute(
-            Tenant.__table__.insert().values(
-                id=tenant_id, name="T", slug=f"t-{tenant_id}", owner_id=owner.id
-            )
+            insert(Tenant).values(id=tenant_id, name="T", slug=f"t-{tenant_id}", owner_id=owner.id)
         )
         for user, role in [(owner, "owner"), *((m, "member") for m in members)]:
             await connection.execute(
-                TenantMember.__table__.insert().values(
+                insert(TenantMember).values(
                     id=new_id(), tenant_id=tenant_id, user_id=user.id, role=role
                 )
             )
@@ -228,7 +226,7 @@ async def add_channel(engine: AsyncEngine, tenant_id: str, creator: User, *membe
     everyone = [creator, *members]
     async with engine.begin() as connection:
         await connection.execute(
-            Channel.__table__.insert().values(
+            insert(Channel).values(
                 id=channel_id,
                 tenant_id=tenant_id,
                 name=f"c{channel_id}",
@@ -241,7 +239,7 @@ async def add_channel(engine: AsyncEngine, tenant_id: str, creator: User, *membe
         )
         for user in everyone:
             await connection.execute(
-                ChannelMember.__table__.insert().values(
+                insert(ChannelMember).values(
                     id=new_id(), tenant_id=tenant_id, channel_id=channel_id, user_id=user.id
                 )
             )
@@ -285,7 +283,7 @@ class Client:
         self._counter += 1
         marker = f"drain-{self._counter}"
         await self.send("ping", request_id=marker)
-        frames = []
+        frames: list[dict[str, Any]] = []
         while True:
             frame = await self.recv()
             if frame["type"] == "pong" and frame.get("request_id") == marker:
@@ -359,7 +357,7 @@ class RawClient:
         for event in self.protocol.events_received():
             if isinstance(event, Response):
                 self.response = event
-            else:
+            elif isinstance(event, Frame):
                 self.frames.append(event)
 
     async def read_until_closed(self, timeout: float) -> None:
@@ -375,7 +373,7 @@ class RawClient:
         await self.flush()
 
     def text_frames(self) -> list[dict[str, Any]]:
-        return [json.loads(f.data) for f in self.frames if f.opcode is Opcode.TEXT]
+        return [json.loads(bytes(f.data)) for f in self.frames if f.opcode is Opcode.TEXT]
 
     def pings(self) -> int:
         return sum(1 for f in self.frames if f.opcode is Opcode.PING)

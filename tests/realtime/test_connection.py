@@ -12,6 +12,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
+from websockets.typing import Origin
 
 from roomler.auth.tokens import TokenIssuer
 from roomler.ids import new_id
@@ -112,16 +113,16 @@ async def test_cookie_needs_an_allowed_origin(server: LiveServer, http: httpx.As
     for origin in (ALLOWED_ORIGIN, server.http_url):
         async with connect(
             server.ws_url,
-            origin=origin,
-            additional_headers=cookie,  # type: ignore[arg-type]
+            origin=Origin(origin),
+            additional_headers=cookie,
         ) as ws:
             frame = await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT)
             assert '"connected"' in str(frame)
     for origin in ("http://evil.example", "https://allowed.example", "null"):
         status = await rejected_status(
             server.ws_url,
-            origin=origin,
-            additional_headers=cookie,  # type: ignore[arg-type]
+            origin=Origin(origin),
+            additional_headers=cookie,
         )
         assert status == 403, origin
     assert await rejected_status(server.ws_url, additional_headers=cookie) == 403
@@ -129,8 +130,8 @@ async def test_cookie_needs_an_allowed_origin(server: LiveServer, http: httpx.As
     bad = {"Cookie": "access_token=garbage"}
     status = await rejected_status(
         server.ws_url,
-        origin=ALLOWED_ORIGIN,
-        additional_headers=bad,  # type: ignore[arg-type]
+        origin=Origin(ALLOWED_ORIGIN),
+        additional_headers=bad,
     )
     assert status == 401
 
@@ -142,8 +143,8 @@ async def test_token_parameter_wins_over_the_cookie(
     cookie = {"Cookie": f"access_token={alice.token}"}
     status = await rejected_status(
         f"{server.ws_url}?token=bad",
-        origin=ALLOWED_ORIGIN,
-        additional_headers=cookie,  # type: ignore[arg-type]
+        origin=Origin(ALLOWED_ORIGIN),
+        additional_headers=cookie,
     )
     assert status == 401
 

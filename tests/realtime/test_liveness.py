@@ -52,7 +52,7 @@ async def test_a_slow_reader_is_closed_with_1013_and_others_get_everything(
             await asyncio.sleep(0)  # let the writer tasks run, as between two requests
         raise AssertionError("the slow reader was never dropped")
 
-    published = await server.call(publish_until_the_slow_reader_is_dropped)
+    published: int = await server.call(publish_until_the_slow_reader_is_dropped)
     assert 16 < published < 2000
 
     # The fast reader got every frame, in order, and heard that carol left.
@@ -147,5 +147,5 @@ async def test_frames_are_json_text(server: LiveServer, http: httpx.AsyncClient)
     while not raw.frames:
         await raw.read_some()
     assert raw.frames[0].opcode is Opcode.TEXT
-    assert json.loads(raw.frames[0].data)["type"] == "connected"
+    assert json.loads(bytes(raw.frames[0].data))["type"] == "connected"
     raw.close()
