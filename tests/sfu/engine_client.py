@@ -87,6 +87,12 @@ class WebRtcPeer:
         )
         return self
 
+    @property
+    def local_address(self) -> tuple[str, int]:
+        assert self.transport is not None
+        host, port = self.transport.get_extra_info("sockname")[:2]
+        return host, port
+
     def close(self) -> None:
         if self._dtls_timer is not None:
             self._dtls_timer.cancel()
@@ -229,7 +235,7 @@ class Harness:
         return f"{prefix}-{self._ids:04d}-{secrets.token_hex(4)}"
 
     async def request(self, method: str, **data: Any) -> dict[str, Any]:
-        return await self.handler.handle(method, data)  # type: ignore[no-any-return]
+        return await self.handler.handle(method, data)
 
     async def router(self) -> str:
         router_id = self.new_id("router")

@@ -130,6 +130,12 @@ def _is_rtx(codec: ortc.RtpCodecParameters) -> bool:
 class Producer:
     """A track sent by a browser over one WebRtcTransport."""
 
+    mime_type: str
+    clock_rate: int
+    nack_enabled: bool
+    remb_enabled: bool
+    transport_cc_enabled: bool
+
     def __init__(
         self,
         transport: WebRtcTransport,
@@ -293,7 +299,7 @@ class Producer:
             self.dropped_packets += 1
             return
         keyframe = self.kind == "video" and is_keyframe(
-            memoryview(data)[header.payload_start : header.payload_end], self.mime_type
+            data[header.payload_start : header.payload_end], self.mime_type
         )
         if keyframe:
             self._on_keyframe()

@@ -43,7 +43,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from roomler.sfu import ortc
-from roomler.sfu.certificate import DTLS_ROLES, worker_certificate
+from roomler.sfu.certificate import DTLS_ROLES, DtlsParameters, worker_certificate
 from roomler.sfu.codecs import MID_URI, REPAIRED_RID_URI, RID_URI, TRANSPORT_CC_URI
 from roomler.sfu.demux import PacketKind, classify
 from roomler.sfu.dtls import DtlsEndpoint, DtlsState
@@ -260,7 +260,7 @@ class WebRtcTransport:
         ]
 
     @property
-    def dtls_parameters(self) -> dict[str, Any]:
+    def dtls_parameters(self) -> DtlsParameters:
         return worker_certificate().dtls_parameters("auto")
 
     @property
