@@ -9,9 +9,11 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from roomler import __version__
-from roomler.api import auth, channels, messages, tenants
+from roomler.api import auth, channels, conferences, messages, tenants, turn
 from roomler.api.errors import install_error_handlers
 from roomler.auth.tokens import TokenIssuer
+from roomler.conference.media import CONFERENCE_KEY, ConferenceMedia, media_of
+from roomler.conference.signaling import register_media_signaling
 from roomler.config import Settings, load_settings
 from roomler.context import ServerContext
 from roomler.db.engine import create_engine, create_session_factory
@@ -30,13 +32,15 @@ def build_context(settings: Settings) -> ServerContext:
     )
     sessions = create_session_factory(engine)
     realtime = Realtime(settings, sessions, tokens)
+    media = ConferenceMedia(settings.mediasoup, realtime.dispatcher)
+    register_media_signaling(realtime, media)
     return ServerContext(
         settings=settings,
         engine=engine,
         sessions=sessions,
         tokens=tokens,
         events=realtime,
-        extras={REALTIME_KEY: realtime},
+        extras={REALTIME_KEY: realtime, CONFERENCE_KEY: media},
     )
 
 
@@ -50,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await realtime_of(ctx).shutdown()
+            await media_of(ctx).close()
             await ctx.engine.dispose()
 
     app = FastAPI(
@@ -80,4 +85,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tenants.router, prefix="/api")
     app.include_router(channels.router, prefix="/api")
     app.include_router(messages.router, prefix="/api")
+    app.include_router(conferences.router, prefix="/api")
+    app.include_router(turn.router, prefix="/api")
     return app

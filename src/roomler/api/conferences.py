@@ -1,0 +1,282 @@
+"""`/api/tenant/{tid}/conference`: creating, starting, joining, leaving and ending meetings.
+
+The REST side keeps the records (the conference, who attended) and starts or ends the
+media room; the media itself is negotiated over the WebSocket (`media:*`,
+`roomler.conference.signaling`). A conference announced in a private channel is
+invisible (404) to tenant members outside that channel, like the channel itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, model_validator
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from roomler.api.channels import visible_channel
+from roomler.api.deps import Context, Membership, Session, is_tenant_admin
+from roomler.api.errors import ApiError, conflict, forbidden, not_found
+from roomler.api.pagination import Pagination, paginated
+from roomler.api.serialize import iso
+from roomler.conference.media import media_of
+from roomler.conference.records import (
+    ENDED,
+    IN_PROGRESS,
+    close_participation,
+    new_meeting_code,
+    open_participation,
+    participant_counts,
+    tenant_conference,
+    visible_to,
+)
+from roomler.context import ServerContext
+from roomler.db.models import Conference, ConferenceParticipant, User, utcnow
+from roomler.db.queries import channel_member_ids
+from roomler.sfu.api import InvalidStateError
+from roomler.sfu.channel import ChannelError
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/tenant/{tid}/conference", tags=["conferences"])
+
+# How many times a freshly drawn meeting code may collide before we give up.
+MEETING_CODE_ATTEMPTS = 5
+
+
+def _not_blank(subject: str) -> str:
+    if not subject.strip():
+        raise ValueError("must not be blank")
+    return subject.strip()
+
+
+Subject = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_not_blank)]
+
+
+class ConferenceIn(BaseModel):
+    subject: Subject
+    conference_type: Literal["instant", "scheduled"] = "instant"
+    channel_id: str | None = None
+    scheduled_at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _scheduled_needs_time(self) -> ConferenceIn:
+        if self.conference_type == "scheduled" and self.scheduled_at is None:
+            raise ValueError("scheduled_at is required when conference_type is 'scheduled'")
+        return self
+
+
+def join_url(ctx: ServerContext, conference: Conference) -> str:
+    base = ctx.settings.app.public_url.rstrip("/")
+    return f"{base}/tenant/{conference.tenant_id}/conference/{conference.id}"
+
+
+def conference_out(ctx: ServerContext, conference: Conference, present: int) -> dict[str, Any]:
+    return {
+        "id": conference.id,
+        "tenant_id": conference.tenant_id,
+        "subject": conference.subject,
+        "status": conference.status,
+        "conference_type": conference.conference_type,
+        "meeting_code": conference.meeting_code,
+        "join_url": join_url(ctx, conference),
+        "organizer_id": conference.organizer_id,
+        "channel_id": conference.channel_id,
+        "participant_count": present,
+        "scheduled_at": iso(conference.scheduled_at),
+        "started_at": iso(conference.started_at),
+        "ended_at": iso(conference.ended_at),
+        "created_at": iso(conference.created_at),
+    }
+
+
+def participant_out(record: ConferenceParticipant, user: User) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "user_id": record.user_id,
+        "display_name": user.display_name,
+        "joined_at": iso(record.joined_at),
+        "left_at": iso(record.left_at),
+        "is_present": record.is_present,
+    }
+
+
+async def get_conference(conf_id: str, member: Membership, session: Session) -> Conference:
+    conference = await tenant_conference(session, member.tenant_id, conf_id, member.user_id)
+    if conference is None:
+        raise not_found("Conference not found")
+    return conference
+
+
+VisibleConference = Annotated[Conference, Depends(get_conference)]
+
+
+async def _present_count(session: AsyncSession, conference_id: str) -> int:
+    return (await participant_counts(session, [conference_id]))[conference_id]
+
+
+async def _announce(
+    ctx: ServerContext,
+    session: AsyncSession,
+    conference: Conference,
+    event_type: str,
+    data: dict[str, Any],
+) -> None:
+    """`conference:started|ended` to the members of the conference's channel, if it has one."""
+    if conference.channel_id is None:
+        return
+    payload = {
+        "conference_id": conference.id,
+        "channel_id": conference.channel_id,
+        "subject": conference.subject,
+        **data,
+    }
+    try:
+        members = await channel_member_ids(session, conference.channel_id)
+        await ctx.events.publish(members, event_type, payload)
+    except Exception:
+        logger.exception("%s for conference %s was not delivered", event_type, conference.id)
+
+
+# --- routes --------------------------------------------------------------------------------
+
+
+@router.post("", status_code=201)
+async def create_conference(
+    body: ConferenceIn, ctx: Context, member: Membership, session: Session
+) -> dict[str, Any]:
+    channel_id = None
+    if body.channel_id is not None:
+        channel_id = (await visible_channel(session, member, body.channel_id)).id
+    for _attempt in range(MEETING_CODE_ATTEMPTS):
+        conference = Conference(
+            tenant_id=member.tenant_id,
+            channel_id=channel_id,
+            subject=body.subject,
+            conference_type=body.conference_type,
+            status="scheduled",
+            meeting_code=new_meeting_code(),
+            organizer_id=member.user_id,
+            scheduled_at=body.scheduled_at,
+        )
+        session.add(conference)
+        try:
+            await session.commit()
+        except IntegrityError:  # the meeting code is taken: draw another
+            await session.rollback()
+            continue
+        return conference_out(ctx, conference, 0)
+    raise conflict("Could not allocate a free meeting code; try again")
+
+
+@router.get("")
+async def list_conferences(
+    ctx: Context, member: Membership, session: Session, page: Pagination
+) -> dict[str, Any]:
+    """The tenant's conferences the caller may see, newest first."""
+    conditions = [Conference.tenant_id == member.tenant_id, visible_to(member.user_id)]
+    total = await session.scalar(select(func.count()).select_from(Conference).where(*conditions))
+    rows = (
+        await session.scalars(
+            select(Conference)
+            .where(*conditions)
+            .order_by(Conference.created_at.desc(), Conference.id.desc())
+            .offset(page.offset)
+            .limit(page.per_page)
+        )
+    ).all()
+    counts = await participant_counts(session, [c.id for c in rows])
+    items = [conference_out(ctx, c, counts[c.id]) for c in rows]
+    return paginated(items, total or 0, page)
+
+
+@router.get("/{conf_id}")
+async def get_conference_route(
+    ctx: Context, conference: VisibleConference, session: Session
+) -> dict[str, Any]:
+    return conference_out(ctx, conference, await _present_count(session, conference.id))
+
+
+@router.post("/{conf_id}/start")
+async def start_conference(
+    ctx: Context, conference: VisibleConference, member: Membership, session: Session
+) -> dict[str, Any]:
+    """Place the room's router on a worker; a started conference answers the same."""
+    media = media_of(ctx)
+    async with media.rooms.lock(conference.id):
+        await session.refresh(conference)
+        if conference.status == ENDED:
+            raise conflict("The conference has ended")
+        try:
+            room = await media.start(conference.id)
+        except (RuntimeError, ChannelError, InvalidStateError) as exc:
+            logger.error("starting conference %s failed: %s", conference.id, exc)
+            raise ApiError(503, f"The media server is not available: {exc}") from None
+        started = conference.status != IN_PROGRESS
+        if started:
+            conference.status = IN_PROGRESS
+            conference.started_at = utcnow()
+            await session.commit()
+    if started:
+        await _announce(
+            ctx, session, conference, "conference:started", {"started_by": member.user_id}
+        )
+    return {"started": True, "rtp_capabilities": room.router.rtp_capabilities}
+
+
+@router.post("/{conf_id}/join")
+async def join_conference(
+    conference: VisibleConference, member: Membership, session: Session
+) -> dict[str, Any]:
+    if conference.status != IN_PROGRESS:
+        raise conflict(f"The conference is {conference.status.replace('_', ' ')}, not in progress")
+    record = await open_participation(session, conference.id, member.user_id)
+    return {"participant_id": record.id, "joined": True}
+
+
+@router.post("/{conf_id}/leave")
+async def leave_conference(
+    ctx: Context, conference: VisibleConference, member: Membership, session: Session
+) -> dict[str, bool]:
+    """Close the caller's record and every media connection they have in the room."""
+    await close_participation(session, conference.id, member.user_id)
+    await session.commit()
+    await media_of(ctx).leave_user(conference.id, member.user_id)
+    return {"left": True}
+
+
+@router.post("/{conf_id}/end")
+async def end_conference(
+    ctx: Context, conference: VisibleConference, member: Membership, session: Session
+) -> dict[str, bool]:
+    if conference.organizer_id != member.user_id and not is_tenant_admin(member):
+        raise forbidden("Only the organizer or a tenant owner/admin may end a conference")
+    media = media_of(ctx)
+    async with media.rooms.lock(conference.id):
+        await session.refresh(conference)
+        if conference.status == ENDED:
+            return {"ended": True}
+        await media.end(conference.id)
+        conference.status = ENDED
+        conference.ended_at = utcnow()
+        await close_participation(session, conference.id)
+        await session.commit()
+    await _announce(ctx, session, conference, "conference:ended", {"ended_by": member.user_id})
+    return {"ended": True}
+
+
+@router.get("/{conf_id}/participant")
+async def list_participants(
+    conference: VisibleConference, session: Session
+) -> list[dict[str, Any]]:
+    """Every participant record, earliest first; a user who re-joined has several."""
+    rows = await session.execute(
+        select(ConferenceParticipant, User)
+        .join(User, User.id == ConferenceParticipant.user_id)
+        .where(ConferenceParticipant.conference_id == conference.id)
+        .order_by(ConferenceParticipant.joined_at, ConferenceParticipant.id)
+    )
+    return [participant_out(record, user) for record, user in rows.tuples()]

@@ -1,0 +1,195 @@
+"""`ConferenceMedia`: the SFU worker pool, the rooms on it, and what participants are told.
+
+The pool of worker processes starts on first use (the first conference started), so a
+server that never hosts a call never forks a worker. Both the REST API and the WebSocket
+signaling go through this object for everything that changes who is in a room; it sends
+the peer notifications:
+
+- `media:producer_closed` for each producer a leaving participant had, then
+  `media:peer_left`, to the users still in the room (user-level);
+- `media:room_closed {conference_id, reason}` to every participant connection when a
+  room goes away: `"ended"` (the conference ended) or `"worker_died"`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from roomler.conference.rooms import Departure, MediaRoom, RoomManager
+from roomler.config import MediasoupSettings
+from roomler.context import ServerContext
+from roomler.realtime.dispatcher import Dispatcher
+from roomler.realtime.protocol import encode
+from roomler.sfu.api import Router, Worker
+from roomler.sfu.pool import WorkerPool
+
+logger = logging.getLogger(__name__)
+
+# Where the server context keeps the service (`ServerContext.extras`).
+CONFERENCE_KEY = "conference"
+
+ROOM_ENDED = "ended"
+ROOM_WORKER_DIED = "worker_died"
+
+
+def media_of(ctx: ServerContext) -> ConferenceMedia:
+    media: ConferenceMedia = ctx.extras[CONFERENCE_KEY]
+    return media
+
+
+class ConferenceMedia:
+    def __init__(
+        self,
+        settings: MediasoupSettings,
+        dispatcher: Dispatcher,
+        *,
+        pool_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.dispatcher = dispatcher
+        self.rooms = RoomManager()
+        # Extra `WorkerPool` arguments (`handler=...` in tests); read when the pool starts.
+        self.pool_options: dict[str, Any] = dict(pool_options or {})
+        self._pool: WorkerPool | None = None
+        self._pool_lock = asyncio.Lock()
+        self._closed = False
+
+    @property
+    def pool_started(self) -> bool:
+        return self._pool is not None
+
+    async def pool(self) -> WorkerPool:
+        """The running worker pool, started on the first call."""
+        if self._pool is not None:
+            return self._pool
+        async with self._pool_lock:
+            if self._closed:
+                raise RuntimeError("the media service has shut down")
+            if self._pool is None:
+                pool = WorkerPool.from_settings(self.settings, **self.pool_options)
+                pool.on_worker_died(self._worker_died)
+                await pool.start()
+                self._pool = pool
+        return self._pool
+
+    async def close(self) -> None:
+        """Stop the workers (on server shutdown); every room goes with them."""
+        async with self._pool_lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+        for conference_id in list(self.rooms.rooms):
+            self.rooms.remove_room(conference_id)
+        if pool is not None:
+            await pool.close()
+
+    # --- rooms -----------------------------------------------------------------------------
+
+    async def start(self, conference_id: str) -> MediaRoom:
+        """The conference's room; a router is placed on a worker if it has none."""
+        return await self.rooms.open_room(conference_id, self._create_router)
+
+    async def _create_router(self) -> Router:
+        pool = await self.pool()
+        return await pool.create_router()
+
+    async def end(self, conference_id: str, reason: str = ROOM_ENDED) -> MediaRoom | None:
+        """Tell every participant connection the room closed, then close its router."""
+        room = self.rooms.remove_room(conference_id)
+        if room is None:
+            return None
+        await self._announce_closed(room, reason)
+        try:
+            await room.router.close()
+        except Exception:
+            logger.exception("closing the router of conference %s failed", conference_id)
+        return room
+
+    def _worker_died(self, worker: Worker, reason: str, router_ids: list[str]) -> Any:
+        # Called by the pool; the rooms are forgotten at once, so no join lands in them.
+        rooms = [
+            self.rooms.remove_room(room.conference_id)
+            for room in self.rooms.rooms_of_routers(router_ids)
+        ]
+        closed = [room for room in rooms if room is not None]
+        if not closed:
+            return None
+        logger.warning(
+            "SFU worker %d died (%s): closing conferences %s",
+            worker.pid,
+            reason,
+            ", ".join(room.conference_id for room in closed),
+        )
+        return self._announce_closed_all(closed, ROOM_WORKER_DIED)
+
+    async def _announce_closed_all(self, rooms: list[MediaRoom], reason: str) -> None:
+        for room in rooms:
+            await self._announce_closed(room, reason)
+
+    async def _announce_closed(self, room: MediaRoom, reason: str) -> None:
+        frame = encode("media:room_closed", {"conference_id": room.conference_id, "reason": reason})
+        for connection_id in room.connection_ids():
+            await self.dispatcher.send_to_connection(connection_id, frame)
+
+    # --- participants leaving --------------------------------------------------------------
+
+    async def leave_connection(self, conference_id: str, connection_id: str) -> Departure | None:
+        """One connection leaves (`media:leave`, or its WebSocket closed)."""
+        departure = await self.rooms.close_participant(conference_id, connection_id)
+        if departure is not None:
+            await self._announce_departures(
+                conference_id, [departure], exclude_connection=connection_id
+            )
+        return departure
+
+    async def leave_user(self, conference_id: str, user_id: str) -> list[Departure]:
+        """Every connection of the user leaves (the HTTP leave, which knows no connection)."""
+        departures = await self.rooms.close_participant_by_user(conference_id, user_id)
+        if departures:
+            await self._announce_departures(conference_id, departures)
+        return departures
+
+    async def _announce_departures(
+        self,
+        conference_id: str,
+        departures: Iterable[Departure],
+        *,
+        exclude_connection: str | None = None,
+    ) -> None:
+        room = self.rooms.get_room(conference_id)
+        remaining = room.user_ids() if room is not None else set()
+        if not remaining:
+            return
+        left_users: list[str] = []
+        for departure in departures:
+            for producer_id in departure.producer_ids:
+                await self.publish(
+                    remaining,
+                    "media:producer_closed",
+                    {"producer_id": producer_id, "user_id": departure.user_id},
+                    exclude_connection=exclude_connection,
+                )
+            if departure.user_id not in left_users:
+                left_users.append(departure.user_id)
+        for user_id in left_users:
+            await self.publish(
+                remaining,
+                "media:peer_left",
+                {"user_id": user_id, "conference_id": conference_id},
+                exclude_connection=exclude_connection,
+            )
+
+    async def publish(
+        self,
+        user_ids: Iterable[str],
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        exclude_connection: str | None = None,
+    ) -> None:
+        """User-level delivery to `user_ids`, skipping one connection (the actor's)."""
+        await self.dispatcher.broadcast(
+            user_ids, encode(event_type, data), exclude_connection=exclude_connection
+        )

@@ -1,0 +1,126 @@
+"""The client → server `media:*` messages as dataclasses, each with `parse(data)`.
+
+`parse` takes the frame's `data` object and raises `ValueError` naming the first field
+that is missing or wrong. The SFU's own objects (`rtp_parameters`, `rtp_capabilities`,
+`dtls_parameters`) are passed on as given, in mediasoup-client's camelCase; the worker
+checks their contents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from roomler.realtime.protocol import require_choice, require_id
+
+MEDIA_KINDS = ("audio", "video")
+# Transports, producers and consumers have uuid4 ids; anything longer is not ours.
+MAX_OBJECT_ID_LENGTH = 64
+
+
+def require_object_id(data: dict[str, Any], field: str) -> str:
+    value = data.get(field)
+    if value is None:
+        raise ValueError(f"data.{field} is required")
+    if not isinstance(value, str) or not value or len(value) > MAX_OBJECT_ID_LENGTH:
+        raise ValueError(
+            f"data.{field} must be a non-empty string of at most {MAX_OBJECT_ID_LENGTH} characters"
+        )
+    return value
+
+
+def require_object(data: dict[str, Any], field: str) -> dict[str, Any]:
+    value = data.get(field)
+    if value is None:
+        raise ValueError(f"data.{field} is required")
+    if not isinstance(value, dict):
+        raise ValueError(f"data.{field} must be an object")
+    return value
+
+
+def optional_object(data: dict[str, Any], field: str) -> dict[str, Any] | None:
+    if data.get(field) is None:
+        return None
+    return require_object(data, field)
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """`media:join` and `media:leave`: just the conference."""
+
+    conference_id: str
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> Join:
+        return cls(require_id(data, "conference_id"))
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectTransport:
+    conference_id: str
+    transport_id: str
+    dtls_parameters: dict[str, Any]
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> ConnectTransport:
+        return cls(
+            require_id(data, "conference_id"),
+            require_object_id(data, "transport_id"),
+            require_object(data, "dtls_parameters"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Produce:
+    conference_id: str
+    kind: str
+    rtp_parameters: dict[str, Any]
+    app_data: dict[str, Any] | None
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> Produce:
+        return cls(
+            require_id(data, "conference_id"),
+            require_choice(data, "kind", MEDIA_KINDS),
+            require_object(data, "rtp_parameters"),
+            optional_object(data, "app_data"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Consume:
+    conference_id: str
+    producer_id: str
+    rtp_capabilities: dict[str, Any]
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> Consume:
+        return cls(
+            require_id(data, "conference_id"),
+            require_object_id(data, "producer_id"),
+            require_object(data, "rtp_capabilities"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerAction:
+    """`media:producer_close|pause|resume`."""
+
+    conference_id: str
+    producer_id: str
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> ProducerAction:
+        return cls(require_id(data, "conference_id"), require_object_id(data, "producer_id"))
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerAction:
+    """`media:consumer_pause|resume`."""
+
+    conference_id: str
+    consumer_id: str
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> ConsumerAction:
+        return cls(require_id(data, "conference_id"), require_object_id(data, "consumer_id"))
