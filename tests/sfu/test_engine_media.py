@@ -24,6 +24,7 @@ from roomler.sfu.rtcp import (
     GenericNack,
     Pli,
     ReceiverReport,
+    Remb,
     Sdes,
     SenderReport,
     TransportFeedback,
@@ -600,3 +601,19 @@ async def test_stats_count_what_flowed(engine: Harness) -> None:
     assert consumer["packetCount"] == 5
     assert sending["rtpPacketsReceived"] == 5
     assert receiving["bytesSent"] > sum(len(p.payload) for p in call.forwarded())
+
+
+async def test_remb_is_sent_when_the_producer_has_no_transport_cc(engine: Harness) -> None:
+    params = copy.deepcopy(VIDEO)
+    params["headerExtensions"] = [
+        e for e in params["headerExtensions"] if "transport-wide-cc" not in e["uri"]
+    ]
+    call = await start_call(engine, params)
+    for seq in range(1, 30):
+        call.sender.send_rtp(video_packet(seq, keyframe=seq == 1))
+
+    remb = await wait_for(lambda: call.sender.rtcp_of(Remb), timeout=5)
+
+    assert remb[0].ssrcs == [VIDEO_SSRC]
+    assert remb[0].bitrate >= 500_000
+    assert call.sender.rtcp_of(TransportFeedback) == []

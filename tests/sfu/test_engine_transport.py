@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aioice import stun
 
+from roomler.sfu import ice
 from roomler.sfu.certificate import DtlsCertificate
 from roomler.sfu.rtp import RtpPacket
 
@@ -244,3 +245,51 @@ def test_connect_and_close_on_uvloop() -> None:
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(scenario())
+
+
+async def test_client_hello_before_connect_is_kept(engine: Harness) -> None:
+    router_id = await engine.router()
+    params = await engine.transport(router_id)
+    peer = await WebRtcPeer(params).open()
+    engine.peers.append(peer)
+    await peer.ice_check()
+    peer.start_dtls()  # the browser's ClientHello beats the connect request
+    await asyncio.sleep(0.05)
+
+    await engine.request(
+        "transport.connect", transport_id=params["id"], dtls_parameters=peer.dtls_parameters()
+    )
+
+    await wait_for(lambda: peer.srtp is not None)
+
+
+async def test_dtls_client_waits_for_ice_before_its_client_hello(engine: Harness) -> None:
+    router_id = await engine.router()
+    params = await engine.transport(router_id)
+    peer = await WebRtcPeer(params, dtls_role="server").open()
+    engine.peers.append(peer)
+    peer.start_dtls()
+    await engine.request(
+        "transport.connect", transport_id=params["id"], dtls_parameters=peer.dtls_parameters()
+    )
+    await asyncio.sleep(0.05)  # nowhere to send the ClientHello yet
+
+    await peer.ice_check()
+
+    await wait_for(lambda: peer.srtp is not None, timeout=0.9)  # before any retransmission
+
+
+async def test_ice_consent_expiry_disconnects_and_a_check_reconnects(
+    engine: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    router_id = await engine.router()
+    peer = await engine.connected_peer(router_id)
+    monkeypatch.setattr(ice, "CONSENT_TIMEOUT", 0.05)
+
+    def states() -> list[str]:
+        return [e["ice_state"] for e in engine.events_of("transport.icestatechange")]
+
+    await wait_for(lambda: states()[-1] == "disconnected")
+    await peer.ice_check(use_candidate=False)  # a consent refresh on the selected tuple
+
+    assert states() == ["completed", "disconnected", "completed"]
