@@ -20,6 +20,7 @@ from roomler.db.engine import create_engine, create_session_factory
 from roomler.realtime import routes as realtime_routes
 from roomler.realtime.endpoint import websocket_endpoint
 from roomler.realtime.hub import REALTIME_KEY, Realtime, realtime_of
+from roomler.web import mount_web_client
 
 
 def build_context(settings: Settings) -> ServerContext:
@@ -87,4 +88,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(messages.router, prefix="/api")
     app.include_router(conferences.router, prefix="/api")
     app.include_router(turn.router, prefix="/api")
+    # Last: its catch-all route serves the browser client for paths no API route claims.
+    mount_web_client(app)
     return app

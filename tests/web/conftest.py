@@ -1,0 +1,84 @@
+"""Fixtures for the web client's browser tests.
+
+- `server`: a real `roomler serve` subprocess serving the built client (`make web`).
+- `chromium`: Debian's /usr/bin/chromium through Playwright, headless, fake camera and
+  microphone; skipped loudly when it is not installed.
+- `new_user`: opens a browser context for one person; at the end of the test each page
+  is screenshotted into test-artifacts/web/ and the test fails on any console error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, async_playwright, expect
+
+from tests.web.harness import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DIST_INDEX,
+    STEP_MS,
+    BrowserUser,
+    ServerProcess,
+)
+
+NewUser = Callable[[str, str], Awaitable[BrowserUser]]
+
+expect.set_options(timeout=STEP_MS)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    if not DIST_INDEX.exists():
+        pytest.fail(f"{DIST_INDEX} is missing: run `make web` (or `cd web && npm run build`)")
+    process = ServerProcess(tmp_path)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest_asyncio.fixture
+async def chromium() -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(
+            f"!!!!! {CHROMIUM} is missing: the web client browser tests are SKIPPED "
+            "(`make browser` installs Debian's chromium) !!!!!"
+        )
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest_asyncio.fixture
+async def new_user(chromium: Browser, request: pytest.FixtureRequest) -> AsyncIterator[NewUser]:
+    users: list[BrowserUser] = []
+
+    async def open_user(name: str, username: str) -> BrowserUser:
+        context = await chromium.new_context(viewport={"width": 1280, "height": 800})
+        context.set_default_timeout(STEP_MS)
+        page = await context.new_page()
+        user = BrowserUser(name, username, context, page)
+        user.watch(page)
+        users.append(user)
+        return user
+
+    yield open_user
+
+    test_name = request.node.name
+    errors = []
+    for user in users:
+        if not user.page.is_closed():
+            await user.screenshot(test_name, "end")
+        errors += [f"{user.username}: {error}" for error in user.errors]
+        await user.context.close()
+    assert not errors, "the pages logged errors:\n" + "\n".join(errors)

@@ -1,0 +1,173 @@
+// The REST API (docs/api.md): one function per route the client uses.
+import { accessToken, refreshAccessToken, SignedOut } from './session';
+import type {
+	AuthResponse,
+	Channel,
+	ChannelType,
+	Id,
+	Message,
+	Page,
+	Presence,
+	Role,
+	Tenant,
+	TenantMember,
+	User,
+} from './types';
+
+/** The server answered with its error shape `{"error", "message"}`. */
+export class ApiError extends Error {
+	constructor(
+		readonly status: number,
+		readonly kind: string,
+		message: string,
+	) {
+		super(message);
+		this.name = 'ApiError';
+	}
+}
+
+/** The server could not be reached at all (it is restarting, or the network is down). */
+export class NetworkError extends Error {
+	constructor(cause: unknown) {
+		super('Cannot reach the server', { cause });
+		this.name = 'NetworkError';
+	}
+}
+
+interface RequestOptions {
+	body?: unknown;
+	auth?: boolean;
+	headers?: Record<string, string>;
+}
+
+async function send(method: string, path: string, options: RequestOptions, token: string | null) {
+	const headers: Record<string, string> = { ...options.headers };
+	if (token !== null) headers.authorization = `Bearer ${token}`;
+	if (options.body !== undefined) headers['content-type'] = 'application/json';
+	try {
+		return await fetch(`/api${path}`, {
+			method,
+			headers,
+			body: options.body === undefined ? null : JSON.stringify(options.body),
+		});
+	} catch (error) {
+		throw new NetworkError(error);
+	}
+}
+
+async function request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+	const auth = options.auth ?? true;
+	let response = await send(method, path, options, auth ? await accessToken() : null);
+	if (auth && response.status === 401) {
+		// The token was refused before its time (the server's secret changed, a clock jumped):
+		// one refresh and one retry; a refused refresh token signs the user out.
+		response = await send(method, path, options, await refreshAccessToken());
+		if (response.status === 401) throw new SignedOut();
+	}
+	const payload: unknown = response.status === 204 ? null : await response.json().catch(() => null);
+	if (!response.ok) {
+		const error = payload as { error?: string; message?: string } | null;
+		throw new ApiError(
+			response.status,
+			error?.error ?? 'error',
+			error?.message ?? `The server answered ${response.status}`,
+		);
+	}
+	return payload as T;
+}
+
+const get = <T>(path: string) => request<T>('GET', path);
+const post = <T>(path: string, body?: unknown, headers?: Record<string, string>) =>
+	request<T>('POST', path, { body, headers });
+const put = <T>(path: string, body: unknown) => request<T>('PUT', path, { body });
+const del = <T>(path: string) => request<T>('DELETE', path);
+
+function query(params: Record<string, string | number | undefined>): string {
+	const entries = Object.entries(params).filter(([, v]) => v !== undefined && v !== '');
+	return entries.length === 0 ? '' : `?${new URLSearchParams(entries.map(([k, v]) => [k, String(v)]))}`;
+}
+
+// --- auth ---------------------------------------------------------------------------------
+
+export interface Registration {
+	email: string;
+	username: string;
+	display_name: string;
+	password: string;
+}
+
+export const register = (body: Registration) =>
+	request<AuthResponse>('POST', '/auth/register', { body, auth: false });
+
+export const login = (login: string, password: string) =>
+	request<AuthResponse>('POST', '/auth/login', {
+		body: login.includes('@') ? { email: login, password } : { username: login, password },
+		auth: false,
+	});
+
+export const logout = () => post<{ logged_out: boolean }>('/auth/logout');
+
+export const me = () => get<User>('/auth/me');
+
+// --- tenants --------------------------------------------------------------------------------
+
+export const listTenants = () => get<Tenant[]>('/tenant');
+
+export const createTenant = (name: string, slug: string) => post<Tenant>('/tenant', { name, slug });
+
+export const getTenant = (tid: Id) => get<Tenant>(`/tenant/${tid}`);
+
+export const listTenantMembers = (tid: Id, page: number) =>
+	get<Page<TenantMember>>(`/tenant/${tid}/member${query({ page, per_page: 100 })}`);
+
+export const addTenantMember = (tid: Id, username: string, role: Role = 'member') =>
+	post<TenantMember>(`/tenant/${tid}/member`, { username, role });
+
+export const tenantPresence = (tid: Id) => get<Record<Id, Presence>>(`/tenant/${tid}/presence`);
+
+// --- channels -------------------------------------------------------------------------------
+
+export interface NewChannel {
+	name: string;
+	channel_type: ChannelType;
+	parent_id: Id | null;
+	is_private: boolean;
+	purpose: string | null;
+}
+
+export const listChannels = (tid: Id) => get<Channel[]>(`/tenant/${tid}/channel`);
+
+export const exploreChannels = (tid: Id, q: string) =>
+	get<Channel[]>(`/tenant/${tid}/channel/explore${query({ q })}`);
+
+export const createChannel = (tid: Id, body: NewChannel) =>
+	post<Channel>(`/tenant/${tid}/channel`, body);
+
+export const joinChannel = (tid: Id, cid: Id) =>
+	post<{ joined: boolean }>(`/tenant/${tid}/channel/${cid}/join`);
+
+export const leaveChannel = (tid: Id, cid: Id) =>
+	post<{ left: boolean }>(`/tenant/${tid}/channel/${cid}/leave`);
+
+// --- messages -------------------------------------------------------------------------------
+
+const messages = (tid: Id, cid: Id) => `/tenant/${tid}/channel/${cid}/message`;
+
+export const listMessages = (tid: Id, cid: Id, perPage: number, before?: Id) =>
+	get<Page<Message>>(`${messages(tid, cid)}${query({ per_page: perPage, before })}`);
+
+export interface NewMessage {
+	content: string;
+	nonce: string;
+	referenced_message_id: Id | null;
+}
+
+/** `connectionId` keeps the server from echoing the message back over this tab's socket. */
+export const postMessage = (tid: Id, cid: Id, body: NewMessage, connectionId: string | null) =>
+	post<Message>(messages(tid, cid), body, connectionId ? { 'x-connection-id': connectionId } : {});
+
+export const editMessage = (tid: Id, cid: Id, mid: Id, content: string) =>
+	put<Message>(`${messages(tid, cid)}/${mid}`, { content });
+
+export const deleteMessage = (tid: Id, cid: Id, mid: Id) =>
+	del<{ deleted: boolean }>(`${messages(tid, cid)}/${mid}`);

@@ -1,0 +1,95 @@
+// The server's JSON shapes (docs/api.md, docs/protocol.md), as the client reads them.
+
+export type Id = string;
+
+export interface User {
+	id: Id;
+	email: string;
+	username: string;
+	display_name: string;
+	avatar: string | null;
+}
+
+export interface AuthResponse {
+	access_token: string;
+	refresh_token: string;
+	expires_in: number;
+	user: User;
+}
+
+export type Role = 'owner' | 'admin' | 'member';
+
+export interface Tenant {
+	id: Id;
+	name: string;
+	slug: string;
+	owner_id: Id;
+	role: Role;
+}
+
+export interface TenantMember {
+	id: Id;
+	user_id: Id;
+	username: string;
+	display_name: string;
+	role: Role;
+	joined_at: string;
+}
+
+export type ChannelType = 'text' | 'category' | 'voice' | 'announcement';
+
+export interface Channel {
+	id: Id;
+	name: string;
+	path: string;
+	channel_type: ChannelType;
+	parent_id: Id | null;
+	is_private: boolean;
+	purpose: string | null;
+	member_count: number;
+	is_member: boolean;
+	created_by: Id;
+	created_at: string;
+}
+
+export interface Message {
+	id: Id;
+	channel_id: Id;
+	author_id: Id;
+	content: string;
+	message_type: 'default' | 'reply';
+	thread_id: Id | null;
+	referenced_message_id: Id | null;
+	is_edited: boolean;
+	is_pinned: boolean;
+	nonce: string | null;
+	created_at: string;
+	updated_at: string;
+}
+
+export interface MessageDeleted {
+	message_id: Id;
+	channel_id: Id;
+	thread_id: Id | null;
+}
+
+export interface Page<T> {
+	items: T[];
+	total: number;
+	page: number;
+	per_page: number;
+	total_pages: number;
+}
+
+export const PRESENCE_STATES = ['online', 'idle', 'dnd', 'offline', 'invisible'] as const;
+export type Presence = (typeof PRESENCE_STATES)[number];
+
+export interface PresenceUpdate {
+	user_id: Id;
+	presence: Presence;
+}
+
+export interface TypingEvent {
+	channel_id: Id;
+	user_id: Id;
+}

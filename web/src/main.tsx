@@ -1,0 +1,6 @@
+// Entry point: styles, then the application into #app.
+import { render } from 'preact';
+import './styles.css';
+import { App } from './ui/App';
+
+render(<App />, document.getElementById('app')!);

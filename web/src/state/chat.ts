@@ -1,0 +1,435 @@
+// Channel timelines, sending, typing indicators and unread markers.
+//
+// A timeline holds the newest messages of a channel, oldest first, and grows upward
+// through `?before=`. Messages are keyed by id; our own message first appears as a
+// pending copy keyed by its nonce and is replaced by the server's answer, and a copy
+// that also arrives over the socket (another tab of ours) is recognised by id or nonce,
+// so each message is shown once.
+import { batch, signal } from '@preact/signals';
+import * as api from '../lib/api';
+import { realtime } from '../lib/realtime';
+import { currentUser } from '../lib/session';
+import type { Id, Message, MessageDeleted, TypingEvent } from '../lib/types';
+import { channels, refreshChannels, tenant } from './workspace';
+
+export const PAGE_SIZE = 50;
+// How many pages back a catch-up after a reconnect may go looking for the last known message.
+const CATCH_UP_PAGES = 4;
+// Re-announce typing this often while keys are being pressed (the server forgets after 8 s).
+const TYPING_RENEW_MS = 3_000;
+// Typing stops being announced after this long without a key.
+const TYPING_IDLE_MS = 4_000;
+// Forget a typist we heard nothing more from (the server's own timeout is 8 s).
+const TYPING_FORGET_MS = 10_000;
+
+export type SendState = 'sending' | 'failed';
+
+export interface TimelineItem extends Message {
+	/** Set while our own message is not yet stored: the id is then `local:<nonce>`. */
+	sendState?: SendState;
+}
+
+export interface Timeline {
+	items: TimelineItem[];
+	loaded: boolean;
+	hasOlder: boolean;
+	loadingOlder: boolean;
+	error: string | null;
+}
+
+const EMPTY: Timeline = { items: [], loaded: false, hasOlder: false, loadingOlder: false, error: null };
+
+export const timelines = signal<Readonly<Record<Id, Timeline>>>({});
+export const activeChannelId = signal<Id | null>(null);
+/** Channels with messages we have not seen. */
+export const unread = signal<ReadonlySet<Id>>(new Set());
+/** channel id → user id → when to forget them (epoch ms). */
+export const typists = signal<Readonly<Record<Id, Readonly<Record<Id, number>>>>>({});
+
+export function timelineOf(cid: Id): Timeline {
+	return timelines.value[cid] ?? EMPTY;
+}
+
+function setTimeline(cid: Id, change: (t: Timeline) => Timeline): void {
+	timelines.value = { ...timelines.value, [cid]: change(timelineOf(cid)) };
+}
+
+function order(a: Message, b: Message): number {
+	const delta = Date.parse(a.created_at) - Date.parse(b.created_at);
+	if (delta !== 0) return delta;
+	return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** Insert or replace `message`, matching a pending copy by nonce. */
+function merge(items: TimelineItem[], message: Message): TimelineItem[] {
+	const rest = items.filter(
+		(item) =>
+			item.id !== message.id &&
+			!(item.sendState !== undefined && message.nonce !== null && item.nonce === message.nonce),
+	);
+	const stored = rest.filter((item) => item.sendState === undefined);
+	const pending = rest.filter((item) => item.sendState !== undefined);
+	const index = stored.findIndex((item) => order(message, item) < 0);
+	if (index === -1) stored.push(message);
+	else stored.splice(index, 0, message);
+	return [...stored, ...pending];
+}
+
+// --- seen and unread --------------------------------------------------------------------------
+
+function seenKey(): string {
+	return `roomler.seen.${currentUser.value?.id ?? ''}`;
+}
+
+function seenMap(): Record<Id, Id> {
+	try {
+		return JSON.parse(localStorage.getItem(seenKey()) ?? '{}') as Record<Id, Id>;
+	} catch {
+		return {};
+	}
+}
+
+function markSeen(cid: Id, messageId: Id): void {
+	const seen = seenMap();
+	if (seen[cid] === messageId) return;
+	seen[cid] = messageId;
+	localStorage.setItem(seenKey(), JSON.stringify(seen));
+}
+
+function setUnread(cid: Id, value: boolean): void {
+	if (unread.value.has(cid) === value) return;
+	const next = new Set(unread.value);
+	if (value) next.add(cid);
+	else next.delete(cid);
+	unread.value = next;
+}
+
+function newestStored(cid: Id): Message | undefined {
+	return timelineOf(cid).items.findLast((item) => item.sendState === undefined);
+}
+
+function noteNewest(cid: Id): void {
+	const newest = newestStored(cid);
+	if (newest !== undefined) markSeen(cid, newest.id);
+}
+
+/** Mark channels whose newest message (by someone else) we have not seen. */
+export async function findUnread(): Promise<void> {
+	const open = tenant.value;
+	if (open === null) return;
+	const seen = seenMap();
+	const me = currentUser.value?.id;
+	const candidates = channels.value.filter(
+		(c) => c.is_member && c.channel_type !== 'category' && c.id !== activeChannelId.value,
+	);
+	await Promise.all(
+		candidates.map(async (channel) => {
+			const page = await api.listMessages(open.id, channel.id, 1);
+			const newest = page.items[0];
+			if (newest !== undefined && newest.author_id !== me && seen[channel.id] !== newest.id) {
+				setUnread(channel.id, true);
+			}
+		}),
+	);
+}
+
+// --- timelines ------------------------------------------------------------------------------
+
+/** Show channel `cid`: load its newest page the first time, and mark it read. */
+export async function openChannel(cid: Id): Promise<void> {
+	if (activeChannelId.value !== cid) stopTyping();
+	activeChannelId.value = cid;
+	setUnread(cid, false);
+	if (!timelineOf(cid).loaded) await loadNewest(cid);
+	noteNewest(cid);
+}
+
+export function closeChannel(): void {
+	stopTyping();
+	activeChannelId.value = null;
+}
+
+async function loadNewest(cid: Id): Promise<void> {
+	const open = tenant.value;
+	if (open === null) return;
+	try {
+		const page = await api.listMessages(open.id, cid, PAGE_SIZE);
+		setTimeline(cid, (t) => ({
+			...t,
+			items: [...page.items.reverse(), ...t.items.filter((i) => i.sendState !== undefined)],
+			loaded: true,
+			hasOlder: page.total > page.items.length,
+			error: null,
+		}));
+	} catch (error) {
+		setTimeline(cid, (t) => ({ ...t, loaded: true, error: describe(error) }));
+	}
+}
+
+/** Load the page before the oldest message we have (infinite scroll upward). */
+export async function loadOlder(cid: Id): Promise<void> {
+	const open = tenant.value;
+	const current = timelineOf(cid);
+	const oldest = current.items.find((item) => item.sendState === undefined);
+	if (open === null || !current.hasOlder || current.loadingOlder || oldest === undefined) return;
+	setTimeline(cid, (t) => ({ ...t, loadingOlder: true }));
+	try {
+		const page = await api.listMessages(open.id, cid, PAGE_SIZE, oldest.id);
+		setTimeline(cid, (t) => ({
+			...t,
+			items: [...page.items.reverse(), ...t.items],
+			hasOlder: page.total > page.items.length,
+			loadingOlder: false,
+		}));
+	} catch (error) {
+		setTimeline(cid, (t) => ({ ...t, loadingOlder: false, error: describe(error) }));
+	}
+}
+
+/**
+ * After a reconnect: fetch the newest messages until they reach one we already had, then
+ * take the server's version of that whole stretch (edits and deletions included).
+ */
+async function catchUp(cid: Id): Promise<void> {
+	const open = tenant.value;
+	if (open === null) return;
+	const known = new Set(timelineOf(cid).items.map((item) => item.id));
+	const fetched: Message[] = [];
+	let before: Id | undefined;
+	let reachedStart = false;
+	for (let round = 0; round < CATCH_UP_PAGES; round += 1) {
+		const page = await api.listMessages(open.id, cid, PAGE_SIZE, before);
+		fetched.push(...page.items);
+		if (page.items.length < PAGE_SIZE || page.total <= page.items.length) {
+			reachedStart = true;
+			break;
+		}
+		if (page.items.some((m) => known.has(m.id))) break;
+		before = page.items[page.items.length - 1]!.id;
+	}
+	fetched.reverse();
+	const oldest = fetched[0];
+	const overlaps = fetched.some((m) => known.has(m.id));
+	setTimeline(cid, (t) => {
+		const pending = t.items.filter((i) => i.sendState !== undefined);
+		// What we had before the fetched stretch stays only if the two join up without a gap.
+		const older =
+			overlaps && !reachedStart && oldest !== undefined
+				? t.items.filter((i) => i.sendState === undefined && order(i, oldest) < 0)
+				: [];
+		const stored = [...older, ...fetched];
+		const nonces = new Set(stored.map((m) => m.nonce));
+		const unsent = pending.filter((p) => !nonces.has(p.nonce));
+		return { ...t, items: [...stored, ...unsent], hasOlder: !reachedStart, error: null };
+	});
+}
+
+export async function catchUpAll(): Promise<void> {
+	const active = activeChannelId.value;
+	// Timelines not on screen are dropped and loaded afresh when opened.
+	timelines.value = active !== null && timelines.value[active] ? { [active]: timelines.value[active] } : {};
+	if (active !== null) {
+		await catchUp(active);
+		noteNewest(active);
+	}
+	await findUnread();
+	await retryFailed();
+}
+
+// --- sending ----------------------------------------------------------------------------------
+
+function newNonce(): string {
+	return crypto.randomUUID().replaceAll('-', '');
+}
+
+export async function sendMessage(cid: Id, content: string, replyTo: Id | null): Promise<void> {
+	const user = currentUser.value;
+	if (user === null) return;
+	const nonce = newNonce();
+	const now = new Date().toISOString();
+	const local: TimelineItem = {
+		id: `local:${nonce}`,
+		channel_id: cid,
+		author_id: user.id,
+		content,
+		message_type: replyTo ? 'reply' : 'default',
+		thread_id: null,
+		referenced_message_id: replyTo,
+		is_edited: false,
+		is_pinned: false,
+		nonce,
+		created_at: now,
+		updated_at: now,
+		sendState: 'sending',
+	};
+	typingSentAt = 0; // the server ends our indicator when the message is stored
+	clearIdleTimer();
+	setTimeline(cid, (t) => ({ ...t, items: [...t.items, local] }));
+	await deliver(cid, local);
+}
+
+async function deliver(cid: Id, local: TimelineItem): Promise<void> {
+	const open = tenant.value;
+	if (open === null) return;
+	try {
+		const stored = await api.postMessage(
+			open.id,
+			cid,
+			{ content: local.content, nonce: local.nonce!, referenced_message_id: local.referenced_message_id },
+			realtime.connectionId,
+		);
+		setTimeline(cid, (t) => ({ ...t, items: merge(t.items, stored) }));
+		if (activeChannelId.value === cid) markSeen(cid, stored.id);
+	} catch (error) {
+		const sendState: SendState = 'failed';
+		setTimeline(cid, (t) => ({
+			...t,
+			items: t.items.map((i) => (i.id === local.id ? { ...i, sendState } : i)),
+			error: error instanceof api.NetworkError ? null : describe(error),
+		}));
+	}
+}
+
+export async function retryMessage(cid: Id, localId: Id): Promise<void> {
+	const item = timelineOf(cid).items.find((i) => i.id === localId);
+	if (item === undefined || item.sendState !== 'failed') return;
+	setTimeline(cid, (t) => ({
+		...t,
+		items: t.items.map((i) => (i.id === localId ? { ...i, sendState: 'sending' as SendState } : i)),
+	}));
+	await deliver(cid, item);
+}
+
+export function discardMessage(cid: Id, localId: Id): void {
+	setTimeline(cid, (t) => ({ ...t, items: t.items.filter((i) => i.id !== localId) }));
+}
+
+async function retryFailed(): Promise<void> {
+	for (const [cid, timeline] of Object.entries(timelines.value)) {
+		for (const item of timeline.items) {
+			if (item.sendState === 'failed') await retryMessage(cid, item.id);
+		}
+	}
+}
+
+export async function editMessage(cid: Id, mid: Id, content: string): Promise<void> {
+	const open = tenant.value;
+	if (open === null) return;
+	const updated = await api.editMessage(open.id, cid, mid, content);
+	setTimeline(cid, (t) => ({ ...t, items: merge(t.items, updated) }));
+}
+
+export async function deleteMessage(cid: Id, mid: Id): Promise<void> {
+	const open = tenant.value;
+	if (open === null) return;
+	await api.deleteMessage(open.id, cid, mid);
+	setTimeline(cid, (t) => ({ ...t, items: t.items.filter((i) => i.id !== mid) }));
+}
+
+export function describe(error: unknown): string {
+	if (error instanceof api.ApiError || error instanceof api.NetworkError) return error.message;
+	return error instanceof Error ? error.message : String(error);
+}
+
+// --- our typing -------------------------------------------------------------------------------
+
+let typingChannel: Id | null = null;
+let typingSentAt = 0;
+let idleTimer: number | null = null;
+
+function clearIdleTimer(): void {
+	if (idleTimer !== null) window.clearTimeout(idleTimer);
+	idleTimer = null;
+}
+
+/** A key was pressed in the composer of `cid`. */
+export function noteTyping(cid: Id): void {
+	if (typingChannel !== cid) stopTyping();
+	typingChannel = cid;
+	const now = Date.now();
+	if (now - typingSentAt > TYPING_RENEW_MS && realtime.send('typing:start', { channel_id: cid })) {
+		typingSentAt = now;
+	}
+	clearIdleTimer();
+	idleTimer = window.setTimeout(stopTyping, TYPING_IDLE_MS);
+}
+
+/** The composer was emptied, left idle, or we moved away. */
+export function stopTyping(): void {
+	clearIdleTimer();
+	if (typingChannel !== null && typingSentAt !== 0) {
+		realtime.send('typing:stop', { channel_id: typingChannel });
+	}
+	typingSentAt = 0;
+	typingChannel = null;
+}
+
+// --- others' typing -------------------------------------------------------------------------
+
+function setTypist(cid: Id, userId: Id, until: number | null): void {
+	const inChannel = { ...(typists.value[cid] ?? {}) };
+	if (until === null) {
+		if (!(userId in inChannel)) return;
+		delete inChannel[userId];
+	} else {
+		inChannel[userId] = until;
+		window.setTimeout(() => {
+			if ((typists.value[cid]?.[userId] ?? 0) <= Date.now()) setTypist(cid, userId, null);
+		}, TYPING_FORGET_MS + 50);
+	}
+	typists.value = { ...typists.value, [cid]: inChannel };
+}
+
+export function typistsIn(cid: Id): Id[] {
+	return Object.keys(typists.value[cid] ?? {});
+}
+
+// --- events -----------------------------------------------------------------------------------
+
+function received(message: Message): void {
+	const cid = message.channel_id;
+	batch(() => {
+		setTypist(cid, message.author_id, null);
+		if (timelines.value[cid]?.loaded) setTimeline(cid, (t) => ({ ...t, items: merge(t.items, message) }));
+		const visible = activeChannelId.value === cid && document.visibilityState === 'visible';
+		if (message.thread_id !== null) return;
+		if (visible || message.author_id === currentUser.value?.id) markSeen(cid, message.id);
+		else setUnread(cid, true);
+	});
+	if (!channels.value.some((c) => c.id === cid)) {
+		void refreshChannels().catch(() => undefined);
+	}
+}
+
+realtime.on<Message>('message:create', received);
+
+realtime.on<Message>('message:update', (message) => {
+	if (timelines.value[message.channel_id]?.loaded) {
+		setTimeline(message.channel_id, (t) => ({ ...t, items: merge(t.items, message) }));
+	}
+});
+
+realtime.on<MessageDeleted>('message:delete', ({ message_id, channel_id }) => {
+	if (timelines.value[channel_id]?.loaded) {
+		setTimeline(channel_id, (t) => ({ ...t, items: t.items.filter((i) => i.id !== message_id) }));
+	}
+});
+
+realtime.on<TypingEvent>('typing:start', ({ channel_id, user_id }) => {
+	if (user_id !== currentUser.value?.id) setTypist(channel_id, user_id, Date.now() + TYPING_FORGET_MS);
+});
+
+realtime.on<TypingEvent>('typing:stop', ({ channel_id, user_id }) => setTypist(channel_id, user_id, null));
+
+realtime.onReconnect(() => {
+	typists.value = {};
+	void catchUpAll().catch(() => undefined);
+});
+
+document.addEventListener('visibilitychange', () => {
+	const cid = activeChannelId.value;
+	if (cid !== null && document.visibilityState === 'visible') {
+		setUnread(cid, false);
+		noteNewest(cid);
+	}
+});

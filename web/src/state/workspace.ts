@@ -1,0 +1,147 @@
+// The open workspace (tenant): its channels, members and their presence.
+import { computed, signal } from '@preact/signals';
+import * as api from '../lib/api';
+import { realtime } from '../lib/realtime';
+import { currentUser } from '../lib/session';
+import type { Channel, Id, Presence, PresenceUpdate, Tenant, TenantMember } from '../lib/types';
+
+const LAST_TENANT_KEY = 'roomler.lastTenant';
+
+/** The user's tenants; null until loaded. */
+export const tenants = signal<Tenant[] | null>(null);
+export const tenant = signal<Tenant | null>(null);
+export const channels = signal<Channel[]>([]);
+export const members = signal<ReadonlyMap<Id, TenantMember>>(new Map());
+/** What each member's presence looks like to us (`invisible` shows as `offline`). */
+export const presence = signal<Readonly<Record<Id, Presence>>>({});
+/** The presence we chose ourselves, `invisible` included. */
+export const myPresence = signal<Presence>('online');
+
+export const canManageMembers = computed(
+	() => tenant.value !== null && tenant.value.role !== 'member',
+);
+
+export function displayName(userId: Id): string {
+	if (userId === currentUser.value?.id) return currentUser.value.display_name;
+	return members.value.get(userId)?.display_name ?? 'Unknown user';
+}
+
+export function lastTenantId(): string | null {
+	return localStorage.getItem(LAST_TENANT_KEY);
+}
+
+export async function loadTenants(): Promise<Tenant[]> {
+	const list = await api.listTenants();
+	tenants.value = list;
+	const open = tenant.value;
+	if (open !== null) tenant.value = list.find((t) => t.id === open.id) ?? open;
+	return list;
+}
+
+export async function createTenant(name: string, slug: string): Promise<Tenant> {
+	const created = await api.createTenant(name, slug);
+	// Every workspace starts with a place to talk.
+	await api.createChannel(created.id, {
+		name: 'general',
+		channel_type: 'text',
+		parent_id: null,
+		is_private: false,
+		purpose: 'Everything and anything',
+	});
+	tenants.value = [...(tenants.value ?? []), created];
+	return created;
+}
+
+/** Make `tid` the open workspace, loading what the sidebar and member list show. */
+export async function openTenant(tid: Id): Promise<void> {
+	if (tenant.value?.id === tid) return;
+	tenant.value = null;
+	channels.value = [];
+	members.value = new Map();
+	presence.value = {};
+	const [info] = await Promise.all([api.getTenant(tid), refreshChannels(tid), refreshMembers(tid)]);
+	tenant.value = info;
+	localStorage.setItem(LAST_TENANT_KEY, tid);
+	await refreshPresence();
+}
+
+export function closeTenant(): void {
+	tenant.value = null;
+	channels.value = [];
+	members.value = new Map();
+	presence.value = {};
+}
+
+export async function refreshChannels(tid: Id | undefined = tenant.value?.id): Promise<void> {
+	if (tid === undefined) return;
+	channels.value = await api.listChannels(tid);
+}
+
+export async function refreshMembers(tid: Id | undefined = tenant.value?.id): Promise<void> {
+	if (tid === undefined) return;
+	const all = new Map<Id, TenantMember>();
+	for (let page = 1; ; page += 1) {
+		const result = await api.listTenantMembers(tid, page);
+		for (const member of result.items) all.set(member.user_id, member);
+		if (page >= result.total_pages) break;
+	}
+	members.value = all;
+}
+
+export async function refreshPresence(): Promise<void> {
+	const open = tenant.value;
+	if (open === null) return;
+	const seen = await api.tenantPresence(open.id);
+	const me = currentUser.value?.id;
+	// Our own entry is our choice while connected; before the socket opens it says offline.
+	if (me !== undefined && realtime.state.value === 'open' && seen[me] !== undefined) {
+		myPresence.value = seen[me];
+	}
+	presence.value = seen;
+}
+
+export async function addMember(username: string): Promise<TenantMember> {
+	const open = tenant.value;
+	if (open === null) throw new Error('No workspace is open');
+	const member = await api.addTenantMember(open.id, username);
+	members.value = new Map(members.value).set(member.user_id, member);
+	await refreshPresence();
+	return member;
+}
+
+export function choosePresence(choice: Presence): boolean {
+	const sent = realtime.send('presence:update', { presence: choice });
+	if (sent) myPresence.value = choice;
+	return sent;
+}
+
+export function presenceOf(userId: Id): Presence {
+	if (userId === currentUser.value?.id) {
+		return realtime.state.value === 'open' ? myPresence.value : 'offline';
+	}
+	return presence.value[userId] ?? 'offline';
+}
+
+export function updateChannel(channel: Channel): void {
+	const list = channels.value;
+	const index = list.findIndex((c) => c.id === channel.id);
+	channels.value =
+		index === -1 ? list : [...list.slice(0, index), channel, ...list.slice(index + 1)];
+}
+
+realtime.on<PresenceUpdate>('presence:update', ({ user_id, presence: state }) => {
+	if (user_id === currentUser.value?.id) myPresence.value = state;
+	presence.value = { ...presence.value, [user_id]: state };
+});
+
+realtime.onReconnect(() => {
+	void loadTenants().catch(() => undefined);
+	void refreshChannels().catch(() => undefined);
+	void refreshMembers().catch(() => undefined);
+	void refreshPresence().catch(() => undefined);
+});
+
+// The socket opening (first time or again) is when our own presence becomes known.
+realtime.state.subscribe((state) => {
+	if (state === 'open') void refreshPresence().catch(() => undefined);
+});

@@ -1,0 +1,285 @@
+// A channel: its header, the timeline (infinite scroll upward), who is typing, the composer.
+import type { JSX, TargetedEvent, TargetedKeyboardEvent } from 'preact';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import * as api from '../lib/api';
+import { navigate, paths } from '../lib/router';
+import type { Channel, Id } from '../lib/types';
+import {
+	describe,
+	loadOlder,
+	noteTyping,
+	openChannel,
+	sendMessage,
+	stopTyping,
+	timelineOf,
+	typistsIn,
+	type TimelineItem,
+} from '../state/chat';
+import { channels, displayName, refreshChannels, tenant, updateChannel } from '../state/workspace';
+import { ErrorText, formatDay } from './common';
+import { MembersButton } from './MemberList';
+import { MessageItem } from './MessageItem';
+import { CallButton } from './calls';
+
+// Load older messages when the reader scrolls this close to the top.
+const LOAD_OLDER_WITHIN_PX = 200;
+// Keep following new messages while the reader is this close to the bottom.
+const STICK_WITHIN_PX = 120;
+// Consecutive messages by one author within this time share one header.
+const GROUP_WINDOW_MS = 5 * 60_000;
+
+export function ChannelView({ channelId, header }: { channelId: Id; header: JSX.Element }) {
+	const open = tenant.value!;
+	const channel = channels.value.find((c) => c.id === channelId);
+	const [error, setError] = useState<string | null>(null);
+	const [replyTo, setReplyTo] = useState<Id | null>(null);
+
+	useEffect(() => {
+		setReplyTo(null);
+		void openChannel(channelId);
+	}, [channelId]);
+
+	if (channel === undefined) {
+		return (
+			<section class="channel-view">
+				{header}
+				<p class="empty muted">This channel does not exist, or you cannot see it.</p>
+			</section>
+		);
+	}
+
+	const join = async () => {
+		try {
+			await api.joinChannel(open.id, channel.id);
+			updateChannel({ ...channel, is_member: true, member_count: channel.member_count + 1 });
+		} catch (err) {
+			setError(describe(err));
+		}
+	};
+
+	const leave = async () => {
+		try {
+			await api.leaveChannel(open.id, channel.id);
+			await refreshChannels();
+			navigate(paths.tenant(open.id));
+		} catch (err) {
+			setError(describe(err));
+		}
+	};
+
+	return (
+		<section class="channel-view" aria-labelledby="channel-title">
+			<header class="main-header">
+				{header}
+				<div class="channel-heading">
+					<h1 id="channel-title">
+						<span class="hash" aria-hidden="true">
+							{channel.is_private ? '🔒' : '#'}
+						</span>
+						{channel.name}
+					</h1>
+					{channel.purpose && <p class="purpose muted">{channel.purpose}</p>}
+				</div>
+				<div class="header-actions">
+					<MembersButton />
+					{channel.is_member && <CallButton channel={channel} />}
+					{channel.is_member && (
+						<button type="button" class="subtle" onClick={() => void leave()}>
+							Leave channel
+						</button>
+					)}
+				</div>
+			</header>
+			<ErrorText error={error} />
+			<TimelineView channel={channel} onReply={setReplyTo} />
+			<TypingLine channelId={channel.id} />
+			{channel.is_member ? (
+				<Composer channel={channel} replyTo={replyTo} onCancelReply={() => setReplyTo(null)} />
+			) : (
+				<div class="join-bar">
+					<p>You are previewing #{channel.name}.</p>
+					<button type="button" class="primary" onClick={() => void join()}>
+						Join channel
+					</button>
+				</div>
+			)}
+		</section>
+	);
+}
+
+function TimelineView({ channel, onReply }: { channel: Channel; onReply: (id: Id) => void }) {
+	const timeline = timelineOf(channel.id);
+	const scroller = useRef<HTMLDivElement>(null);
+	const previous = useRef<{ channel: Id; first?: Id; last?: Id; height: number; top: number } | null>(null);
+	const items = timeline.items;
+
+	// Keep the reader's place: at the bottom for new messages, in place when older ones arrive above.
+	useLayoutEffect(() => {
+		const box = scroller.current;
+		if (box === null) return;
+		const before = previous.current;
+		const first = items[0]?.id;
+		const last = items[items.length - 1]?.id;
+		if (before === null || before.channel !== channel.id) {
+			box.scrollTop = box.scrollHeight;
+		} else if (first !== before.first && last === before.last) {
+			box.scrollTop = before.top + (box.scrollHeight - before.height);
+		} else if (last !== before.last) {
+			const wasNearBottom = before.height - before.top - box.clientHeight < STICK_WITHIN_PX;
+			const mine = items[items.length - 1]?.sendState !== undefined;
+			if (wasNearBottom || mine) box.scrollTop = box.scrollHeight;
+		}
+		previous.current = { channel: channel.id, first, last, height: box.scrollHeight, top: box.scrollTop };
+		// A short history that does not fill the view: load more until it does.
+		if (timeline.hasOlder && !timeline.loadingOlder && box.scrollHeight <= box.clientHeight) {
+			void loadOlder(channel.id);
+		}
+	});
+
+	const onScroll = () => {
+		const box = scroller.current;
+		if (box === null) return;
+		if (previous.current) {
+			previous.current = { ...previous.current, height: box.scrollHeight, top: box.scrollTop };
+		}
+		if (box.scrollTop < LOAD_OLDER_WITHIN_PX) void loadOlder(channel.id);
+	};
+
+	const byId = new Map(items.map((item) => [item.id, item]));
+	return (
+		<div
+			class="timeline"
+			ref={scroller}
+			onScroll={onScroll}
+			tabIndex={0}
+			role="log"
+			aria-label={`Messages in #${channel.name}`}
+		>
+			{!timeline.loaded && <p class="muted center">Loading messages…</p>}
+			{timeline.loadingOlder && <p class="muted center">Loading older messages…</p>}
+			{timeline.loaded && !timeline.hasOlder && (
+				<div class="timeline-start">
+					<h2>Welcome to #{channel.name}</h2>
+					<p class="muted">This is the start of the channel.</p>
+				</div>
+			)}
+			<ErrorText error={timeline.error} />
+			<ol class="message-list">
+				{items.map((item, index) => (
+					<Row key={item.id} item={item} prior={items[index - 1]} quoted={item.referenced_message_id ? byId.get(item.referenced_message_id) ?? null : null} onReply={onReply} />
+				))}
+			</ol>
+		</div>
+	);
+}
+
+function Row(props: { item: TimelineItem; prior: TimelineItem | undefined; quoted: TimelineItem | null; onReply: (id: Id) => void }) {
+	const { item, prior } = props;
+	const newDay = prior === undefined || new Date(prior.created_at).toDateString() !== new Date(item.created_at).toDateString();
+	const leading =
+		newDay ||
+		prior === undefined ||
+		prior.author_id !== item.author_id ||
+		item.referenced_message_id !== null ||
+		Date.parse(item.created_at) - Date.parse(prior.created_at) > GROUP_WINDOW_MS;
+	return (
+		<>
+			{newDay && (
+				<li class="day-divider" role="separator">
+					<span>{formatDay(item.created_at)}</span>
+				</li>
+			)}
+			<MessageItem message={item} quoted={props.quoted} leading={leading} onReply={props.onReply} />
+		</>
+	);
+}
+
+function TypingLine({ channelId }: { channelId: Id }) {
+	const names = typistsIn(channelId).map(displayName);
+	let text = '';
+	if (names.length === 1) text = `${names[0]} is typing…`;
+	else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
+	else if (names.length > 2) text = 'Several people are typing…';
+	return (
+		<p class="typing-line" aria-live="polite">
+			{text}
+		</p>
+	);
+}
+
+function Composer(props: { channel: Channel; replyTo: Id | null; onCancelReply: () => void }) {
+	const { channel, replyTo } = props;
+	const [text, setText] = useState('');
+	const input = useRef<HTMLTextAreaElement>(null);
+	const quoted = replyTo ? timelineOf(channel.id).items.find((i) => i.id === replyTo) : undefined;
+
+	useEffect(() => {
+		if (replyTo) input.current?.focus();
+	}, [replyTo]);
+
+	useEffect(() => () => stopTyping(), [channel.id]);
+
+	const send = () => {
+		const content = text.trim();
+		if (content === '') return;
+		setText('');
+		props.onCancelReply();
+		void sendMessage(channel.id, content, replyTo);
+	};
+
+	const onKeyDown = (event: TargetedKeyboardEvent<HTMLTextAreaElement>) => {
+		if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+			event.preventDefault();
+			send();
+		} else if (event.key === 'Escape' && replyTo) {
+			props.onCancelReply();
+		}
+	};
+
+	const onInput = (event: TargetedEvent<HTMLTextAreaElement>) => {
+		const value = event.currentTarget.value;
+		setText(value);
+		if (value.trim() === '') stopTyping();
+		else noteTyping(channel.id);
+	};
+
+	return (
+		<form
+			class="composer"
+			onSubmit={(event) => {
+				event.preventDefault();
+				send();
+			}}
+		>
+			{replyTo && (
+				<div class="replying">
+					<span>
+						Replying to <strong>{quoted ? displayName(quoted.author_id) : 'a message'}</strong>
+					</span>
+					<button type="button" class="link-button" onClick={props.onCancelReply}>
+						Cancel
+					</button>
+				</div>
+			)}
+			<div class="composer-row">
+				<label class="visually-hidden" for="composer-input">
+					Message #{channel.name}
+				</label>
+				<textarea
+					id="composer-input"
+					ref={input}
+					name="message"
+					rows={1}
+					placeholder={`Message #${channel.name}`}
+					value={text}
+					maxLength={10000}
+					onInput={onInput}
+					onKeyDown={onKeyDown}
+				/>
+				<button type="submit" class="primary" disabled={text.trim() === ''}>
+					Send
+				</button>
+			</div>
+		</form>
+	);
+}

@@ -1,0 +1,175 @@
+// One message of a timeline: author, time, content, reply quote, and its actions.
+import type { TargetedKeyboardEvent } from 'preact';
+import { useState } from 'preact/hooks';
+import type { Id } from '../lib/types';
+import { currentUser } from '../lib/session';
+import {
+	deleteMessage,
+	describe,
+	discardMessage,
+	editMessage,
+	retryMessage,
+	type TimelineItem,
+} from '../state/chat';
+import { canManageMembers, displayName } from '../state/workspace';
+import { Avatar, ErrorText, formatTime } from './common';
+
+interface Props {
+	message: TimelineItem;
+	/** The message it replies to, if it is in the timeline. */
+	quoted: TimelineItem | null;
+	/** The first of a run by the same author: show the avatar and the name. */
+	leading: boolean;
+	onReply: (id: Id) => void;
+}
+
+export function MessageItem({ message, quoted, leading, onReply }: Props) {
+	const [editing, setEditing] = useState(false);
+	const [confirmDelete, setConfirmDelete] = useState(false);
+	const [error, setError] = useState<string | null>(null);
+	const own = message.author_id === currentUser.value?.id;
+	const author = displayName(message.author_id);
+	const pending = message.sendState !== undefined;
+
+	const remove = async () => {
+		try {
+			await deleteMessage(message.channel_id, message.id);
+		} catch (err) {
+			setError(describe(err));
+			setConfirmDelete(false);
+		}
+	};
+
+	return (
+		<li
+			class={`message${leading ? ' leading' : ''}${pending ? ` ${message.sendState}` : ''}`}
+			data-message-id={message.id}
+			aria-label={`${author}: ${message.content}`}
+		>
+			<div class="message-gutter">
+				{leading ? <Avatar name={author} id={message.author_id} /> : <time class="hover-time">{formatTime(message.created_at)}</time>}
+			</div>
+			<div class="message-body">
+				{message.referenced_message_id && (
+					<p class="reply-quote">
+						↪{' '}
+						{quoted ? (
+							<>
+								<strong>{displayName(quoted.author_id)}</strong> {quoted.content.slice(0, 120)}
+							</>
+						) : (
+							<em>an earlier message</em>
+						)}
+					</p>
+				)}
+				{leading && (
+					<p class="message-meta">
+						<strong class="author">{author}</strong>
+						<time dateTime={message.created_at}>{formatTime(message.created_at)}</time>
+					</p>
+				)}
+				{editing ? (
+					<EditBox message={message} onDone={() => setEditing(false)} />
+				) : (
+					<p class="message-content">
+						{message.content}
+						{message.is_edited && <span class="edited"> (edited)</span>}
+					</p>
+				)}
+				{message.sendState === 'sending' && <p class="send-state muted">Sending…</p>}
+				{message.sendState === 'failed' && (
+					<p class="send-state failed-text">
+						Not sent.{' '}
+						<button type="button" class="link-button" onClick={() => void retryMessage(message.channel_id, message.id)}>
+							Retry
+						</button>{' '}
+						<button type="button" class="link-button" onClick={() => discardMessage(message.channel_id, message.id)}>
+							Discard
+						</button>
+					</p>
+				)}
+				{confirmDelete && (
+					<p class="confirm-row" role="group" aria-label="Confirm deletion">
+						Delete this message?{' '}
+						<button type="button" class="danger" onClick={() => void remove()}>
+							Delete
+						</button>{' '}
+						<button type="button" onClick={() => setConfirmDelete(false)}>
+							Cancel
+						</button>
+					</p>
+				)}
+				<ErrorText error={error} />
+			</div>
+			{!pending && !editing && (
+				<div class="message-actions" role="group" aria-label="Message actions">
+					<button type="button" onClick={() => onReply(message.id)}>
+						Reply
+					</button>
+					{own && (
+						<button type="button" onClick={() => setEditing(true)}>
+							Edit
+						</button>
+					)}
+					{(own || canManageMembers.value) && (
+						<button type="button" onClick={() => setConfirmDelete(true)}>
+							Delete
+						</button>
+					)}
+				</div>
+			)}
+		</li>
+	);
+}
+
+function EditBox({ message, onDone }: { message: TimelineItem; onDone: () => void }) {
+	const [text, setText] = useState(message.content);
+	const [error, setError] = useState<string | null>(null);
+
+	const save = async () => {
+		const content = text.trim();
+		if (content === '' || content === message.content) {
+			onDone();
+			return;
+		}
+		try {
+			await editMessage(message.channel_id, message.id, content);
+			onDone();
+		} catch (err) {
+			setError(describe(err));
+		}
+	};
+
+	const onKeyDown = (event: TargetedKeyboardEvent<HTMLTextAreaElement>) => {
+		if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+			event.preventDefault();
+			void save();
+		} else if (event.key === 'Escape') {
+			event.preventDefault();
+			onDone();
+		}
+	};
+
+	return (
+		<div class="edit-box">
+			<label class="visually-hidden" for={`edit-${message.id}`}>
+				Edit message
+			</label>
+			<textarea
+				id={`edit-${message.id}`}
+				value={text}
+				rows={Math.min(8, text.split('\n').length + 1)}
+				autofocus
+				onInput={(e) => setText(e.currentTarget.value)}
+				onKeyDown={onKeyDown}
+			/>
+			<p class="muted small">
+				Enter to save · Escape to cancel{' '}
+				<button type="button" class="link-button" onClick={() => void save()}>
+					Save
+				</button>
+			</p>
+			<ErrorText error={error} />
+		</div>
+	);
+}
