@@ -12,6 +12,8 @@ Time is always passed in (``now``, seconds on a monotonic clock).
 
 from __future__ import annotations
 
+import math
+
 __all__ = ["NackGenerator", "RetransmissionBuffer"]
 
 # A resent packet is not resent again sooner than this: the receiver's next
@@ -73,7 +75,7 @@ class _Missing:
 
     def __init__(self, now: float) -> None:
         self.first_seen = now
-        self.last_nack = 0.0
+        self.last_nack = -math.inf
         self.retries = 0
 
 
