@@ -193,7 +193,9 @@ def test_transport_cc_recorder_reports_arrivals_relative_to_its_epoch() -> None:
     assert feedback.media_ssrc == 77 and feedback.base_sequence == 10
     assert feedback.statuses[1] == NOT_RECEIVED
     arrivals = dict(feedback.arrivals())
-    assert arrivals[12] - arrivals[10] == 20_000  # µs
+    first, third = arrivals[10], arrivals[12]
+    assert first is not None and third is not None
+    assert third - first == 20_000  # µs
     assert recorder.feedback(media_ssrc=77) == []
 
 
