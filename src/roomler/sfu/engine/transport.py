@@ -596,12 +596,15 @@ class WebRtcTransport:
 
     def send_rtcp(self, packets: Iterable[RtcpPacket]) -> None:
         """Send packets as one (compound) SRTCP datagram."""
+        self._send_rtcp_bytes(serialize_rtcp(packets))
+
+    def _send_rtcp_bytes(self, data: bytes) -> None:
         srtp = self._srtp
         destination = self._destination()
         if srtp is None or destination is None:
             return
         try:
-            protected = srtp.protect_rtcp(serialize_rtcp(packets))
+            protected = srtp.protect_rtcp(data)
         except ValueError as exc:
             self.drops["srtcp_protect"] += 1
             logger.debug("%r cannot protect RTCP: %s", self, exc)
@@ -610,18 +613,16 @@ class WebRtcTransport:
         self._sendto(protected, destination)
 
     def _send_rtcp_groups(self, groups: Iterable[list[RtcpPacket]]) -> None:
-        """Send groups, several per datagram while they fit RTCP_MTU."""
-        batch: list[RtcpPacket] = []
-        size = 0
+        """Send groups (each a valid compound start), several per datagram up to RTCP_MTU."""
+        batch = b""
         for group in groups:
-            group_size = len(serialize_rtcp(group))
-            if batch and size + group_size > RTCP_MTU:
-                self.send_rtcp(batch)
-                batch, size = [], 0
-            batch.extend(group)
-            size += group_size
+            data = serialize_rtcp(group)
+            if batch and len(batch) + len(data) > RTCP_MTU:
+                self._send_rtcp_bytes(batch)
+                batch = b""
+            batch += data
         if batch:
-            self.send_rtcp(batch)
+            self._send_rtcp_bytes(batch)
 
     # -- periodic work --------------------------------------------------------
 
