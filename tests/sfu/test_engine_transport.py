@@ -140,6 +140,7 @@ async def test_fingerprint_mismatch_fails_and_closes_the_transport(engine: Harne
         ]
     )
     assert "fingerprint mismatch" in failed[0]["reason"]
+    assert engine.events_of("transport.close", params["id"]) == [{"reason": failed[0]["reason"]}]
     with pytest.raises(ValueError, match="not found"):
         await engine.request("transport.dump", transport_id=params["id"])
     assert _port_is_free(port)

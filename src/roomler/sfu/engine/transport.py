@@ -451,7 +451,7 @@ class WebRtcTransport:
     def _on_dtls_failed(self, reason: str) -> None:
         logger.warning("%r DTLS failed: %s", self, reason)
         self._set_dtls_state("failed", reason)
-        self.close(reason=reason)
+        self.close(reason=reason, from_inside=True)
 
     def _on_rtp(self, data: bytes, now: float) -> None:
         srtp = self._srtp
@@ -802,9 +802,13 @@ class WebRtcTransport:
     def restart_ice(self) -> dict[str, Any]:
         return self._ice.restart()
 
-    def close(self, reason: str | None = None) -> None:
+    def close(self, reason: str | None = None, *, from_inside: bool = False) -> None:
         """Close producers (``producer.close``) and consumers (``consumer.transportclose``),
-        say goodbye to DTLS, and release the port at once."""
+        say goodbye to DTLS, and release the port at once.
+
+        ``from_inside`` (DTLS failed) also emits ``transport.close`` with the reason, as
+        the web process did not ask for it.
+        """
         if self.closed:
             return
         for consumer in tuple(self.consumers.values()):
@@ -826,6 +830,8 @@ class WebRtcTransport:
             self.dtls_state = "closed"
         self.router.remove_transport(self)
         logger.info("%r closed%s", self, f": {reason}" if reason else "")
+        if from_inside:
+            self.router.emit("transport.close", self.id, {"reason": reason})
 
     # -- introspection --------------------------------------------------------
 
