@@ -12,7 +12,11 @@ Nothing a request carries can leave the engine half-changed: objects are
 registered only once they are complete.
 
 Events go out through ``emit(event, target_id, data)``; see the contract for
-the list.
+the list. Beyond it: ``transport.close {reason}`` when a transport closed
+itself (DTLS failed), and the methods ``worker.close`` (close every router)
+and ``transport.restart_ice`` (new ICE credentials, ``{ice_parameters}``).
+``transport.connect`` answers ``{dtls_local_role}``; ``transport.produce``
+answers ``{type: "simulcast"}`` for a producer with several encodings.
 """
 
 from __future__ import annotations
