@@ -18,6 +18,9 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from roomler.conference.media import ConferenceMedia, media_of
+from roomler.sfu.api import Router
 from tests.realtime.conftest import (  # noqa: F401  (fixtures used by the tests here)
     RECEIVE_TIMEOUT,
     Client,
@@ -30,9 +33,6 @@ from tests.realtime.conftest import (  # noqa: F401  (fixtures used by the tests
     register,
     start_server,
 )
-
-from roomler.conference.media import ConferenceMedia, media_of
-from roomler.sfu.api import Router
 
 FIXTURES = Path(__file__).resolve().parents[1] / "sfu" / "fixtures"
 MEETING_CODE = re.compile(r"^\d{3}-\d{3}-\d{3}$")
@@ -68,13 +68,15 @@ async def room_router(server: LiveServer, conference_id: str) -> Router:
         assert room is not None, f"conference {conference_id} has no room"
         return room.router
 
-    return await server.call(find)
+    router: Router = await server.call(find)
+    return router
 
 
 async def router_dump(server: LiveServer, conference_id: str) -> dict[str, Any]:
     """What the worker itself holds for the conference's router."""
     router = await room_router(server, conference_id)
-    return await server.call(router.dump)
+    dump: dict[str, Any] = await server.call(router.dump)
+    return dump
 
 
 # --- a tenant with users, and REST calls --------------------------------------------------

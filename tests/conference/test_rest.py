@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
+
 from tests.conference.conftest import (
     MEETING_CODE,
     Api,

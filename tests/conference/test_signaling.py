@@ -310,11 +310,11 @@ async def _room_of_three(
 
 def _departure(team: Team, conference_id: str, producers: list[str]) -> list[dict[str, object]]:
     """What the others hear when Alice's participant goes: her producers, then her."""
-    closed = [
+    closed: list[dict[str, object]] = [
         {"type": "media:producer_closed", "data": {"producer_id": p, "user_id": team.alice.id}}
         for p in producers
     ]
-    left = {
+    left: dict[str, object] = {
         "type": "media:peer_left",
         "data": {"user_id": team.alice.id, "conference_id": conference_id},
     }

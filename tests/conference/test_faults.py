@@ -1,0 +1,141 @@
+"""Faults: a worker process killed mid-call, a WebSocket that dies without a close frame."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+
+import pytest
+
+from tests.conference.conftest import (
+    MEDIA,
+    MediaClient,
+    Team,
+    media_client,
+    media_service,
+    room_router,
+    router_dump,
+)
+from tests.realtime.conftest import RECEIVE_TIMEOUT, LiveServer
+
+pytestmark = pytest.mark.slow
+
+TWO_WORKERS = {**MEDIA, "num_workers": 2}
+
+
+@pytest.fixture
+def server(start_server: Callable[..., LiveServer]) -> LiveServer:
+    return start_server(mediasoup=TWO_WORKERS)
+
+
+def _udp_port_is_free(port: int) -> bool:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        return False
+    finally:
+        sock.close()
+    return True
+
+
+async def test_a_killed_worker_closes_its_rooms_and_they_can_start_again(
+    team: Team, server: LiveServer
+) -> None:
+    doomed = await team.api.started(team.alice)
+    other = await team.api.started(team.alice)  # round-robin: the other worker
+    doomed_router = await room_router(server, doomed)
+    other_router = await room_router(server, other)
+    assert doomed_router.worker.pid != other_router.worker.pid
+    alice = await media_client(server, team.alice, doomed)
+    bob = await media_client(server, team.bob, doomed)
+    carol = await media_client(server, team.owner, other)  # on the surviving worker
+    for client in (alice, bob, carol):
+        await client.join()
+    await alice.produce("video")
+    await bob.drain()
+
+    os.kill(doomed_router.worker.pid, signal.SIGKILL)
+
+    closed = {
+        "type": "media:room_closed",
+        "data": {"conference_id": doomed, "reason": "worker_died"},
+    }
+    for client in (alice, bob):
+        assert await client.next_media() == closed
+    assert await carol.drain() == []
+    assert (await router_dump(server, other))["transportIds"] != []
+    # The conference is still in progress; the connections are free to re-join...
+    assert (await team.api.ok(team.alice, "GET", f"/{doomed}"))["status"] == "in_progress"
+    error = await alice.error("media:join")
+    assert (
+        error["message"] == f"conference {doomed} has no media running; start it again (POST start)"
+    )
+    # ... once it is started again, on a live worker.
+    restarted = await team.api.ok(team.bob, "POST", f"/{doomed}/start")
+    assert restarted["started"] is True
+    new_router = await room_router(server, doomed)
+    assert new_router.id != doomed_router.id
+    assert new_router.worker.pid != doomed_router.worker.pid
+    await alice.join()
+    await bob.join()
+    video = await alice.produce("video")
+    assert [f["data"]["producer_id"] for f in await bob.drain()] == [video]
+    assert (await bob.consume(video))["kind"] == "video"
+    for client in (alice, bob, carol):
+        await client.close()
+
+
+async def test_the_pool_replaces_a_killed_worker(team: Team, server: LiveServer) -> None:
+    conference_id = await team.api.started(team.alice)
+    router = await room_router(server, conference_id)
+    os.kill(router.worker.pid, signal.SIGKILL)
+
+    pool = media_service(server)._pool
+    assert pool is not None
+    deadline = time.monotonic() + 10
+    while True:
+        pids = await server.call(lambda: [w.pid for w in pool.workers])
+        if len(pids) == 2 and router.worker.pid not in pids:
+            break
+        assert time.monotonic() < deadline, pids
+        await asyncio.sleep(0.05)
+
+
+async def _abort(client: MediaClient) -> None:
+    """Drop the TCP connection without a WebSocket close frame, like a crashed browser."""
+    transport = client.client.ws.transport
+    transport.abort()
+    await asyncio.sleep(0)
+
+
+async def test_a_websocket_that_dies_leaves_nothing_behind(team: Team, server: LiveServer) -> None:
+    conference_id = await team.api.started(team.alice)
+    alice = await media_client(server, team.alice, conference_id)
+    bob = await media_client(server, team.bob, conference_id)
+    joined = await alice.join()
+    await bob.join()
+    audio = await alice.produce("audio")
+    await bob.drain()
+    await bob.consume(audio)
+    ports = [t["ice_candidates"][0]["port"] for t in (joined.send_transport, joined.recv_transport)]
+    assert not any(_udp_port_is_free(port) for port in ports)
+
+    await _abort(alice)
+
+    assert await bob.next_media() == {
+        "type": "media:producer_closed",
+        "data": {"producer_id": audio, "user_id": team.alice.id},
+    }
+    assert (await bob.next_media())["type"] == "media:peer_left"
+    dump = await router_dump(server, conference_id)
+    assert (dump["producerIds"], dump["consumerIds"], len(dump["transportIds"])) == ([], [], 2)
+    deadline = time.monotonic() + RECEIVE_TIMEOUT
+    while not all(_udp_port_is_free(port) for port in ports):
+        assert time.monotonic() < deadline, "the dead connection's UDP ports are still bound"
+        await asyncio.sleep(0.02)
+    await bob.close()
