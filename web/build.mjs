@@ -3,6 +3,7 @@
 //   dist/index.html            the page, naming the current bundles (never cached)
 //   dist/assets/main-HASH.js   the application, with its source map
 //   dist/assets/main-HASH.css  the styles
+//   dist/assets/*-HASH.js      code loaded on demand (the call view's mediasoup-client)
 //
 // Bundle names carry a content hash, so the server lets browsers cache them forever.
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -21,6 +22,8 @@ const result = await esbuild.build({
 	entryPoints: [path.join(here, 'src/main.tsx')],
 	outdir: assets,
 	entryNames: '[name]-[hash]',
+	chunkNames: '[name]-[hash]',
+	splitting: true,
 	bundle: true,
 	format: 'esm',
 	platform: 'browser',
@@ -34,12 +37,13 @@ const result = await esbuild.build({
 	define: { 'process.env.NODE_ENV': '"production"' },
 });
 
-const outputs = Object.keys(result.metafile.outputs).map((file) => path.basename(file));
-const script = outputs.find((file) => file.endsWith('.js'));
-const style = outputs.find((file) => file.endsWith('.css'));
-if (!script || !style) {
-	throw new Error(`esbuild produced no script or stylesheet: ${outputs.join(', ')}`);
+const [entry, output] =
+	Object.entries(result.metafile.outputs).find(([, meta]) => meta.entryPoint !== undefined) ?? [];
+if (!entry || !output?.cssBundle) {
+	throw new Error(`esbuild produced no entry script with a stylesheet`);
 }
+const script = path.basename(entry);
+const style = path.basename(output.cssBundle);
 const template = await readFile(path.join(here, 'index.html'), 'utf8');
 const page = template
 	.replace('<!-- styles -->', `<link rel="stylesheet" href="/assets/${style}">`)

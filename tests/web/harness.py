@@ -36,6 +36,13 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 JWT_SECRET = "web-test-secret-" + "y" * 32
+# The SFU on loopback, one worker, a port range no other test suite uses.
+MEDIA_ENV = {
+    "ROOMLER__MEDIASOUP__LISTEN_IP": "127.0.0.1",
+    "ROOMLER__MEDIASOUP__NUM_WORKERS": "1",
+    "ROOMLER__MEDIASOUP__RTC_MIN_PORT": "45000",
+    "ROOMLER__MEDIASOUP__RTC_MAX_PORT": "45999",
+}
 PASSWORD = "correct horse battery"
 # One user-visible step: a page load, a round trip through the server to another page.
 STEP_MS = 10_000
@@ -58,6 +65,7 @@ class ServerProcess:
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMLER__")}
         self.env["ROOMLER__JWT__SECRET"] = JWT_SECRET
+        self.env.update(MEDIA_ENV)
         self.env.update(extra_env or {})
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -4,6 +4,7 @@ import type {
 	AuthResponse,
 	Channel,
 	ChannelType,
+	Conference,
 	Id,
 	Message,
 	Page,
@@ -171,3 +172,38 @@ export const editMessage = (tid: Id, cid: Id, mid: Id, content: string) =>
 
 export const deleteMessage = (tid: Id, cid: Id, mid: Id) =>
 	del<{ deleted: boolean }>(`${messages(tid, cid)}/${mid}`);
+
+// --- conferences ----------------------------------------------------------------------------
+
+const conferences = (tid: Id) => `/tenant/${tid}/conference`;
+
+export const listConferences = (tid: Id, page = 1) =>
+	get<Page<Conference>>(`${conferences(tid)}${query({ page, per_page: 100 })}`);
+
+export const getConference = (tid: Id, conferenceId: Id) =>
+	get<Conference>(`${conferences(tid)}/${conferenceId}`);
+
+export const createConference = (tid: Id, subject: string, channelId: Id | null) =>
+	post<Conference>(conferences(tid), { subject, channel_id: channelId, conference_type: 'instant' });
+
+export const startConference = (tid: Id, conferenceId: Id) =>
+	post<{ started: boolean }>(`${conferences(tid)}/${conferenceId}/start`);
+
+export const joinConference = (tid: Id, conferenceId: Id) =>
+	post<{ participant_id: Id; joined: boolean }>(`${conferences(tid)}/${conferenceId}/join`);
+
+export const leaveConference = (tid: Id, conferenceId: Id) =>
+	post<{ left: boolean }>(`${conferences(tid)}/${conferenceId}/leave`);
+
+export const endConference = (tid: Id, conferenceId: Id) =>
+	post<{ ended: boolean }>(`${conferences(tid)}/${conferenceId}/end`);
+
+/** Leave while the page is going away: the request outlives the page (`keepalive`). */
+export function leaveConferenceOnUnload(tid: Id, conferenceId: Id, token: string | null): void {
+	if (token === null) return;
+	void fetch(`/api${conferences(tid)}/${conferenceId}/leave`, {
+		method: 'POST',
+		keepalive: true,
+		headers: { authorization: `Bearer ${token}` },
+	}).catch(() => undefined);
+}

@@ -38,10 +38,16 @@ const PONG_WITHIN_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 15_000;
 
 interface Pending {
-	resolve: (frame: ServerFrame) => void;
+	/** The reply type that completes the request; null: the first reply does. */
+	until: string | null;
+	frames: ServerFrame[];
+	resolve: (frames: ServerFrame[]) => void;
 	reject: (error: Error) => void;
 	timer: number;
 }
+
+// Replies that fail a request (`media:*` handlers answer with their own error type).
+const ERROR_TYPES = new Set(['error', 'media:error']);
 
 export class RealtimeClient {
 	readonly state = signal<ConnectionState>('idle');
@@ -118,7 +124,16 @@ export class RealtimeClient {
 	}
 
 	/** Send a frame with a request id and wait for the reply that echoes it. */
-	request(type: string, data: Record<string, unknown> = {}): Promise<ServerFrame> {
+	async request(type: string, data: Record<string, unknown> = {}): Promise<ServerFrame> {
+		const [reply] = await this.collect(type, data, null);
+		return reply!;
+	}
+
+	/**
+	 * Send a frame with a request id and gather the replies that echo it, up to and
+	 * including the first of type `until` (`media:join` answers with several frames).
+	 */
+	collect(type: string, data: Record<string, unknown>, until: string | null): Promise<ServerFrame[]> {
 		if (this.state.value !== 'open' || this.socket === null) {
 			return Promise.reject(new RequestFailed('offline', 'Not connected to the server'));
 		}
@@ -129,7 +144,7 @@ export class RealtimeClient {
 				this.pending.delete(requestId);
 				reject(new RequestFailed('timeout', `No answer to ${type} in time`));
 			}, REQUEST_TIMEOUT_MS);
-			this.pending.set(requestId, { resolve, reject, timer });
+			this.pending.set(requestId, { until, frames: [], resolve, reject, timer });
 			socket.send(JSON.stringify({ type, data, request_id: requestId }));
 		});
 	}
@@ -186,15 +201,21 @@ export class RealtimeClient {
 	}
 
 	private settle(frame: ServerFrame): boolean {
-		const pending = this.pending.get(frame.request_id as string);
+		const requestId = frame.request_id as string;
+		const pending = this.pending.get(requestId);
 		if (pending === undefined) return false;
-		this.pending.delete(frame.request_id as string);
-		window.clearTimeout(pending.timer);
-		if (frame.type === 'error') {
+		if (ERROR_TYPES.has(frame.type)) {
+			this.pending.delete(requestId);
+			window.clearTimeout(pending.timer);
 			const data = frame.data as { code?: string; message?: string };
-			pending.reject(new RequestFailed(data.code ?? 'error', data.message ?? 'Request failed'));
-		} else {
-			pending.resolve(frame);
+			pending.reject(new RequestFailed(data.code ?? frame.type, data.message ?? 'Request failed'));
+			return true;
+		}
+		pending.frames.push(frame);
+		if (pending.until === null || frame.type === pending.until) {
+			this.pending.delete(requestId);
+			window.clearTimeout(pending.timer);
+			pending.resolve(pending.frames);
 		}
 		return true;
 	}

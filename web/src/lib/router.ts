@@ -40,6 +40,11 @@ const PATTERNS: [RegExp, (m: RegExpMatchArray) => Route][] = [
 		new RegExp(`^/t/${ID}/call/${ID}$`),
 		(m) => ({ name: 'call', tenantId: m[1]!, conferenceId: m[2]! }),
 	],
+	// A conference's `join_url` (src/roomler/api/conferences.py).
+	[
+		new RegExp(`^/tenant/${ID}/conference/${ID}$`),
+		(m) => ({ name: 'call', tenantId: m[1]!, conferenceId: m[2]! }),
+	],
 ];
 
 export function matchRoute(path: string): Route {

@@ -77,6 +77,11 @@ export function endSession(): void {
 	currentUser.value = null;
 }
 
+/** The access token as it is now, for a request that cannot wait (the page is closing). */
+export function currentAccessToken(): string | null {
+	return stored !== null && stored.accessExpiresAt > Date.now() ? stored.accessToken : null;
+}
+
 /** A usable access token, refreshed first when it is about to expire. */
 export async function accessToken(): Promise<string> {
 	if (stored === null) throw new SignedOut();

@@ -93,3 +93,31 @@ export interface TypingEvent {
 	channel_id: Id;
 	user_id: Id;
 }
+
+export type ConferenceStatus = 'scheduled' | 'in_progress' | 'ended';
+
+export interface Conference {
+	id: Id;
+	tenant_id: Id;
+	subject: string;
+	status: ConferenceStatus;
+	conference_type: 'instant' | 'scheduled';
+	meeting_code: string;
+	join_url: string;
+	organizer_id: Id;
+	channel_id: Id | null;
+	participant_count: number;
+	scheduled_at: string | null;
+	started_at: string | null;
+	ended_at: string | null;
+	created_at: string;
+}
+
+/** `conference:started` and `conference:ended`, sent to the members of its channel. */
+export interface ConferenceEvent {
+	conference_id: Id;
+	channel_id: Id;
+	subject: string;
+	started_by?: Id;
+	ended_by?: Id;
+}

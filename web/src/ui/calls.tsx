@@ -1,23 +1,499 @@
-// Conferences: the call button of a channel, the list of calls, and the call view.
+// Conferences: a channel's call button, the list of calls, and the call view.
 import type { JSX } from 'preact';
-import type { Channel } from '../lib/types';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import * as api from '../lib/api';
+import type { CallSession, RemoteMedia } from '../lib/call';
+import { navigate, paths } from '../lib/router';
+import { currentUser } from '../lib/session';
+import type { Channel, Conference, Id } from '../lib/types';
+import { conferences, liveCalls, loadConferences, startCall, startExisting } from '../state/calls';
+import { describe } from '../state/chat';
+import { channels, displayName, members, tenant } from '../state/workspace';
+import { Avatar, ErrorText, formatDay, formatTime } from './common';
+import { MembersButton } from './MemberList';
 
-export function CallButton(_props: { channel: Channel }) {
-	return null;
+// --- starting and joining ------------------------------------------------------------------
+
+export function CallButton({ channel }: { channel: Channel }) {
+	const open = tenant.value!;
+	const live = liveCalls.value.get(channel.id);
+	const [busy, setBusy] = useState(false);
+	const [error, setError] = useState<string | null>(null);
+
+	useEffect(() => {
+		if (conferences.value === null) void loadConferences().catch(() => undefined);
+	}, [open.id]);
+
+	if (live) {
+		return (
+			<button type="button" class="primary call-live" onClick={() => navigate(paths.call(open.id, live.id))}>
+				Join call{live.participant_count > 0 ? ` (${live.participant_count})` : ''}
+			</button>
+		);
+	}
+	const start = async () => {
+		setBusy(true);
+		setError(null);
+		try {
+			const conference = await startCall(`#${channel.name}`, channel.id);
+			navigate(paths.call(open.id, conference.id));
+		} catch (err) {
+			setError(describe(err));
+			setBusy(false);
+		}
+	};
+	return (
+		<>
+			<button type="button" onClick={() => void start()} disabled={busy}>
+				Start call
+			</button>
+			<ErrorText error={error} />
+		</>
+	);
 }
 
+const STATUS_LABELS: Record<Conference['status'], string> = {
+	scheduled: 'Not started',
+	in_progress: 'In progress',
+	ended: 'Ended',
+};
+
 export function CallsPage({ header }: { header: JSX.Element }) {
+	const open = tenant.value!;
+	const [subject, setSubject] = useState('');
+	const [error, setError] = useState<string | null>(null);
+	const [busy, setBusy] = useState(false);
+
+	useEffect(() => {
+		void loadConferences().catch((err) => setError(describe(err)));
+	}, [open.id]);
+
+	const create = async (event: Event) => {
+		event.preventDefault();
+		setBusy(true);
+		setError(null);
+		try {
+			const conference = await startCall(subject.trim(), null);
+			navigate(paths.call(open.id, conference.id));
+		} catch (err) {
+			setError(describe(err));
+			setBusy(false);
+		}
+	};
+
+	const list = conferences.value;
 	return (
-		<section class="explore-view">
+		<section class="explore-view" aria-labelledby="calls-title">
 			<header class="main-header">
 				{header}
-				<h1>Calls</h1>
+				<h1 id="calls-title">Calls</h1>
+				<div class="header-actions">
+					<MembersButton />
+				</div>
 			</header>
-			<p class="muted scroll-body">Calls are not available on this server yet.</p>
+			<div class="scroll-body">
+				<form class="new-call" onSubmit={create}>
+					<label>
+						<span class="visually-hidden">Subject of the new call</span>
+						<input
+							name="subject"
+							placeholder="Subject, e.g. Weekly sync"
+							value={subject}
+							required
+							maxLength={200}
+							onInput={(e) => setSubject(e.currentTarget.value)}
+						/>
+					</label>
+					<button type="submit" class="primary" disabled={busy}>
+						Start a new call
+					</button>
+				</form>
+				<ErrorText error={error} />
+				{list === null ? (
+					<p class="muted">Loading…</p>
+				) : list.length === 0 ? (
+					<p class="muted">No calls yet. Start one here or from a channel.</p>
+				) : (
+					<ul class="explore-list">
+						{list.map((conference) => (
+							<ConferenceRow key={conference.id} conference={conference} />
+						))}
+					</ul>
+				)}
+			</div>
 		</section>
 	);
 }
 
-export function CallPage({ header }: { conferenceId: string; header: JSX.Element }) {
-	return <CallsPage header={header} />;
+function ConferenceRow({ conference }: { conference: Conference }) {
+	const open = tenant.value!;
+	const channel = channels.value.find((c) => c.id === conference.channel_id);
+	const [error, setError] = useState<string | null>(null);
+	const go = async () => {
+		try {
+			if (conference.status === 'scheduled') await startExisting(conference.id);
+			navigate(paths.call(open.id, conference.id));
+		} catch (err) {
+			setError(describe(err));
+		}
+	};
+	return (
+		<li class="explore-item" data-status={conference.status}>
+			<div>
+				<strong>{conference.subject}</strong>
+				<p class="muted">
+					{STATUS_LABELS[conference.status]}
+					{channel ? ` · #${channel.name}` : ''} · {formatDay(conference.created_at)} {formatTime(conference.created_at)}
+					{conference.status === 'in_progress' ? ` · ${conference.participant_count} in the call` : ''} · code{' '}
+					{conference.meeting_code}
+				</p>
+				<ErrorText error={error} />
+			</div>
+			{conference.status !== 'ended' && (
+				<button type="button" class="primary" onClick={() => void go()}>
+					{conference.status === 'scheduled' ? 'Start' : 'Join'}
+				</button>
+			)}
+		</li>
+	);
+}
+
+// --- the call view -----------------------------------------------------------------------------
+
+export function CallPage({ conferenceId, header }: { conferenceId: Id; header: JSX.Element }) {
+	const open = tenant.value!;
+	const [conference, setConference] = useState<Conference | null>(null);
+	const [session, setSession] = useState<CallSession | null>(null);
+	const [error, setError] = useState<string | null>(null);
+
+	useEffect(() => {
+		let current: CallSession | null = null;
+		let cancelled = false;
+		(async () => {
+			try {
+				let found = await api.getConference(open.id, conferenceId);
+				if (found.status === 'scheduled') found = await startExisting(conferenceId);
+				if (cancelled) return;
+				setConference(found);
+				if (found.status !== 'in_progress') return;
+				// mediasoup-client is loaded only when a call is joined.
+				const { CallSession } = await import('../lib/call');
+				if (cancelled) return;
+				current = new CallSession(open.id, conferenceId);
+				setSession(current);
+				await current.join();
+			} catch (err) {
+				if (!cancelled) setError(describe(err));
+			}
+		})();
+		return () => {
+			cancelled = true;
+			void current?.leave();
+		};
+	}, [open.id, conferenceId]);
+
+	const title = conference?.subject ?? 'Call';
+	return (
+		<section class="call-view" aria-labelledby="call-title">
+			<header class="main-header">
+				{header}
+				<div class="channel-heading">
+					<h1 id="call-title">{title}</h1>
+					{conference && <p class="purpose muted">Meeting code {conference.meeting_code}</p>}
+				</div>
+				<div class="header-actions">
+					<MembersButton />
+				</div>
+			</header>
+			<ErrorText error={error} />
+			{conference?.status === 'ended' && <CallOver message="This call has ended." />}
+			{session && <CallBody session={session} conference={conference} />}
+		</section>
+	);
+}
+
+function CallOver({ message }: { message: string }) {
+	const open = tenant.value!;
+	return (
+		<div class="call-over">
+			<p>{message}</p>
+			<button type="button" onClick={() => navigate(paths.calls(open.id))}>
+				Back to calls
+			</button>
+		</div>
+	);
+}
+
+function CallBody({ session, conference }: { session: CallSession; conference: Conference | null }) {
+	const phase = session.phase.value;
+	if (phase === 'failed') return <CallOver message={`Could not join the call: ${session.error.value}`} />;
+	if (phase === 'ended') return <CallOver message={session.error.value ?? 'You left the call.'} />;
+	const back = () => {
+		const channel = conference?.channel_id;
+		const open = tenant.value!;
+		navigate(channel ? paths.channel(open.id, channel) : paths.calls(open.id));
+	};
+	return (
+		<>
+			{phase === 'joining' && (
+				<p class="muted center" role="status">
+					Joining…
+				</p>
+			)}
+			<VideoGrid session={session} />
+			<CallControls session={session} onLeave={back} canEnd={canEnd(conference)} />
+		</>
+	);
+}
+
+/** The organizer and the workspace's owners and admins may end a call for everyone. */
+function canEnd(conference: Conference | null): boolean {
+	if (conference === null) return false;
+	return conference.organizer_id === currentUser.value?.id || tenant.value?.role !== 'member';
+}
+
+interface TileSpec {
+	key: string;
+	userId: Id;
+	label: string;
+	stream: MediaStream | null;
+	videoOff: boolean;
+	muted: boolean;
+	local: boolean;
+	screen: boolean;
+	producerId?: string;
+}
+
+/** Own preview first, then one tile per remote video producer (an avatar for audio-only users). */
+function tiles(session: CallSession): TileSpec[] {
+	const me = currentUser.value!;
+	const muted = session.mutedUsers.value;
+	const list: TileSpec[] = [];
+	const camera = session.cameraStream.value;
+	list.push({
+		key: 'local-camera',
+		userId: me.id,
+		label: `${me.display_name} (you)`,
+		stream: camera,
+		videoOff: camera === null || !session.cameraOn.value,
+		muted: !session.micOn.value,
+		local: true,
+		screen: false,
+	});
+	const screen = session.screenStream.value;
+	if (screen) {
+		list.push({
+			key: 'local-screen',
+			userId: me.id,
+			label: 'Your screen',
+			stream: screen,
+			videoOff: false,
+			muted: true,
+			local: true,
+			screen: true,
+		});
+	}
+	const remotes = [...session.remotes.value.values()];
+	const withVideo = new Set(remotes.filter((r) => r.kind === 'video').map((r) => r.userId));
+	for (const remote of remotes) {
+		if (remote.kind === 'video') {
+			list.push(remoteTile(remote, muted.has(remote.userId)));
+		} else if (!withVideo.has(remote.userId)) {
+			withVideo.add(remote.userId); // one avatar tile per audio-only user
+			list.push({ ...remoteTile(remote, muted.has(remote.userId)), stream: null, videoOff: true });
+		}
+	}
+	return list;
+}
+
+function remoteTile(remote: RemoteMedia, muted: boolean): TileSpec {
+	return {
+		key: remote.producerId,
+		userId: remote.userId,
+		label: displayName(remote.userId),
+		stream: remote.stream,
+		videoOff: remote.paused || remote.stream === null,
+		muted,
+		local: false,
+		screen: false,
+		producerId: remote.producerId,
+	};
+}
+
+function VideoGrid({ session }: { session: CallSession }) {
+	const list = tiles(session);
+	const audio = [...session.remotes.value.values()].filter((r) => r.kind === 'audio' && r.stream);
+	return (
+		<div class="video-grid" data-count={list.length} aria-label="Participants">
+			{list.map((tile) => (
+				<Tile key={tile.key} tile={tile} />
+			))}
+			{audio.map((remote) => (
+				<AudioSink key={remote.producerId} stream={remote.stream!} />
+			))}
+		</div>
+	);
+}
+
+function usernameOf(userId: Id): string {
+	if (userId === currentUser.value?.id) return currentUser.value.username;
+	return members.value.get(userId)?.username ?? userId;
+}
+
+function Tile({ tile }: { tile: TileSpec }) {
+	const video = useRef<HTMLVideoElement>(null);
+	useEffect(() => {
+		const element = video.current;
+		if (element === null) return;
+		if (element.srcObject !== tile.stream) {
+			element.srcObject = tile.stream;
+			if (tile.stream) void element.play().catch(() => undefined);
+		}
+	}, [tile.stream]);
+	return (
+		<figure
+			class={`tile${tile.local ? ' local' : ''}${tile.screen ? ' screen' : ''}${tile.videoOff ? ' video-off' : ''}`}
+			data-user={usernameOf(tile.userId)}
+			data-local={tile.local ? 'true' : 'false'}
+			data-muted={tile.muted ? 'true' : 'false'}
+			data-producer={tile.producerId}
+		>
+			<video ref={video} autoplay playsInline muted />
+			{tile.videoOff && (
+				<div class="tile-avatar">
+					<Avatar name={displayName(tile.userId)} id={tile.userId} size={72} />
+				</div>
+			)}
+			<figcaption>
+				{tile.muted && (
+					<span class="muted-icon" role="img" aria-label="Microphone muted" title="Microphone muted">
+						<MicOffIcon />
+					</span>
+				)}
+				<span>{tile.label}</span>
+			</figcaption>
+		</figure>
+	);
+}
+
+function AudioSink({ stream }: { stream: MediaStream }) {
+	const audio = useRef<HTMLAudioElement>(null);
+	useEffect(() => {
+		const element = audio.current;
+		if (element === null) return;
+		element.srcObject = stream;
+		void element.play().catch(() => undefined);
+	}, [stream]);
+	return <audio ref={audio} autoplay />;
+}
+
+function CallControls(props: { session: CallSession; onLeave: () => void; canEnd: boolean }) {
+	const { session, onLeave } = props;
+	const [devicesOpen, setDevicesOpen] = useState(false);
+	const [error, setError] = useState<string | null>(null);
+	const attempt = (action: () => Promise<void>) => {
+		setError(null);
+		action().catch((err) => setError(describe(err)));
+	};
+	const micOn = session.micOn.value;
+	const cameraOn = session.cameraOn.value;
+	const sharing = session.screen.value !== null;
+	const canShare = 'getDisplayMedia' in navigator.mediaDevices;
+	return (
+		<div class="call-controls" role="toolbar" aria-label="Call controls">
+			<button type="button" aria-pressed={!micOn} onClick={() => attempt(() => session.setMic(!micOn))}>
+				{micOn ? 'Mute' : 'Unmute'}
+			</button>
+			<button type="button" aria-pressed={!cameraOn} onClick={() => attempt(() => session.setCamera(!cameraOn))}>
+				{cameraOn ? 'Stop camera' : 'Start camera'}
+			</button>
+			{canShare && (
+				<button
+					type="button"
+					aria-pressed={sharing}
+					onClick={() => attempt(() => (sharing ? session.stopScreenShare() : session.startScreenShare()))}
+				>
+					{sharing ? 'Stop sharing' : 'Share screen'}
+				</button>
+			)}
+			<button type="button" aria-expanded={devicesOpen} onClick={() => setDevicesOpen(!devicesOpen)}>
+				Devices
+			</button>
+			<button
+				type="button"
+				class="danger"
+				onClick={() => {
+					void session.leave();
+					onLeave();
+				}}
+			>
+				Leave call
+			</button>
+			{props.canEnd && (
+				<button
+					type="button"
+					class="danger"
+					onClick={() =>
+						attempt(async () => {
+							await api.endConference(session.tenantId, session.conferenceId);
+							onLeave();
+						})
+					}
+				>
+					End for everyone
+				</button>
+			)}
+			{devicesOpen && <DevicePicker session={session} onError={setError} />}
+			<ErrorText error={error} />
+		</div>
+	);
+}
+
+function DevicePicker({ session, onError }: { session: CallSession; onError: (e: string) => void }) {
+	const { audioInputs, videoInputs } = session.devices.value;
+	const choose = (kind: 'audio' | 'video', id: string) =>
+		session.chooseDevice(kind, id).catch((err) => onError(describe(err)));
+	return (
+		<div class="device-picker">
+			<label>
+				Microphone
+				<select
+					value={session.micDeviceId.value ?? ''}
+					disabled={audioInputs.length === 0}
+					onChange={(e) => void choose('audio', e.currentTarget.value)}
+				>
+					{audioInputs.map((d, i) => (
+						<option key={d.deviceId} value={d.deviceId}>
+							{d.label || `Microphone ${i + 1}`}
+						</option>
+					))}
+				</select>
+			</label>
+			<label>
+				Camera
+				<select
+					value={session.cameraDeviceId.value ?? ''}
+					disabled={videoInputs.length === 0}
+					onChange={(e) => void choose('video', e.currentTarget.value)}
+				>
+					{videoInputs.map((d, i) => (
+						<option key={d.deviceId} value={d.deviceId}>
+							{d.label || `Camera ${i + 1}`}
+						</option>
+					))}
+				</select>
+			</label>
+		</div>
+	);
+}
+
+function MicOffIcon() {
+	return (
+		<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true">
+			<path
+				fill="currentColor"
+				d="M19 11h-1.7c0 .74-.16 1.43-.43 2.05l1.23 1.23c.56-.98.9-2.09.9-3.28zm-4.02.17c0-.06.02-.11.02-.17V5c0-1.66-1.34-3-3-3S9 3.34 9 5v.18l5.98 5.99zM4.27 3 3 4.27l6.01 6.01V11c0 1.66 1.33 3 2.99 3 .22 0 .44-.03.65-.08l1.66 1.66c-.71.33-1.5.52-2.31.52-2.76 0-5.3-2.1-5.3-5.1H5c0 3.41 2.72 6.23 6 6.72V21h2v-3.28c.91-.13 1.77-.45 2.54-.9L19.73 21 21 19.73 4.27 3z"
+			/>
+		</svg>
+	);
 }

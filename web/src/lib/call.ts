@@ -1,0 +1,444 @@
+// One browser's part in a conference: local tracks, mediasoup-client transports, and the
+// remote producers it consumes. The signaling is `media:*` over the app's WebSocket
+// (src/roomler/conference/signaling.py):
+//
+//   POST .../join                      the participant record (REST)
+//   media:join           →             ← media:router_capabilities, media:transport_created
+//                                      ← media:new_producer (one per producer already there)
+//   media:connect_transport →          ← media:transport_connected   (first use of a transport)
+//   media:produce        →             ← media:produce_result {id}
+//   media:consume        →             ← media:consumer_created
+//   media:producer_pause|resume →      peers get media:producer_paused|resumed
+//   media:leave          →             peers get media:producer_closed, media:peer_left
+//
+// Handlers for peer events are registered before `media:join` is sent, and producers
+// announced before the receive transport exists wait in a queue, so none is missed.
+// If the WebSocket reconnects (a new connection id), the server has already dropped us
+// from the room: we join again with fresh transports and the same local tracks.
+import { computed, signal } from '@preact/signals';
+import { Device, type types } from 'mediasoup-client';
+import * as api from './api';
+import { realtime, type ServerFrame } from './realtime';
+import { currentAccessToken, currentUser } from './session';
+import type { Id } from './types';
+
+export type CallPhase = 'joining' | 'joined' | 'ended' | 'failed';
+type Kind = 'audio' | 'video';
+
+export interface RemoteMedia {
+	producerId: string;
+	userId: Id;
+	kind: Kind;
+	stream: MediaStream | null;
+	paused: boolean;
+}
+
+interface TransportInfo {
+	id: string;
+	ice_parameters: types.IceParameters;
+	ice_candidates: types.IceCandidate[];
+	dtls_parameters: types.DtlsParameters;
+}
+
+export interface DeviceChoice {
+	audioInputs: MediaDeviceInfo[];
+	videoInputs: MediaDeviceInfo[];
+}
+
+// Camera resolution asked for: enough for a grid tile, kind to a 2-core server.
+const VIDEO_CONSTRAINTS: MediaTrackConstraints = { width: { ideal: 640 }, height: { ideal: 360 } };
+
+export class CallSession {
+	readonly phase = signal<CallPhase>('joining');
+	readonly error = signal<string | null>(null);
+	readonly remotes = signal<ReadonlyMap<string, RemoteMedia>>(new Map());
+	readonly camera = signal<MediaStreamTrack | null>(null);
+	readonly screen = signal<MediaStreamTrack | null>(null);
+	/** Streams for the local previews, made once per track so a `<video>` keeps playing. */
+	readonly cameraStream = computed(() => (this.camera.value ? new MediaStream([this.camera.value]) : null));
+	readonly screenStream = computed(() => (this.screen.value ? new MediaStream([this.screen.value]) : null));
+	readonly micOn = signal(false);
+	readonly cameraOn = signal(false);
+	readonly devices = signal<DeviceChoice>({ audioInputs: [], videoInputs: [] });
+	readonly micDeviceId = signal<string | null>(null);
+	readonly cameraDeviceId = signal<string | null>(null);
+	/** Users whose microphone is paused (muted), as their producers tell. */
+	readonly mutedUsers = computed(() => {
+		const muted = new Set<Id>();
+		const talking = new Set<Id>();
+		for (const remote of this.remotes.value.values()) {
+			if (remote.kind !== 'audio') continue;
+			(remote.paused ? muted : talking).add(remote.userId);
+		}
+		for (const user of talking) muted.delete(user);
+		return muted;
+	});
+
+	private mic: MediaStreamTrack | null = null;
+	private device: Device | null = null;
+	private sendTransport: types.Transport | null = null;
+	private recvTransport: types.Transport | null = null;
+	private producers: { audio?: types.Producer; video?: types.Producer; screen?: types.Producer } = {};
+	private consumers = new Map<string, types.Consumer>();
+	private queued: { producerId: string; userId: Id; kind: Kind }[] = [];
+	private unsubscribe: (() => void)[] = [];
+	private left = false;
+
+	constructor(
+		readonly tenantId: Id,
+		readonly conferenceId: Id,
+	) {}
+
+	// --- joining ------------------------------------------------------------------------------
+
+	async join(): Promise<void> {
+		this.listen();
+		window.addEventListener('pagehide', this.onPageHide);
+		try {
+			await api.joinConference(this.tenantId, this.conferenceId);
+			await this.openLocalMedia();
+			await this.connectMedia();
+			if (!this.left) this.phase.value = 'joined';
+		} catch (error) {
+			if (this.left) return;
+			this.error.value = error instanceof Error ? error.message : String(error);
+			this.phase.value = 'failed';
+			this.teardown();
+		}
+	}
+
+	private listen(): void {
+		const on = <T>(type: string, handler: (data: T) => void) =>
+			this.unsubscribe.push(realtime.on<T>(type, (data) => !this.left && handler(data)));
+		on<{ producer_id: string; user_id: Id; kind: Kind }>('media:new_producer', (data) =>
+			this.producerAnnounced(data.producer_id, data.user_id, data.kind),
+		);
+		on<{ producer_id: string }>('media:producer_closed', ({ producer_id }) => this.dropRemote(producer_id));
+		on<{ producer_id: string }>('media:producer_paused', ({ producer_id }) => this.setPaused(producer_id, true));
+		on<{ producer_id: string }>('media:producer_resumed', ({ producer_id }) =>
+			this.setPaused(producer_id, false),
+		);
+		on<{ conference_id: Id; reason: string }>('media:room_closed', ({ conference_id, reason }) => {
+			if (conference_id !== this.conferenceId) return;
+			this.error.value = reason === 'ended' ? 'The call has ended.' : 'The media server stopped this call.';
+			this.phase.value = 'ended';
+			this.teardown();
+		});
+		this.unsubscribe.push(realtime.onReconnect(() => void this.rejoin()));
+	}
+
+	private async openLocalMedia(): Promise<void> {
+		let stream: MediaStream | null = null;
+		for (const constraints of [
+			{ audio: true, video: VIDEO_CONSTRAINTS },
+			{ audio: true, video: false },
+			{ audio: false, video: VIDEO_CONSTRAINTS },
+		]) {
+			try {
+				stream = await navigator.mediaDevices.getUserMedia(constraints);
+				break;
+			} catch {
+				// No such device, or permission refused: try with less.
+			}
+		}
+		if (this.left) {
+			stream?.getTracks().forEach((t) => t.stop());
+			return;
+		}
+		this.mic = stream?.getAudioTracks()[0] ?? null;
+		this.camera.value = stream?.getVideoTracks()[0] ?? null;
+		this.micOn.value = this.mic !== null;
+		this.cameraOn.value = this.camera.value !== null;
+		this.micDeviceId.value = this.mic?.getSettings().deviceId ?? null;
+		this.cameraDeviceId.value = this.camera.value?.getSettings().deviceId ?? null;
+		await this.refreshDevices();
+	}
+
+	private async connectMedia(): Promise<void> {
+		const frames = await realtime.collect(
+			'media:join',
+			{ conference_id: this.conferenceId },
+			'media:transport_created',
+		);
+		const capabilities = frameData<{ rtp_capabilities: types.RtpCapabilities }>(frames, 'media:router_capabilities');
+		const created = frameData<{
+			send_transport: TransportInfo;
+			recv_transport: TransportInfo;
+			ice_servers?: RTCIceServer[];
+		}>(frames, 'media:transport_created');
+		if (this.device === null) {
+			const device = await Device.factory();
+			await device.load({ routerRtpCapabilities: capabilities.rtp_capabilities });
+			this.device = device;
+		}
+		this.sendTransport = this.device.createSendTransport(this.transportOptions(created.send_transport, created.ice_servers));
+		this.recvTransport = this.device.createRecvTransport(this.transportOptions(created.recv_transport, created.ice_servers));
+		this.wireTransport(this.sendTransport);
+		this.wireTransport(this.recvTransport);
+		this.sendTransport.on('produce', ({ kind, rtpParameters, appData }, done, fail) => {
+			this.signal('media:produce', { kind, rtp_parameters: rtpParameters, app_data: appData })
+				.then((reply) => done({ id: (reply.data as { id: string }).id }))
+				.catch(fail);
+		});
+		const waiting = this.queued;
+		this.queued = [];
+		await Promise.all([
+			...waiting.map((p) => this.consume(p.producerId, p.userId, p.kind)),
+			this.produceLocal(),
+		]);
+	}
+
+	private transportOptions(info: TransportInfo, iceServers: RTCIceServer[] | undefined): types.TransportOptions {
+		return {
+			id: info.id,
+			iceParameters: info.ice_parameters,
+			iceCandidates: info.ice_candidates,
+			dtlsParameters: info.dtls_parameters,
+			iceServers: iceServers ?? [],
+		};
+	}
+
+	private wireTransport(transport: types.Transport): void {
+		transport.on('connect', ({ dtlsParameters }, done, fail) => {
+			this.signal('media:connect_transport', { transport_id: transport.id, dtls_parameters: dtlsParameters })
+				.then(() => done())
+				.catch(fail);
+		});
+	}
+
+	private async produceLocal(): Promise<void> {
+		const transport = this.sendTransport!;
+		if (this.mic !== null) {
+			this.producers.audio = await transport.produce({ track: this.mic, appData: { source: 'mic' } });
+			if (!this.micOn.value) await this.pauseProducer(this.producers.audio);
+		}
+		if (this.camera.value !== null) {
+			this.producers.video = await transport.produce({ track: this.camera.value, appData: { source: 'camera' } });
+			if (!this.cameraOn.value) await this.pauseProducer(this.producers.video);
+		}
+		if (this.screen.value !== null) {
+			this.producers.screen = await transport.produce({ track: this.screen.value, appData: { source: 'screen' } });
+		}
+	}
+
+	private signal(type: string, data: Record<string, unknown>): Promise<ServerFrame> {
+		return realtime.request(type, { conference_id: this.conferenceId, ...data });
+	}
+
+	// --- remote producers -----------------------------------------------------------------
+
+	private producerAnnounced(producerId: string, userId: Id, kind: Kind): void {
+		if (this.recvTransport === null) {
+			this.queued.push({ producerId, userId, kind });
+			return;
+		}
+		void this.consume(producerId, userId, kind);
+	}
+
+	private async consume(producerId: string, userId: Id, kind: Kind): Promise<void> {
+		if (this.remotes.value.has(producerId) || this.device === null || this.recvTransport === null) return;
+		this.updateRemote({ producerId, userId, kind, stream: null, paused: false });
+		try {
+			const reply = await this.signal('media:consume', {
+				producer_id: producerId,
+				rtp_capabilities: this.device.recvRtpCapabilities,
+			});
+			const created = reply.data as {
+				id: string;
+				producer_id: string;
+				kind: Kind;
+				rtp_parameters: types.RtpParameters;
+				producer_paused: boolean;
+			};
+			const consumer = await this.recvTransport.consume({
+				id: created.id,
+				producerId: created.producer_id,
+				kind: created.kind,
+				rtpParameters: created.rtp_parameters,
+			});
+			if (!this.remotes.value.has(producerId) || this.left) {
+				consumer.close(); // it closed while we were setting it up
+				return;
+			}
+			this.consumers.set(producerId, consumer);
+			const current = this.remotes.value.get(producerId)!;
+			this.updateRemote({ ...current, stream: new MediaStream([consumer.track]), paused: created.producer_paused });
+			// The transport is connected by now: a fresh keyframe lets the video start at once.
+			if (kind === 'video') void this.signal('media:consumer_resume', { consumer_id: consumer.id }).catch(() => undefined);
+		} catch (error) {
+			// The producer went away meanwhile (or belongs to a room we are not in).
+			console.warn(`Could not receive producer ${producerId}`, error);
+			this.dropRemote(producerId);
+		}
+	}
+
+	private updateRemote(remote: RemoteMedia): void {
+		this.remotes.value = new Map(this.remotes.value).set(remote.producerId, remote);
+	}
+
+	private dropRemote(producerId: string): void {
+		this.consumers.get(producerId)?.close();
+		this.consumers.delete(producerId);
+		this.queued = this.queued.filter((p) => p.producerId !== producerId);
+		if (!this.remotes.value.has(producerId)) return;
+		const next = new Map(this.remotes.value);
+		next.delete(producerId);
+		this.remotes.value = next;
+	}
+
+	private setPaused(producerId: string, paused: boolean): void {
+		const remote = this.remotes.value.get(producerId);
+		if (remote !== undefined && remote.paused !== paused) this.updateRemote({ ...remote, paused });
+	}
+
+	// --- local controls ---------------------------------------------------------------------
+
+	async setMic(on: boolean): Promise<void> {
+		if (this.mic === null) return;
+		this.mic.enabled = on;
+		this.micOn.value = on;
+		const producer = this.producers.audio;
+		if (producer) await (on ? this.resumeProducer(producer) : this.pauseProducer(producer));
+	}
+
+	async setCamera(on: boolean): Promise<void> {
+		if (this.camera.value === null) return;
+		this.camera.value.enabled = on;
+		this.cameraOn.value = on;
+		const producer = this.producers.video;
+		if (producer) await (on ? this.resumeProducer(producer) : this.pauseProducer(producer));
+	}
+
+	private async pauseProducer(producer: types.Producer): Promise<void> {
+		producer.pause();
+		await this.signal('media:producer_pause', { producer_id: producer.id });
+	}
+
+	private async resumeProducer(producer: types.Producer): Promise<void> {
+		producer.resume();
+		await this.signal('media:producer_resume', { producer_id: producer.id });
+	}
+
+	async startScreenShare(): Promise<void> {
+		if (this.screen.value !== null) return;
+		const stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+		const track = stream.getVideoTracks()[0];
+		if (track === undefined) return;
+		track.addEventListener('ended', () => void this.stopScreenShare());
+		this.screen.value = track;
+		if (this.sendTransport !== null) {
+			this.producers.screen = await this.sendTransport.produce({ track, appData: { source: 'screen' } });
+		}
+	}
+
+	async stopScreenShare(): Promise<void> {
+		const producer = this.producers.screen;
+		delete this.producers.screen;
+		this.screen.value?.stop();
+		this.screen.value = null;
+		if (producer !== undefined) {
+			producer.close();
+			await this.signal('media:producer_close', { producer_id: producer.id }).catch(() => undefined);
+		}
+	}
+
+	async refreshDevices(): Promise<void> {
+		const all = await navigator.mediaDevices.enumerateDevices();
+		this.devices.value = {
+			audioInputs: all.filter((d) => d.kind === 'audioinput' && d.deviceId !== ''),
+			videoInputs: all.filter((d) => d.kind === 'videoinput' && d.deviceId !== ''),
+		};
+	}
+
+	/** Switch to another microphone or camera without renegotiating (`replaceTrack`). */
+	async chooseDevice(kind: Kind, deviceId: string): Promise<void> {
+		const stream = await navigator.mediaDevices.getUserMedia(
+			kind === 'audio'
+				? { audio: { deviceId: { exact: deviceId } } }
+				: { video: { ...VIDEO_CONSTRAINTS, deviceId: { exact: deviceId } } },
+		);
+		const track = kind === 'audio' ? stream.getAudioTracks()[0] : stream.getVideoTracks()[0];
+		if (track === undefined) return;
+		const producer = kind === 'audio' ? this.producers.audio : this.producers.video;
+		await producer?.replaceTrack({ track });
+		if (kind === 'audio') {
+			this.mic?.stop();
+			this.mic = track;
+			track.enabled = this.micOn.value;
+			this.micDeviceId.value = deviceId;
+		} else {
+			this.camera.value?.stop();
+			this.camera.value = track;
+			track.enabled = this.cameraOn.value;
+			this.cameraDeviceId.value = deviceId;
+		}
+	}
+
+	// --- leaving ----------------------------------------------------------------------------
+
+	/** Hang up: tell the server (socket and REST), then release everything. */
+	async leave(): Promise<void> {
+		if (this.left) return;
+		const wasIn = this.phase.value === 'joined' || this.phase.value === 'joining';
+		this.left = true;
+		if (wasIn && realtime.state.value === 'open') {
+			await this.signal('media:leave', {}).catch(() => undefined);
+		}
+		this.teardown();
+		if (wasIn) await api.leaveConference(this.tenantId, this.conferenceId).catch(() => undefined);
+		if (this.phase.value !== 'failed') this.phase.value = 'ended';
+	}
+
+	/** The tab is closing: the socket's close drops our media; the record needs the REST call. */
+	private readonly onPageHide = () => {
+		if (this.left) return;
+		this.left = true;
+		api.leaveConferenceOnUnload(this.tenantId, this.conferenceId, currentAccessToken());
+		this.teardown();
+	};
+
+	private async rejoin(): Promise<void> {
+		if (this.left || this.phase.value !== 'joined') return;
+		this.closeTransports();
+		this.remotes.value = new Map();
+		try {
+			await this.connectMedia();
+		} catch (error) {
+			this.error.value = `Reconnecting to the call failed: ${error instanceof Error ? error.message : error}`;
+			this.phase.value = 'failed';
+			this.teardown();
+		}
+	}
+
+	private closeTransports(): void {
+		for (const consumer of this.consumers.values()) consumer.close();
+		this.consumers.clear();
+		this.sendTransport?.close();
+		this.recvTransport?.close();
+		this.sendTransport = this.recvTransport = null;
+		this.producers = {};
+	}
+
+	private teardown(): void {
+		this.left = true;
+		window.removeEventListener('pagehide', this.onPageHide);
+		for (const unsubscribe of this.unsubscribe) unsubscribe();
+		this.unsubscribe = [];
+		this.closeTransports();
+		for (const track of [this.mic, this.camera.value, this.screen.value]) track?.stop();
+		this.mic = null;
+		this.camera.value = null;
+		this.screen.value = null;
+		this.remotes.value = new Map();
+	}
+
+	get userId(): Id | undefined {
+		return currentUser.value?.id;
+	}
+}
+
+function frameData<T>(frames: ServerFrame[], type: string): T {
+	const frame = frames.find((f) => f.type === type);
+	if (frame === undefined) throw new Error(`The server did not send ${type}`);
+	return frame.data as T;
+}
