@@ -1,0 +1,196 @@
+"""TURN through a real coturn: the credentials Roomler hands out open an allocation, and
+a call's media flows through the relay to the SFU.
+
+coturn runs as `turnserver` with `use-auth-secret` (the secret Roomler signs with) on
+127.0.0.1; the sending peer talks to the SFU only through its TURN allocation
+(aioice's TURN client), the receiving peer directly. Skipped when `turnserver` is not
+installed (Debian: `apt-get install coturn`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+from aioice import stun, turn
+
+from roomler.conference.turn import turn_credentials
+from tests.conference.conftest import MEDIA, Team, media_client, room_router
+from tests.conference.peers import VIDEO_SSRC, connect, vp8_packet
+from tests.realtime.conftest import LiveServer
+from tests.sfu.engine_client import WebRtcPeer, _Protocol, wait_for
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("turnserver") is None, reason="coturn is not installed"),
+]
+
+SECRET = "coturn-relay-test-secret"
+RELAY_PORTS = (47000, 47199)
+START_TIMEOUT = 10.0
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _allocation_works(port: int) -> bool:
+    """Whether coturn answers a STUN Binding request yet."""
+    request = stun.Message(stun.Method.BINDING, stun.Class.REQUEST)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(0.2)
+        sock.sendto(bytes(request), ("127.0.0.1", port))
+        try:
+            return bool(sock.recv(2048))
+        except OSError:
+            return False
+
+
+@pytest.fixture
+def coturn(tmp_path: Path) -> Iterator[int]:
+    """A turnserver on 127.0.0.1 (UDP only), checking credentials with `SECRET`."""
+    port = _free_udp_port()
+    log = (tmp_path / "turnserver.log").open("w")
+    process = subprocess.Popen(
+        [
+            "turnserver",
+            "-n",
+            "--no-cli",
+            "--no-tls",
+            "--no-dtls",
+            "--no-tcp",
+            "--no-tcp-relay",
+            "--relay-threads=1",
+            "--fingerprint",
+            "--listening-ip=127.0.0.1",
+            f"--listening-port={port}",
+            "--relay-ip=127.0.0.1",
+            f"--min-port={RELAY_PORTS[0]}",
+            f"--max-port={RELAY_PORTS[1]}",
+            "--use-auth-secret",
+            f"--static-auth-secret={SECRET}",
+            "--realm=roomler.test",
+            # The SFU is on loopback, which coturn refuses to relay to by default.
+            "--allow-loopback-peers",
+            f"--db={tmp_path / 'turndb'}",
+            f"--pidfile={tmp_path / 'turnserver.pid'}",
+            "--log-file=stdout",
+            "--simple-log",
+        ],  # fmt: skip
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _allocation_works(port):
+            assert process.poll() is None, (tmp_path / "turnserver.log").read_text()
+            assert time.monotonic() < deadline, "turnserver did not start"
+        yield port
+    finally:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+class RelayedPeer(WebRtcPeer):
+    """A `WebRtcPeer` whose every datagram goes through a TURN allocation."""
+
+    def __init__(self, transport_params: dict[str, Any], ice_server: dict[str, Any]) -> None:
+        super().__init__(transport_params, dtls_role="client")
+        url = urlparse(ice_server["urls"][0])
+        host, _, port = url.path.partition(":")
+        self.turn_server = (host, int(port))
+        self.turn_credentials = (ice_server["username"], ice_server["credential"])
+        self.relayed_address: tuple[str, int] | None = None
+
+    async def open(self) -> RelayedPeer:
+        username, password = self.turn_credentials
+        transport, _ = await turn.create_turn_endpoint(
+            lambda: _Protocol(self), self.turn_server, username, password
+        )
+        self.transport = transport  # type: ignore[assignment]
+        self.relayed_address = transport.get_extra_info("sockname")
+        return self
+
+
+@pytest.fixture
+def server(start_server: Callable[..., LiveServer], coturn: int) -> LiveServer:
+    return start_server(mediasoup=MEDIA, turn={"url": f"turn:127.0.0.1:{coturn}", "secret": SECRET})
+
+
+async def test_coturn_accepts_roomlers_credentials_only_while_valid(coturn: int) -> None:
+    server = ("127.0.0.1", coturn)
+    username, password = turn_credentials(SECRET, "6b07945b309ae69bfed55a37", time.time())
+    transport, _ = await turn.create_turn_endpoint(
+        asyncio.DatagramProtocol, server, username, password
+    )
+    relayed = transport.get_extra_info("sockname")
+    assert RELAY_PORTS[0] <= relayed[1] <= RELAY_PORTS[1]
+    transport.close()
+
+    refused = [
+        turn_credentials("another-secret", "6b07945b309ae69bfed55a37", time.time()),
+        # Expired a second ago.
+        turn_credentials(SECRET, "6b07945b309ae69bfed55a37", time.time() - 86401),
+    ]
+    for username, password in refused:
+        with pytest.raises(stun.TransactionFailed, match="401"):
+            await turn.create_turn_endpoint(asyncio.DatagramProtocol, server, username, password)
+
+
+async def test_media_flows_through_the_relay(team: Team, server: LiveServer) -> None:
+    conference_id = await team.api.started(team.alice)
+    alice = await media_client(server, team.alice, conference_id)
+    bob = await media_client(server, team.bob, conference_id)
+    alice_joined = await alice.join()
+    bob_joined = await bob.join()
+    [ice_server] = alice_joined.ice_servers
+
+    sender = await RelayedPeer(alice_joined.send_transport, ice_server).open()
+    receiver = await connect(bob, bob_joined.recv_transport)
+    try:
+        await sender.ice_check()
+        await alice.request(
+            "media:connect_transport",
+            "media:transport_connected",
+            transport_id=alice_joined.send_transport["id"],
+            dtls_parameters=sender.dtls_parameters(),
+        )
+        sender.start_dtls()
+        await wait_for(lambda: sender.srtp is not None, timeout=5)
+        video = await alice.produce("video")
+        await bob.drain()
+        consumer = await bob.consume(video)
+        ssrc = consumer["rtp_parameters"]["encodings"][0]["ssrc"]
+        for seq in range(2000, 2010):
+            sender.send_rtp(vp8_packet(seq, keyframe=seq == 2000))
+        await wait_for(lambda: len(receiver.received(ssrc)) >= 10, timeout=5)
+
+        # The SFU saw Alice at coturn's relayed address, never at her own socket.
+        router = await room_router(server, conference_id)
+        transport = router.transports[alice_joined.send_transport["id"]]
+        dump = await server.call(transport.dump)
+        selected = dump["iceSelectedTuple"]
+        assert sender.relayed_address is not None
+        assert (selected["remoteIp"], selected["remotePort"]) == tuple(sender.relayed_address)
+        assert dump["mapSsrcProducerId"][str(VIDEO_SSRC)] == video
+    finally:
+        sender.close()
+        receiver.close()
+    await alice.close()
+    await bob.close()
