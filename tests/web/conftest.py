@@ -30,16 +30,33 @@ NewUser = Callable[[str, str], Awaitable[BrowserUser]]
 expect.set_options(timeout=STEP_MS)
 
 
+StartServer = Callable[[dict[str, str]], ServerProcess]
+
+
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
+def start_server(tmp_path: Path) -> Iterator[StartServer]:
+    """Start a server with extra `ROOMLER__...` settings; stopped after the test."""
     if not DIST_INDEX.exists():
         pytest.fail(f"{DIST_INDEX} is missing: run `make web` (or `cd web && npm run build`)")
-    process = ServerProcess(tmp_path)
-    process.start()
+    started: list[ServerProcess] = []
+
+    def start(extra_env: dict[str, str]) -> ServerProcess:
+        process = ServerProcess(tmp_path / f"server{len(started)}", extra_env)
+        process.cwd.mkdir()
+        started.append(process)
+        process.start()
+        return process
+
     try:
-        yield process
+        yield start
     finally:
-        process.stop()
+        for process in started:
+            process.stop()
+
+
+@pytest.fixture
+def server(start_server: StartServer) -> ServerProcess:
+    return start_server({})
 
 
 @pytest_asyncio.fixture

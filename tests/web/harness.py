@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -133,10 +134,15 @@ class BrowserUser:
         page.on("console", on_console)
         page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
 
-    async def screenshot(self, test_name: str, step: str) -> Path:
+    async def screenshot(self, test_name: str, step: str, readme: str | None = None) -> Path:
+        """Save the page to test-artifacts/web/; with `ROOMLER_README_SCREENSHOTS=1`, a
+        `readme` shot also goes to docs/screenshots/<readme>.png."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{test_name}-{self.username}-{step}.png"
         await self.page.screenshot(path=str(path))
+        if readme is not None and os.environ.get("ROOMLER_README_SCREENSHOTS") == "1":
+            README_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, README_SCREENSHOTS / f"{readme}.png")
         return path
 
     # --- what a person does ------------------------------------------------------------

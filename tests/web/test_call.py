@@ -85,7 +85,7 @@ async def test_two_browsers_see_hear_mute_and_leave(
     for user, other in ((alice, "Bob"), (bob, "Alice")):
         await expect(remote_tile(user, other.lower())).to_contain_text(other)
         await expect(remote_tile(user, other.lower())).to_have_attribute("data-muted", "false")
-    await alice.screenshot("call", "both")
+    await alice.screenshot("call", "both", readme="call")
 
     await alice.page.get_by_role("button", name="Mute").click()
     await expect(remote_tile(bob, "alice")).to_have_attribute("data-muted", "true")

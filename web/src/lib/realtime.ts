@@ -149,7 +149,7 @@ export class RealtimeClient {
 		});
 	}
 
-	private async open(): Promise<void> {
+	private async open(forceRefresh = false): Promise<void> {
 		this.retryTimer = null;
 		this.retryAt.value = null;
 		if (this.state.value !== 'reconnecting') this.state.value = 'connecting';
@@ -157,7 +157,7 @@ export class RealtimeClient {
 		try {
 			// Repeated failures may be an upgrade refused with 401 (a browser only sees 1006):
 			// a new token then, which also finds out whether the session is still valid.
-			token = this.failures >= 3 ? await refreshAccessToken() : await accessToken();
+			token = forceRefresh || this.failures >= 3 ? await refreshAccessToken() : await accessToken();
 		} catch (error) {
 			if (error instanceof SignedOut) {
 				this.stop();
@@ -243,7 +243,7 @@ export class RealtimeClient {
 		const wasOpen = this.state.value === 'open';
 		this.state.value = 'reconnecting';
 		if (wasOpen && code === CLOSE_TOKEN_EXPIRED) {
-			void this.open(); // accessToken() refreshes first; nobody needs to know
+			void this.open(true); // with a new token; nobody needs to know
 			return;
 		}
 		this.troubled.value = true;

@@ -9,8 +9,10 @@ import type { AuthResponse, User } from './types';
 
 const STORAGE_KEY = 'roomler.session';
 // Refresh this long before the access token's expiry (at most a quarter of its lifetime),
-// so no request carries a dying token.
+// so no request carries a dying token; plus a second because the server counts whole
+// seconds (`iat` is truncated, so a token may expire up to 1 s before we reckon).
 const REFRESH_MARGIN_MS = 30_000;
+const WHOLE_SECOND_MS = 1_000;
 
 interface StoredSession {
 	accessToken: string;
@@ -85,7 +87,7 @@ export function currentAccessToken(): string | null {
 /** A usable access token, refreshed first when it is about to expire. */
 export async function accessToken(): Promise<string> {
 	if (stored === null) throw new SignedOut();
-	const margin = Math.min(REFRESH_MARGIN_MS, (stored.accessLifetimeMs ?? 0) / 4);
+	const margin = Math.min(REFRESH_MARGIN_MS, (stored.accessLifetimeMs ?? 0) / 4) + WHOLE_SECOND_MS;
 	if (stored.accessExpiresAt - Date.now() > margin) return stored.accessToken;
 	return refreshAccessToken();
 }

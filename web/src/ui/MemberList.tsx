@@ -70,6 +70,7 @@ function AddMemberForm() {
 			const member = await addMember(username.trim());
 			setDone(`${member.display_name} was added.`);
 			setUsername('');
+			window.setTimeout(() => setDone(null), 5_000);
 		} catch (err) {
 			setError(describe(err));
 		} finally {
