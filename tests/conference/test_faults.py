@@ -69,25 +69,48 @@ async def test_a_killed_worker_closes_its_rooms_and_they_can_start_again(
         assert await client.next_media() == closed
     assert await carol.drain() == []
     assert (await router_dump(server, other))["transportIds"] != []
-    # The conference is still in progress; the connections are free to re-join...
+    # The conference is still in progress; the first to join again places a new router
+    # on a live worker (as POST start would), and everyone can follow.
     assert (await team.api.ok(team.alice, "GET", f"/{doomed}"))["status"] == "in_progress"
-    error = await alice.error("media:join")
-    assert (
-        error["message"] == f"conference {doomed} has no media running; start it again (POST start)"
-    )
-    # ... once it is started again, on a live worker.
-    restarted = await team.api.ok(team.bob, "POST", f"/{doomed}/start")
-    assert restarted["started"] is True
+    rejoined, _ = await asyncio.gather(alice.join(), bob.join())
     new_router = await room_router(server, doomed)
     assert new_router.id != doomed_router.id
     assert new_router.worker.pid != doomed_router.worker.pid
-    await alice.join()
-    await bob.join()
+    assert rejoined.rtp_capabilities == new_router.rtp_capabilities
+    assert await server.call(lambda: _router_count(server)) == 2  # one per conference
+    restarted = await team.api.ok(team.bob, "POST", f"/{doomed}/start")  # idempotent
+    assert restarted == {"started": True, "rtp_capabilities": new_router.rtp_capabilities}
     video = await alice.produce("video")
     assert [f["data"]["producer_id"] for f in await bob.drain()] == [video]
     assert (await bob.consume(video))["kind"] == "video"
     for client in (alice, bob, carol):
         await client.close()
+
+
+def _router_count(server: LiveServer) -> int:
+    pool = media_service(server)._pool
+    assert pool is not None
+    return sum(len(worker.routers) for worker in pool.workers)
+
+
+async def test_post_start_after_a_worker_died_places_a_new_router(
+    team: Team, server: LiveServer
+) -> None:
+    conference_id = await team.api.started(team.alice)
+    router = await room_router(server, conference_id)
+    alice = await media_client(server, team.alice, conference_id)
+    await alice.join()
+    os.kill(router.worker.pid, signal.SIGKILL)
+    assert (await alice.next_media())["data"]["reason"] == "worker_died"
+
+    restarted = await team.api.ok(team.alice, "POST", f"/{conference_id}/start")
+
+    new_router = await room_router(server, conference_id)
+    assert new_router.id != router.id and not new_router.closed
+    assert restarted["rtp_capabilities"] == new_router.rtp_capabilities
+    await alice.join()
+    assert len((await router_dump(server, conference_id))["transportIds"]) == 2
+    await alice.close()
 
 
 async def test_the_pool_replaces_a_killed_worker(team: Team, server: LiveServer) -> None:

@@ -93,7 +93,7 @@ class MediaSignaling:
     # --- joining -----------------------------------------------------------------------------
 
     async def join(self, request: Request, message: Join) -> None:
-        await self._check_running(request.user_id, message.conference_id)
+        await self._ensure_room(request.user_id, message.conference_id)
         room, participant = await self.rooms.create_transports(
             message.conference_id, request.user_id, request.connection_id
         )
@@ -117,17 +117,29 @@ class MediaSignaling:
                 {"producer_id": producer.id, "user_id": owner.user_id, "kind": producer.kind},
             )
 
-    async def _check_running(self, user_id: str, conference_id: str) -> None:
+    async def _ensure_room(self, user_id: str, conference_id: str) -> None:
+        """Check the conference may be joined; give it a router if it has none.
+
+        A conference in progress has no room after its worker died or the server
+        restarted: the first join places a new router, as `POST .../start` would.
+        """
+        await self._joinable(user_id, conference_id)
+        if self.rooms.get_room(conference_id) is not None:
+            return
+        async with self.rooms.lock(conference_id):
+            await self._joinable(user_id, conference_id)  # it may have ended meanwhile
+            try:
+                await self.media.start(conference_id)
+            except RuntimeError as exc:  # no live worker
+                raise RoomError(f"the media server is not available: {exc}") from None
+
+    async def _joinable(self, user_id: str, conference_id: str) -> None:
         async with self.hub.sessions() as session:
             conference = await member_conference(session, conference_id, user_id)
         if conference is None:
             raise RoomError(f"unknown conference {conference_id}")
         if conference.status != IN_PROGRESS:
             raise RoomError(f"conference {conference_id} is {conference.status}, not in progress")
-        if self.rooms.get_room(conference_id) is None:
-            raise RoomError(
-                f"conference {conference_id} has no media running; start it again (POST start)"
-            )
 
     # --- transports, producers, consumers ----------------------------------------------------
 
