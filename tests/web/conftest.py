@@ -81,7 +81,9 @@ async def new_user(chromium: Browser, request: pytest.FixtureRequest) -> AsyncIt
     users: list[BrowserUser] = []
 
     async def open_user(name: str, username: str) -> BrowserUser:
-        context = await chromium.new_context(viewport={"width": 1280, "height": 800})
+        context = await chromium.new_context(
+            viewport={"width": 1280, "height": 800}, reduced_motion="reduce"
+        )
         context.set_default_timeout(STEP_MS)
         page = await context.new_page()
         user = BrowserUser(name, username, context, page)

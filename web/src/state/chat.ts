@@ -390,9 +390,10 @@ function received(message: Message): void {
 	const cid = message.channel_id;
 	batch(() => {
 		setTypist(cid, message.author_id, null);
+		// Thread replies are not part of the channel's timeline (nor of its history).
+		if (message.thread_id !== null) return;
 		if (timelines.value[cid]?.loaded) setTimeline(cid, (t) => ({ ...t, items: merge(t.items, message) }));
 		const visible = activeChannelId.value === cid && document.visibilityState === 'visible';
-		if (message.thread_id !== null) return;
 		if (visible || message.author_id === currentUser.value?.id) markSeen(cid, message.id);
 		else setUnread(cid, true);
 	});

@@ -1,6 +1,6 @@
 // One message of a timeline: author, time, content, reply quote, and its actions.
 import type { TargetedKeyboardEvent } from 'preact';
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Id } from '../lib/types';
 import { currentUser } from '../lib/session';
 import {
@@ -125,6 +125,14 @@ export function MessageItem({ message, quoted, leading, onReply }: Props) {
 function EditBox({ message, onDone }: { message: TimelineItem; onDone: () => void }) {
 	const [text, setText] = useState(message.content);
 	const [error, setError] = useState<string | null>(null);
+	const input = useRef<HTMLTextAreaElement>(null);
+
+	useEffect(() => {
+		// `autofocus` only works on page load: focus by hand, caret at the end.
+		const box = input.current;
+		box?.focus();
+		box?.setSelectionRange(box.value.length, box.value.length);
+	}, []);
 
 	const save = async () => {
 		const content = text.trim();
@@ -158,8 +166,8 @@ function EditBox({ message, onDone }: { message: TimelineItem; onDone: () => voi
 			<textarea
 				id={`edit-${message.id}`}
 				value={text}
+				ref={input}
 				rows={Math.min(8, text.split('\n').length + 1)}
-				autofocus
 				onInput={(e) => setText(e.currentTarget.value)}
 				onKeyDown={onKeyDown}
 			/>

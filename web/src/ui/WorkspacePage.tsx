@@ -2,6 +2,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { navigate, paths, type Route } from '../lib/router';
 import type { Id } from '../lib/types';
+import { forgetConferences, loadConferences } from '../state/calls';
 import { closeChannel, describe, findUnread } from '../state/chat';
 import { channels, openTenant, tenant } from '../state/workspace';
 import { ChannelView } from './ChannelView';
@@ -37,8 +38,9 @@ export function WorkspacePage({ route }: { route: WorkspaceRoute }) {
 
 	useEffect(() => {
 		setError(null);
+		forgetConferences();
 		openTenant(tid)
-			.then(() => findUnread())
+			.then(() => Promise.all([findUnread(), loadConferences()]))
 			.catch((err) => setError(describe(err)));
 	}, [tid]);
 
