@@ -9,7 +9,7 @@ WEB_SOURCES := $(shell find web -path web/node_modules -prune -o -type f -print 
 POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
-.PHONY: serve test test-sqlite test-postgres install web browser lint bench clean
+.PHONY: serve test test-sqlite test-postgres install web browser lint clean
 
 serve: install web
 	@$(BIN)/roomler serve
@@ -35,9 +35,13 @@ $(WEB_DEPS): web/package.json web/package-lock.json
 $(WEB_DIST): $(WEB_DEPS) $(WEB_SOURCES)
 	cd web && npm run --silent build
 
-# Debian's Chromium for the browser tests (never a downloaded browser build).
+# Debian's Chromium for the browser tests (never a downloaded browser build) and coturn
+# for the TURN relay tests.
+SYSTEM_PACKAGES := $(if $(shell command -v chromium),,chromium) $(if $(shell command -v turnserver),,coturn)
 browser:
-	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@if [ -n "$(strip $(SYSTEM_PACKAGES))" ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	fi
 
 test-sqlite: install
 	$(BIN)/pytest -q $(PYTEST_ARGS)
