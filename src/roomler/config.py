@@ -70,7 +70,24 @@ class JwtSettings(BaseModel):
 
 
 class RedisSettings(BaseModel):
+    """Several nodes (`roomler.cluster`): unset `url` means one process, no Redis."""
+
     url: str | None = None
+    # Prepended to every Redis key and channel; lets several clusters share one Redis.
+    key_prefix: str = Field(default="roomler:", pattern=r"^[A-Za-z0-9:._-]*$", max_length=64)
+    # This process's name in the cluster; default: host name, pid and a random suffix.
+    node_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    # A node refreshes its heartbeat key this often; a node whose key expired is dead.
+    heartbeat_secs: float = Field(default=3.0, gt=0)
+    node_ttl_secs: float = Field(default=10.0, gt=0)
+    # Redis commands waiting to be sent; beyond this, remote deliveries are dropped.
+    max_pending: int = Field(default=10000, ge=100)
+
+    @model_validator(mode="after")
+    def _ttl_outlives_heartbeats(self) -> RedisSettings:
+        if self.node_ttl_secs < 2 * self.heartbeat_secs:
+            raise ValueError("NODE_TTL_SECS must be at least twice HEARTBEAT_SECS")
+        return self
 
 
 class MediasoupSettings(BaseModel):

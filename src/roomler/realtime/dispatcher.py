@@ -58,8 +58,7 @@ class LocalDispatcher:
         return delivered
 
     async def send_to_connection(self, connection_id: str, frame: str) -> bool:
-        sender = self.storage.get_sender_by_connection(connection_id)
-        return sender is not None and sender.send(frame)
+        return self.deliver_to_connection(connection_id, frame)
 
     async def broadcast(
         self,
@@ -69,10 +68,20 @@ class LocalDispatcher:
         exclude_user: str | None = None,
         exclude_connection: str | None = None,
     ) -> int:
-        skip_user, skip_connection = self._exclusions(exclude_user, exclude_connection)
+        skip_user, skip_connection = self.exclusions(exclude_user, exclude_connection)
+        return self.deliver(set(user_ids), frame, skip_user, skip_connection)
+
+    def deliver(
+        self,
+        user_ids: Iterable[str],
+        frame: str,
+        skip_user: str | None = None,
+        skip_connection: str | None = None,
+    ) -> int:
+        """Queue `frame` on the connections here of `user_ids` (each listed once)."""
         connections = self.storage.connections
         delivered = 0
-        for user_id in set(user_ids):
+        for user_id in user_ids:
             if user_id == skip_user:
                 continue
             for sender in connections.get(user_id, ()):
@@ -80,7 +89,11 @@ class LocalDispatcher:
                     delivered += sender.send(frame)
         return delivered
 
-    def _exclusions(
+    def deliver_to_connection(self, connection_id: str, frame: str) -> bool:
+        sender = self.storage.get_sender_by_connection(connection_id)
+        return sender is not None and sender.send(frame)
+
+    def exclusions(
         self, exclude_user: str | None, exclude_connection: str | None
     ) -> tuple[str | None, str | None]:
         """Resolve the exclusion rule to (user to skip wholly, connection to skip)."""

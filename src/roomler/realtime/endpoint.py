@@ -149,7 +149,7 @@ class WsSession:
         to its first message, its peers have been told it is here.
         """
         connection = self.connection
-        await self.hub.presence.connected(connection.user_id, stored_presence)
+        await self.hub.arrived(connection, stored_presence)
         ws = self.hub.settings.ws
         limiter = MessageRateLimiter(
             ws.rate_per_sec, ws.rate_burst, ws.flood_close_secs, time.monotonic()

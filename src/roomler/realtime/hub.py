@@ -4,14 +4,19 @@ It owns the connection storage, the dispatcher, presence, typing indicators and 
 handler registry; `endpoint.py` runs each WebSocket against it. Other features plug in
 through `registry.register(...)` (message handlers) and `on_disconnect(...)` (cleanup
 when any connection goes away).
+
+With `ROOMLER__REDIS__URL` set, the dispatcher and presence are the cluster's
+(`roomler.cluster`): the same interfaces, shared with the other nodes through Redis.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,13 +27,19 @@ from roomler.realtime.connection import CloseHook, Connection
 from roomler.realtime.dispatcher import Dispatcher, LocalDispatcher
 from roomler.realtime.handlers import register_builtin_handlers
 from roomler.realtime.membership import store_presence, tenant_peer_ids
-from roomler.realtime.presence import PresenceService
+from roomler.realtime.presence import Presence, PresenceService
 from roomler.realtime.protocol import CLOSE_GOING_AWAY, encode
 from roomler.realtime.registry import HandlerRegistry
 from roomler.realtime.storage import WsStorage
 from roomler.realtime.typing_indicator import TypingIndicators
 
+if TYPE_CHECKING:
+    from roomler.cluster.node import ClusterNode
+
 logger = logging.getLogger(__name__)
+
+# How long a shutdown waits for closed connections to be cleaned up before leaving.
+SHUTDOWN_DRAIN_SECS = 3.0
 
 # Where the server context keeps the layer (`ServerContext.extras`).
 REALTIME_KEY = "realtime"
@@ -53,9 +64,27 @@ class Realtime:
         self.sessions = sessions
         self.tokens = tokens
         self.storage = storage or WsStorage()
-        self.dispatcher = dispatcher or LocalDispatcher(self.storage)
-        self.presence = PresenceService(self.dispatcher, self._peers_of, self._store_presence)
-        self.typing = TypingIndicators(self.dispatcher, settings.typing.timeout_secs)
+        self.cluster: ClusterNode | None = None
+        self.dispatcher: Dispatcher
+        self.presence: Presence
+        if dispatcher is None and settings.redis.url:
+            from roomler.cluster.node import ClusterNode
+
+            self.cluster = ClusterNode(
+                settings.redis,
+                self.storage,
+                sessions,
+                peers_of=self._peers_of,
+                store_presence=self._store_presence,
+            )
+            self.dispatcher = self.cluster.dispatcher
+            self.presence = self.cluster.presence
+        else:
+            self.dispatcher = dispatcher or LocalDispatcher(self.storage)
+            self.presence = PresenceService(self.dispatcher, self._peers_of, self._store_presence)
+        self.typing = TypingIndicators(
+            self.dispatcher, settings.typing.timeout_secs, ledger=self.cluster
+        )
         self.registry = HandlerRegistry()
         self.close_hooks: list[CloseHook] = []
         # Connections accepted and not yet fully cleaned up (presence, typing, hooks).
@@ -82,6 +111,8 @@ class Realtime:
 
     async def message_posted(self, channel_id: str, author_id: str) -> None:
         await self.typing.message_posted(channel_id, author_id)
+        if self.cluster is not None:
+            self.cluster.message_posted(channel_id, author_id)
 
     # --- connection lifecycle --------------------------------------------------------------
 
@@ -92,6 +123,10 @@ class Realtime:
     def open(self, connection: Connection) -> None:
         self.storage.add(connection.user_id, connection.connection_id, connection)
         self.live_sessions += 1
+
+    async def arrived(self, connection: Connection, stored_presence: str) -> None:
+        """Announce an opened connection (presence), before its first message is handled."""
+        await self.presence.connected(connection.user_id, stored_presence, connection.connection_id)
 
     async def closed(self, connection: Connection) -> None:
         """Forget a connection that has gone: delivery, typing, hooks, then presence."""
@@ -107,7 +142,10 @@ class Realtime:
         )
         for hook in (*connection.close_hooks, *self.close_hooks):
             await self._attempt(connection, partial(hook, connection))
-        await self._attempt(connection, partial(self.presence.disconnected, connection.user_id))
+        await self._attempt(
+            connection,
+            partial(self.presence.disconnected, connection.user_id, connection.connection_id),
+        )
 
     async def _attempt(self, connection: Connection, step: Callable[[], Awaitable[None]]) -> None:
         """One cleanup step; a failure is logged and the next step still runs."""
@@ -116,11 +154,21 @@ class Realtime:
         except Exception:
             logger.exception("cleanup after %r failed in %r", connection, step)
 
+    async def start(self) -> None:
+        """Join the cluster, when there is one (Redis unreachable: serve alone meanwhile)."""
+        if self.cluster is not None:
+            await self.cluster.start(self.typing)
+
     async def shutdown(self) -> None:
         self.typing.close()
         for sender in self.storage:
             if isinstance(sender, Connection):
                 sender.close(CLOSE_GOING_AWAY, "server shutting down")
+        if self.cluster is not None:
+            deadline = time.monotonic() + SHUTDOWN_DRAIN_SECS
+            while self.live_sessions and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            await self.cluster.stop()
 
     # --- database access for presence ------------------------------------------------------
 

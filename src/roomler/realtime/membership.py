@@ -42,3 +42,12 @@ async def store_presence(sessions: Sessions, user_id: str, presence: str) -> Non
     async with sessions() as session:
         await session.execute(update(User).where(User.id == user_id).values(presence=presence))
         await session.commit()
+
+
+async def stored_presences(sessions: Sessions, user_ids: list[str]) -> dict[str, str]:
+    """The stored presence choice of each of `user_ids` that exists."""
+    if not user_ids:
+        return {}
+    async with sessions() as session:
+        rows = await session.execute(select(User.id, User.presence).where(User.id.in_(user_ids)))
+        return {user_id: presence for user_id, presence in rows.tuples()}

@@ -10,8 +10,9 @@ see changes (first connection opened, last one closed, a new choice).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 from roomler.realtime.dispatcher import Dispatcher
 from roomler.realtime.protocol import encode
@@ -55,6 +56,30 @@ class KeyedLocks:
         return len(self._locks)
 
 
+class Presence(Protocol):
+    """What the rest of the layer asks of presence; `PresenceService` is one node's.
+
+    The cluster's implementation (`roomler.cluster.presence`) keeps the same rules with
+    the state in Redis, so the connection ids matter there.
+    """
+
+    async def connected(self, user_id: str, stored: str, connection_id: str | None = None) -> None:
+        """A connection of the user opened (it is already registered for delivery)."""
+        ...
+
+    async def disconnected(self, user_id: str, connection_id: str | None = None) -> None:
+        """A connection of the user closed (it is already unregistered)."""
+        ...
+
+    async def choose(self, user_id: str, presence: str) -> None:
+        """The user picked `presence`."""
+        ...
+
+    async def snapshot(self, user_ids: Iterable[str], viewer_id: str) -> dict[str, str]:
+        """The presence of each user as `viewer_id` sees it."""
+        ...
+
+
 class PresenceService:
     def __init__(self, dispatcher: Dispatcher, peers_of: PeerLookup, store: PresenceStore) -> None:
         self.dispatcher = dispatcher
@@ -76,13 +101,16 @@ class PresenceService:
             return OFFLINE
         return chosen if viewer_id == user_id else seen_by_others(chosen, True)
 
-    async def connected(self, user_id: str, stored: str) -> None:
+    async def snapshot(self, user_ids: Iterable[str], viewer_id: str) -> dict[str, str]:
+        return {user_id: self.seen_by(user_id, viewer_id) for user_id in user_ids}
+
+    async def connected(self, user_id: str, stored: str, connection_id: str | None = None) -> None:
         """A connection of the user opened (it is already registered for delivery)."""
         # A choice made by an open tab is newer than the row read at this handshake.
         self._chosen.setdefault(user_id, stored)
         await self._announce(user_id)
 
-    async def disconnected(self, user_id: str) -> None:
+    async def disconnected(self, user_id: str, connection_id: str | None = None) -> None:
         """A connection of the user closed (it is already unregistered)."""
         if not self.dispatcher.is_connected(user_id):
             self._chosen.pop(user_id, None)

@@ -16,4 +16,4 @@ async def tenant_presence(ctx: Context, member: Membership, session: Session) ->
     """`{user_id: presence}` for the tenant's members, so a client can draw them on load."""
     hub = realtime_of(ctx)
     members = await tenant_member_ids(session, member.tenant_id)
-    return {user_id: hub.presence.seen_by(user_id, member.user_id) for user_id in members}
+    return await hub.presence.snapshot(members, member.user_id)

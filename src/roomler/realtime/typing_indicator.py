@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from roomler.realtime.dispatcher import Dispatcher
 from roomler.realtime.protocol import encode
@@ -20,6 +20,15 @@ from roomler.realtime.protocol import encode
 logger = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (channel_id, user_id)
+
+
+class TypingLedger(Protocol):
+    """Told who starts and stops typing, so that another node can send the `typing:stop`
+    if this one dies (`roomler.cluster`). Calls must not wait."""
+
+    def started(self, channel_id: str, user_id: str) -> None: ...
+
+    def ended(self, channel_id: str, user_id: str) -> None: ...
 
 
 @dataclass
@@ -30,9 +39,12 @@ class _Typing:
 
 
 class TypingIndicators:
-    def __init__(self, dispatcher: Dispatcher, timeout_secs: float) -> None:
+    def __init__(
+        self, dispatcher: Dispatcher, timeout_secs: float, ledger: TypingLedger | None = None
+    ) -> None:
         self.dispatcher = dispatcher
         self.timeout_secs = timeout_secs
+        self.ledger = ledger
         self._active: dict[Key, _Typing] = {}
         self._by_connection: dict[str, set[Key]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -40,15 +52,21 @@ class TypingIndicators:
     def is_typing(self, channel_id: str, user_id: str) -> bool:
         return (channel_id, user_id) in self._active
 
+    def active(self) -> list[Key]:
+        """Every (channel id, user id) typing now."""
+        return list(self._active)
+
     async def start(
         self, channel_id: str, user_id: str, connection_id: str, member_ids: list[str]
     ) -> None:
         key = (channel_id, user_id)
-        self._forget(key)
+        self._forget(key, quiet=True)
         recipients = [m for m in member_ids if m != user_id]
         timer = asyncio.get_running_loop().call_later(self.timeout_secs, self._expire, key)
         self._active[key] = _Typing(connection_id, recipients, timer)
         self._by_connection.setdefault(connection_id, set()).add(key)
+        if self.ledger is not None:
+            self.ledger.started(channel_id, user_id)
         await self.dispatcher.broadcast(recipients, _frame("typing:start", key))
 
     async def stop(self, channel_id: str, user_id: str, member_ids: list[str]) -> None:
@@ -67,7 +85,7 @@ class TypingIndicators:
     def close(self) -> None:
         """Drop every indicator without telling anyone (server shutdown)."""
         for key in list(self._active):
-            self._forget(key)
+            self._forget(key, quiet=True)
         for task in self._tasks:
             task.cancel()
 
@@ -81,11 +99,14 @@ class TypingIndicators:
         if typing is not None:
             self._spawn(self.dispatcher.broadcast(typing.recipients, _frame("typing:stop", key)))
 
-    def _forget(self, key: Key) -> _Typing | None:
+    def _forget(self, key: Key, *, quiet: bool = False) -> _Typing | None:
+        """Drop the indicator; `quiet` leaves the ledger alone (renewal, shutdown)."""
         typing = self._active.pop(key, None)
         if typing is None:
             return None
         typing.timer.cancel()
+        if self.ledger is not None and not quiet:
+            self.ledger.ended(*key)
         keys = self._by_connection.get(typing.connection_id)
         if keys is not None:
             keys.discard(key)

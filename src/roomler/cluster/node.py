@@ -1,0 +1,283 @@
+"""`ClusterNode`: this process as one node of a cluster sharing Redis (and PostgreSQL).
+
+It builds the link, the dispatcher and presence for the real-time layer, and runs the
+node's housekeeping:
+
+- **heartbeat**: every `HEARTBEAT_SECS` the node refreshes `node:<id>:alive` (expiring
+  after `NODE_TTL_SECS`). A node that finds itself unregistered (it was reaped while cut
+  off) re-publishes its state;
+- **sweep**: on the same tick it reaps every registered node whose heartbeat expired.
+  The script is atomic, so one node wins each dead node: it announces its users
+  `offline` (those with no connection left anywhere), sends `typing:stop` for whatever
+  they were typing, and runs the `on_nodes_lost` hooks (conferences);
+- **resync**: whenever the link (re)connects, the node replaces what Redis holds for it
+  with its own connections, choices and typing indicators (`scripts.RESYNC`);
+- **delivery**: envelopes arriving on the node's channel go to its connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from roomler.cluster.dispatcher import ClusterDispatcher
+from roomler.cluster.link import RedisLink, RedisUnavailable
+from roomler.cluster.presence import ClusterPresence
+from roomler.cluster.scripts import ALL, HEARTBEAT, LEAVE, RESYNC, SWEEP
+from roomler.cluster.wire import CONNECTION, POSTED, USERS, Envelope, node_channel
+from roomler.config import RedisSettings
+from roomler.realtime.membership import channel_members, stored_presences
+from roomler.realtime.presence import OFFLINE, PeerLookup, PresenceStore
+from roomler.realtime.protocol import encode
+from roomler.realtime.storage import WsStorage
+from roomler.realtime.typing_indicator import TypingIndicators
+
+logger = logging.getLogger(__name__)
+
+# How long `start` waits for Redis before serving in single-node mode meanwhile.
+START_WAIT_SECS = 3.0
+# How long a clean leave waits for its last announcements to reach Redis.
+LEAVE_FLUSH_SECS = 2.0
+# Malformed envelopes are logged at most this often.
+BAD_ENVELOPE_LOG_SECS = 10.0
+
+EnvelopeHandler = Callable[[Envelope], None]
+NodesLost = Callable[[list[str], list[str]], Awaitable[None]]
+UpHook = Callable[[], Awaitable[None]]
+
+
+def default_node_id() -> str:
+    """Host name, process id and a random suffix: unique across restarts."""
+    host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:40] or "node"
+    return f"{host}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+class ClusterNode:
+    def __init__(
+        self,
+        settings: RedisSettings,
+        storage: WsStorage,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        peers_of: PeerLookup,
+        store_presence: PresenceStore,
+    ) -> None:
+        if not settings.url:
+            raise ValueError("a cluster node needs ROOMLER__REDIS__URL")
+        self.settings = settings
+        self.node_id = settings.node_id or default_node_id()
+        self.prefix = settings.key_prefix
+        self.storage = storage
+        self.sessions = sessions
+        self.link = RedisLink(
+            settings.url,
+            node_channel(self.prefix, self.node_id),
+            scripts=ALL,
+            on_message=self._on_message,
+            on_up=self._resync,
+            max_pending=settings.max_pending,
+            name=f"node {self.node_id}",
+        )
+        self.dispatcher = ClusterDispatcher(storage, self.link, self.prefix, self.node_id)
+        self.presence = ClusterPresence(
+            self.dispatcher, self.link, self.prefix, self.node_id, peers_of, store_presence
+        )
+        self.typing: TypingIndicators | None = None
+        self.envelope_handlers: dict[str, EnvelopeHandler] = {
+            USERS: self._deliver_to_users,
+            CONNECTION: self._deliver_to_connection,
+            POSTED: self._message_posted_elsewhere,
+        }
+        self.nodes_lost_hooks: list[NodesLost] = []
+        self.up_hooks: list[UpHook] = []
+        self._epoch = ""
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._bad_logged_at = 0.0
+
+    def __repr__(self) -> str:
+        return f"ClusterNode({self.node_id})"
+
+    # --- TypingLedger: who types here, so another node can stop it if we die -------------------
+
+    def started(self, channel_id: str, user_id: str) -> None:
+        self.link.send("SADD", self._typing_key, f"{channel_id}:{user_id}")
+
+    def ended(self, channel_id: str, user_id: str) -> None:
+        self.link.send("SREM", self._typing_key, f"{channel_id}:{user_id}")
+
+    @property
+    def _typing_key(self) -> str:
+        return f"{self.prefix}node:{self.node_id}:typing"
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self, typing: TypingIndicators) -> None:
+        self.typing = typing
+        await self.link.start(wait_secs=START_WAIT_SECS)
+        self._heartbeat = asyncio.get_running_loop().create_task(self._heartbeat_loop())
+
+    async def stop(self) -> None:
+        """Leave cleanly: this node's users go offline at once, not after the TTL."""
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+        if self.link.up:
+            try:
+                changes, typing, _conferences = await self.link.call(
+                    *LEAVE.command(self.prefix, self.node_id)
+                )
+                await self._reaped(changes, typing)
+                await self.link.flushed(LEAVE_FLUSH_SECS)
+            except RedisUnavailable:
+                pass
+            except Exception:
+                logger.exception("%r: leaving the cluster cleanly failed", self)
+        for task in list(self._tasks):
+            task.cancel()
+        await self.link.close()
+
+    # --- heartbeat and sweep -----------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_secs)
+            if not self.link.up:
+                continue
+            try:
+                await self.tick()
+            except RedisUnavailable:
+                continue
+            except Exception:
+                logger.exception("%r: heartbeat failed", self)
+
+    async def tick(self) -> None:
+        """One heartbeat and one sweep of dead nodes."""
+        ttl_ms = int(self.settings.node_ttl_secs * 1000)
+        rejoined = await self.link.call(*HEARTBEAT.command(self.prefix, self.node_id, ttl_ms))
+        if rejoined:
+            logger.warning("%r was reaped while cut off from Redis; re-publishing its state", self)
+            await self._resync()
+        dead, changes, typing, conferences = await self.link.call(
+            *SWEEP.command(self.prefix, self.node_id)
+        )
+        if dead:
+            logger.warning("%r: node(s) %s stopped their heartbeat", self, ", ".join(dead))
+            await self._reaped(changes, typing)
+        if dead or conferences:
+            for hook in self.nodes_lost_hooks:
+                await hook(list(dead), list(conferences))
+
+    async def _reaped(self, changes: list[str], typing: list[str]) -> None:
+        """Announce what reaping a node changed: presence, and typing that stopped."""
+        for i in range(0, len(changes), 2):
+            await self.presence.announce(changes[i], changes[i + 1])
+        for entry in typing:
+            channel_id, _, user_id = entry.partition(":")
+            members = await channel_members(self.sessions, channel_id)
+            frame = encode("typing:stop", {"channel_id": channel_id, "user_id": user_id})
+            await self.dispatcher.broadcast([m for m in members if m != user_id], frame)
+
+    async def node_alive(self, node_id: str) -> bool:
+        """Whether `node_id`'s heartbeat is current (True when Redis cannot tell)."""
+        if node_id == self.node_id:
+            return True
+        try:
+            key = f"{self.prefix}node:{node_id}:alive"
+            return bool(await self.link.call("EXISTS", key))
+        except RedisUnavailable:
+            return True
+
+    # --- resync --------------------------------------------------------------------------------
+
+    async def _resync(self) -> None:
+        """Replace what Redis holds for this node with what the node holds now."""
+        users = self.storage.all_user_ids()
+        try:
+            stored = await stored_presences(self.sessions, users)
+        except Exception:
+            logger.exception("%r: reading presence choices failed; using memory", self)
+            stored = {}
+        # From here to the script no await: the connections listed are exactly ours.
+        connections: list[str] = []
+        for sender in self.storage:
+            user_id = sender.user_id
+            choice = stored.get(user_id) or self.presence.chosen(user_id) or "online"
+            connections += [sender.connection_id, user_id, choice]
+        told = [v for pair in self.presence.told().items() for v in pair if pair[1] != OFFLINE]
+        typing = [f"{c}:{u}" for c, u in self.typing.active()] if self.typing else []
+        ttl_ms = int(self.settings.node_ttl_secs * 1000)
+        command = RESYNC.command(
+            self.prefix,
+            self.node_id,
+            ttl_ms,
+            self._epoch,
+            f"{time.time():.0f}-{secrets.token_hex(6)}",
+            len(connections) // 3,
+            *connections,
+            len(told) // 2,
+            *told,
+            len(typing),
+            *typing,
+        )
+        self._epoch, states = await self.link.call(*command)
+        await self.presence.resynced(states)
+        for hook in self.up_hooks:
+            await hook()
+
+    # --- delivery of envelopes from other nodes -------------------------------------------------
+
+    def _on_message(self, text: str) -> None:
+        try:
+            envelope = Envelope.parse(text)
+        except ValueError as exc:
+            self._log_bad_envelope(exc)
+            return
+        handler = self.envelope_handlers.get(envelope.kind)
+        if handler is None:
+            self._log_bad_envelope(ValueError(f"no handler for kind {envelope.kind!r}"))
+            return
+        handler(envelope)
+
+    def _deliver_to_users(self, envelope: Envelope) -> None:
+        self.dispatcher.local.deliver(envelope.targets, envelope.body, None, envelope.skip or None)
+
+    def _deliver_to_connection(self, envelope: Envelope) -> None:
+        self.dispatcher.local.deliver_to_connection(envelope.targets[0], envelope.body)
+
+    def message_posted(self, channel_id: str, author_id: str) -> None:
+        """The author's typing indicator may live on another node: end it there too."""
+        self.dispatcher.route(POSTED, [author_id], channel_id)
+
+    def _message_posted_elsewhere(self, envelope: Envelope) -> None:
+        if self.typing is None:
+            return
+        for author_id in envelope.targets:
+            self._spawn(self.typing.message_posted(envelope.body, author_id))
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("%r: a task failed", self, exc_info=task.exception())
+
+    def _log_bad_envelope(self, exc: ValueError) -> None:
+        now = time.monotonic()
+        if now - self._bad_logged_at >= BAD_ENVELOPE_LOG_SECS:
+            self._bad_logged_at = now
+            logger.error("%r dropped a message from Redis: %s", self, exc)

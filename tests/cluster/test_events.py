@@ -1,0 +1,188 @@
+"""Three `roomler serve` processes sharing PostgreSQL and the machine's Redis.
+
+Every user-level event reaches every connection of every recipient, on every node,
+exactly once; a connection-targeted send reaches the node that holds the connection.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+from tests.cluster.conftest import (
+    FRAME_TIMEOUT,
+    SHARED_REDIS,
+    Node,
+    RedisTarget,
+    Tab,
+    forget_keys,
+    is_type,
+    launch,
+    loud_skip,
+    make_users,
+    open_tab,
+    reachable,
+    settle,
+    stop_all,
+)
+from tests.realtime.conftest import User, add_channel, add_tenant
+
+pytestmark = pytest.mark.nodb  # brings its own PostgreSQL database: one run is enough
+
+
+@dataclass
+class Team:
+    nodes: list[Node]
+    tenant_id: str
+    channel_id: str
+    alice: User
+    bob: User
+    carol: User
+
+
+@pytest.fixture(scope="module")
+def nodes(cluster_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Node]]:
+    """Three nodes for the whole module; each test makes users and a tenant of its own."""
+    redis = RedisTarget(SHARED_REDIS, f"roomler-test-{secrets.token_hex(4)}:")
+    if not reachable("127.0.0.1", 6379):
+        loud_skip("Redis is not answering at 127.0.0.1:6379")
+    started = launch(3, redis, cluster_database, tmp_path_factory.mktemp("nodes"))
+    try:
+        yield started
+    finally:
+        stop_all(started)
+        forget_keys(redis)
+
+
+@pytest.fixture
+async def team(nodes: list[Node], cluster_db: AsyncEngine) -> Team:
+    alice, bob, carol = await make_users(nodes[0], "alice", "bob", "carol")
+    tenant_id = await add_tenant(cluster_db, alice, bob, carol)
+    channel_id = await add_channel(cluster_db, tenant_id, alice, bob, carol)
+    return Team(nodes, tenant_id, channel_id, alice, bob, carol)
+
+
+async def post_message(
+    node: Node, team: Team, author: User, content: str, connection_id: str | None = None
+) -> dict[str, Any]:
+    headers = dict(author.headers)
+    if connection_id is not None:
+        headers["X-Connection-Id"] = connection_id
+    url = f"/api/tenant/{team.tenant_id}/channel/{team.channel_id}/message"
+    async with httpx.AsyncClient(base_url=node.http_url, timeout=FRAME_TIMEOUT) as http:
+        response = await http.post(url, json={"content": content}, headers=headers)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def frames_until(tab: Tab, marker: str) -> list[dict[str, Any]]:
+    """Frames up to and including the `message:create` whose content is `marker`."""
+    seen = []
+    while True:
+        frame = await tab.next()
+        seen.append(frame)
+        if frame["type"] == "message:create" and frame["data"]["content"] == marker:
+            return seen + await tab.quiet()
+
+
+def contents(frames: list[dict[str, Any]]) -> list[str]:
+    return [f["data"]["content"] for f in frames if f["type"] == "message:create"]
+
+
+async def test_message_create_reaches_every_tab_on_every_node_exactly_once(team: Team) -> None:
+    n1, n2, n3 = team.nodes
+    # Bob has a tab on each node; Carol one on node 2; Alice posts from node 1 (a tab there)
+    # through node 3's REST API, naming her tab so only that one is skipped.
+    bob_tabs = [await open_tab(node, team.bob) for node in team.nodes]
+    carol = await open_tab(n2, team.carol)
+    alice_here = await open_tab(n1, team.alice)
+    alice_there = await open_tab(n2, team.alice)
+    await settle(*bob_tabs, carol, alice_here, alice_there)
+
+    await post_message(n3, team, team.alice, "one", alice_here.connection_id)
+    await post_message(n1, team, team.alice, "two", alice_here.connection_id)
+    for tab in (*bob_tabs, carol, alice_there):
+        assert contents(await frames_until(tab, "two")) == ["one", "two"], tab.node.node_id
+    assert await alice_here.quiet() == []
+
+    # Without a connection id every tab of the sender is skipped, wherever it is.
+    await post_message(n2, team, team.alice, "three")
+    await post_message(n2, team, team.alice, "four", alice_here.connection_id)
+    assert contents(await frames_until(alice_there, "four")) == ["four"]
+    for tab in (*bob_tabs, carol):
+        assert contents(await frames_until(tab, "four")) == ["three", "four"]
+
+
+async def test_typing_crosses_nodes_once_and_stops_when_the_message_is_posted(
+    team: Team,
+) -> None:
+    n1, n2, n3 = team.nodes
+    alice = await open_tab(n1, team.alice)
+    alice_other = await open_tab(n3, team.alice)
+    bob = await open_tab(n2, team.bob)
+    carol_tabs = [await open_tab(n1, team.carol), await open_tab(n3, team.carol)]
+    await settle(alice, alice_other, bob, *carol_tabs)
+
+    start = {"channel_id": team.channel_id, "user_id": team.alice.id}
+    await alice.send("typing:start", {"channel_id": team.channel_id})
+    for tab in (bob, *carol_tabs):
+        assert await tab.next() == {"type": "typing:start", "data": start}
+        assert await tab.quiet() == []
+    assert await alice_other.quiet() == []  # the typer's own tabs hear nothing
+
+    # Posting through another node's REST API ends the indicator on Alice's node.
+    await post_message(n2, team, team.alice, "done typing")
+    for tab in (bob, *carol_tabs):
+        kinds = [f["type"] for f in [await tab.next(), await tab.next()]]
+        assert sorted(kinds) == ["message:create", "typing:stop"]
+        assert await tab.quiet() == []
+
+
+async def test_presence_across_nodes_multi_tab_and_invisible(team: Team) -> None:
+    n1, n2, n3 = team.nodes
+    bob = await open_tab(n1, team.bob)
+    online = is_type("presence:update", user_id=team.alice.id, presence="online")
+    offline = is_type("presence:update", user_id=team.alice.id, presence="offline")
+
+    a2 = await open_tab(n2, team.alice)
+    await bob.wait_for(online)
+    a3 = await open_tab(n3, team.alice)  # a second tab, elsewhere: nothing new to see
+    assert [f for f in await bob.quiet() if f["data"].get("user_id") == team.alice.id] == []
+
+    snapshot = await presence_snapshot(n3, team, team.bob)
+    assert snapshot[team.alice.id] == "online" and snapshot[team.bob.id] == "online"
+    assert snapshot[team.carol.id] == "offline"
+
+    # Invisible, chosen on node 2: peers see offline, her tab on node 3 sees the choice.
+    await a2.send("presence:update", {"presence": "invisible"})
+    await bob.wait_for(offline)
+    own = await a3.wait_for(is_type("presence:update", user_id=team.alice.id))
+    assert own["data"]["presence"] == "invisible"
+    assert (await presence_snapshot(n1, team, team.bob))[team.alice.id] == "offline"
+    assert (await presence_snapshot(n1, team, team.alice))[team.alice.id] == "invisible"
+
+    await a2.send("presence:update", {"presence": "dnd"})
+    await bob.wait_for(is_type("presence:update", user_id=team.alice.id, presence="dnd"))
+
+    # Offline only when the last tab anywhere closes.
+    await a2.close()
+    assert [f for f in await bob.quiet(0.8) if f["data"].get("user_id") == team.alice.id] == []
+    assert (await presence_snapshot(n2, team, team.bob))[team.alice.id] == "dnd"
+    await a3.close()
+    await bob.wait_for(offline)
+    assert await bob.quiet() == []
+    assert (await presence_snapshot(n2, team, team.bob))[team.alice.id] == "offline"
+
+
+async def presence_snapshot(node: Node, team: Team, viewer: User) -> dict[str, str]:
+    async with httpx.AsyncClient(base_url=node.http_url, timeout=FRAME_TIMEOUT) as http:
+        response = await http.get(f"/api/tenant/{team.tenant_id}/presence", headers=viewer.headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, str] = response.json()
+    return body
