@@ -397,10 +397,15 @@ function received(message: Message): void {
 		if (visible || message.author_id === currentUser.value?.id) markSeen(cid, message.id);
 		else setUnread(cid, true);
 	});
-	if (!channels.value.some((c) => c.id === cid)) {
+	if (!channels.value.some((c) => c.id === cid) && !foreignChannels.has(cid)) {
+		// Someone added us to a channel here, or it is another workspace's: look once.
+		foreignChannels.add(cid);
 		void refreshChannels().catch(() => undefined);
 	}
 }
+
+/** Channels of messages that were not in the open workspace's list when we looked. */
+const foreignChannels = new Set<Id>();
 
 realtime.on<Message>('message:create', received);
 

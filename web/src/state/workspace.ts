@@ -138,10 +138,10 @@ realtime.onReconnect(() => {
 	void loadTenants().catch(() => undefined);
 	void refreshChannels().catch(() => undefined);
 	void refreshMembers().catch(() => undefined);
-	void refreshPresence().catch(() => undefined);
 });
 
-// The socket opening (first time or again) is when our own presence becomes known.
+// The socket opening (first time or again) is when our own presence becomes known, and
+// the moment to read everyone's afresh after a drop.
 realtime.state.subscribe((state) => {
 	if (state === 'open') void refreshPresence().catch(() => undefined);
 });
