@@ -372,7 +372,11 @@ class Tab:
     async def wait_for(
         self, predicate: Callable[[dict[str, Any]], bool], timeout: float = FRAME_TIMEOUT
     ) -> dict[str, Any]:
-        """The first frame matching `predicate`; frames before it are kept in `frames`."""
+        """The first frame matching `predicate`, among the frames kept in `frames` first;
+        the frames read before it are kept there."""
+        for index, frame in enumerate(self.frames):
+            if predicate(frame):
+                return self.frames.pop(index)
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             remaining = deadline - asyncio.get_running_loop().time()

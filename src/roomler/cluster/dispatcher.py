@@ -58,10 +58,12 @@ class ClusterDispatcher:
         exclude_user: str | None = None,
         exclude_connection: str | None = None,
         remote_only: bool = False,
+        kind: str = USERS,
     ) -> int:
         """Deliver here, then route to the other nodes; returns the local deliveries.
 
-        `remote_only` skips this node's connections (they already have the frame).
+        `remote_only` skips this node's connections (they already have the frame);
+        `kind` is the envelope kind the other nodes get (`wire.PRESENCE` for presence).
         """
         users = set(user_ids)
         skip_user, skip_connection = await self.exclusions(exclude_user, exclude_connection)
@@ -71,7 +73,7 @@ class ClusterDispatcher:
         if self.link.up:
             if skip_user is not None:
                 users.discard(skip_user)
-            self.route(USERS, sorted(users), frame, skip_user or "", skip_connection or "")
+            self.route(kind, sorted(users), frame, skip_user or "", skip_connection or "")
         return delivered
 
     def route(

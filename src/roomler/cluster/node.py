@@ -26,6 +26,7 @@ import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -34,9 +35,16 @@ from roomler.cluster.dispatcher import ClusterDispatcher
 from roomler.cluster.link import RedisLink, RedisUnavailable
 from roomler.cluster.presence import ClusterPresence
 from roomler.cluster.scripts import ALL, HEARTBEAT, LEAVE, RESYNC, SWEEP
-from roomler.cluster.wire import CONNECTION, POSTED, USERS, Envelope, node_channel
+from roomler.cluster.wire import (
+    CONNECTION,
+    POSTED,
+    PRESENCE,
+    USERS,
+    Envelope,
+    node_channel,
+)
 from roomler.config import RedisSettings
-from roomler.realtime.membership import channel_members, stored_presences
+from roomler.realtime.membership import channel_members, stored_presences, tenant_peer_pairs
 from roomler.realtime.presence import OFFLINE, PeerLookup, PresenceStore
 from roomler.realtime.protocol import encode
 from roomler.realtime.storage import WsStorage
@@ -90,11 +98,18 @@ class ClusterNode:
         )
         self.dispatcher = ClusterDispatcher(storage, self.link, self.prefix, self.node_id)
         self.presence = ClusterPresence(
-            self.dispatcher, self.link, self.prefix, self.node_id, peers_of, store_presence
+            self.dispatcher,
+            self.link,
+            self.prefix,
+            self.node_id,
+            peers_of,
+            store_presence,
+            partial(tenant_peer_pairs, sessions),
         )
         self.typing: TypingIndicators | None = None
         self.envelope_handlers: dict[str, EnvelopeHandler] = {
             USERS: self._deliver_to_users,
+            PRESENCE: self._deliver_presence,
             CONNECTION: self._deliver_to_connection,
             POSTED: self._message_posted_elsewhere,
         }
@@ -233,6 +248,7 @@ class ClusterNode:
         )
         self._epoch, states = await self.link.call(*command)
         await self.presence.resynced(states)
+        await self.presence.reconcile()
         for hook in self.up_hooks:
             await hook()
 
@@ -252,6 +268,10 @@ class ClusterNode:
 
     def _deliver_to_users(self, envelope: Envelope) -> None:
         self.dispatcher.local.deliver(envelope.targets, envelope.body, None, envelope.skip or None)
+
+    def _deliver_presence(self, envelope: Envelope) -> None:
+        self._deliver_to_users(envelope)
+        self.presence.heard_frame(envelope.body)
 
     def _deliver_to_connection(self, envelope: Envelope) -> None:
         self.dispatcher.local.deliver_to_connection(envelope.targets[0], envelope.body)

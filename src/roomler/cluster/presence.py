@@ -6,21 +6,25 @@ told all live in Redis and change only inside Lua scripts (`scripts.ARRIVE`, `DE
 atomically, exactly one node learns of each change and announces it. A user with tabs
 on two nodes therefore goes `offline` once, when the last tab anywhere closes.
 
-While Redis is unreachable the node decides from what it knows itself (its own
-connections, its memory of the user's choice and of what peers were told) and tells
-its own connections only. When Redis is back, `resynced` reconciles: a change that this
-node's connections already heard about goes to the other nodes only.
+Each node also remembers what its own connections were last told about everyone
+(`_heard`, fed by every presence announcement delivered here). While Redis is unreachable
+the node decides from what it knows itself and tells its own connections only. When
+Redis is back, the node re-publishes its users (`resynced`: changes go to the other
+nodes) and corrects its own connections wherever what they heard differs from the
+cluster's state (`reconcile`), so every node converges whatever order they come back in.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from roomler.cluster.dispatcher import ClusterDispatcher
 from roomler.cluster.link import RedisLink, RedisUnavailable
 from roomler.cluster.scripts import ARRIVE, CHOOSE, DEPART, SEEN
+from roomler.cluster.wire import PRESENCE
 from roomler.realtime.presence import (
     OFFLINE,
     KeyedLocks,
@@ -31,6 +35,8 @@ from roomler.realtime.presence import (
 from roomler.realtime.protocol import encode
 
 logger = logging.getLogger(__name__)
+
+PeerPairs = Callable[[list[str]], Awaitable[list[tuple[str, str]]]]
 
 
 def presence_frame(user_id: str, presence: str) -> str:
@@ -46,6 +52,7 @@ class ClusterPresence:
         node_id: str,
         peers_of: PeerLookup,
         store: PresenceStore,
+        peer_pairs: PeerPairs,
     ) -> None:
         self.dispatcher = dispatcher
         self.storage = dispatcher.storage
@@ -54,17 +61,20 @@ class ClusterPresence:
         self.node_id = node_id
         self._peers_of = peers_of
         self._store = store
-        # For users connected here: their choice, and what their peers were last told
-        # (absent: offline). Kept from every script's answer; used while Redis is away.
+        self._peer_pairs = peer_pairs
+        # For users connected here: their choice, and what their peers everywhere were
+        # last told (absent: offline), from the scripts' answers.
         self._chosen: dict[str, str] = {}
         self._told: dict[str, str] = {}
+        # For every user: what this node's connections were last told (absent: offline).
+        self._heard: dict[str, str] = {}
         self._locks = KeyedLocks()
 
     def chosen(self, user_id: str) -> str | None:
         return self._chosen.get(user_id)
 
     def told(self) -> dict[str, str]:
-        """What this node believes peers were told of its users (for a resync)."""
+        """What peers everywhere were told of this node's users, before any outage."""
         return {user_id: self._told.get(user_id, OFFLINE) for user_id in self._chosen}
 
     # --- the Presence interface --------------------------------------------------------------
@@ -141,21 +151,60 @@ class ClusterPresence:
     # --- announcing ----------------------------------------------------------------------------
 
     async def announce(self, user_id: str, visible: str, *, remote_only: bool = False) -> None:
-        """Tell the user's peers (on every node) what they now see."""
+        """Tell the user's peers on every node (or only on the other nodes) what they see."""
         peers = await self._peers_of(user_id)
+        frame = presence_frame(user_id, visible)
+        if not remote_only:
+            self.heard(user_id, visible)
         await self.dispatcher.broadcast(
-            peers, presence_frame(user_id, visible), exclude_user=user_id, remote_only=remote_only
+            peers, frame, exclude_user=user_id, remote_only=remote_only, kind=PRESENCE
         )
 
+    def heard(self, user_id: str, visible: str) -> None:
+        """This node's connections were told `visible` about the user."""
+        if visible == OFFLINE:
+            self._heard.pop(user_id, None)
+        else:
+            self._heard[user_id] = visible
+
+    def heard_frame(self, frame: str) -> None:
+        """A presence announcement from another node was delivered here."""
+        data = json.loads(frame).get("data") or {}
+        user_id, visible = data.get("user_id"), data.get("presence")
+        if isinstance(user_id, str) and isinstance(visible, str):
+            self.heard(user_id, visible)
+
     async def resynced(self, states: list[Any]) -> None:
-        """Announce what a resync changed; `states` is `[user, told, changed]` per user."""
+        """Tell the other nodes what a resync changed (`[user, told, changed]` per user);
+        `reconcile` then corrects this node's own connections."""
         for user_id, told, changed in states:
             async with self._locks.hold(user_id):
-                heard_here = self._told.get(user_id, OFFLINE) == told
                 if self.storage.is_connected(user_id):
                     self._told[user_id] = told
                 if changed:
-                    await self.announce(user_id, told, remote_only=heard_here)
+                    await self.announce(user_id, told, remote_only=True)
+
+    async def reconcile(self) -> None:
+        """Correct what this node's connections were told wherever it differs from Redis.
+
+        They missed whatever was announced while this node was cut off (other nodes'
+        changes, dead nodes' users going offline) and may have been told things only
+        this node believed. Each difference goes to the user's peers connected here.
+        """
+        told: dict[str, str] = await self.link.call("HGETALL", self.prefix + "told")
+        differs = {
+            user_id: told.get(user_id, OFFLINE)
+            for user_id in {*told, *self._heard}
+            if told.get(user_id, OFFLINE) != self._heard.get(user_id, OFFLINE)
+        }
+        self._heard = dict(told)
+        if not differs:
+            return
+        local_users = self.storage.all_user_ids()
+        for viewer_id, user_id in await self._peer_pairs(local_users):
+            if user_id in differs and viewer_id != user_id:
+                frame = presence_frame(user_id, differs[user_id])
+                self.dispatcher.local.deliver((viewer_id,), frame)
 
     def _remember(self, user_id: str, told: str, changed: int) -> str | None:
         self._told[user_id] = told
@@ -165,9 +214,8 @@ class ClusterPresence:
         """Without Redis: what this node's connections should now be told, if anything."""
         connected = self.storage.is_connected(user_id)
         visible = seen_by_others(self._chosen.get(user_id, OFFLINE), connected)
-        if visible == self._told.get(user_id, OFFLINE):
+        if visible == self._heard.get(user_id, OFFLINE):
             return None
-        self._told[user_id] = visible
         return visible
 
     def _forget_if_gone(self, user_id: str) -> None:

@@ -8,6 +8,8 @@ separated by newlines, the last of which (the body) may itself contain anything:
 
 - kind `u`: deliver the body (an encoded frame) to every connection of the target users
   held by the receiving node, except the skipped connection;
+- kind `v`: the same, for a `presence:update` announcement (the receiving node
+  remembers what its connections were told, see `cluster.presence`);
 - kind `c`: deliver the body to the one target connection;
 - kind `p`: the target user posted a message in channel `body`: their typing indicator
   there ends (it lives on the node holding the connection that typed);
@@ -15,7 +17,7 @@ separated by newlines, the last of which (the body) may itself contain anything:
   receiving node; the targets are the origin node, the connection and its user, the
   body is the client's frame as it arrived (see `roomler.cluster.conference`).
 
-The Lua route script builds `u` and `p` envelopes itself (`scripts.py`); both sides must agree
+The Lua route script builds `u`, `v` and `p` envelopes itself (`scripts.py`); both sides must agree
 with `serialize` here. User ids and connection ids never contain commas or newlines.
 """
 
@@ -24,10 +26,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 USERS = "u"
+PRESENCE = "v"
 CONNECTION = "c"
 POSTED = "p"
 REQUEST = "q"
-KINDS = (USERS, CONNECTION, POSTED, REQUEST)
+KINDS = (USERS, PRESENCE, CONNECTION, POSTED, REQUEST)
 
 
 @dataclass(frozen=True, slots=True)

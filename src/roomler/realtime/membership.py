@@ -51,3 +51,20 @@ async def stored_presences(sessions: Sessions, user_ids: list[str]) -> dict[str,
     async with sessions() as session:
         rows = await session.execute(select(User.id, User.presence).where(User.id.in_(user_ids)))
         return {user_id: presence for user_id, presence in rows.tuples()}
+
+
+async def tenant_peer_pairs(sessions: Sessions, user_ids: list[str]) -> list[tuple[str, str]]:
+    """(user, peer) for each of `user_ids` and everyone sharing a tenant with them."""
+    if not user_ids:
+        return []
+    mine = TenantMember.__table__.alias("mine")
+    theirs = TenantMember.__table__.alias("theirs")
+    query = (
+        select(mine.c.user_id, theirs.c.user_id)
+        .join(theirs, theirs.c.tenant_id == mine.c.tenant_id)
+        .where(mine.c.user_id.in_(user_ids))
+        .distinct()
+    )
+    async with sessions() as session:
+        rows = await session.execute(query)
+        return [(user_id, peer_id) for user_id, peer_id in rows.tuples()]
