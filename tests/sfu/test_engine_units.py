@@ -6,7 +6,14 @@ import pytest
 
 from roomler.sfu.engine.bwe import RembEstimator, TransportCcRecorder
 from roomler.sfu.engine.nack import NackGenerator, RetransmissionBuffer
-from roomler.sfu.engine.rewrite import RtpForward, build_rtp_packet, extension_block
+from roomler.sfu.engine.rewrite import (
+    RtpForward,
+    build_rtp_packet,
+    extension_block,
+    header_template,
+    one_byte_elements,
+    template_key,
+)
 from roomler.sfu.engine.rtp_stats import RateMeter, ReceiveStats
 from roomler.sfu.rtcp import NOT_RECEIVED, ntp_from_unix, ntp_middle_32
 from roomler.sfu.rtp import RtpPacket, read_extensions, read_header
@@ -178,6 +185,40 @@ def test_padding_and_csrcs_of_the_original_survive() -> None:
     )
 
     assert rebuilt.csrc == [1, 2] and rebuilt.payload == b"abc" and rebuilt.padding_size == 5
+
+
+@pytest.mark.parametrize("twcc_id", [3, None])
+@pytest.mark.parametrize("elements", [[(1, b"0"), (5, b"\x00\x07\x09")], [(2, b"ab")], []])
+def test_header_templates_build_what_build_rtp_packet_builds(
+    twcc_id: int | None, elements: list[tuple[int, bytes]]
+) -> None:
+    original = RtpPacket(payload_type=96, csrc=[7], payload=b"abc", padding_size=3)
+    raw = original.serialize()
+    forward = _forward(
+        first_byte=raw[0], csrc=raw[12:16], body=raw[read_header(raw).payload_start :]
+    )
+    encoded = one_byte_elements(elements)
+    assert encoded is not None
+    template = header_template(forward, encoded, twcc_id)
+    pack, first, second, middle, twcc = template
+
+    values = (first, second, 1000, 5, 0xABCD, middle) + ((0x0102,) if twcc else ())
+    built = pack(*values) + forward.body
+
+    items = elements + ([(twcc_id, b"\x01\x02")] if twcc_id else [])
+    expected = build_rtp_packet(
+        forward, payload_type=101, sequence_number=1000, timestamp=5, ssrc=0xABCD,
+        block=extension_block(items),
+    )  # fmt: skip
+    assert built == expected
+    parsed = RtpPacket.parse(built)
+    assert parsed.csrc == [7] and parsed.payload == b"abc" and parsed.padding_size == 3
+
+
+def test_template_keys_name_equal_layouts_alike() -> None:
+    first = template_key(((1, 2), b"\x100", 2, 3))
+    assert template_key(((1, 2), b"\x100", 2, 3)) == first
+    assert template_key(((1, 2), b"\x101", 2, 3)) != first
 
 
 # -- congestion feedback -----------------------------------------------------------

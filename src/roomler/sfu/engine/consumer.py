@@ -50,11 +50,13 @@ from roomler.sfu.rtp import (
 
 from .nack import RetransmissionBuffer
 from .rewrite import (
+    HeaderTemplate,
     RtpForward,
     build_rtp_packet,
     extension_block,
-    one_byte_block,
+    header_template,
     one_byte_elements,
+    template_key,
 )
 
 if TYPE_CHECKING:
@@ -146,8 +148,8 @@ class Consumer:
         self._mid_element = b""
         if self._one_byte and self._mid_value is not None and self._mid_id is not None:
             self._mid_element = one_byte_elements([(self._mid_id, self._mid_value)]) or b""
-        self._twcc_prefix = (
-            bytes(((self._twcc_id << 4) | 1,)) if self._one_byte and self._twcc_id else b""
+        self._template_key = template_key(
+            (self._forward_ids, self._mid_element, self._abs_send_time_id, self._twcc_id)
         )
 
     def _init_sequence_state(self) -> None:
@@ -182,9 +184,12 @@ class Consumer:
     # -- forwarding (hot path) ------------------------------------------------
 
     def forward(self, packet: RtpForward, now: float) -> None:
-        if not self.active or packet.payload_type not in self._payload_types:
+        if self.paused or self.producer_paused or self.closed:
             return
-        if not self.transport.can_send:
+        if packet.payload_type not in self._payload_types:
+            return
+        transport = self.transport
+        if transport.media_destination is None:
             return
         if self._sync_required:
             if self.kind == "video" and not packet.keyframe:
@@ -199,15 +204,27 @@ class Consumer:
                 self._sync_seq = (packet.sequence_number - _SYNC_WINDOW) & 0xFFFF
         seq = (packet.sequence_number + self._seq_offset) & 0xFFFF
         timestamp = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF
-        data = build_rtp_packet(
-            packet,
-            payload_type=packet.payload_type,
-            sequence_number=seq,
-            timestamp=timestamp,
-            ssrc=self.ssrc,
-            block=self._extension_block(packet, now),
-        )
-        protected = self.transport.send_rtp(data)
+        template = packet.cache.get(self._template_key, _MISSING)
+        if template is _MISSING:
+            template = packet.cache[self._template_key] = self._header_template(packet, now)
+        if template is None:
+            data = build_rtp_packet(
+                packet,
+                payload_type=packet.payload_type,
+                sequence_number=seq,
+                timestamp=timestamp,
+                ssrc=self.ssrc,
+                block=extension_block(self._extension_items(packet.extensions, now)),
+            )
+        else:
+            pack, first, second, middle, twcc = template
+            if twcc:
+                twcc_seq = transport.next_transport_sequence()
+                head = pack(first, second, seq, timestamp, self.ssrc, middle, twcc_seq)
+            else:
+                head = pack(first, second, seq, timestamp, self.ssrc, middle)
+            data = head + packet.body
+        protected = transport.send_rtp(data)
         if protected is None:
             return
         if self._buffer is not None:
@@ -220,30 +237,22 @@ class Consumer:
             self._max_ts = timestamp
             self._max_time = now
 
-    def _extension_block(self, packet: RtpForward, now: float) -> bytes:
-        """Our RFC 8285 block: the forwarded elements (shared), MID, abs-send-time, TWCC seq."""
+    def _header_template(self, packet: RtpForward, now: float) -> HeaderTemplate | None:
+        """Our one-byte-form header for ``packet``; None when an element does not fit it.
+
+        Consumers with the same template key share the result through the packet's cache.
+        """
         if not self._one_byte:
-            return extension_block(self._extension_items(packet.extensions, now))
-        cache = packet.cache
-        shared = cache.get(self._forward_ids, _MISSING)
-        if shared is _MISSING:
-            values = packet.extensions
-            items = [(i, values[i]) for i in self._forward_ids if i in values]
-            shared = cache[self._forward_ids] = one_byte_elements(items)
+            return None
+        values = packet.extensions
+        shared = one_byte_elements([(i, values[i]) for i in self._forward_ids if i in values])
         if shared is None:  # a forwarded value too long for the one-byte form
-            return extension_block(self._extension_items(packet.extensions, now))
+            return None
         elements = shared + self._mid_element
         if self._abs_send_time_id is not None:
-            key = ("abs-send-time", self._abs_send_time_id)
-            abs_element = cache.get(key)
-            if abs_element is None:
-                abs_element = cache[key] = bytes(
-                    ((self._abs_send_time_id << 4) | 2,)
-                ) + encode_abs_send_time(now)
-            elements += abs_element
-        if self._twcc_prefix:
-            elements += self._twcc_prefix + _U16.pack(self.transport.next_transport_sequence())
-        return one_byte_block(elements)
+            head = bytes(((self._abs_send_time_id << 4) | 2,))
+            elements += head + encode_abs_send_time(now)
+        return header_template(packet, elements, self._twcc_id)
 
     def _extension_items(self, values: dict[int, bytes], now: float) -> list[tuple[int, bytes]]:
         """The same elements as (id, value) pairs, for the general (two-byte) path."""

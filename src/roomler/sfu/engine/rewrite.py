@@ -10,23 +10,30 @@ RFC 8285 extension block in front of that shared payload with
 A fresh block (instead of patching the producer's block in place) lets a
 consumer drop the extensions it did not negotiate, put its own MID there
 (RFC 8843 section 15: receivers route by MID, so the producer's MID must not
-leak) and add its transport's transport-wide sequence number. Consumers that
-copy the same set of extensions share the encoded elements through the
-packet's ``cache``; each only appends its MID and sequence number.
+leak) and add its transport's transport-wide sequence number.
+
+Consumers whose headers differ only in sequence number, timestamp, SSRC and
+transport-wide sequence number (same extensions copied, same MID, same
+abs-send-time id) share one :class:`HeaderTemplate` per packet through the
+packet's ``cache``: each then builds its whole header with one
+``struct.pack`` (:func:`header_template`, :func:`template_key`).
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, NamedTuple
 
 __all__ = [
+    "HeaderTemplate",
     "RtpForward",
     "build_rtp_packet",
     "extension_block",
+    "header_template",
     "one_byte_block",
     "one_byte_elements",
+    "template_key",
 ]
 
 _FIXED = struct.Struct("!BBHII")
@@ -115,3 +122,54 @@ def build_rtp_packet(
     second = (0x80 if packet.marker else 0) | payload_type
     fixed = _FIXED.pack(first, second, sequence_number, timestamp, ssrc)
     return fixed + packet.csrc + block + packet.body
+
+
+class HeaderTemplate(NamedTuple):
+    """A consumer's RTP header for one packet, less its per-consumer numbers.
+
+    ``pack(first, second, sequence_number, timestamp, ssrc, middle[, twcc])``
+    returns the whole header: fixed part, CSRCs and a one-byte-form extension
+    block whose last element is the transport-wide sequence number when
+    ``twcc`` (RFC 3550 section 5.1, RFC 8285 section 4.2).
+    """
+
+    pack: Callable[..., bytes]
+    first: int
+    second: int
+    middle: bytes
+    twcc: bool
+
+
+_PACKERS: dict[str, Callable[..., bytes]] = {}
+_TEMPLATE_KEYS: dict[Hashable, int] = {}
+
+
+def template_key(layout: Hashable) -> int:
+    """A small int naming ``layout`` (what makes two consumers' headers alike).
+
+    Cache lookups with it hash an int instead of a nested tuple per packet.
+    """
+    return _TEMPLATE_KEYS.setdefault(layout, len(_TEMPLATE_KEYS))
+
+
+def header_template(packet: RtpForward, elements: bytes, twcc_id: int | None) -> HeaderTemplate:
+    """The template for ``packet`` with one-byte ``elements`` and, last, TWCC ``twcc_id``."""
+    value_size = 0
+    if twcc_id is not None:
+        elements += bytes(((twcc_id << 4) | 1,))
+        value_size = 2
+    size = len(elements) + value_size
+    padding = -size % 4
+    if size:
+        block_header = _BLOCK_HEADER.pack(_ONE_BYTE_PROFILE, (size + padding) >> 2)
+        middle = packet.csrc + block_header + elements
+        first = packet.first_byte | 0x10
+    else:
+        middle = packet.csrc
+        first = packet.first_byte & 0xEF
+    second = (0x80 if packet.marker else 0) | packet.payload_type
+    layout = f"!BBHII{len(middle)}s{'H' if value_size else ''}{padding}x"
+    pack = _PACKERS.get(layout)
+    if pack is None:
+        pack = _PACKERS[layout] = struct.Struct(layout).pack
+    return HeaderTemplate(pack, first, second, middle, value_size != 0)

@@ -201,6 +201,8 @@ class WebRtcTransport:
         self._dtls_outbox: list[bytes] = []
         self._dtls_timer: Any = None
         self._srtp: SrtpContext | None = None
+        #: Where RTP goes (see _update_media_destination); None while it cannot be sent.
+        self.media_destination: Address | None = None
         self._init_media_tables()
         self._init_counters()
         self._tick_handle: Any = None
@@ -378,6 +380,7 @@ class WebRtcTransport:
             self._set_ice_state("connected")
         elif self.ice_state == "disconnected" and source == self._selected:
             self._set_ice_state("completed")
+        self._update_media_destination()
         if self._dtls_outbox:
             outbox, self._dtls_outbox = self._dtls_outbox, []
             for datagram in outbox:
@@ -439,6 +442,7 @@ class WebRtcTransport:
     def _on_dtls_connected(self, dtls: DtlsEndpoint) -> None:
         assert dtls.srtp_keys is not None
         self._srtp = SrtpContext(dtls.srtp_keys)
+        self._update_media_destination()
         logger.info("%r DTLS connected (%s)", self, dtls.srtp_keys.profile.value)
         self._set_dtls_state("connected")
         self._next_report = self.loop.time() + self.settings.rtcp_interval / 2
@@ -547,6 +551,13 @@ class WebRtcTransport:
             return next(reversed(self._valid))
         return None
 
+    def _update_media_destination(self) -> None:
+        """Cache where RTP goes, for the per-packet path: None until SRTP is up and ICE
+        validated an address, and after close; else `_destination()`. It changes only on
+        ICE checks, DTLS connection and close."""
+        ready = self._srtp is not None and not self.closed
+        self.media_destination = self._destination() if ready else None
+
     def _sendto(self, data: bytes, addr: Address) -> None:
         if self.closed:
             return
@@ -565,7 +576,7 @@ class WebRtcTransport:
     @property
     def can_send(self) -> bool:
         """Whether SRTP is up and the peer has an address to send to."""
-        return self._srtp is not None and not self.closed and self._destination() is not None
+        return self.media_destination is not None
 
     def next_transport_sequence(self) -> int:
         """The next transport-wide sequence number of what we send on this transport."""
@@ -574,18 +585,30 @@ class WebRtcTransport:
         return seq
 
     def send_rtp(self, packet: bytes) -> bytes | None:
-        """Protect and send one RTP packet; returns the SRTP bytes (None if not sent)."""
-        srtp = self._srtp
-        destination = self._destination()
-        if srtp is None or destination is None:
+        """Protect and send one RTP packet; returns the SRTP bytes (None if not protected).
+
+        The forwarding hot path: `_sendto` inlined, the destination cached.
+        """
+        destination = self.media_destination
+        if destination is None:
             return None
         try:
-            protected = srtp.protect_rtp(packet)
+            protected = self._srtp.protect_rtp(packet)  # type: ignore[union-attr]
         except ValueError as exc:
             self.drops["srtp_protect"] += 1
             logger.debug("%r cannot protect RTP: %s", self, exc)
             return None
-        self._sendto(protected, destination)
+        try:
+            self._sock.sendto(protected, destination)
+        except (BlockingIOError, InterruptedError):
+            self.drops["send_buffer_full"] += 1
+            return protected
+        except OSError as exc:
+            self.drops["send_error"] += 1
+            logger.debug("%r sendto %s failed: %s", self, destination, exc)
+            return protected
+        self.packets_sent += 1
+        self.bytes_sent += len(protected)
         return protected
 
     def send_protected(self, data: bytes) -> None:
@@ -819,6 +842,7 @@ class WebRtcTransport:
             self._dtls.close()
             self._flush_dtls(self._dtls)  # close_notify
         self.closed = True
+        self._update_media_destination()
         for handle in (self._dtls_timer, self._tick_handle):
             if handle is not None:
                 handle.cancel()
