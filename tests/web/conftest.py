@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,10 +22,11 @@ from tests.web.harness import (
     DIST_INDEX,
     STEP_MS,
     BrowserUser,
+    NewUserFn,
     ServerProcess,
 )
 
-NewUser = Callable[[str, str], Awaitable[BrowserUser]]
+NewUser = NewUserFn
 
 expect.set_options(timeout=STEP_MS)
 

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,8 @@ PASSWORD = "correct horse battery"
 STEP_MS = 10_000
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
+
+NewUserFn = Callable[[str, str], Awaitable["BrowserUser"]]
 
 
 def free_port() -> int:
@@ -197,3 +200,18 @@ class BrowserUser:
 
     async def choose_status(self, label: str) -> None:
         await self.page.get_by_label("Status").select_option(label=label)
+
+
+async def alice_and_bob_in_general(
+    server: ServerProcess, new_user: NewUserFn
+) -> tuple[BrowserUser, BrowserUser]:
+    """Both sign up; Alice creates a workspace and adds Bob; both open #general."""
+    alice = await new_user("Alice", "alice")
+    bob = await new_user("Bob", "bob")
+    await bob.sign_up(server.base)
+    await expect(bob.page.get_by_text("you are not in any workspace yet")).to_be_visible()
+    await alice.sign_up(server.base)
+    await alice.create_workspace("Acme")
+    await alice.add_member("bob")
+    await bob.open_workspace_and_join("Acme", "general")
+    return alice, bob

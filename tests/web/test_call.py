@@ -12,13 +12,13 @@ import pytest
 from playwright.async_api import Locator, expect
 
 from tests.web.conftest import NewUser
-from tests.web.harness import BrowserUser, ServerProcess
-from tests.web.test_chat import alice_and_bob_in_general
+from tests.web.harness import BrowserUser, ServerProcess, alice_and_bob_in_general
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 MEDIA_TIMEOUT = 15.0  # from joining to decoded frames on the other side
 FRAME_GAP = 1.0  # frames must keep coming over this interval
+VIDEO_OFF = re.compile(r"\bvideo-off\b")
 
 PLAYBACK = """(video) => ({
     width: video.videoWidth,
@@ -90,6 +90,19 @@ async def test_two_browsers_see_hear_mute_and_leave(
     await alice.page.get_by_role("button", name="Mute").click()
     await expect(remote_tile(bob, "alice")).to_have_attribute("data-muted", "true")
     await expect(remote_tile(bob, "alice").get_by_label("Microphone muted")).to_be_visible()
+
+    # Alice's camera off and on again: Bob sees her avatar, then her video moving again.
+    await alice.page.get_by_role("button", name="Stop camera").click()
+    await expect(remote_tile(bob, "alice")).to_have_class(VIDEO_OFF)
+    await alice.page.get_by_role("button", name="Start camera").click()
+    await expect(remote_tile(bob, "alice")).not_to_have_class(VIDEO_OFF)
+    await assert_video_plays(bob, "alice")
+
+    # The device picker offers the (fake) microphone and camera.
+    await bob.page.get_by_role("button", name="Devices").click()
+    for picker in ("microphone", "camera"):
+        options = bob.page.locator(f'.device-picker select[name="{picker}"] option')
+        await expect(options).not_to_have_count(0)
 
     await bob.page.get_by_role("button", name="Leave call").click()
     await expect(bob.channel_heading("general")).to_be_visible()

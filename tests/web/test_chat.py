@@ -9,26 +9,11 @@ import pytest
 from playwright.async_api import expect
 
 from tests.web.conftest import NewUser
-from tests.web.harness import BrowserUser, ServerProcess
+from tests.web.harness import ServerProcess, alice_and_bob_in_general
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 HISTORY = 120  # messages: more than two pages of the client's 50
-
-
-async def alice_and_bob_in_general(
-    server: ServerProcess, new_user: NewUser
-) -> tuple[BrowserUser, BrowserUser]:
-    """Both sign up; Alice creates a workspace and adds Bob; both open #general."""
-    alice = await new_user("Alice", "alice")
-    bob = await new_user("Bob", "bob")
-    await bob.sign_up(server.base)
-    await expect(bob.page.get_by_text("you are not in any workspace yet")).to_be_visible()
-    await alice.sign_up(server.base)
-    await alice.create_workspace("Acme")
-    await alice.add_member("bob")
-    await bob.open_workspace_and_join("Acme", "general")
-    return alice, bob
 
 
 async def test_typing_messages_edits_and_presence_reach_the_other_browser(

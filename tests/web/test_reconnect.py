@@ -8,8 +8,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.web.conftest import NewUser
-from tests.web.harness import ServerProcess
-from tests.web.test_chat import alice_and_bob_in_general
+from tests.web.harness import ServerProcess, alice_and_bob_in_general
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

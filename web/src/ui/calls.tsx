@@ -458,6 +458,7 @@ function DevicePicker({ session, onError }: { session: CallSession; onError: (e:
 			<label>
 				Microphone
 				<select
+					name="microphone"
 					value={session.micDeviceId.value ?? ''}
 					disabled={audioInputs.length === 0}
 					onChange={(e) => void choose('audio', e.currentTarget.value)}
@@ -472,6 +473,7 @@ function DevicePicker({ session, onError }: { session: CallSession; onError: (e:
 			<label>
 				Camera
 				<select
+					name="camera"
 					value={session.cameraDeviceId.value ?? ''}
 					disabled={videoInputs.length === 0}
 					onChange={(e) => void choose('video', e.currentTarget.value)}
