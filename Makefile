@@ -29,7 +29,7 @@ $(INSTALLED): pyproject.toml | $(BIN)/python
 web: $(if $(wildcard web/package.json),$(WEB_DEPS),) $(if $(shell grep -s '"build"' web/package.json),$(WEB_DIST),)
 
 $(WEB_DEPS): web/package.json web/package-lock.json
-	cd web && npm ci --no-audit --no-fund --loglevel=error
+	cd web && npm ci --silent --no-audit --no-fund
 	@touch $@
 
 $(WEB_DIST): $(WEB_DEPS) $(WEB_SOURCES)
