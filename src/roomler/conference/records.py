@@ -109,16 +109,18 @@ async def participant_counts(
 async def open_participation(
     session: AsyncSession, conference_id: str, user_id: str
 ) -> ConferenceParticipant:
-    """The user's open record in the conference, created if they have none (committed)."""
-    found = await _open_record(session, conference_id, user_id)
-    if found is not None:
-        return found
+    """The user's open record in the conference, created if they have none (committed).
+
+    The insert comes first: a user has at most one open record (a partial unique index),
+    so the insert of a user who has one fails and we return that one. A first join, the
+    common case, costs the insert and the commit and no lookup before them.
+    """
     record = ConferenceParticipant(conference_id=conference_id, user_id=user_id, is_present=True)
     session.add(record)
     try:
         await session.commit()
     except IntegrityError:
-        # A concurrent join of the same user won the partial unique index: use its record.
+        # Open already (another tab, a rejoin, or a concurrent join): use that record.
         await session.rollback()
         found = await _open_record(session, conference_id, user_id)
         if found is None:
