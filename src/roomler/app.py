@@ -12,6 +12,7 @@ from roomler import __version__
 from roomler.api import auth, channels, conferences, messages, tenants, turn
 from roomler.api.errors import install_error_handlers
 from roomler.auth.tokens import TokenIssuer
+from roomler.cluster.conference import install_conference_routing
 from roomler.conference.media import CONFERENCE_KEY, ConferenceMedia, media_of
 from roomler.conference.signaling import register_media_signaling
 from roomler.config import Settings, load_settings
@@ -35,6 +36,7 @@ def build_context(settings: Settings) -> ServerContext:
     realtime = Realtime(settings, sessions, tokens)
     media = ConferenceMedia(settings.mediasoup, realtime.dispatcher)
     register_media_signaling(realtime, media)
+    install_conference_routing(realtime, media)  # several nodes: see roomler.cluster
     return ServerContext(
         settings=settings,
         engine=engine,

@@ -266,9 +266,18 @@ class Node:
 
 
 def launch(
-    count: int, redis: RedisTarget, database_url: str, workdir: Path, first: int = 1, **extra: str
+    count: int,
+    redis: RedisTarget,
+    database_url: str,
+    workdir: Path,
+    first: int = 1,
+    per_node: Callable[[int], dict[str, str]] | None = None,
+    **extra: str,
 ) -> list[Node]:
-    """Start `count` nodes named n<first>, n<first+1>, ... in parallel; wait until they answer."""
+    """Start `count` nodes named n<first>, n<first+1>, ... in parallel; wait until they answer.
+
+    `per_node(number)` adds settings of that node's own (its UDP port range, ...).
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMLER__")}
     env.update(
         {
@@ -282,7 +291,8 @@ def launch(
     nodes = []
     for number in range(first, first + count):
         node_id = f"n{number}"
-        node = Node(workdir / node_id, {**env, "ROOMLER__REDIS__NODE_ID": node_id}, node_id)
+        own = {"ROOMLER__REDIS__NODE_ID": node_id, **(per_node(number) if per_node else {})}
+        node = Node(workdir / node_id, {**env, **own}, node_id)
         node.spawn()
         nodes.append(node)
     try:
@@ -309,11 +319,17 @@ StartNodes = Callable[..., list[Node]]
 def start_nodes(
     cluster_database: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[StartNodes]:
-    """`start_nodes(n, redis, ROOMLER__X__Y="...")` -> n running nodes, stopped afterwards."""
+    """`start_nodes(n, redis, per_node=..., ROOMLER__X__Y="...")` -> n running nodes."""
     nodes: list[Node] = []
 
-    def start(count: int, redis: RedisTarget, **extra: str) -> list[Node]:
-        started = launch(count, redis, cluster_database, tmp_path, len(nodes) + 1, **extra)
+    def start(
+        count: int,
+        redis: RedisTarget,
+        per_node: Callable[[int], dict[str, str]] | None = None,
+        **extra: str,
+    ) -> list[Node]:
+        first = len(nodes) + 1
+        started = launch(count, redis, cluster_database, tmp_path, first, per_node, **extra)
         nodes.extend(started)
         return started
 
@@ -422,3 +438,20 @@ def is_type(event_type: str, **data: Any) -> Callable[[dict[str, Any]], bool]:
         return all(body.get(k) == v for k, v in data.items())
 
     return matches
+
+
+def media_settings(number: int) -> dict[str, str]:
+    """Node n's SFU: one worker on 127.0.0.1, UDP ports 47000 + 500 (n-1) onwards."""
+    low = 47000 + 500 * (number - 1)
+    return {
+        "ROOMLER__MEDIASOUP__LISTEN_IP": "127.0.0.1",
+        "ROOMLER__MEDIASOUP__NUM_WORKERS": "1",
+        "ROOMLER__MEDIASOUP__RTC_MIN_PORT": str(low),
+        "ROOMLER__MEDIASOUP__RTC_MAX_PORT": str(low + 499),
+    }
+
+
+def port_range(number: int) -> range:
+    settings = media_settings(number)
+    low = int(settings["ROOMLER__MEDIASOUP__RTC_MIN_PORT"])
+    return range(low, int(settings["ROOMLER__MEDIASOUP__RTC_MAX_PORT"]) + 1)

@@ -22,7 +22,7 @@ from roomler.api.deps import Context, Membership, Session, is_tenant_admin
 from roomler.api.errors import ApiError, conflict, forbidden, not_found
 from roomler.api.pagination import Pagination, paginated
 from roomler.api.serialize import iso
-from roomler.conference.media import media_of
+from roomler.conference.media import RoomElsewhere, media_of
 from roomler.conference.records import (
     ENDED,
     IN_PROGRESS,
@@ -212,6 +212,9 @@ async def start_conference(
             raise conflict("The conference has ended")
         try:
             room = await media.start(conference.id)
+            rtp_capabilities = room.router.rtp_capabilities
+        except RoomElsewhere as elsewhere:  # another node hosts it (several nodes)
+            rtp_capabilities = elsewhere.rtp_capabilities
         except (RuntimeError, ChannelError, InvalidStateError) as exc:
             logger.error("starting conference %s failed: %s", conference.id, exc)
             raise ApiError(503, f"The media server is not available: {exc}") from None
@@ -224,7 +227,7 @@ async def start_conference(
         await _announce(
             ctx, session, conference, "conference:started", {"started_by": member.user_id}
         )
-    return {"started": True, "rtp_capabilities": room.router.rtp_capabilities}
+    return {"started": True, "rtp_capabilities": rtp_capabilities}
 
 
 @router.post("/{conf_id}/join")

@@ -8,8 +8,9 @@ node's housekeeping:
   off) re-publishes its state;
 - **sweep**: on the same tick it reaps every registered node whose heartbeat expired.
   The script is atomic, so one node wins each dead node: it announces its users
-  `offline` (those with no connection left anywhere), sends `typing:stop` for whatever
-  they were typing, and runs the `on_nodes_lost` hooks (conferences);
+  `offline` (those with no connection left anywhere) and sends `typing:stop` for
+  whatever they were typing. Then every node runs its `tick_hooks` (conferences check
+  the nodes they depend on);
 - **resync**: whenever the link (re)connects, the node replaces what Redis holds for it
   with its own connections, choices and typing indicators (`scripts.RESYNC`);
 - **delivery**: envelopes arriving on the node's channel go to its connections.
@@ -60,8 +61,7 @@ LEAVE_FLUSH_SECS = 2.0
 BAD_ENVELOPE_LOG_SECS = 10.0
 
 EnvelopeHandler = Callable[[Envelope], None]
-NodesLost = Callable[[list[str], list[str]], Awaitable[None]]
-UpHook = Callable[[], Awaitable[None]]
+Hook = Callable[[], Awaitable[None]]
 
 
 def default_node_id() -> str:
@@ -113,8 +113,13 @@ class ClusterNode:
             CONNECTION: self._deliver_to_connection,
             POSTED: self._message_posted_elsewhere,
         }
-        self.nodes_lost_hooks: list[NodesLost] = []
-        self.up_hooks: list[UpHook] = []
+        # Run after every heartbeat, and after every resync.
+        self.tick_hooks: list[Hook] = []
+        self.up_hooks: list[Hook] = []
+        # Sees every frame another node sends to one of our connections, before delivery.
+        self.connection_frame_observer: Callable[[str, str], None] | None = None
+        # Run (synchronously) when the node stops, before it leaves the cluster.
+        self.stop_hooks: list[Callable[[], None]] = []
         self._epoch = ""
         self._heartbeat: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -148,6 +153,8 @@ class ClusterNode:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
+        for hook in self.stop_hooks:
+            hook()
         if self.link.up:
             try:
                 changes, typing, _conferences = await self.link.call(
@@ -188,11 +195,20 @@ class ClusterNode:
             *SWEEP.command(self.prefix, self.node_id)
         )
         if dead:
-            logger.warning("%r: node(s) %s stopped their heartbeat", self, ", ".join(dead))
+            logger.warning(
+                "%r: node(s) %s stopped their heartbeat; their conferences %s are gone",
+                self,
+                ", ".join(dead),
+                ", ".join(conferences) or "(none)",
+            )
             await self._reaped(changes, typing)
-        if dead or conferences:
-            for hook in self.nodes_lost_hooks:
-                await hook(list(dead), list(conferences))
+        for hook in self.tick_hooks:
+            try:
+                await hook()
+            except RedisUnavailable:
+                raise
+            except Exception:
+                logger.exception("%r: %r failed", self, hook)
 
     async def _reaped(self, changes: list[str], typing: list[str]) -> None:
         """Announce what reaping a node changed: presence, and typing that stopped."""
@@ -264,7 +280,10 @@ class ClusterNode:
         if handler is None:
             self._log_bad_envelope(ValueError(f"no handler for kind {envelope.kind!r}"))
             return
-        handler(envelope)
+        try:
+            handler(envelope)
+        except ValueError as exc:
+            self._log_bad_envelope(exc)
 
     def _deliver_to_users(self, envelope: Envelope) -> None:
         self.dispatcher.local.deliver(envelope.targets, envelope.body, None, envelope.skip or None)
@@ -274,7 +293,13 @@ class ClusterNode:
         self.presence.heard_frame(envelope.body)
 
     def _deliver_to_connection(self, envelope: Envelope) -> None:
+        if self.connection_frame_observer is not None:
+            self.connection_frame_observer(envelope.targets[0], envelope.body)
         self.dispatcher.local.deliver_to_connection(envelope.targets[0], envelope.body)
+
+    def publish_to(self, node_id: str, envelope: Envelope) -> bool:
+        """Send one envelope to one node's channel (in order with everything else)."""
+        return self.link.send("PUBLISH", node_channel(self.prefix, node_id), envelope.serialize())
 
     def message_posted(self, channel_id: str, author_id: str) -> None:
         """The author's typing indicator may live on another node: end it there too."""

@@ -12,7 +12,7 @@ Every key starts with the configured prefix `P` (`ROOMLER__REDIS__KEY_PREFIX`):
     P user:<u>           hash node id -> how many connections user u has there
     P chosen             hash user id -> chosen presence, while the user is connected
     P told               hash user id -> what the user's peers were last told (absent: offline)
-    P conf:<c>           the node that owns conference c's router
+    P conf:<c>           hash: `node` owning conference c's router, its `caps` (JSON)
 
 A script runs atomically, so exactly one node sees each presence transition (and
 announces it) and exactly one node reaps a dead node. Scripts are sent with EVALSHA and
@@ -98,7 +98,7 @@ local function reap(nid, changes, typing, confs)
     typing[#typing + 1] = entry
   end
   for _, cid in ipairs(redis.call('SMEMBERS', base .. ':confs')) do
-    if redis.call('GET', P .. 'conf:' .. cid) == nid then
+    if redis.call('HGET', P .. 'conf:' .. cid, 'node') == nid then
       redis.call('DEL', P .. 'conf:' .. cid)
       confs[#confs + 1] = cid
     end
@@ -328,6 +328,54 @@ return {epoch, out}
 """,
 )
 
+# ARGV: P, conference, node -> {owner, caps or ''}: the owner is this node unless another
+# live node already hosts the conference (a dead owner's claim is taken over).
+CLAIM = Script(
+    "claim",
+    r"""
+local key = P .. 'conf:' .. ARGV[2]
+local owner = redis.call('HGET', key, 'node')
+if owner and owner ~= ARGV[3] and redis.call('EXISTS', P .. 'node:' .. owner .. ':alive') == 1 then
+  return {owner, redis.call('HGET', key, 'caps') or ''}
+end
+if owner ~= ARGV[3] then redis.call('DEL', key) end
+redis.call('HSET', key, 'node', ARGV[3])
+redis.call('SADD', P .. 'node:' .. ARGV[3] .. ':confs', ARGV[2])
+return {ARGV[3], ''}
+""",
+)
+
+# ARGV: P, conference, node, caps: the owner's router is up; others answer `start` with caps.
+HOSTED = Script(
+    "hosted",
+    r"""
+local key = P .. 'conf:' .. ARGV[2]
+if redis.call('HGET', key, 'node') == ARGV[3] then redis.call('HSET', key, 'caps', ARGV[4]) end
+return 0
+""",
+)
+
+# ARGV: P, conference -> the live node hosting it, or ''
+OWNER = Script(
+    "owner",
+    r"""
+local owner = redis.call('HGET', P .. 'conf:' .. ARGV[2], 'node')
+if owner and redis.call('EXISTS', P .. 'node:' .. owner .. ':alive') == 1 then return owner end
+return ''
+""",
+)
+
+# ARGV: P, conference, node: the node no longer hosts the conference.
+RELEASE = Script(
+    "release",
+    r"""
+local key = P .. 'conf:' .. ARGV[2]
+if redis.call('HGET', key, 'node') == ARGV[3] then redis.call('DEL', key) end
+redis.call('SREM', P .. 'node:' .. ARGV[3] .. ':confs', ARGV[2])
+return 0
+""",
+)
+
 ALL: tuple[Script, ...] = (
     ARRIVE,
     DEPART,
@@ -339,4 +387,8 @@ ALL: tuple[Script, ...] = (
     SWEEP,
     LEAVE,
     RESYNC,
+    CLAIM,
+    HOSTED,
+    OWNER,
+    RELEASE,
 )

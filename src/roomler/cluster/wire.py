@@ -15,7 +15,10 @@ separated by newlines, the last of which (the body) may itself contain anything:
   there ends (it lives on the node holding the connection that typed);
 - kind `q`: a forwarded client request (`media:*`) for a conference owned by the
   receiving node; the targets are the origin node, the connection and its user, the
-  body is the client's frame as it arrived (see `roomler.cluster.conference`).
+  body is the client's frame as it arrived (see `roomler.cluster.conference`);
+- kind `x`: a conference command for the receiving node, the action in the skip field:
+  `closed` (targets: origin node, connection: it went away), `end` and `leave` (targets:
+  origin node; body: JSON arguments).
 
 The Lua route script builds `u`, `v` and `p` envelopes itself (`scripts.py`); both sides must agree
 with `serialize` here. User ids and connection ids never contain commas or newlines.
@@ -30,7 +33,8 @@ PRESENCE = "v"
 CONNECTION = "c"
 POSTED = "p"
 REQUEST = "q"
-KINDS = (USERS, PRESENCE, CONNECTION, POSTED, REQUEST)
+COMMAND = "x"
+KINDS = (USERS, PRESENCE, CONNECTION, POSTED, REQUEST, COMMAND)
 
 
 @dataclass(frozen=True, slots=True)

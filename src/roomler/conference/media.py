@@ -9,6 +9,10 @@ the peer notifications:
   `media:peer_left`, to the users still in the room (user-level);
 - `media:room_closed {conference_id, reason}` to every participant connection when a
   room goes away: `"ended"` (the conference ended) or `"worker_died"`.
+
+With several nodes, `placement` (`roomler.cluster.conference`) records which node hosts
+each room: `start` refuses with `RoomElsewhere` when another live node has it, and
+`end`/`leave_user` for a room hosted elsewhere are carried out by that node.
 """
 
 from __future__ import annotations
@@ -16,9 +20,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
-from roomler.conference.rooms import Departure, MediaRoom, RoomManager
+from roomler.conference.rooms import Departure, MediaRoom, RoomError, RoomManager
 from roomler.config import MediasoupSettings
 from roomler.context import ServerContext
 from roomler.realtime.dispatcher import Dispatcher
@@ -33,6 +37,31 @@ CONFERENCE_KEY = "conference"
 
 ROOM_ENDED = "ended"
 ROOM_WORKER_DIED = "worker_died"
+
+
+class RoomElsewhere(RoomError):
+    """The conference's room is hosted by another node."""
+
+    def __init__(self, conference_id: str, node_id: str, rtp_capabilities: dict[str, Any]):
+        super().__init__(f"conference {conference_id} is hosted by node {node_id}")
+        self.node_id = node_id
+        self.rtp_capabilities = rtp_capabilities
+
+
+class RoomPlacement(Protocol):
+    """Where rooms live when several nodes share the conferences."""
+
+    async def claim(self, conference_id: str) -> None:
+        """Record this node as the host, or raise `RoomElsewhere`."""
+        ...
+
+    def hosted(self, conference_id: str, rtp_capabilities: dict[str, Any]) -> None: ...
+
+    def released(self, conference_id: str) -> None: ...
+
+    async def end_elsewhere(self, conference_id: str, reason: str) -> None: ...
+
+    async def leave_elsewhere(self, conference_id: str, user_id: str) -> None: ...
 
 
 def media_of(ctx: ServerContext) -> ConferenceMedia:
@@ -56,6 +85,7 @@ class ConferenceMedia:
         self._pool: WorkerPool | None = None
         self._pool_lock = asyncio.Lock()
         self._closed = False
+        self.placement: RoomPlacement | None = None
 
     @property
     def pool_started(self) -> bool:
@@ -82,6 +112,7 @@ class ConferenceMedia:
             pool, self._pool = self._pool, None
         for conference_id in list(self.rooms.rooms):
             self.rooms.remove_room(conference_id)
+            self._released(conference_id)
         if pool is not None:
             await pool.close()
 
@@ -89,7 +120,23 @@ class ConferenceMedia:
 
     async def start(self, conference_id: str) -> MediaRoom:
         """The conference's room; a router is placed on a worker if it has none."""
-        return await self.rooms.open_room(conference_id, self._create_router)
+        placement = self.placement
+        if placement is None:
+            return await self.rooms.open_room(conference_id, self._create_router)
+        if self.rooms.get_room(conference_id) is None:
+            await placement.claim(conference_id)  # RoomElsewhere: another node has it
+        try:
+            room = await self.rooms.open_room(conference_id, self._create_router)
+        except BaseException:
+            if self.rooms.get_room(conference_id) is None:
+                placement.released(conference_id)
+            raise
+        placement.hosted(conference_id, room.router.rtp_capabilities)
+        return room
+
+    def _released(self, conference_id: str) -> None:
+        if self.placement is not None:
+            self.placement.released(conference_id)
 
     async def _create_router(self) -> Router:
         pool = await self.pool()
@@ -99,7 +146,10 @@ class ConferenceMedia:
         """Tell every participant connection the room closed, then close its router."""
         room = self.rooms.remove_room(conference_id)
         if room is None:
+            if self.placement is not None:
+                await self.placement.end_elsewhere(conference_id, reason)
             return None
+        self._released(conference_id)
         await self._announce_closed(room, reason)
         try:
             await room.router.close()
@@ -116,6 +166,8 @@ class ConferenceMedia:
         closed = [room for room in rooms if room is not None]
         if not closed:
             return None
+        for room in closed:
+            self._released(room.conference_id)
         logger.warning(
             "SFU worker %d died (%s): closing conferences %s",
             worker.pid,
@@ -146,6 +198,9 @@ class ConferenceMedia:
 
     async def leave_user(self, conference_id: str, user_id: str) -> list[Departure]:
         """Every connection of the user leaves (the HTTP leave, which knows no connection)."""
+        if self.placement is not None and self.rooms.get_room(conference_id) is None:
+            await self.placement.leave_elsewhere(conference_id, user_id)
+            return []
         departures = await self.rooms.close_participant_by_user(conference_id, user_id)
         if departures:
             await self._announce_departures(conference_id, departures)

@@ -33,16 +33,14 @@ from roomler.realtime.protocol import (
     CLOSE_POLICY_VIOLATION,
     CLOSE_TOKEN_EXPIRED,
     ERROR_BAD_REQUEST,
-    ERROR_INTERNAL,
     ERROR_RATE_LIMITED,
-    MAX_ECHOED_TYPE_LENGTH,
     BadRequest,
     ClientMessage,
     encode_connected,
     encode_error,
 )
 from roomler.realtime.ratelimit import MessageRateLimiter, Verdict
-from roomler.realtime.registry import Refused, Request
+from roomler.realtime.registry import handle_message
 
 logger = logging.getLogger(__name__)
 
@@ -178,22 +176,7 @@ class WsSession:
         except BadRequest as exc:
             self.send_error(str(exc), exc.request_type, exc.request_id)
             return
-        registration = self.hub.registry.get(message.type)
-        if registration is None:
-            kind = message.type[:MAX_ECHOED_TYPE_LENGTH]
-            self.send_error(f"unknown message type {kind!r}", kind, message.request_id)
-            return
-        request = Request(self.hub, self.connection, message.type, message.request_id)
-        try:
-            data = registration.parse(message.data)
-            await registration.handler(request, data)
-        except Refused as exc:
-            request.reply_error(exc.code, exc.message)
-        except ValueError as exc:
-            request.reply_error(ERROR_BAD_REQUEST, str(exc))
-        except Exception:
-            logger.exception("%r: handling %s failed", self.connection, message.type)
-            request.reply_error(ERROR_INTERNAL, "the server failed to handle this message")
+        await handle_message(self.hub, self.connection, message)
 
     def send_error(
         self, message: str, request_type: str | None = None, request_id: str | None = None

@@ -9,15 +9,25 @@ parsed data; it may reply to the connection, publish to others, or raise `Refuse
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from roomler.realtime.connection import CloseHook, Connection
-from roomler.realtime.protocol import encode, encode_error
+from roomler.realtime.protocol import (
+    ERROR_BAD_REQUEST,
+    ERROR_INTERNAL,
+    MAX_ECHOED_TYPE_LENGTH,
+    ClientMessage,
+    encode,
+    encode_error,
+)
 
 if TYPE_CHECKING:
     from roomler.realtime.hub import Realtime
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Parser = Callable[[dict[str, Any]], T]
@@ -84,8 +94,49 @@ class HandlerRegistry:
             raise ValueError(f"a handler for {message_type!r} is already registered")
         self._handlers[message_type] = Registration(handler, parse or _keep_data)
 
+    def replace(
+        self, message_type: str, handler: Handler[T], parse: Parser[T] | None = None
+    ) -> Registration[Any]:
+        """Put another handler in front of a registered type; returns the old registration.
+
+        Used to route a type elsewhere (the cluster forwards `media:*` to the node that
+        hosts the conference) while keeping the original for local handling.
+        """
+        old = self._handlers.get(message_type)
+        if old is None:
+            raise ValueError(f"no handler for {message_type!r} is registered")
+        self._handlers[message_type] = Registration(handler, parse or _keep_data)
+        return old
+
     def get(self, message_type: str) -> Registration[Any] | None:
         return self._handlers.get(message_type)
 
     def types(self) -> list[str]:
         return sorted(self._handlers)
+
+
+async def handle_message(hub: Realtime, connection: Connection, message: ClientMessage) -> None:
+    """Run the handler of one parsed client message, answering every failure with `error`."""
+    registration = hub.registry.get(message.type)
+    if registration is None:
+        kind = message.type[:MAX_ECHOED_TYPE_LENGTH]
+        connection.send(
+            encode_error(
+                ERROR_BAD_REQUEST,
+                f"unknown message type {kind!r}",
+                request_type=kind,
+                request_id=message.request_id,
+            )
+        )
+        return
+    request = Request(hub, connection, message.type, message.request_id)
+    try:
+        data = registration.parse(message.data)
+        await registration.handler(request, data)
+    except Refused as exc:
+        request.reply_error(exc.code, exc.message)
+    except ValueError as exc:
+        request.reply_error(ERROR_BAD_REQUEST, str(exc))
+    except Exception:
+        logger.exception("%r: handling %s failed", connection, message.type)
+        request.reply_error(ERROR_INTERNAL, "the server failed to handle this message")

@@ -1,0 +1,391 @@
+"""Conferences on any node: one node hosts a conference's router, the others forward.
+
+A conference's room (its router and every participant's transports) lives on exactly
+one node, recorded in Redis as `conf:<id>` (`scripts.CLAIM`): the node where it was
+started, or where it was first joined after its host died. A participant whose
+WebSocket is on another node is served through the host:
+
+- the participant's node (the *edge*) forwards each `media:*` request, as the client sent
+  it, to the host's channel (`q` envelope). The host runs it with the normal handlers on
+  a `RemoteConnection` standing in for the participant's connection, one request at a
+  time and in order; every reply and connection-targeted event goes back over Redis to
+  the edge, which queues it on the real connection. The edge's requests and the host's
+  replies each travel through one ordered link, so replies arrive in order;
+- user-level events (`media:new_producer`, `media:peer_left`, ...) go through the
+  cluster dispatcher like any other event;
+- media never crosses nodes: the transports' ICE candidates are the host's own
+  addresses, and the browser sends its UDP straight there;
+- when the participant's WebSocket closes, the edge tells the host (`x closed`), which
+  runs the same cleanup as for a local connection (the participant leaves the room).
+
+Every node checks on each heartbeat the nodes it depends on. An edge whose host died
+sends `media:room_closed {conference_id, reason: "node_lost"}` to the participants it
+forwarded for; the dead host's claim is gone (reaped, or taken over), so the conference
+can be started or joined again and gets a router on another node. A host whose edge
+died cleans up that edge's participants.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from roomler.cluster.link import RedisUnavailable
+from roomler.cluster.node import ClusterNode
+from roomler.cluster.scripts import CLAIM, HOSTED, OWNER, RELEASE
+from roomler.cluster.wire import COMMAND, CONNECTION, REQUEST, Envelope
+from roomler.conference.media import ConferenceMedia, RoomElsewhere
+from roomler.conference.signaling import MEDIA_ERROR
+from roomler.ids import is_id
+from roomler.realtime.connection import Connection
+from roomler.realtime.hub import Realtime
+from roomler.realtime.protocol import (
+    CLOSE_GOING_AWAY,
+    BadRequest,
+    ClientMessage,
+    encode,
+)
+from roomler.realtime.registry import Registration, Request, handle_message
+
+logger = logging.getLogger(__name__)
+
+MEDIA_PREFIX = "media:"
+NODE_LOST = "node_lost"
+# Forwarded requests waiting on the host, per connection; more is a misbehaving edge.
+MAX_QUEUED_REQUESTS = 256
+# How long a `start` on a node that does not host the room waits for the host's router.
+CAPS_WAIT_SECS = 5.0
+CLOSED, END, LEAVE = "closed", "end", "leave"
+
+
+async def _no_socket(_text: str) -> None:
+    raise RuntimeError("a remote connection has no socket of its own")
+
+
+class RemoteConnection(Connection):
+    """On the host: a participant's connection that lives on another node (the edge).
+
+    Whatever is sent to it is published to the edge, for the real connection. Requests
+    arriving for it are handled one at a time, in order, by its own task.
+    """
+
+    def __init__(
+        self, user_id: str, connection_id: str, edge: str, forward: Callable[[str], bool]
+    ) -> None:
+        super().__init__(user_id, connection_id, _no_socket, max_queued=1)
+        self.edge = edge
+        self._forward = forward
+        self._inbox: deque[str | None] = deque()  # None: the connection closed
+        self._arrived = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"RemoteConnection({self.connection_id}, user={self.user_id}, edge={self.edge})"
+
+    def send(self, frame: str) -> bool:
+        if self.close_code is not None:
+            return False
+        return self._forward(frame)
+
+    def submit(self, text: str | None) -> bool:
+        if text is not None and len(self._inbox) >= MAX_QUEUED_REQUESTS:
+            return False
+        self._inbox.append(text)
+        self._arrived.set()
+        return True
+
+    async def next_item(self) -> str | None:
+        while not self._inbox:
+            self._arrived.clear()
+            await self._arrived.wait()
+        return self._inbox.popleft()
+
+
+class ConferenceRouting:
+    """`RoomPlacement` for `ConferenceMedia`, and the forwarding of `media:*` requests."""
+
+    def __init__(self, node: ClusterNode, hub: Realtime, media: ConferenceMedia) -> None:
+        self.node = node
+        self.hub = hub
+        self.media = media
+        self.prefix = node.prefix
+        self.node_id = node.node_id
+        # Edge side: our connection id -> (conference id, hosting node).
+        self.forwarded: dict[str, tuple[str, str]] = {}
+        # Host side: connection id on another node -> its stand-in here.
+        self.remote: dict[str, RemoteConnection] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def install(self) -> None:
+        self.media.placement = self
+        registry = self.hub.registry
+        for message_type in registry.types():
+            if message_type.startswith(MEDIA_PREFIX):
+                original = registry.get(message_type)
+                assert original is not None
+                registry.replace(message_type, self._router_for(original))
+        self.hub.on_disconnect(self._connection_closed)
+        self.node.envelope_handlers[REQUEST] = self._on_request
+        self.node.envelope_handlers[COMMAND] = self._on_command
+        self.node.connection_frame_observer = self._observe_frame
+        self.node.tick_hooks.append(self.check_nodes)
+        self.node.up_hooks.append(self._reclaim)
+        self.node.stop_hooks.append(self._stop)
+
+    def _stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+    # --- RoomPlacement -------------------------------------------------------------------------
+
+    async def claim(self, conference_id: str) -> None:
+        try:
+            owner, caps = await self.node.link.call(
+                *CLAIM.command(self.prefix, conference_id, self.node_id)
+            )
+        except RedisUnavailable:
+            return  # alone until Redis is back; the resync records the room then
+        if owner == self.node_id:
+            return
+        capabilities = json.loads(caps) if caps else await self._wait_caps(conference_id)
+        raise RoomElsewhere(conference_id, owner, capabilities)
+
+    async def _wait_caps(self, conference_id: str) -> dict[str, Any]:
+        """The host is still placing its router: its capabilities come in a moment."""
+        key = f"{self.prefix}conf:{conference_id}"
+        deadline = asyncio.get_running_loop().time() + CAPS_WAIT_SECS
+        while asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+            with contextlib.suppress(RedisUnavailable):
+                caps = await self.node.link.call("HGET", key, "caps")
+                if caps:
+                    loaded: dict[str, Any] = json.loads(caps)
+                    return loaded
+        return {}
+
+    def hosted(self, conference_id: str, rtp_capabilities: dict[str, Any]) -> None:
+        caps = json.dumps(rtp_capabilities, separators=(",", ":"))
+        self.node.link.send(*HOSTED.command(self.prefix, conference_id, self.node_id, caps))
+
+    def released(self, conference_id: str) -> None:
+        self.node.link.send(*RELEASE.command(self.prefix, conference_id, self.node_id))
+
+    async def end_elsewhere(self, conference_id: str, reason: str) -> None:
+        await self._command_host(
+            conference_id, END, {"conference_id": conference_id, "reason": reason}
+        )
+
+    async def leave_elsewhere(self, conference_id: str, user_id: str) -> None:
+        await self._command_host(
+            conference_id, LEAVE, {"conference_id": conference_id, "user_id": user_id}
+        )
+
+    async def _command_host(self, conference_id: str, action: str, args: dict[str, str]) -> None:
+        owner = await self.owner(conference_id)
+        if owner is not None:
+            body = json.dumps(args)
+            self.node.publish_to(owner, Envelope(COMMAND, (self.node_id,), action, body))
+
+    async def owner(self, conference_id: str) -> str | None:
+        """The live node hosting the conference, if it is not this one."""
+        try:
+            owner = await self.node.link.call(*OWNER.command(self.prefix, conference_id))
+        except RedisUnavailable:
+            return None
+        return owner if owner and owner != self.node_id else None
+
+    async def _reclaim(self) -> None:
+        """After a (re)connect to Redis: record the rooms this node hosts."""
+        for conference_id, room in list(self.media.rooms.rooms.items()):
+            try:
+                await self.claim(conference_id)
+            except RoomElsewhere as elsewhere:
+                logger.error(
+                    "conference %s has a router here and on node %s (started there while "
+                    "Redis was away); new participants go there",
+                    conference_id,
+                    elsewhere.node_id,
+                )
+                continue
+            self.hosted(conference_id, room.router.rtp_capabilities)
+
+    # --- the edge: forwarding a participant's requests -----------------------------------------
+
+    def _router_for(
+        self, original: Registration[Any]
+    ) -> Callable[[Request, dict[str, Any]], Awaitable[None]]:
+        async def route(request: Request, data: dict[str, Any]) -> None:
+            host = await self._host_for(request, data)
+            if host is None:
+                await original.handler(request, original.parse(data))
+            else:
+                self._forward(request, data, host)
+
+        return route
+
+    async def _host_for(self, request: Request, data: dict[str, Any]) -> str | None:
+        """The other node this request must go to; None to handle it here."""
+        if isinstance(request.connection, RemoteConnection):
+            return None  # forwarded to us: we are the host
+        conference_id = data.get("conference_id")
+        if not isinstance(conference_id, str) or not is_id(conference_id):
+            return None  # the handler here answers with the precise error
+        if self.media.rooms.get_room(conference_id) is not None:
+            return None
+        known = self.forwarded.get(request.connection_id)
+        if known is not None and known[0] == conference_id:
+            return known[1]
+        return await self.owner(conference_id)
+
+    def _forward(self, request: Request, data: dict[str, Any], host: str) -> None:
+        conference_id = data["conference_id"]
+        frame: dict[str, Any] = {"type": request.type, "data": data}
+        if request.request_id is not None:
+            frame["request_id"] = request.request_id
+        targets = (self.node_id, request.connection_id, request.user_id)
+        envelope = Envelope(REQUEST, targets, "", json.dumps(frame, separators=(",", ":")))
+        if not self.node.publish_to(host, envelope):
+            reply = {"message": f"the node hosting conference {conference_id} is unreachable"}
+            reply["request_type"] = request.type
+            if request.request_id is not None:
+                reply["request_id"] = request.request_id
+            request.reply(MEDIA_ERROR, reply)
+            return
+        if request.type == "media:leave":
+            self.forwarded.pop(request.connection_id, None)
+        else:
+            self.forwarded[request.connection_id] = (conference_id, host)
+
+    async def _connection_closed(self, connection: Connection) -> None:
+        entry = self.forwarded.pop(connection.connection_id, None)
+        if entry is not None:
+            targets = (self.node_id, connection.connection_id)
+            self.node.publish_to(entry[1], Envelope(COMMAND, targets, CLOSED, ""))
+
+    def _observe_frame(self, connection_id: str, frame: str) -> None:
+        # The host closed the room (ended, or its worker died): nothing to forward for now.
+        if connection_id in self.forwarded and frame.startswith('{"type":"media:room_closed"'):
+            self.forwarded.pop(connection_id, None)
+
+    # --- the host: running forwarded requests ------------------------------------------------
+
+    def _on_request(self, envelope: Envelope) -> None:
+        if len(envelope.targets) != 3:
+            raise ValueError("a forwarded request names the edge, the connection and the user")
+        edge, connection_id, user_id = envelope.targets
+        remote = self.remote.get(connection_id)
+        if remote is None:
+            remote = self._stand_in(edge, connection_id, user_id)
+        if not remote.submit(envelope.body):
+            logger.warning("%r: too many forwarded requests waiting; dropped one", remote)
+
+    def _stand_in(self, edge: str, connection_id: str, user_id: str) -> RemoteConnection:
+        def forward(frame: str) -> bool:
+            back = Envelope(CONNECTION, (connection_id,), "", frame)
+            return self.node.publish_to(edge, back)
+
+        remote = RemoteConnection(user_id, connection_id, edge, forward)
+        self.remote[connection_id] = remote
+        remote.task = self._spawn(self._serve(remote))
+        return remote
+
+    async def _serve(self, remote: RemoteConnection) -> None:
+        """Handle the remote connection's requests in order until it closes."""
+        try:
+            while (text := await remote.next_item()) is not None:
+                try:
+                    message = ClientMessage.parse(text)
+                except BadRequest as exc:
+                    logger.warning("%r: unreadable forwarded request: %s", remote, exc)
+                    continue
+                await handle_message(self.hub, remote, message)
+        finally:
+            await self._forget(remote)
+
+    async def _forget(self, remote: RemoteConnection) -> None:
+        """The remote connection went away: the same cleanup as for a local one."""
+        if self.remote.get(remote.connection_id) is remote:
+            del self.remote[remote.connection_id]
+        remote.close(CLOSE_GOING_AWAY)
+        for hook in (*remote.close_hooks, *self.hub.close_hooks):
+            try:
+                await hook(remote)
+            except Exception:
+                logger.exception("cleanup after %r failed in %r", remote, hook)
+
+    def _on_command(self, envelope: Envelope) -> None:
+        action = envelope.skip
+        if action == CLOSED:
+            if len(envelope.targets) != 2:
+                raise ValueError("a closed command names the edge and the connection")
+            remote = self.remote.get(envelope.targets[1])
+            if remote is not None:
+                remote.submit(None)
+            return
+        args = json.loads(envelope.body)
+        if not isinstance(args, dict) or not is_id(args.get("conference_id")):
+            raise ValueError(f"conference command {action!r} without a conference id")
+        if action == END:
+            self._spawn(self._end(args["conference_id"], str(args.get("reason", "ended"))))
+        elif action == LEAVE and is_id(args.get("user_id")):
+            self._spawn(self.media.leave_user(args["conference_id"], args["user_id"]))
+        else:
+            raise ValueError(f"unknown conference command {action[:16]!r}")
+
+    async def _end(self, conference_id: str, reason: str) -> None:
+        async with self.media.rooms.lock(conference_id):
+            if self.media.rooms.get_room(conference_id) is not None:
+                await self.media.end(conference_id, reason)
+
+    # --- nodes that died -------------------------------------------------------------------------
+
+    async def check_nodes(self) -> None:
+        """Close what depended on nodes that stopped their heartbeat."""
+        for host in {host for _, host in self.forwarded.values()}:
+            if not await self.node.node_alive(host):
+                self._host_lost(host)
+        for edge in {remote.edge for remote in self.remote.values()}:
+            if not await self.node.node_alive(edge):
+                logger.warning("node %s died: its participants leave our conferences", edge)
+                for remote in [r for r in self.remote.values() if r.edge == edge]:
+                    remote.submit(None)
+
+    def _host_lost(self, host: str) -> None:
+        lost = [(c, conf) for c, (conf, h) in self.forwarded.items() if h == host]
+        logger.warning(
+            "node %s died: closing conferences %s for %d participant(s) here",
+            host,
+            ", ".join(sorted({conf for _, conf in lost})),
+            len(lost),
+        )
+        for connection_id, conference_id in lost:
+            del self.forwarded[connection_id]
+            frame = encode(
+                "media:room_closed", {"conference_id": conference_id, "reason": NODE_LOST}
+            )
+            self.node.dispatcher.local.deliver_to_connection(connection_id, frame)
+
+    def _spawn(self, coroutine: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("a conference task failed", exc_info=task.exception())
+
+
+def install_conference_routing(hub: Realtime, media: ConferenceMedia) -> ConferenceRouting | None:
+    """Route conferences across nodes when the hub is part of a cluster."""
+    if hub.cluster is None:
+        return None
+    routing = ConferenceRouting(hub.cluster, hub, media)
+    routing.install()
+    return routing
