@@ -14,7 +14,7 @@ from roomler.sfu.engine.rewrite import (
     one_byte_elements,
     template_key,
 )
-from roomler.sfu.engine.rtp_stats import RateMeter, ReceiveStats
+from roomler.sfu.engine.rtp_stats import CounterRate, RateMeter, ReceiveStats
 from roomler.sfu.rtcp import NOT_RECEIVED, ntp_from_unix, ntp_middle_32
 from roomler.sfu.rtp import RtpPacket, read_extensions, read_header
 
@@ -122,6 +122,21 @@ def test_rate_meter_counts_the_last_window() -> None:
     assert meter.rate(0.95) == 80_000
     assert meter.rate(1.45) == 40_000  # half the window has rolled off
     assert meter.rate(5.0) == 0
+
+
+@pytest.mark.parametrize("period", [0.05, 0.5, 1.3])
+def test_counter_rate_is_right_whatever_the_sampling_period(period: float) -> None:
+    rate = CounterRate(window=1.0)
+    assert rate.rate(0, 0.0) == 0
+    total, now = 0, 0.0
+    while now < 5:  # 125 kB/s = 1 Mbit/s
+        rate.sample(total, now)
+        now += period
+        total = int(now * 125_000)
+    assert rate.rate(total, now) == pytest.approx(1_000_000, rel=0.01)
+    # Nothing more arrives: the rate falls to zero once the window has passed.
+    rate.sample(total, now)
+    assert rate.rate(total, now + 3 * period + 1.0) == pytest.approx(0, abs=1)
 
 
 # -- packet building -------------------------------------------------------------

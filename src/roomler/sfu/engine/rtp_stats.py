@@ -3,14 +3,17 @@
 - :class:`ReceiveStats` -- one incoming SSRC: extended highest sequence number,
   cumulative and interval loss (RFC 3550 appendix A.3), interarrival jitter
   (appendix A.8) and the last Sender Report (for LSR/DLSR, section 6.4.1).
-- :class:`RateMeter` -- bits per second over the last second.
+- :class:`RateMeter` -- bits per second over the last second, fed per packet.
+- :class:`CounterRate` -- bits per second of a byte counter sampled at any cadence.
 """
 
 from __future__ import annotations
 
+from collections import deque
+
 from roomler.sfu.rtcp import ReportBlock, ntp_middle_32
 
-__all__ = ["RateMeter", "ReceiveStats"]
+__all__ = ["CounterRate", "RateMeter", "ReceiveStats"]
 
 
 class ReceiveStats:
@@ -151,3 +154,36 @@ class RateMeter:
     def rate(self, now: float) -> int:
         self._advance(now)
         return int(sum(self._buckets) * 8 / self._window)
+
+
+class CounterRate:
+    """Bits per second of a growing byte counter, from samples taken when convenient.
+
+    :meth:`rate` averages since the newest sample at least ``window`` old (or
+    the oldest one kept): sampling once a second is as good as ten times,
+    which lets a transport with nothing else to do tick once a second.
+    """
+
+    __slots__ = ("_samples", "_window")
+
+    def __init__(self, window: float = 1.0) -> None:
+        self._window = window
+        self._samples: deque[tuple[float, int]] = deque()
+
+    def sample(self, total: int, now: float) -> None:
+        samples = self._samples
+        samples.append((now, total))
+        # Keep a single sample older than the window: the base of the next rate.
+        while len(samples) > 2 and samples[1][0] <= now - self._window:
+            samples.popleft()
+
+    def rate(self, total: int, now: float) -> int:
+        start = now - self._window
+        base: tuple[float, int] | None = None
+        for sample in self._samples:
+            if base is not None and sample[0] > start:
+                break
+            base = sample
+        if base is None or now <= base[0]:
+            return 0
+        return int((total - base[1]) * 8 / (now - base[0]))

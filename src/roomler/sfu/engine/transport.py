@@ -22,11 +22,14 @@ The socket is a plain non-blocking UDP socket watched with ``loop.add_reader``
 once, with the default loop and with uvloop alike, and a full send buffer
 drops the datagram instead of queueing it (it is real-time media).
 
-Periodic work runs on one timer per connected transport, every
-``feedback_interval``: transport-wide-cc feedback and NACKs toward the
-browser's producers, and every ~``rtcp_interval`` the Receiver Reports (with
-REMB where negotiated instead of transport-cc) for producers and the Sender
-Reports of consumers. Incoming transport-cc feedback from receivers is
+Periodic work runs on one timer per connected transport: every
+``feedback_interval`` while the transport has producers (transport-wide-cc
+feedback and NACKs toward the browser), and every ~``rtcp_interval`` the
+Receiver Reports (with REMB where negotiated instead of transport-cc) for
+producers and the Sender Reports of consumers. A transport that only sends
+(consumers) has nothing to do between reports, so its timer sleeps until the
+next one: at hundreds of receivers per worker, twenty wake-ups a second each
+would cost more than the reports. Incoming transport-cc feedback from receivers is
 counted but not used: the SFU does not adapt what it forwards.
 """
 
@@ -70,7 +73,7 @@ from roomler.sfu.srtp import SrtpContext
 from .bwe import RembEstimator, TransportCcRecorder
 from .consumer import Consumer
 from .producer import Producer, ProducerStream
-from .rtp_stats import RateMeter
+from .rtp_stats import CounterRate
 
 if TYPE_CHECKING:
     from .router import Router
@@ -233,9 +236,8 @@ class WebRtcTransport:
         self.transport_cc_feedback_received = 0
         self.available_outgoing_bitrate: int | None = None
         self.drops: Counter[str] = Counter()
-        self._recv_rate = RateMeter()
-        self._send_rate = RateMeter()
-        self._metered = (0, 0)
+        self._recv_rate = CounterRate()
+        self._send_rate = CounterRate()
 
     def __repr__(self) -> str:
         return f"WebRtcTransport({self.id[:8]})"
@@ -446,7 +448,7 @@ class WebRtcTransport:
         logger.info("%r DTLS connected (%s)", self, dtls.srtp_keys.profile.value)
         self._set_dtls_state("connected")
         self._next_report = self.loop.time() + self.settings.rtcp_interval / 2
-        self._tick_handle = self.loop.call_later(self.settings.feedback_interval, self._on_tick)
+        self._schedule_tick(self.loop.time())
         for producer in tuple(self.producers.values()):
             producer.on_transport_connected()
         for consumer in tuple(self.consumers.values()):
@@ -664,14 +666,21 @@ class WebRtcTransport:
                 self._check_consent(now)
         except Exception:
             logger.exception("%r periodic RTCP failed", self)
-        self._tick_handle = self.loop.call_later(self.settings.feedback_interval, self._on_tick)
+        self._schedule_tick(now)
+
+    def _schedule_tick(self, now: float) -> None:
+        """The next tick: a feedback period away with producers, else at the next report."""
+        if self._tick_handle is not None:
+            self._tick_handle.cancel()
+        delay = self.settings.feedback_interval
+        if not self.producers:
+            delay = max(delay, self._next_report - now)
+        self._tick_handle = self.loop.call_later(delay, self._on_tick)
 
     def _meter_rates(self, now: float) -> None:
-        """Feed the bitrate meters per tick rather than per packet."""
-        received, sent = self._metered
-        self._recv_rate.add(self.bytes_received - received, now)
-        self._send_rate.add(self.bytes_sent - sent, now)
-        self._metered = (self.bytes_received, self.bytes_sent)
+        """Sample the byte counters for the bitrates, per tick rather than per packet."""
+        self._recv_rate.sample(self.bytes_received, now)
+        self._send_rate.sample(self.bytes_sent, now)
 
     def _send_feedback(self, now: float) -> None:
         """Transport-wide-cc feedback and NACKs toward our producers."""
@@ -751,6 +760,8 @@ class WebRtcTransport:
         self._register_extension_ids(producer)
         self.producers[producer.id] = producer
         self.router.add_producer(producer)
+        if len(self.producers) == 1 and self._tick_handle is not None:
+            self._schedule_tick(self.loop.time())  # feedback from now on
         logger.info("%r produces %r (%s)", self, producer, producer.mime_type)
         return producer
 
@@ -890,8 +901,8 @@ class WebRtcTransport:
             "bytesSent": self.bytes_sent,
             "packetsReceived": self.packets_received,
             "packetsSent": self.packets_sent,
-            "recvBitrate": self._recv_rate.rate(now),
-            "sendBitrate": self._send_rate.rate(now),
+            "recvBitrate": self._recv_rate.rate(self.bytes_received, now),
+            "sendBitrate": self._send_rate.rate(self.bytes_sent, now),
             "rtpPacketsReceived": self.rtp_packets_received,
             "rtcpPacketsReceived": self.rtcp_packets_received,
             "rtcpPacketsSent": self.rtcp_packets_sent,
