@@ -354,6 +354,20 @@ class ConferenceRouting:
                 logger.warning("node %s died: its participants leave our conferences", edge)
                 for remote in [r for r in self.remote.values() if r.edge == edge]:
                     remote.submit(None)
+        await self._drop_vanished()
+
+    async def _drop_vanished(self) -> None:
+        """Stand-ins whose connection is gone from the directory (its `closed` command was
+        lost while Redis was away) leave their rooms too."""
+        remotes = list(self.remote.values())
+        if not remotes:
+            return
+        ids = [remote.connection_id for remote in remotes]
+        where = await self.node.link.call("HMGET", self.prefix + "conns", *ids)
+        for remote, location in zip(remotes, where, strict=True):
+            if location is None:
+                logger.info("%r is gone from the directory: it leaves its room", remote)
+                remote.submit(None)
 
     def _host_lost(self, host: str) -> None:
         lost = [(c, conf) for c, (conf, h) in self.forwarded.items() if h == host]
