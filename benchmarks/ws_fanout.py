@@ -57,6 +57,9 @@ EVENTS = ("presence:update", "message:create", "typing:start")
 LATENCY_WARMUP = 3
 OTHER_CPU_WARN_PCT = 15.0
 QUIET_CORES = 0.15
+# Servers run under `ws_fanout.py --gc-log-run ...`, which records their GC pauses.
+GC_LOG_RUN = "--gc-log-run"
+GC_LOG_ENV = "WS_FANOUT_GC_LOG"
 PRESENCE_CYCLE = ("online", "idle", "dnd")
 HOST = "127.0.0.1"
 JWT_SECRET = "ws-fanout-benchmark-secret-" + "x" * 16  # >= 32 bytes (RFC 7518 section 3.2)
@@ -1020,6 +1023,47 @@ def serve_floor(port: int) -> None:
     )
 
 
+def run_with_gc_log(target: list[str]) -> None:
+    """Run `-m module args...` or `script args...` here, timing every garbage collection.
+
+    The totals per generation go to the file named by $WS_FANOUT_GC_LOG twice a second,
+    so the coordinator can tell how long the server stood still in the collector.
+    """
+    import gc
+    import runpy
+    import threading
+
+    log = Path(os.environ[GC_LOG_ENV])
+    stats = {str(g): {"count": 0, "total_secs": 0.0, "max_secs": 0.0} for g in range(3)}
+    started = [0.0]
+
+    def timing(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        took = time.perf_counter() - started[0]
+        gen = stats[str(info["generation"])]
+        gen["count"] += 1
+        gen["total_secs"] += took
+        gen["max_secs"] = max(gen["max_secs"], took)
+
+    def dump() -> None:
+        while True:
+            time.sleep(0.5)
+            scratch = log.with_suffix(".tmp")
+            scratch.write_text(json.dumps(stats))
+            scratch.replace(log)
+
+    gc.callbacks.append(timing)
+    threading.Thread(target=dump, daemon=True).start()
+    if target[0] == "-m":
+        sys.argv = target[1:]
+        runpy.run_module(target[1], run_name="__main__", alter_sys=True)
+    else:
+        sys.argv = target
+        runpy.run_path(target[0], run_name="__main__")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
@@ -1032,6 +1076,15 @@ class Server:
     process: subprocess.Popen[bytes]
     port: int
     log: Path
+    gc_log: Path
+
+    def full_collections(self) -> dict[str, float]:
+        """The server's generation-2 collections so far: count, total and longest seconds."""
+        try:
+            stats: dict[str, float] = json.loads(self.gc_log.read_text())["2"]
+            return stats
+        except (OSError, ValueError, KeyError):
+            return {"count": 0, "total_secs": 0.0, "max_secs": 0.0}
 
     def rss_kb(self) -> int:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -1057,7 +1110,9 @@ class Server:
 def start_server(impl: str, workdir: Path, db_path: Path) -> Server:
     port = free_port()
     log = workdir / f"{impl}-{port}.log"
-    env = dict(os.environ)
+    gc_log = workdir / f"{impl}-{port}.gc.json"
+    env = dict(os.environ, **{GC_LOG_ENV: str(gc_log)})
+    wrapper = [sys.executable, str(Path(__file__).resolve()), GC_LOG_RUN]
     if impl == "roomler":
         env.update(
             {
@@ -1069,12 +1124,12 @@ def start_server(impl: str, workdir: Path, db_path: Path) -> Server:
                 "ROOMLER__JWT__ACCESS_TOKEN_TTL_SECS": str(6 * 3600),
             }
         )
-        command = [sys.executable, "-m", "roomler", "serve"]
+        command = [*wrapper, "-m", "roomler", "serve"]
     else:
-        command = [sys.executable, str(Path(__file__).resolve()), f"--serve-{impl}", str(port)]
+        command = [*wrapper, str(Path(__file__).resolve()), f"--serve-{impl}", str(port)]
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=env, cwd=workdir, stdout=out, stderr=out)
-    server = Server(process, port, log)
+    server = Server(process, port, log, gc_log)
     wait_listening(
         server, "/socket.io/?EIO=4&transport=polling" if impl == "socketio" else "/health"
     )
@@ -1145,7 +1200,7 @@ class EventResult:
     event: str
     latency: Latency
     throughput: Throughput
-    tries: int = 1  # phases measured, counting reruns because other processes were busy
+    reruns: int = 0  # phases measured again because other processes were busy
 
 
 @dataclass
@@ -1157,6 +1212,9 @@ class CaseResult:
     rss_before_kb: int = 0
     rss_after_kb: int = 0
     rss_end_kb: int = 0
+    gc_full_count: int = 0  # generation-2 collections from the first connection to the end
+    gc_full_secs: float = 0.0
+    gc_full_max_ms: float = 0.0
     events: list[EventResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -1220,6 +1278,7 @@ def run_case(
     try:
         asyncio.run(one_connection(impl, server.port, population.members[0]))
         result.rss_before_kb = server.rss_kb()
+        gc_before = server.full_collections()
         workers = Workers(impl, server.port, population, size, plan)
         connected = workers.ask("connect")
         result.connect_secs = max(r["secs"] for r in connected)
@@ -1244,12 +1303,17 @@ def run_case(
                 f"  {impl:8} N={size:<6} {event:16} "
                 f"{outcome.throughput.deliveries_per_sec:>9,.0f} del/s  "
                 f"p50 {outcome.latency.p50_ms:7.1f} ms  p99 {outcome.latency.p99_ms:7.1f} ms"
-                f"  (tries {outcome.tries})",
+                f"  (reruns {outcome.reruns})",
                 flush=True,
             )
         status = workers.ask("status")
         result.held = sum(s["held"] for s in status)
         result.rss_end_kb = server.rss_kb()
+        time.sleep(0.6)  # one more GC dump
+        gc_after = server.full_collections()
+        result.gc_full_count = int(gc_after["count"] - gc_before["count"])
+        result.gc_full_secs = gc_after["total_secs"] - gc_before["total_secs"]
+        result.gc_full_max_ms = 1000 * gc_after["max_secs"]
         for s in status:
             result.errors.extend(s["errors"])
             if s["close_codes"]:
@@ -1273,7 +1337,7 @@ def measure_event(workers: Workers, server: Server, event: str, plan: Plan) -> E
         event,
         min(latencies, key=lambda r: r.other_cpu_pct),
         min(throughputs, key=lambda r: r.other_cpu_pct),
-        tries=len(latencies) + len(throughputs) - 1,
+        reruns=len(latencies) + len(throughputs) - 2,
     )
 
 
@@ -1433,14 +1497,16 @@ def report(results: list[CaseResult], plan: Plan, info: dict[str, str]) -> str:
         f"throughput: {plan.senders} senders x window {plan.window} per channel, "
         f"{plan.throughput_secs:g} s",
         "",
-        "| server | N | held | connect s | RSS before MB | RSS after MB | KB/conn |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| server | N | held | connect s | RSS before MB | RSS after MB | KB/conn | "
+        "full GCs | in full GC s | longest GC ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r.impl} | {r.size:,} | {r.held:,} | {r.connect_secs:.1f} | "
             f"{r.rss_before_kb / 1024:.0f} | {r.rss_after_kb / 1024:.0f} | "
-            f"{r.kb_per_connection:.1f} |"
+            f"{r.kb_per_connection:.1f} | {r.gc_full_count} | {r.gc_full_secs:.1f} | "
+            f"{r.gc_full_max_ms:.0f} |"
         )
     lines += [
         "",
@@ -1460,6 +1526,11 @@ def report(results: list[CaseResult], plan: Plan, info: dict[str, str]) -> str:
             )
     lines += ratio_table(results)
     lines.append("")
+    lines.append(
+        "full GCs: the server's generation-2 collections from the first connection to the end "
+        "of its phases, the seconds spent in them and the longest one (the event loop stands "
+        "still meanwhile)."
+    )
     lines.append(
         "CPU columns: % of one core during the throughput window (this machine has "
         f"{info['cores']}); other = busy CPU of processes outside this benchmark during the "
@@ -1521,6 +1592,10 @@ def ratio_table(results: list[CaseResult]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == [GC_LOG_RUN]:
+        run_with_gc_log(argv[1:])
+        return 0
     args, plan = parse_args(argv)
     if args.serve_socketio:
         serve_socketio(args.serve_socketio)
