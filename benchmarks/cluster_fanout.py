@@ -1,0 +1,789 @@
+"""Cluster fan-out: the WebSocket fan-out across 1, 2 and 3 `roomler serve` nodes.
+
+One command (`python benchmarks/cluster_fanout.py`) runs, for each configuration:
+
+- `1 node, no Redis`: one process as without `ROOMLER__REDIS__URL` (the reference);
+- `1 node`, `2 nodes`, `3 nodes`: that many `python -m roomler serve` processes sharing
+  one PostgreSQL database and one `redis-server` that this script starts on a free port.
+
+The load is the same every time: `--groups` channels of `--group-size` members, each
+member one WebSocket connection; member i of every channel connects to node i mod N, so
+with N nodes (N-1)/N of the recipients of any broadcast are on another node than the
+sender (member 0, on node 1). The event is `typing:start` (the server looks up the
+channel's members and broadcasts to all but the sender). Users are seeded `invisible`
+straight into the database, so connecting them sends no presence frames, and hold
+tokens minted with the servers' JWT secret. The per-connection rate limit is lifted.
+
+1. **Latency**: channel 0's sender sends `--latency-count` events `--latency-interval`
+   apart; each receiver stamps every frame when its read returns. The k-th frame a
+   receiver gets belongs to the k-th event (a connection's frames stay in order), so
+   latency = read time - send time on CLOCK_MONOTONIC, shared by all processes here.
+2. **Throughput**: every channel's sender sends as fast as the cluster absorbs, with at
+   most `--window` events outstanding (sent, not yet read by the channel's last member).
+   Deliveries/s = frames read by all receivers during `--seconds` / seconds.
+3. **CPU**: user+system time of `redis-server` and of the node processes during the
+   throughput phase (/proc/PID/stat), as % of one core.
+
+Load generators are `--procs` processes, each owning whole channels. Every wait is
+bounded; everything stays on 127.0.0.1; the database and Redis are removed at the end.
+Needs PostgreSQL (`--postgres`, default the machine's) and `redis-server` on PATH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import multiprocessing as mp
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from multiprocessing.connection import Connection as Pipe
+from pathlib import Path
+from typing import Any
+
+HOST = "127.0.0.1"
+JWT_SECRET = "cluster-fanout-benchmark-secret-" + "x" * 16
+DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+CONFIGS = ("1-local", "1", "2", "3")  # "1-local": one node without Redis
+START_SECS = 90.0
+CONNECT_SECS = 120.0
+PHASE_SECS = 120.0
+WARMUP_SECS = 0.5
+CONNECTS_IN_FLIGHT = 32
+# Before each configuration: wait until the machine is at most this busy (other work).
+QUIET_BUSY = 0.15
+QUIET_WAIT_SECS = 120.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    groups: int
+    group_size: int
+    procs: int
+    latency_count: int
+    latency_interval: float
+    seconds: float
+    window: int
+    configs: tuple[str, ...]
+    postgres: str
+
+
+def parse_args(argv: Sequence[str] | None) -> Plan:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--groups", type=int, default=8, help="channels (default 8)")
+    parser.add_argument("--group-size", type=int, default=100, help="members each (100)")
+    parser.add_argument("--procs", type=int, default=2, help="load processes (2)")
+    parser.add_argument("--latency-count", type=int, default=50)
+    parser.add_argument("--latency-interval", type=float, default=0.05)
+    parser.add_argument("--seconds", type=float, default=5.0, help="throughput window (5)")
+    parser.add_argument("--window", type=int, default=4, help="events in flight per channel")
+    parser.add_argument("--configs", default=",".join(CONFIGS), help="e.g. 1-local,1,2,3")
+    parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="server to use")
+    parser.add_argument("--quick", action="store_true", help="4 x 50 members, 3 s")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.groups, args.group_size, args.seconds, args.latency_count = 4, 50, 3.0, 30
+    configs = tuple(c.strip() for c in args.configs.split(",") if c.strip())
+    for config in configs:
+        if config not in CONFIGS:
+            parser.error(f"unknown configuration {config!r}; choose from {', '.join(CONFIGS)}")
+    if args.groups < args.procs or args.group_size < 2:
+        parser.error("need at least one channel per load process and two members each")
+    plan = Plan(
+        args.groups,
+        args.group_size,
+        args.procs,
+        args.latency_count,
+        args.latency_interval,
+        args.seconds,
+        args.window,
+        configs,
+        args.postgres,
+    )
+    global JSON_OUT
+    JSON_OUT = args.json
+    return plan
+
+
+JSON_OUT: Path | None = None
+
+
+# --- database -------------------------------------------------------------------------------
+
+
+@dataclass
+class Population:
+    channels: list[str]
+    members: list[list[str]]  # per channel: user ids, member 0 the sender
+    tokens: dict[str, str]
+
+
+async def create_database(plan: Plan) -> str:
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from roomler.db.engine import create_engine
+
+    name = f"roomler_bench_{os.getpid()}_{secrets.token_hex(3)}"
+    engine = create_engine(plan.postgres)
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    await engine.dispose()
+    return make_url(plan.postgres).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_database(plan: Plan, url: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from roomler.db.engine import create_engine
+
+    engine = create_engine(plan.postgres)
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        name = make_url(url).database
+        await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await engine.dispose()
+
+
+async def seed(url: str, plan: Plan) -> Population:
+    """Users (invisible), one tenant, `groups` channels and their memberships."""
+    from sqlalchemy import insert
+
+    from roomler.auth.tokens import TokenIssuer
+    from roomler.db.engine import create_engine
+    from roomler.db.models import Channel, ChannelMember, Tenant, TenantMember, User
+    from roomler.ids import new_id
+
+    issuer = TokenIssuer(JWT_SECRET, "roomler", 24 * 3600, 24 * 3600)
+    members = [[new_id() for _ in range(plan.group_size)] for _ in range(plan.groups)]
+    users = [u for group in members for u in group]
+    channels = [new_id() for _ in range(plan.groups)]
+    tenant = new_id()
+    engine = create_engine(url)
+    async with engine.begin() as db:
+        await db.execute(
+            insert(User),
+            [
+                {
+                    "id": u,
+                    "email": f"{u}@bench.example",
+                    "username": f"u{u}",
+                    "display_name": "Bench",
+                    "password_hash": "!",  # nobody signs in: tokens are minted
+                    "presence": "invisible",
+                }
+                for u in users
+            ],
+        )
+        await db.execute(insert(Tenant).values(id=tenant, name="B", slug="b", owner_id=users[0]))
+        await db.execute(
+            insert(TenantMember),
+            [{"id": new_id(), "tenant_id": tenant, "user_id": u, "role": "member"} for u in users],
+        )
+        await db.execute(
+            insert(Channel),
+            [
+                {
+                    "id": c,
+                    "tenant_id": tenant,
+                    "name": f"c{i}",
+                    "path": f"c{i}",
+                    "channel_type": "text",
+                    "is_private": False,
+                    "member_count": plan.group_size,
+                    "created_by": users[0],
+                }
+                for i, c in enumerate(channels)
+            ],
+        )
+        await db.execute(
+            insert(ChannelMember),
+            [
+                {"id": new_id(), "tenant_id": tenant, "channel_id": c, "user_id": u}
+                for c, group in zip(channels, members, strict=True)
+                for u in group
+            ],
+        )
+    await engine.dispose()
+    tokens = {u: issuer.issue(u, "access") for u in users}
+    return Population(channels, members, tokens)
+
+
+# --- a lean WebSocket client (RFC 6455) -------------------------------------------------------
+
+
+def client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
+    """A masked client frame (RFC 6455 section 5.3: clients must mask)."""
+    key = os.urandom(4)
+    length = len(payload)
+    if length < 126:
+        header = struct.pack("!BB", 0x80 | opcode, 0x80 | length)
+    elif length < 65536:
+        header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, length)
+    else:
+        header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, length)
+    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return header + key + masked
+
+
+class WsClient(asyncio.Protocol):
+    """Handshake, then counts (and optionally stamps) the text frames it reads."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.open = asyncio.get_running_loop().create_future()
+        self.handshaken = False
+        self.frames = 0
+        self.stamps: list[int] | None = None
+        self.on_frame: Any = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        key = base64.b64encode(os.urandom(16)).decode()
+        transport.write(
+            (
+                f"GET {self.path} HTTP/1.1\r\nHost: {HOST}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.handshaken:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            status = bytes(self.buffer[:end]).split(b"\r\n", 1)[0]
+            del self.buffer[: end + 4]
+            if b" 101 " not in status + b" ":
+                self.open.set_exception(RuntimeError(f"upgrade refused: {status!r}"))
+                return
+            self.handshaken = True
+        self._frames()
+
+    def _frames(self) -> None:
+        buffer = self.buffer
+        now = time.monotonic_ns()
+        offset = 0
+        while len(buffer) - offset >= 2:
+            b1, b2 = buffer[offset], buffer[offset + 1]
+            length, start = b2 & 0x7F, offset + 2
+            if length == 126:
+                if len(buffer) - offset < 4:
+                    break
+                length, start = struct.unpack_from("!H", buffer, offset + 2)[0], offset + 4
+            elif length == 127:
+                if len(buffer) - offset < 10:
+                    break
+                length, start = struct.unpack_from("!Q", buffer, offset + 2)[0], offset + 10
+            if len(buffer) - start < length:
+                break
+            opcode = b1 & 0x0F
+            if opcode == 0x1:
+                self._text(bytes(buffer[start : start + length]), now)
+            elif opcode == 0x9 and self.transport is not None:  # ping -> pong
+                self.transport.write(client_frame(bytes(buffer[start : start + length]), 0xA))
+            offset = start + length
+        del buffer[:offset]
+
+    def _text(self, payload: bytes, now: int) -> None:
+        if not self.open.done():
+            self.open.set_result(None)  # the `connected` frame
+            return
+        self.frames += 1
+        if self.stamps is not None:
+            self.stamps.append(now)
+        if self.on_frame is not None:
+            self.on_frame()
+
+    def send_json(self, message: dict[str, Any]) -> None:
+        assert self.transport is not None
+        self.transport.write(client_frame(json.dumps(message).encode()))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.open.done():
+            self.open.set_exception(RuntimeError(f"connection lost: {exc}"))
+
+
+async def connect(port: int, token: str) -> WsClient:
+    loop = asyncio.get_running_loop()
+    client = WsClient(f"/ws?token={token}")
+    await loop.create_connection(lambda: client, HOST, port)
+    await asyncio.wait_for(client.open, 30)
+    return client
+
+
+# --- load processes ---------------------------------------------------------------------------
+
+
+@dataclass
+class Channel:
+    channel_id: str
+    clients: list[WsClient]  # member 0 sends
+
+    def start_frame(self) -> dict[str, Any]:
+        return {"type": "typing:start", "data": {"channel_id": self.channel_id}}
+
+
+class Load:
+    def __init__(self, channels: list[tuple[str, list[tuple[int, str]]]]) -> None:
+        self.spec = channels
+        self.channels: list[Channel] = []
+
+    async def connect(self) -> None:
+        limit = asyncio.Semaphore(CONNECTS_IN_FLIGHT)
+
+        async def one(port: int, token: str) -> WsClient:
+            async with limit:
+                return await connect(port, token)
+
+        for channel_id, members in self.spec:
+            clients = await asyncio.gather(*(one(port, token) for port, token in members))
+            self.channels.append(Channel(channel_id, list(clients)))
+
+    async def latency(self, count: int, interval: float) -> list[float]:
+        """Milliseconds per delivery of `count` events of the first channel's sender."""
+        if not self.channels:
+            return []
+        channel = self.channels[0]
+        receivers = channel.clients[1:]
+        for client in receivers:
+            client.stamps = []
+        sent: list[int] = []
+        for _ in range(count):
+            sent.append(time.monotonic_ns())
+            channel.clients[0].send_json(channel.start_frame())
+            await asyncio.sleep(interval)
+        deadline = time.monotonic() + PHASE_SECS
+        while any(len(c.stamps or ()) < count for c in receivers):
+            if time.monotonic() > deadline:
+                raise RuntimeError("latency events were lost")
+            await asyncio.sleep(0.01)
+        latencies = [
+            (stamp - sent[k]) / 1e6 for c in receivers for k, stamp in enumerate(c.stamps or ())
+        ]
+        for client in receivers:
+            client.stamps = None
+        return latencies
+
+    async def throughput(self, seconds: float, window: int) -> int:
+        """Frames read by every receiver during `seconds`, after a warm-up."""
+        stop = asyncio.Event()
+        drivers = [self._drive(channel, window, stop) for channel in self.channels]
+        tasks = [asyncio.ensure_future(driver) for driver in drivers]
+        await asyncio.sleep(WARMUP_SECS)
+        before = self._frames()
+        await asyncio.sleep(seconds)
+        after = self._frames()
+        stop.set()
+        await asyncio.gather(*tasks)
+        await asyncio.sleep(1.0)  # let the in-flight events land before the next phase
+        return after - before
+
+    async def _drive(self, channel: Channel, window: int, stop: asyncio.Event) -> None:
+        sender, tail = channel.clients[0], channel.clients[-1]
+        frame = channel.start_frame()
+        sent = 0
+        wake = asyncio.Event()
+        tail.on_frame = wake.set
+        try:
+            while not stop.is_set():
+                while sent - tail.frames < window:
+                    sender.send_json(frame)
+                    sent += 1
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), 1.0)
+        finally:
+            tail.on_frame = None
+
+    def _frames(self) -> int:
+        return sum(c.frames for channel in self.channels for c in channel.clients[1:])
+
+    def close(self) -> None:
+        for channel in self.channels:
+            for client in channel.clients:
+                if client.transport is not None:
+                    client.transport.close()
+
+
+def load_main(pipe: Pipe, spec: list[tuple[str, list[tuple[int, str]]]]) -> None:
+    """A load process: connect, then run the phases the parent asks for."""
+
+    async def run() -> None:
+        load = Load(spec)
+        loop = asyncio.get_running_loop()
+        try:
+            await load.connect()
+            pipe.send("connected")
+            while True:
+                command = await loop.run_in_executor(None, pipe.recv)
+                if command[0] == "latency":
+                    pipe.send(await load.latency(command[1], command[2]))
+                elif command[0] == "throughput":
+                    pipe.send(await load.throughput(command[1], command[2]))
+                else:
+                    return
+        except Exception as exc:  # report, do not hang the parent
+            pipe.send(f"error: {exc!r}")
+        finally:
+            load.close()
+
+    asyncio.run(run())
+
+
+# --- processes we start -------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def machine_busy(secs: float = 1.0) -> float:
+    """The fraction of all CPUs busy over `secs` (from /proc/stat)."""
+
+    def sample() -> tuple[int, int]:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = values[3] + values[4]  # idle + iowait
+        return sum(values), idle
+
+    total0, idle0 = sample()
+    time.sleep(secs)
+    total1, idle1 = sample()
+    return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+def wait_for_quiet_machine(max_secs: float) -> float:
+    """Wait (bounded) until other work leaves the CPUs mostly idle; returns the last reading."""
+    deadline = time.monotonic() + max_secs
+    busy = machine_busy()
+    while busy > QUIET_BUSY and time.monotonic() < deadline:
+        busy = machine_busy()
+    return busy
+
+
+def machine_cpu_seconds() -> tuple[float, int]:
+    """Busy CPU seconds of the whole machine so far, and the number of CPUs."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    busy = sum(values) - values[3] - values[4]
+    return busy / os.sysconf("SC_CLK_TCK"), os.cpu_count() or 1
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU seconds of every PostgreSQL process on this machine (0 if it is elsewhere)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if (entry / "comm").read_text().startswith("postgres"):
+                total += cpu_seconds(int(entry.name))
+    return total
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class RedisServer:
+    def __init__(self, workdir: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise SystemExit("redis-server is not installed")
+        self.port = free_port()
+        command = [binary, "--port", str(self.port), "--bind", HOST, "--save", ""]
+        command += ["--appendonly", "no", "--dir", str(workdir)]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        wait_port(self.port, self.process)
+
+    @property
+    def url(self) -> str:
+        return f"redis://{HOST}:{self.port}/0"
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+
+def wait_port(port: int, process: subprocess.Popen[bytes], secs: float = START_SECS) -> None:
+    deadline = time.monotonic() + secs
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"process {process.args} exited with {process.returncode}")
+        with contextlib.suppress(OSError):
+            socket.create_connection((HOST, port), 1).close()
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"nothing listens on port {port}")
+        time.sleep(0.05)
+
+
+def wait_health(port: int, process: subprocess.Popen[bytes]) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + START_SECS
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"a node exited with {process.returncode}")
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(f"http://{HOST}:{port}/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the node on port {port} did not start")
+        time.sleep(0.1)
+
+
+@dataclass
+class Nodes:
+    ports: list[int]
+    processes: list[subprocess.Popen[bytes]]
+
+    def cpu_seconds(self) -> float:
+        return sum(cpu_seconds(p.pid) for p in self.processes)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+
+
+def start_nodes(count: int, redis_url: str | None, db_url: str, workdir: Path) -> Nodes:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMLER__")}
+    env.update(
+        {
+            "ROOMLER__DATABASE__URL": db_url,
+            "ROOMLER__JWT__SECRET": JWT_SECRET,
+            "ROOMLER__WS__RATE_PER_SEC": "1000000",
+            "ROOMLER__WS__RATE_BURST": "1000000",
+            "ROOMLER__WS__PER_MESSAGE_DEFLATE": "false",
+            "ROOMLER__TYPING__TIMEOUT_SECS": "3600",
+        }
+    )
+    prefix = f"bench-{secrets.token_hex(3)}:"
+    ports, processes = [], []
+    for index in range(count):
+        node_env = dict(env)
+        if redis_url is not None:
+            node_env["ROOMLER__REDIS__URL"] = redis_url
+            node_env["ROOMLER__REDIS__KEY_PREFIX"] = prefix
+            node_env["ROOMLER__REDIS__NODE_ID"] = f"bench{index + 1}"
+        port = free_port()
+        log = (workdir / f"node{index + 1}-{port}.log").open("ab")
+        command = [sys.executable, "-m", "roomler", "serve", "--host", HOST, "--port", str(port)]
+        processes.append(
+            subprocess.Popen(command, cwd=workdir, env=node_env, stdout=log, stderr=log)
+        )
+        log.close()
+        ports.append(port)
+    nodes = Nodes(ports, processes)
+    try:
+        for port, process in zip(ports, processes, strict=True):
+            wait_health(port, process)
+    except BaseException:
+        nodes.stop()
+        raise
+    return nodes
+
+
+# --- one configuration --------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    config: str
+    nodes: int
+    connections: int
+    latency_p50_ms: float
+    latency_p99_ms: float
+    deliveries_per_sec: float
+    redis_cpu_pct: float
+    nodes_cpu_pct: float
+    postgres_cpu_pct: float
+    machine_busy_pct: float
+    busy_before_pct: float
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def receive(pipe: Pipe, secs: float = PHASE_SECS) -> Any:
+    if not pipe.poll(secs):
+        raise RuntimeError("a load process did not answer in time")
+    reply = pipe.recv()
+    if isinstance(reply, str) and reply.startswith("error"):
+        raise RuntimeError(f"a load process failed: {reply}")
+    return reply
+
+
+def run_config(
+    config: str, plan: Plan, population: Population, db_url: str, redis: RedisServer, work: Path
+) -> Result:
+    count = int(config.split("-")[0])
+    redis_url = None if config.endswith("local") else redis.url
+    busy = wait_for_quiet_machine(QUIET_WAIT_SECS)
+    nodes = start_nodes(count, redis_url, db_url, work)
+    pipes: list[Pipe] = []
+    workers: list[mp.Process] = []
+    try:
+        context = mp.get_context("spawn")
+        for proc in range(plan.procs):
+            spec = [
+                (
+                    population.channels[g],
+                    [
+                        (nodes.ports[i % count], population.tokens[user])
+                        for i, user in enumerate(population.members[g])
+                    ],
+                )
+                for g in range(proc, plan.groups, plan.procs)
+            ]
+            parent, child = context.Pipe()
+            worker = context.Process(target=load_main, args=(child, spec), daemon=True)
+            worker.start()
+            pipes.append(parent)
+            workers.append(worker)
+        for pipe in pipes:
+            assert receive(pipe, CONNECT_SECS) == "connected"
+        time.sleep(1.0)  # arrivals settle
+
+        pipes[0].send(("latency", plan.latency_count, plan.latency_interval))
+        latencies: list[float] = receive(pipes[0])
+
+        redis_before, nodes_before = cpu_seconds(redis.process.pid), nodes.cpu_seconds()
+        pg_before, (machine_before, cpus) = postgres_cpu_seconds(), machine_cpu_seconds()
+        started = time.monotonic()
+        for pipe in pipes:
+            pipe.send(("throughput", plan.seconds, plan.window))
+        delivered = sum(receive(pipe) for pipe in pipes)
+        elapsed = time.monotonic() - started
+        redis_cpu = cpu_seconds(redis.process.pid) - redis_before
+        nodes_cpu = nodes.cpu_seconds() - nodes_before
+        pg_cpu = postgres_cpu_seconds() - pg_before
+        machine_cpu = machine_cpu_seconds()[0] - machine_before
+        for pipe in pipes:
+            pipe.send(("stop",))
+        return Result(
+            config,
+            count,
+            plan.groups * plan.group_size,
+            percentile(latencies, 50),
+            percentile(latencies, 99),
+            delivered / plan.seconds,
+            100 * redis_cpu / elapsed if redis_url else 0.0,
+            100 * nodes_cpu / elapsed,
+            100 * pg_cpu / elapsed,
+            100 * machine_cpu / elapsed / cpus,
+            100 * busy,
+        )
+    finally:
+        for worker in workers:
+            worker.join(timeout=10)
+            if worker.is_alive():
+                worker.kill()
+        nodes.stop()
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"
+
+
+def report(results: list[Result], plan: Plan) -> str:
+    lines = [
+        f"Machine: {machine()}",
+        f"Load: {plan.groups} channels x {plan.group_size} members = "
+        f"{plan.groups * plan.group_size} connections, typing:start, "
+        f"window {plan.window}, {plan.seconds:g} s; latency over {plan.latency_count} events",
+        "",
+        "| configuration | deliveries/s | p50 ms | p99 ms | Redis CPU | nodes CPU "
+        "| PostgreSQL CPU | machine busy | busy before |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        name = "1 node, no Redis" if r.config.endswith("local") else f"{r.nodes} node(s) + Redis"
+        lines.append(
+            f"| {name} | {r.deliveries_per_sec:,.0f} | {r.latency_p50_ms:.2f} | "
+            f"{r.latency_p99_ms:.2f} | {r.redis_cpu_pct:.0f} % | {r.nodes_cpu_pct:.0f} % | "
+            f"{r.postgres_cpu_pct:.0f} % | {r.machine_busy_pct:.0f} % | {r.busy_before_pct:.0f} % |"
+        )
+    if any(r.busy_before_pct > 100 * QUIET_BUSY for r in results):
+        lines.append(
+            f"\nWARNING: other work kept the machine over {100 * QUIET_BUSY:.0f} % busy before "
+            "some configurations ('busy before'); their figures are not comparable."
+        )
+    lines.append(
+        "\nRedis, nodes (all node processes) and PostgreSQL CPU: % of one core during the "
+        "throughput phase; machine busy: % of all CPUs then (load generators included); "
+        "busy before: the whole machine just before the configuration started."
+    )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    plan = parse_args(argv)
+    from roomler.db.migrate import upgrade
+
+    db_url = asyncio.run(create_database(plan))
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="cluster-fanout-") as tmp:
+        work = Path(tmp)
+        redis = RedisServer(work)
+        try:
+            upgrade(db_url)
+            population = asyncio.run(seed(db_url, plan))
+            for config in plan.configs:
+                print(f"running {config} ...", file=sys.stderr, flush=True)
+                results.append(run_config(config, plan, population, db_url, redis, work))
+        finally:
+            redis.stop()
+            asyncio.run(drop_database(plan, db_url))
+    print(report(results, plan))
+    if JSON_OUT is not None:
+        JSON_OUT.write_text(json.dumps([asdict(r) for r in results], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
