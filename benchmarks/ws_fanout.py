@@ -1603,6 +1603,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.serve_floor:
         serve_floor(args.serve_floor)
         return 0
+    # A plain `kill` unwinds like ^C: servers stopped, temporary directory removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     raise_fd_limit()
     limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     if max(plan.sizes) + 100 > limit:
