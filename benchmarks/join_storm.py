@@ -1,93 +1,228 @@
-"""Join storm: N browser tabs join one conference at the same instant.
+"""Conference join storm: up to 500 participants join one conference in batches of 10.
 
-One command (`python benchmarks/join_storm.py --clients 10,50,100`) runs, for each N:
+The reference implementation's stress test, with every step real. One command
+(`python benchmarks/join_storm.py`, `--quick` for 50) runs:
 
-1. `python -m roomler serve` as a subprocess on 127.0.0.1 with a fresh SQLite database
-   seeded with N users in one tenant (rows written directly, access tokens minted with
-   the server's JWT secret: no argon2 at run time), `--workers` SFU worker processes and
-   an RTC port range of its own;
-2. the conference is created and started over REST (the first start forks the workers:
-   reported as `cold_start_ms`); N WebSocket clients connect;
-3. **join**: every client sends `media:join` at once; a client's latency runs from its
-   send to its `media:transport_created` (two WebRTC transports, i.e. two UDP ports, per
-   client);
-4. **produce** (`--produce`): every client produces one audio track (Chrome's RTP
-   parameters from tests/sfu/fixtures) at once; measured until every client has heard
-   the N-1 `media:new_producer` events of the others (N*(N-1) notifications);
-5. **consume** (`--consume`): every client consumes every other client's producer;
-   measured until all N*(N-1) `media:consumer_created` replies are in;
-6. **leave**: every client closes its WebSocket at once; measured until the server has
-   released every UDP port of the range (read from /proc/net/udp): nothing is left behind.
+1. `python -m roomler serve` as a subprocess on 127.0.0.1 with a fresh SQLite database,
+   `--workers` SFU worker processes and an RTC port range big enough for two UDP ports per
+   participant in one worker (40000 and up by default);
+2. an owner registers with a workspace, creates a conference and starts it (the first
+   start forks the SFU workers: `cold start`); the server's RSS and CPU time are read here;
+3. for each batch of `--batch` (10) participants, up to `--max` (500):
+   - **registration**: each registers (`POST /api/auth/register`, which hashes the
+     password with argon2id) and the owner adds it to the workspace
+     (`POST /api/tenant/{tid}/member`); all of the batch at once. Timed on its own, as
+     `register` and `add member`, and never counted in the join latency;
+   - **join**: then all of the batch at once, each participant:
+     a. `POST /api/tenant/{tid}/conference/{id}/join` (REST join),
+     b. opens its WebSocket and waits for the `connected` frame (WS open),
+     c. sends `media:join` and waits for `media:router_capabilities` and
+        `media:transport_created` (media:join),
+     d. connects both transports as a browser does: for each, sends
+        `media:connect_transport` with its DTLS fingerprint and at the same time runs an
+        ICE connectivity check (STUN Binding with USE-CANDIDATE) from its own UDP socket
+        and then a DTLS 1.2 handshake as the DTLS client (OpenSSL, the SFU's own
+        `DtlsEndpoint`), with the SRTP keys exported (connect + DTLS).
+     **Join latency** is a participant's time from the start of (a) until both
+     `media:transport_connected` replies are in and both DTLS handshakes are complete:
+     (a) + (b) + (c) + (d), each reported on its own too;
+   - the server's RSS (web process + SFU workers, VmRSS from /proc) and CPU time are read
+     after every batch.
+   Participants stay connected to the end (their WebSocket open, their UDP sockets
+   answering, an ICE consent check every ~5 s as browsers send, RFC 7675), so the server
+   carries all of them: that is what the RSS growth measures.
+4. The report: per batch p50/p95 join latency, failures, server RSS, the CPU each join
+   cost (web, SFU workers, load generators: /proc times around the batch's joins) and the
+   cores the rest of the machine used meanwhile; then the totals: failures,
+   join latency percentiles over all participants with its parts, registration
+   separately, server RSS before/after and per participant, server CPU seconds (web and
+   workers), the load generators' and the rest of the machine's CPU.
 
-Also reported: the resident memory of the web process and of its workers after the
-joins. Every wait is bounded; all traffic stays on 127.0.0.1. Linux only (/proc).
+The load generator runs in `--procs` processes (participants dealt round-robin), each an
+asyncio loop with its own HTTP client; the orchestrator (this process) starts batches in
+all of them at once and reads /proc. Every wait is bounded (`--step-timeout` per step,
+`--deadline` for the whole run: no batch starts after it). All traffic stays on loopback:
+127.0.0.1; the participants' UDP sockets are on 127.0.0.2, so they never take a port
+of the server's RTC range. Linux only (/proc).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import math
+import multiprocessing
 import os
+import platform
+import resource
+import secrets
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine
-from sqlalchemy.orm import Session
+import httpx
+from aioice import stun
 from websockets.asyncio.client import ClientConnection, connect
 
-from roomler.auth.tokens import TokenIssuer
-from roomler.db.migrate import upgrade
-from roomler.db.models import Tenant, TenantMember, User
-from roomler.ids import new_id
+from roomler.sfu.certificate import DtlsCertificate
+from roomler.sfu.demux import PacketKind, classify
+from roomler.sfu.dtls import DtlsEndpoint, DtlsState
 
 HOST = "127.0.0.1"
+PEER_HOST = "127.0.0.2"  # the participants' UDP sockets: never a port of the RTC range
 JWT_SECRET = "join-storm-benchmark-secret-" + "x" * 16  # >= 32 bytes (RFC 7518 section 3.2)
-FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "sfu" / "fixtures"
+PASSWORD = "join storm password"
 START_TIMEOUT = 30.0
-STEP_TIMEOUT = 120.0
+# ICE: a Binding request is sent again after this long, this many times (RFC 8445
+# paces checks at 50 ms; on loopback a first answer takes well under a millisecond).
+STUN_RETRY = 0.2
+STUN_ATTEMPTS = 10
+# RFC 7675 section 5.1: browsers check consent every 5 s (randomised 4..6 s).
+CONSENT_INTERVAL = (4.0, 6.0)
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# --- figures ---------------------------------------------------------------------------------
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile: the smallest sample with at least q of them at or below it."""
+    if not samples:
+        return math.nan
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 @dataclass
-class Phase:
-    wall_ms: float
-    per_client_ms: dict[str, float] = field(default_factory=dict)
+class Registration:
+    index: int
+    ok: bool
+    register_ms: float = 0.0
+    member_ms: float = 0.0
+    error: str = ""
 
 
 @dataclass
-class Result:
-    clients: int
-    workers: int
-    cold_start_ms: float
-    join: Phase
-    produce: Phase | None
-    consume: Phase | None
-    leave_ms: float
-    ports_left: int
+class Join:
+    index: int
+    ok: bool
+    rest_ms: float = 0.0
+    ws_ms: float = 0.0
+    media_join_ms: float = 0.0
+    connect_ms: float = 0.0
+    total_ms: float = 0.0
+    error: str = ""
+
+
+@dataclass
+class Usage:
+    """What /proc says about the server at one moment."""
+
     web_rss_mb: float
     workers_rss_mb: float
+    web_cpu_s: float
+    workers_cpu_s: float
+    generators_cpu_s: float
+    machine_busy_s: float
+    at: float
+
+    @property
+    def rss_mb(self) -> float:
+        return self.web_rss_mb + self.workers_rss_mb
+
+    @property
+    def cpu_s(self) -> float:
+        return self.web_cpu_s + self.workers_cpu_s
 
 
-def percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
+@dataclass
+class Batch:
+    number: int
+    connected: int  # participants connected after this batch
+    registrations: list[Registration]
+    joins: list[Join]
+    wall_ms: float
+    before_join: Usage  # after the registrations, as the joins begin
+    usage: Usage  # after the joins
 
-    def at(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    def join_cpu_ms(self) -> tuple[float, float, float]:
+        """CPU milliseconds per joined participant: server web, SFU workers, load generators."""
+        joined = max(1, sum(j.ok for j in self.joins))
+        before, after = self.before_join, self.usage
+        return (
+            (after.web_cpu_s - before.web_cpu_s) * 1000 / joined,
+            (after.workers_cpu_s - before.workers_cpu_s) * 1000 / joined,
+            (after.generators_cpu_s - before.generators_cpu_s) * 1000 / joined,
+        )
 
-    return {
-        "p50": round(statistics.median(ordered), 1),
-        "p95": round(at(0.95), 1),
-        "p99": round(at(0.99), 1),
-        "max": round(ordered[-1], 1),
-    }
+    def other_load(self) -> float:
+        """Cores used by the rest of the machine during the joins (other people's work)."""
+        before, after = self.before_join, self.usage
+        ours = after.cpu_s - before.cpu_s + after.generators_cpu_s - before.generators_cpu_s
+        seconds = after.at - before.at
+        busy = after.machine_busy_s - before.machine_busy_s
+        return max(0.0, busy - ours) / seconds if seconds > 0 else math.nan
+
+
+# --- /proc ---------------------------------------------------------------------------------
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except FileNotFoundError:
+        pass
+    return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def machine_busy_seconds() -> float:
+    """CPU time all cores spent not idle since boot (/proc/stat)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle, iowait
+    return (sum(values[:8]) - idle) / CLOCK_TICKS
+
+
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def usage(server_pid: int, generator_pids: Iterable[int]) -> Usage:
+    workers = children(server_pid)
+    return Usage(
+        web_rss_mb=rss_mb(server_pid),
+        workers_rss_mb=sum(rss_mb(pid) for pid in workers),
+        web_cpu_s=cpu_seconds(server_pid),
+        workers_cpu_s=sum(cpu_seconds(pid) for pid in workers),
+        generators_cpu_s=sum(cpu_seconds(pid) for pid in generator_pids),
+        machine_busy_s=machine_busy_seconds(),
+        at=time.monotonic(),
+    )
+
+
+# --- the server ----------------------------------------------------------------------------
 
 
 def free_tcp_port() -> int:
@@ -97,319 +232,801 @@ def free_tcp_port() -> int:
         return port
 
 
-# --- the server --------------------------------------------------------------------------
+def rtc_port_range(rtc_min: int, participants: int, workers: int) -> tuple[int, int]:
+    """A range whose every worker share holds 2 ports per participant, plus some slack.
 
-
-def seed(database_url: str, count: int) -> tuple[str, list[str]]:
-    """A tenant with `count` users (the first one owns it); returns (tenant id, user ids)."""
-    upgrade(database_url)
-    engine = create_engine(database_url.replace("+aiosqlite", ""))
-    user_ids = [new_id() for _ in range(count)]
-    tenant_id = new_id()
-    with Session(engine) as session:
-        for index, user_id in enumerate(user_ids):
-            session.add(
-                User(
-                    id=user_id,
-                    email=f"user{index}@bench.example",
-                    username=f"user{index}",
-                    display_name=f"User {index}",
-                    password_hash="!unusable",
-                )
-            )
-        session.flush()
-        session.add(
-            Tenant(id=tenant_id, name="Bench", slug=f"bench-{tenant_id}", owner_id=user_ids[0])
-        )
-        session.flush()
-        for index, user_id in enumerate(user_ids):
-            role = "owner" if index == 0 else "member"
-            session.add(TenantMember(tenant_id=tenant_id, user_id=user_id, role=role))
-        session.commit()
-    engine.dispose()
-    return tenant_id, user_ids
+    The pool cuts the range into equal shares per worker and a conference's transports
+    all live in the one worker that holds its router.
+    """
+    share = 2 * participants + 50
+    return rtc_min, rtc_min + share * workers - 1
 
 
 @dataclass
 class Server:
     process: subprocess.Popen[bytes]
     port: int
-    rtc_ports: tuple[int, int]
+    log: Path
 
     @property
     def base(self) -> str:
         return f"http://{HOST}:{self.port}"
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
-def start_server(directory: Path, database_url: str, workers: int, clients: int) -> Server:
+def start_server(directory: Path, workers: int, rtc: tuple[int, int]) -> Server:
     port = free_tcp_port()
-    rtc_min = 50000
-    rtc_max = rtc_min + max(4 * clients + 100, 1000)
-    env = {
-        **os.environ,
-        "ROOMLER__APP__HOST": HOST,
-        "ROOMLER__APP__PORT": str(port),
-        "ROOMLER__APP__DATA_DIR": str(directory / "data"),
-        "ROOMLER__DATABASE__URL": database_url,
-        "ROOMLER__JWT__SECRET": JWT_SECRET,
-        "ROOMLER__MEDIASOUP__NUM_WORKERS": str(workers),
-        "ROOMLER__MEDIASOUP__LISTEN_IP": HOST,
-        "ROOMLER__MEDIASOUP__RTC_MIN_PORT": str(rtc_min),
-        "ROOMLER__MEDIASOUP__RTC_MAX_PORT": str(rtc_max),
-        # Generous limits: the storm is the point, not the rate limiter.
-        "ROOMLER__WS__RATE_PER_SEC": "1000",
-        "ROOMLER__WS__RATE_BURST": "100000",
-        "ROOMLER__WS__SEND_QUEUE_FRAMES": "100000",
-    }
-    log = (directory / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "roomler", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMLER__")}
+    env.update(
+        {
+            "ROOMLER__APP__HOST": HOST,
+            "ROOMLER__APP__PORT": str(port),
+            "ROOMLER__APP__DATA_DIR": str(directory / "data"),
+            "ROOMLER__DATABASE__URL": f"sqlite+aiosqlite:///{directory / 'roomler.db'}",
+            "ROOMLER__JWT__SECRET": JWT_SECRET,
+            "ROOMLER__MEDIASOUP__NUM_WORKERS": str(workers),
+            "ROOMLER__MEDIASOUP__LISTEN_IP": HOST,
+            "ROOMLER__MEDIASOUP__RTC_MIN_PORT": str(rtc[0]),
+            "ROOMLER__MEDIASOUP__RTC_MAX_PORT": str(rtc[1]),
+        }
     )
-    server = Server(process, port, (rtc_min, rtc_max))
+    log = directory / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "roomler", "serve"],
+            env=env,
+            cwd=directory,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(process, port, log)
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         if process.poll() is not None:
-            raise RuntimeError(f"the server exited: see {directory / 'server.log'}")
+            raise RuntimeError(f"the server exited:\n{log.read_text()[-3000:]}")
         try:
-            with urllib.request.urlopen(f"{server.base}/health", timeout=1) as response:
-                if response.status == 200:
-                    return server
-        except OSError:
+            if httpx.get(f"{server.base}/health", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
             pass
         if time.monotonic() > deadline:
             server.stop()
-            raise RuntimeError("the server did not start")
+            raise RuntimeError("the server did not answer /health in time")
         time.sleep(0.05)
 
 
-def rest(server: Server, token: str, method: str, path: str, body: Any = None) -> Any:
-    request = urllib.request.Request(
-        f"{server.base}/api{path}",
-        method=method,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Authorization": f"Bearer {token}", "content-type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=STEP_TIMEOUT) as response:
-        return json.loads(response.read())
+@dataclass(frozen=True)
+class Setup:
+    """What every load generator needs to know about the conference."""
+
+    base: str
+    tenant_id: str
+    conference_id: str
+    owner_token: str
+    run_id: str
+    step_timeout: float
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+def owner_setup(server: Server, run_id: str, step_timeout: float) -> tuple[Setup, float]:
+    """Register the owner with a workspace, create and start the conference.
+
+    Returns the setup and the milliseconds the start took (it forks the SFU workers).
+    """
+    with httpx.Client(base_url=server.base, timeout=step_timeout) as http:
+        response = http.post(
+            "/api/auth/register",
+            json={
+                "email": f"owner-{run_id}@storm.example",
+                "username": f"owner{run_id}",
+                "display_name": "Storm owner",
+                "password": PASSWORD,
+                "tenant_name": "Storm",
+                "tenant_slug": f"storm-{run_id}",
+            },
+        )
+        response.raise_for_status()
+        token = response.json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        [tenant] = http.get("/api/tenant", headers=headers).json()
+        base = f"/api/tenant/{tenant['id']}/conference"
+        conference = http.post(base, json={"subject": "Join storm"}, headers=headers)
+        conference.raise_for_status()
+        conference_id = conference.json()["id"]
+        began = time.perf_counter()
+        http.post(f"{base}/{conference_id}/start", headers=headers).raise_for_status()
+        start_ms = (time.perf_counter() - began) * 1000
+    setup = Setup(server.base, tenant["id"], conference_id, token, run_id, step_timeout)
+    return setup, start_ms
 
 
-def children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(p) for p in path.read_text().split()] if path.exists() else []
+# --- one participant's UDP side: ICE check, DTLS, consent ----------------------------------
 
 
-def bound_udp_ports(low: int, high: int) -> int:
-    """How many UDP sockets on this machine are bound to a port in low..high."""
-    count = 0
-    for table in ("/proc/net/udp", "/proc/net/udp6"):
+class _PeerProtocol(asyncio.DatagramProtocol):
+    def __init__(self, peer: WirePeer) -> None:
+        self.peer = peer
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        self.peer.datagram_received(data)
+
+
+class WirePeer:
+    """The client end of one WebRTC transport, as a browser's PeerConnection is.
+
+    Adapted from the SFU tests' peer (tests/sfu/engine_client.py), with futures instead of
+    polling: it checks the SFU's ICE-lite candidate with STUN (ICE-CONTROLLING,
+    USE-CANDIDATE, RFC 8445 section 7.2), runs DTLS as the client with the SFU's
+    `DtlsEndpoint` (OpenSSL over memory BIOs) and keeps the SRTP keys it exports.
+    """
+
+    def __init__(self, transport: dict[str, Any], certificate: DtlsCertificate) -> None:
+        candidate = transport["ice_candidates"][0]
+        self.remote = (candidate["ip"], candidate["port"])
+        self.remote_ice = transport["ice_parameters"]
+        self.remote_fingerprints = transport["dtls_parameters"]["fingerprints"]
+        self.certificate = certificate
+        self.ufrag = secrets.token_hex(4)
+        self.tie_breaker = struct.unpack("!Q", os.urandom(8))[0]
+        self.loop = asyncio.get_running_loop()
+        self.udp: asyncio.DatagramTransport | None = None
+        self.dtls: DtlsEndpoint | None = None
+        self.connected: asyncio.Future[None] = self.loop.create_future()
+        self._answers: dict[bytes, asyncio.Future[None]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self.next_consent = 0.0
+
+    async def open(self) -> None:
+        self.udp, _ = await self.loop.create_datagram_endpoint(
+            lambda: _PeerProtocol(self), local_addr=(PEER_HOST, 0)
+        )
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self.udp is not None:
+            self.udp.close()
+        for waiter in (self.connected, *self._answers.values()):
+            if not waiter.done():
+                waiter.cancel()
+
+    def dtls_parameters(self) -> dict[str, Any]:
+        fingerprint = self.certificate.fingerprint("sha-256")
+        return {"role": "client", "fingerprints": [{"algorithm": "sha-256", "value": fingerprint}]}
+
+    async def connect(self) -> None:
+        """ICE check, then the DTLS handshake; returns once the SRTP keys are exported."""
+        await self.ice_check(nominate=True)
+        self.dtls = DtlsEndpoint(self.certificate, "client")
+        self.dtls.set_remote_fingerprints(self.remote_fingerprints)
+        self.dtls.start(self.loop.time())
+        self._flush()
+        await self.connected
+
+    async def ice_check(self, *, nominate: bool) -> None:
+        request = stun.Message(stun.Method.BINDING, stun.Class.REQUEST)
+        request.attributes["USERNAME"] = f"{self.remote_ice['usernameFragment']}:{self.ufrag}"
+        request.attributes["PRIORITY"] = 1853824767
+        request.attributes["ICE-CONTROLLING"] = self.tie_breaker
+        if nominate:
+            request.attributes["USE-CANDIDATE"] = None
+        request.add_message_integrity(self.remote_ice["password"].encode())
+        request.add_fingerprint()
+        answered = self.loop.create_future()
+        self._answers[request.transaction_id] = answered
+        data = bytes(request)
         try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except FileNotFoundError:
-            continue
-        for line in lines:
-            port = int(line.split()[1].rsplit(":", 1)[1], 16)
-            count += low <= port <= high
-    return count
+            for _ in range(STUN_ATTEMPTS):
+                self._send(data)
+                done, _ = await asyncio.wait([answered], timeout=STUN_RETRY)
+                if done:
+                    answered.result()  # raises on a STUN error response
+                    return
+            raise TimeoutError(f"no STUN answer from {self.remote} after {STUN_ATTEMPTS} tries")
+        finally:
+            self._answers.pop(request.transaction_id, None)
+
+    def send_consent_check(self) -> None:
+        """An RFC 7675 consent check; the answer is not waited for."""
+        task = asyncio.ensure_future(self.ice_check(nominate=False))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    def _send(self, data: bytes) -> None:
+        if self.udp is not None and not self.udp.is_closing():
+            self.udp.sendto(data, self.remote)
+
+    def datagram_received(self, data: bytes) -> None:
+        kind = classify(data)
+        if kind is PacketKind.STUN:
+            try:
+                message = stun.parse_message(data)
+            except ValueError:
+                return
+            waiter = self._answers.get(message.transaction_id)
+            if waiter is not None and not waiter.done():
+                if message.message_class == stun.Class.RESPONSE:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(RuntimeError(f"STUN error from {self.remote}"))
+        elif kind is PacketKind.DTLS and self.dtls is not None:
+            self.dtls.receive(data, self.loop.time())
+            self._flush()
+
+    def _flush(self) -> None:
+        assert self.dtls is not None
+        for datagram in self.dtls.datagrams_to_send():
+            self._send(datagram)
+        state = self.dtls.state
+        if not self.connected.done():
+            if state is DtlsState.CONNECTED and self.dtls.srtp_keys is not None:
+                self.connected.set_result(None)
+            elif state in (DtlsState.FAILED, DtlsState.CLOSED):
+                self.connected.set_exception(RuntimeError(f"DTLS {state.name.lower()}"))
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        when = self.dtls.get_timer()
+        if when is not None:
+            self._timer = self.loop.call_at(when, self._on_timer, when)
+
+    def _on_timer(self, when: float) -> None:
+        assert self.dtls is not None
+        self._timer = None
+        self.dtls.handle_timer(max(when, self.loop.time()))
+        self._flush()
 
 
-# --- clients -----------------------------------------------------------------------------
+# --- one participant -----------------------------------------------------------------------
+
+
+class SignalingError(Exception):
+    pass
+
+
+class Participant:
+    """One browser tab: an account, a WebSocket, two transports."""
+
+    def __init__(self, index: int, setup: Setup, http: httpx.AsyncClient) -> None:
+        self.index = index
+        self.setup = setup
+        self.http = http
+        self.name = f"p{setup.run_id}x{index}"
+        self.user_id = ""
+        self.token = ""
+        self.ws: ClientConnection | None = None
+        self.reader: asyncio.Task[None] | None = None
+        self.peers: list[WirePeer] = []
+        self._waiting: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
+        self._requests = 0
+
+    # registration (timed apart from the join)
+
+    async def register(self) -> Registration:
+        result = Registration(self.index, ok=False)
+        try:
+            began = time.perf_counter()
+            response = await self.http.post(
+                "/api/auth/register",
+                json={
+                    "email": f"{self.name}@storm.example",
+                    "username": self.name,
+                    "display_name": f"Participant {self.index}",
+                    "password": PASSWORD,
+                },
+            )
+            response.raise_for_status()
+            body = response.json()
+            self.token, self.user_id = body["access_token"], body["user"]["id"]
+            added = time.perf_counter()
+            result.register_ms = (added - began) * 1000
+            response = await self.http.post(
+                f"/api/tenant/{self.setup.tenant_id}/member",
+                json={"user_id": self.user_id},
+                headers={"Authorization": f"Bearer {self.setup.owner_token}"},
+            )
+            response.raise_for_status()
+            result.member_ms = (time.perf_counter() - added) * 1000
+            result.ok = True
+        except Exception as exc:
+            result.error = describe(exc)
+        return result
+
+    # the join (timed)
+
+    async def join(self, certificate: DtlsCertificate) -> Join:
+        result = Join(self.index, ok=False)
+        timeout = self.setup.step_timeout
+        step = "REST join"
+        try:
+            began = time.perf_counter()
+            await asyncio.wait_for(self._rest_join(), timeout)
+            t_rest = time.perf_counter()
+            step = "WebSocket open"
+            await asyncio.wait_for(self._open_ws(), timeout)
+            t_ws = time.perf_counter()
+            step = "media:join"
+            created = await asyncio.wait_for(self._media_join(), timeout)
+            t_media = time.perf_counter()
+            step = "connect + DTLS"
+            transports = [created["send_transport"], created["recv_transport"]]
+            await asyncio.wait_for(self._connect_all(transports, certificate), timeout)
+            done = time.perf_counter()
+        except Exception as exc:
+            result.error = f"{step}: {describe(exc)}"
+            return result
+        result.ok = True
+        result.rest_ms = (t_rest - began) * 1000
+        result.ws_ms = (t_ws - t_rest) * 1000
+        result.media_join_ms = (t_media - t_ws) * 1000
+        result.connect_ms = (done - t_media) * 1000
+        result.total_ms = (done - began) * 1000
+        return result
+
+    async def _rest_join(self) -> None:
+        path = f"/api/tenant/{self.setup.tenant_id}/conference/{self.setup.conference_id}/join"
+        response = await self.http.post(path, headers={"Authorization": f"Bearer {self.token}"})
+        response.raise_for_status()
+
+    async def _open_ws(self) -> None:
+        url = self.setup.base.replace("http://", "ws://") + f"/ws?token={self.token}"
+        self.ws = await connect(url, max_size=None, compression=None)
+        first = json.loads(await self.ws.recv())
+        if first.get("type") != "connected":
+            raise SignalingError(f"expected the connected frame, got {first}")
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.ws is not None
+        with contextlib.suppress(Exception):
+            async for text in self.ws:
+                # Presence and the like are most of the traffic: parse media frames only.
+                if '"media:' not in text[:40]:
+                    continue
+                frame = json.loads(text)
+                self._deliver(frame)
+        for waiter in self._waiting.values():
+            if not waiter.done():
+                waiter.set_exception(SignalingError("the WebSocket closed"))
+
+    def _deliver(self, frame: dict[str, Any]) -> None:
+        request_id = str(frame.get("request_id", ""))
+        if frame["type"] == "media:error":
+            for (_, rid), waiter in self._waiting.items():
+                if rid == request_id and not waiter.done():
+                    waiter.set_exception(SignalingError(frame["data"]["message"]))
+            return
+        reply = self._waiting.get((frame["type"], request_id))
+        if reply is not None and not reply.done():
+            reply.set_result(frame["data"])
+
+    async def _request(
+        self, message_type: str, replies: list[str], **data: Any
+    ) -> list[dict[str, Any]]:
+        """Send a media request; the data of each expected reply, in order."""
+        assert self.ws is not None
+        self._requests += 1
+        request_id = f"r{self._requests}"
+        loop = asyncio.get_running_loop()
+        waiters = [loop.create_future() for _ in replies]
+        for reply, waiter in zip(replies, waiters, strict=True):
+            self._waiting[(reply, request_id)] = waiter
+        try:
+            body = {"conference_id": self.setup.conference_id, **data}
+            frame = {"type": message_type, "data": body, "request_id": request_id}
+            await self.ws.send(json.dumps(frame))
+            return list(await asyncio.gather(*waiters))
+        finally:
+            for reply in replies:
+                self._waiting.pop((reply, request_id), None)
+
+    async def _media_join(self) -> dict[str, Any]:
+        _, created = await self._request(
+            "media:join", ["media:router_capabilities", "media:transport_created"]
+        )
+        return created
+
+    async def _connect_all(
+        self, transports: list[dict[str, Any]], certificate: DtlsCertificate
+    ) -> None:
+        for transport in transports:
+            peer = WirePeer(transport, certificate)
+            self.peers.append(peer)
+            await peer.open()
+        steps: list[Awaitable[Any]] = []
+        for transport, peer in zip(transports, self.peers, strict=True):
+            steps.append(
+                self._request(
+                    "media:connect_transport",
+                    ["media:transport_connected"],
+                    transport_id=transport["id"],
+                    dtls_parameters=peer.dtls_parameters(),
+                )
+            )
+            steps.append(peer.connect())
+        await asyncio.gather(*steps)
+        now = asyncio.get_running_loop().time()
+        for peer in self.peers:
+            peer.next_consent = now + _consent_delay()
+
+    async def close(self) -> None:
+        for peer in self.peers:
+            peer.close()
+        if self.ws is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.ws.close(), 5)
+        if self.reader is not None:
+            self.reader.cancel()
+
+
+def _consent_delay() -> float:
+    low, high = CONSENT_INTERVAL
+    return low + (high - low) * secrets.randbelow(1000) / 1000
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return "timed out"
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"HTTP {exc.response.status_code}: {exc.response.text[:200]}"
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+# --- the load generator process ------------------------------------------------------------
+
+
+class Generator:
+    """One load-generator process: its participants, driven by the orchestrator's commands."""
+
+    def __init__(self, setup: Setup) -> None:
+        self.setup = setup
+        self.certificate = DtlsCertificate.generate()
+        self.participants: dict[int, Participant] = {}
+        self.http = httpx.AsyncClient(
+            base_url=setup.base,
+            timeout=setup.step_timeout,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+        )
+
+    async def register(self, indices: list[int]) -> list[Registration]:
+        for index in indices:
+            self.participants[index] = Participant(index, self.setup, self.http)
+        return list(await asyncio.gather(*(self.participants[i].register() for i in indices)))
+
+    async def join(self, indices: list[int]) -> list[Join]:
+        joined = [self.participants[i] for i in indices if self.participants[i].token]
+        results = list(await asyncio.gather(*(p.join(self.certificate) for p in joined)))
+        for result in results:
+            if not result.ok:  # a failed participant leaves: it holds nothing on the server
+                await self.participants.pop(result.index).close()
+        return results
+
+    async def keep_consent(self) -> None:
+        """Consent checks for every connected transport, each every 4..6 s (RFC 7675)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(0.25)
+            now = loop.time()
+            for participant in list(self.participants.values()):
+                for peer in participant.peers:
+                    if peer.next_consent and now >= peer.next_consent:
+                        peer.next_consent = now + _consent_delay()
+                        peer.send_consent_check()
+
+    async def close(self) -> None:
+        await asyncio.gather(*(p.close() for p in self.participants.values()))
+        await self.http.aclose()
+
+
+async def _generator_main(conn: Connection, setup: Setup) -> None:
+    generator = Generator(setup)
+    consent = asyncio.create_task(generator.keep_consent())
+    try:
+        while True:
+            command, indices = await asyncio.to_thread(conn.recv)
+            if command == "register":
+                conn.send([asdict(r) for r in await generator.register(indices)])
+            elif command == "join":
+                conn.send([asdict(j) for j in await generator.join(indices)])
+            else:
+                break
+    finally:
+        consent.cancel()
+        await generator.close()
+        conn.send("closed")
+
+
+def generator_process(conn: Connection, setup: Setup) -> None:
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
+    asyncio.run(_generator_main(conn, setup))
+
+
+class Generators:
+    """The orchestrator's handle on the load-generator processes."""
+
+    def __init__(self, setup: Setup, count: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.pipes: list[Connection] = []
+        self.processes = []
+        for _ in range(count):
+            parent, child = context.Pipe()
+            process = context.Process(target=generator_process, args=(child, setup), daemon=True)
+            process.start()
+            self.pipes.append(parent)
+            self.processes.append(process)
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes if p.pid is not None]
+
+    def run(self, command: str, indices: list[int], timeout: float) -> list[dict[str, Any]]:
+        """Send `command` for `indices` (dealt round-robin) to all at once; gather the results."""
+        shares = [indices[k :: len(self.pipes)] for k in range(len(self.pipes))]
+        for pipe, share in zip(self.pipes, shares, strict=True):
+            pipe.send((command, share))
+        results: list[dict[str, Any]] = []
+        for pipe in self.pipes:
+            if not pipe.poll(timeout):
+                raise RuntimeError(f"a load generator did not answer {command} in {timeout} s")
+            results.extend(pipe.recv())
+        return results
+
+    def close(self) -> None:
+        for pipe in self.pipes:
+            with contextlib.suppress(OSError):
+                pipe.send(("close", []))
+        for pipe in self.pipes:
+            with contextlib.suppress(OSError, EOFError):
+                if pipe.poll(30):
+                    pipe.recv()
+        for process in self.processes:
+            process.join(5)
+            if process.is_alive():
+                process.kill()
+
+
+# --- the run -------------------------------------------------------------------------------
 
 
 @dataclass
-class Tab:
-    """One WebSocket client: frames are collected by a reader task."""
+class Run:
+    participants: int
+    batch_size: int
+    workers: int
+    procs: int
+    rtc_ports: tuple[int, int]
+    cold_start_ms: float
+    before: Usage
+    batches: list[Batch] = field(default_factory=list)
+    after_settle: Usage | None = None
+    stopped_early: str = ""
 
-    name: str
-    ws: ClientConnection
-    frames: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
-    reader: asyncio.Task[None] | None = None
+    @property
+    def joins(self) -> list[Join]:
+        return [j for b in self.batches for j in b.joins]
 
-    async def read(self) -> None:
-        async for text in self.ws:
-            frame = json.loads(text)
-            if str(frame.get("type", "")).startswith("media:"):
-                await self.frames.put(frame)
-
-    async def send(self, message_type: str, data: dict[str, Any], request_id: str) -> None:
-        await self.ws.send(
-            json.dumps({"type": message_type, "data": data, "request_id": request_id})
-        )
-
-    async def expect(self, message_type: str) -> dict[str, Any]:
-        frame = await asyncio.wait_for(self.frames.get(), STEP_TIMEOUT)
-        if frame["type"] == "media:error":
-            raise RuntimeError(f"{self.name}: {frame['data']}")
-        if frame["type"] != message_type:
-            raise RuntimeError(f"{self.name}: expected {message_type}, got {frame}")
-        return frame
+    @property
+    def registrations(self) -> list[Registration]:
+        return [r for b in self.batches for r in b.registrations]
 
 
-async def open_tab(server: Server, name: str, token: str) -> Tab:
-    ws = await connect(f"ws://{HOST}:{server.port}/ws?token={token}", max_size=None)
-    first = json.loads(await asyncio.wait_for(ws.recv(), STEP_TIMEOUT))
-    assert first["type"] == "connected", first
-    tab = Tab(name, ws)
-    tab.reader = asyncio.create_task(tab.read())
-    return tab
+def storm(args: argparse.Namespace, directory: Path, emit: Callable[[str], None]) -> Run:
+    rtc = rtc_port_range(args.rtc_min, args.max, args.workers)
+    server = start_server(directory, args.workers, rtc)
+    generators: Generators | None = None
+    try:
+        setup, start_ms = owner_setup(server, secrets.token_hex(3), args.step_timeout)
+        generators = Generators(setup, args.procs)
+        time.sleep(1.0)  # let the fresh workers and generators finish importing
+        run = Run(
+            args.max, args.batch, args.workers, args.procs, rtc, round(start_ms, 1),
+            usage(server.process.pid, generators.pids),
+        )  # fmt: skip
+        emit(header(run))
+        deadline = time.monotonic() + args.deadline
+        connected = 0
+        for number, first in enumerate(range(0, args.max, args.batch), start=1):
+            if time.monotonic() > deadline:
+                run.stopped_early = f"the --deadline of {args.deadline:.0f} s passed"
+                break
+            if server.process.poll() is not None:
+                run.stopped_early = "the server exited"
+                break
+            indices = list(range(first, min(first + args.batch, args.max)))
+            step = args.step_timeout * 4
+            registrations = [Registration(**r) for r in generators.run("register", indices, step)]
+            before_join = usage(server.process.pid, generators.pids)
+            began = time.perf_counter()
+            joins = [Join(**j) for j in generators.run("join", indices, step)]
+            wall_ms = (time.perf_counter() - began) * 1000
+            connected += sum(j.ok for j in joins)
+            batch = Batch(
+                number, connected, registrations, joins, wall_ms, before_join,
+                usage(server.process.pid, generators.pids),
+            )  # fmt: skip
+            run.batches.append(batch)
+            emit(batch_line(batch, run.before))
+        time.sleep(args.settle)
+        run.after_settle = usage(server.process.pid, generators.pids)
+        return run
+    finally:
+        if generators is not None:
+            generators.close()
+        server.stop()
 
 
-async def timed(tabs: list[Tab], step: Any) -> Phase:
-    """Run `step(tab)` for every tab at once; per-tab and overall milliseconds."""
-
-    async def one(tab: Tab) -> tuple[str, float]:
-        began = time.perf_counter()
-        await step(tab)
-        return tab.name, (time.perf_counter() - began) * 1000
-
-    began = time.perf_counter()
-    results = await asyncio.gather(*(one(tab) for tab in tabs))
-    return Phase((time.perf_counter() - began) * 1000, dict(results))
+# --- the report ----------------------------------------------------------------------------
 
 
-async def storm(
-    server: Server, tenant_id: str, tokens: list[str], *, produce: bool, consume: bool, workers: int
-) -> Result:
-    owner = tokens[0]
-    began = time.perf_counter()
-    conference = await asyncio.to_thread(
-        rest, server, owner, "POST", f"/tenant/{tenant_id}/conference", {"subject": "Storm"}
+def machine() -> str:
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB RAM, Linux {platform.release()}, "
+        f"CPython {platform.python_version()}"
     )
-    conference_id = conference["id"]
-    await asyncio.to_thread(
-        rest, server, owner, "POST", f"/tenant/{tenant_id}/conference/{conference_id}/start"
+
+
+def header(run: Run) -> str:
+    return (
+        f"join storm: {run.participants} participants in batches of {run.batch_size}, "
+        f"{run.workers} SFU workers, RTC ports {run.rtc_ports[0]}-{run.rtc_ports[1]}, "
+        f"{run.procs} load-generator process(es)\n"
+        f"machine: {machine()}\n"
+        f"cold start (first conference start, forks the workers): {run.cold_start_ms:.0f} ms; "
+        f"server before: RSS {run.before.rss_mb:.1f} MB "
+        f"(web {run.before.web_rss_mb:.1f} + workers {run.before.workers_rss_mb:.1f})\n"
+        f"{'batch':>5} {'conn':>5} {'fail':>4} {'join p50':>9} {'p95':>7} {'max':>7} "
+        f"{'register p50':>13} {'RSS MB':>7} {'+MB/part':>8} {'CPU s':>6} "
+        f"{'ms CPU/join web+sfu+gen':>23} {'other':>5}"
     )
-    cold_start_ms = (time.perf_counter() - began) * 1000
-    tabs = list(
-        await asyncio.gather(*(open_tab(server, f"tab{i}", t) for i, t in enumerate(tokens)))
+
+
+def batch_line(batch: Batch, before: Usage) -> str:
+    totals = [j.total_ms for j in batch.joins if j.ok]
+    registers = [r.register_ms for r in batch.registrations if r.ok]
+    failures = sum(not j.ok for j in batch.joins) + sum(not r.ok for r in batch.registrations)
+    per_participant = (
+        (batch.usage.rss_mb - before.rss_mb) / batch.connected if batch.connected else math.nan
     )
-    ids = {"conference_id": conference_id}
-
-    async def join(tab: Tab) -> None:
-        await tab.send("media:join", ids, "join")
-        await tab.expect("media:router_capabilities")
-        await tab.expect("media:transport_created")
-
-    join_phase = await timed(tabs, join)
-    pids = children(server.process.pid)
-    web_rss, workers_rss = rss_mb(server.process.pid), sum(rss_mb(pid) for pid in pids)
-
-    produce_phase = consume_phase = None
-    announced: dict[str, list[str]] = {}
-    if produce or consume:
-        audio = json.loads((FIXTURES / "chrome_produce_audio.json").read_text())
-
-        async def produce_one(tab: Tab) -> None:
-            await tab.send("media:produce", {**ids, "kind": "audio", "rtp_parameters": audio}, "p")
-            heard: list[str] = []
-            produced = False
-            while not produced or len(heard) < len(tabs) - 1:
-                frame = await asyncio.wait_for(tab.frames.get(), STEP_TIMEOUT)
-                if frame["type"] == "media:new_producer":
-                    heard.append(frame["data"]["producer_id"])
-                elif frame["type"] == "media:produce_result":
-                    produced = True
-                else:
-                    raise RuntimeError(f"{tab.name}: unexpected {frame}")
-            announced[tab.name] = heard
-
-        produce_phase = await timed(tabs, produce_one)
-    if consume:
-        capabilities = json.loads((FIXTURES / "chrome_device_rtp_capabilities.json").read_text())
-
-        async def consume_all(tab: Tab) -> None:
-            for producer_id in announced[tab.name]:
-                data = {**ids, "producer_id": producer_id, "rtp_capabilities": capabilities}
-                await tab.send("media:consume", data, "c")
-                await tab.expect("media:consumer_created")
-
-        consume_phase = await timed(tabs, consume_all)
-
-    low, high = server.rtc_ports
-    began = time.perf_counter()
-    await asyncio.gather(*(tab.ws.close() for tab in tabs))
-    deadline = time.monotonic() + STEP_TIMEOUT
-    while (left := bound_udp_ports(low, high)) and time.monotonic() < deadline:
-        await asyncio.sleep(0.01)
-    leave_ms = (time.perf_counter() - began) * 1000
-    for tab in tabs:
-        if tab.reader is not None:
-            tab.reader.cancel()
-    return Result(
-        len(tabs), workers, round(cold_start_ms, 1), join_phase, produce_phase, consume_phase,
-        round(leave_ms, 1), left, round(web_rss, 1), round(workers_rss, 1),
-    )  # fmt: skip
-
-
-def run(clients: int, workers: int, produce: bool, consume: bool) -> Result:
-    with tempfile.TemporaryDirectory(prefix="join-storm-") as tmp:
-        directory = Path(tmp)
-        database_url = f"sqlite+aiosqlite:///{directory / 'roomler.db'}"
-        tenant_id, user_ids = seed(database_url, clients)
-        issuer = TokenIssuer(JWT_SECRET, "roomler", 3600, 3600)
-        tokens = [issuer.issue(user_id, "access") for user_id in user_ids]
-        server = start_server(directory, database_url, workers, clients)
-        try:
-            return asyncio.run(
-                storm(server, tenant_id, tokens, produce=produce, consume=consume, workers=workers)
-            )
-        finally:
-            server.stop()
-
-
-def summary(result: Result) -> str:
-    join = percentiles(list(result.join.per_client_ms.values()))
-    lines = [
-        f"N={result.clients} workers={result.workers}: cold start {result.cold_start_ms:.0f} ms",
-        f"  join     all in {result.join.wall_ms:.0f} ms "
-        f"({result.clients / result.join.wall_ms * 1000:.0f} joins/s); per client {join}",
+    line = (
+        f"{batch.number:>5} {batch.connected:>5} {failures:>4} "
+        f"{percentile(totals, 0.5):>7.1f}ms {percentile(totals, 0.95):>5.1f}ms "
+        f"{max(totals, default=math.nan):>5.1f}ms {percentile(registers, 0.5):>11.1f}ms "
+        f"{batch.usage.rss_mb:>7.1f} {per_participant:>8.3f} "
+        f"{batch.usage.cpu_s - before.cpu_s:>6.1f} "
+        f"{'{:.1f}+{:.1f}+{:.1f}'.format(*batch.join_cpu_ms()):>23} {batch.other_load():>5.2f}"
+    )
+    errors = [j.error for j in batch.joins if not j.ok] + [
+        r.error for r in batch.registrations if not r.ok
     ]
-    for name, phase in (("produce", result.produce), ("consume", result.consume)):
-        if phase is not None:
-            per = percentiles(list(phase.per_client_ms.values()))
-            lines.append(f"  {name:8} all in {phase.wall_ms:.0f} ms; per client {per}")
-    lines.append(
-        f"  leave    all ports free in {result.leave_ms:.0f} ms (left bound: {result.ports_left})"
+    if errors:
+        line += "\n      failures: " + "; ".join(sorted(set(errors))[:3])
+    return line
+
+
+def _quantiles(samples: list[float]) -> str:
+    if not samples:
+        return "no samples"
+    return (
+        f"p50 {percentile(samples, 0.5):.1f} ms, p95 {percentile(samples, 0.95):.1f} ms, "
+        f"p99 {percentile(samples, 0.99):.1f} ms, max {max(samples):.1f} ms, "
+        f"mean {statistics.fmean(samples):.1f} ms"
     )
-    lines.append(
-        f"  memory   web {result.web_rss_mb:.0f} MB, workers {result.workers_rss_mb:.0f} MB"
-    )
+
+
+def _per_join_cpu(batches: list[Batch]) -> tuple[float, float, float]:
+    joined = max(1, sum(j.ok for b in batches for j in b.joins))
+    totals = [0.0, 0.0, 0.0]
+    for batch in batches:
+        ok = sum(j.ok for j in batch.joins)
+        for k, value in enumerate(batch.join_cpu_ms()):
+            totals[k] += value * max(ok, 1)
+    return totals[0] / joined, totals[1] / joined, totals[2] / joined
+
+
+def summary(run: Run) -> str:
+    joins = [j for j in run.joins if j.ok]
+    registrations = [r for r in run.registrations if r.ok]
+    failed_joins = [j for j in run.joins if not j.ok]
+    failed_registrations = [r for r in run.registrations if not r.ok]
+    connected = len(joins)
+    last = run.batches[-1].usage if run.batches else run.before
+    end = run.after_settle or last
+    elapsed = last.at - run.before.at
+    server_cpu = last.cpu_s - run.before.cpu_s
+    generators_cpu = last.generators_cpu_s - run.before.generators_cpu_s
+    other_cpu = last.machine_busy_s - run.before.machine_busy_s - server_cpu - generators_cpu
+    batch_means = [
+        statistics.fmean([j.total_ms for j in b.joins if j.ok] or [math.nan]) for b in run.batches
+    ]
+    per_join = _per_join_cpu(run.batches)
+    batch_p95 = [percentile([j.total_ms for j in b.joins if j.ok], 0.95) for b in run.batches]
+    lines = [
+        "",
+        f"participants connected: {connected} of {run.participants}; "
+        f"failures: {len(failed_joins)} joins, {len(failed_registrations)} registrations"
+        + (f"; stopped early: {run.stopped_early}" if run.stopped_early else ""),
+        f"join latency (REST join -> both transports connected and DTLS done), "
+        f"all participants: {_quantiles([j.total_ms for j in joins])}",
+        f"  batch average: mean {statistics.fmean(batch_means):.1f} ms, "
+        f"worst batch p95 {max(batch_p95):.1f} ms"
+        if run.batches
+        else "  no batch ran",
+        f"  REST join:            {_quantiles([j.rest_ms for j in joins])}",
+        f"  WebSocket open:       {_quantiles([j.ws_ms for j in joins])}",
+        f"  media:join->created:  {_quantiles([j.media_join_ms for j in joins])}",
+        f"  connect + DTLS (x2):  {_quantiles([j.connect_ms for j in joins])}",
+        "registration (not in the join latency):",
+        f"  register (argon2id):  {_quantiles([r.register_ms for r in registrations])}",
+        f"  add to workspace:     {_quantiles([r.member_ms for r in registrations])}",
+        f"server RSS: before {run.before.rss_mb:.1f} MB (web {run.before.web_rss_mb:.1f} + "
+        f"workers {run.before.workers_rss_mb:.1f}), after {last.rss_mb:.1f} MB "
+        f"(web {last.web_rss_mb:.1f} + workers {last.workers_rss_mb:.1f}), "
+        f"+{last.rss_mb - run.before.rss_mb:.1f} MB = "
+        f"{(last.rss_mb - run.before.rss_mb) / max(connected, 1):.3f} MB per participant "
+        f"(web +{(last.web_rss_mb - run.before.web_rss_mb) / max(connected, 1):.3f}, "
+        f"workers +{(last.workers_rss_mb - run.before.workers_rss_mb) / max(connected, 1):.3f})",
+        f"  {end.rss_mb:.1f} MB after {(end.at - last.at):.0f} s more with everyone connected",
+        f"server CPU over the storm ({elapsed:.1f} s): {server_cpu:.1f} s "
+        f"(web {last.web_cpu_s - run.before.web_cpu_s:.1f} + "
+        f"workers {last.workers_cpu_s - run.before.workers_cpu_s:.1f}); "
+        f"idle with everyone connected: {end.cpu_s - last.cpu_s:.1f} s in {end.at - last.at:.0f} s",
+        f"load generators CPU: {generators_cpu:.1f} s; "
+        f"everything else on the machine: {max(other_cpu, 0.0):.1f} s",
+        f"CPU per join, join phases only: web {per_join[0]:.1f} ms + SFU workers "
+        f"{per_join[1]:.1f} ms; load generators {per_join[2]:.1f} ms; other people's work "
+        f"used {statistics.fmean([b.other_load() for b in run.batches] or [math.nan]):.2f} "
+        "cores on average during the joins",
+    ]
     return "\n".join(lines)
+
+
+def raise_open_files_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", default="10,50", help="comma-separated sizes N")
+    parser.add_argument("--max", type=int, default=500, help="participants in all")
+    parser.add_argument("--batch", type=int, default=10, help="participants joining at once")
+    parser.add_argument("--quick", action="store_true", help="50 participants")
     parser.add_argument("--workers", type=int, default=2, help="SFU worker processes")
-    parser.add_argument("--produce", action="store_true", help="every client produces audio")
-    parser.add_argument("--consume", action="store_true", help="full mesh of consumers")
+    parser.add_argument("--procs", type=int, default=1, help="load-generator processes")
+    parser.add_argument("--rtc-min", type=int, default=40000, help="first RTC port")
+    parser.add_argument("--step-timeout", type=float, default=30.0, help="seconds per step")
+    parser.add_argument("--deadline", type=float, default=540.0, help="no batch starts after")
+    parser.add_argument("--settle", type=float, default=10.0, help="idle seconds at the end")
     parser.add_argument("--json", type=Path, help="write the raw results here")
     args = parser.parse_args(argv)
-    results = []
-    for size in (int(n) for n in args.clients.split(",")):
-        result = run(size, args.workers, args.produce or args.consume, args.consume)
-        print(summary(result), flush=True)
-        results.append(asdict(result))
-        if result.ports_left:
-            print(f"  ERROR: {result.ports_left} UDP ports still bound", file=sys.stderr)
-            return 1
+    if args.quick:
+        args.max = 50
+    if args.max < 1 or args.batch < 1 or args.procs < 1:
+        parser.error("--max, --batch and --procs must be at least 1")
+    raise_open_files_limit()
+    with tempfile.TemporaryDirectory(prefix="join-storm-") as tmp:
+        run = storm(args, Path(tmp), lambda line: print(line, flush=True))
+    print(summary(run), flush=True)
     if args.json is not None:
-        args.json.write_text(json.dumps(results, indent=2))
-    return 0
+        args.json.write_text(json.dumps(asdict(run), indent=2))
+    failures = sum(not j.ok for j in run.joins) + sum(not r.ok for r in run.registrations)
+    return 1 if failures or run.stopped_early else 0
 
 
 if __name__ == "__main__":
