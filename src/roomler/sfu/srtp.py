@@ -210,7 +210,18 @@ class _Session:
         return self._buffer[0 : length[0]]  # type: ignore[no-any-return]
 
     def _protect(self, packet: bytes) -> bytes:
-        return self._run(_lib.srtp_protect, packet, _MAX_TRAILER)
+        # _run inlined: one protect per forwarded packet and consumer.
+        size = len(packet)
+        if size > _BUFFER_SIZE - _MAX_TRAILER:
+            raise ValueError("packet is too long")
+        buffer = self._buffer
+        buffer[0:size] = packet
+        length = self._length
+        length[0] = size
+        status = _lib.srtp_protect(self._srtp, self._cdata, length)
+        if status:
+            raise pylibsrtp.Error(_status_text(status))
+        return buffer[0 : length[0]]  # type: ignore[no-any-return]
 
     def _protect_rtcp(self, packet: bytes) -> bytes:
         return self._run(_lib.srtp_protect_rtcp, packet, _MAX_SRTCP_TRAILER)

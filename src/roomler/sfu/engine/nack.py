@@ -26,27 +26,27 @@ def _signed16(delta: int) -> int:
     return ((delta + 0x8000) & 0xFFFF) - 0x8000
 
 
-class RetransmissionBuffer:
-    """The packets a consumer sent recently, indexed by their 16-bit sequence number."""
+_Entry = tuple[int, bytes, float, float]  # (seq, packet, sent at, last resent at or 0)
 
-    __slots__ = ("_max_age", "_packets", "_resent", "_seqs", "_size", "_times")
+
+class RetransmissionBuffer:
+    """The packets a consumer sent recently, indexed by their 16-bit sequence number.
+
+    One tuple per slot: :meth:`store` runs once per forwarded packet and
+    consumer, so it is a single list assignment.
+    """
+
+    __slots__ = ("_entries", "_max_age", "_size")
 
     def __init__(self, size: int, max_age: float) -> None:
         if size < 1:
             raise ValueError("RetransmissionBuffer size must be at least 1")
         self._size = size
         self._max_age = max_age
-        self._seqs = [-1] * size
-        self._packets: list[bytes | None] = [None] * size
-        self._times = [0.0] * size
-        self._resent = [0.0] * size
+        self._entries: list[_Entry | None] = [None] * size
 
     def store(self, seq: int, packet: bytes, now: float) -> None:
-        slot = seq % self._size
-        self._seqs[slot] = seq
-        self._packets[slot] = packet
-        self._times[slot] = now
-        self._resent[slot] = 0.0
+        self._entries[seq % self._size] = (seq, packet, now, 0.0)
 
     def get(self, seq: int, now: float) -> bytes | None:
         """The packet sent as ``seq`` if it may be resent now, else None.
@@ -55,19 +55,19 @@ class RetransmissionBuffer:
         maximum age, or was resent less than ``MIN_RESEND_INTERVAL`` ago.
         """
         slot = seq % self._size
-        packet = self._packets[slot]
-        if packet is None or self._seqs[slot] != seq:
+        entry = self._entries[slot]
+        if entry is None or entry[0] != seq:
             return None
-        if now - self._times[slot] > self._max_age:
+        _, packet, sent, resent = entry
+        if now - sent > self._max_age:
             return None
-        if self._resent[slot] and now - self._resent[slot] < MIN_RESEND_INTERVAL:
+        if resent and now - resent < MIN_RESEND_INTERVAL:
             return None
-        self._resent[slot] = now
+        self._entries[slot] = (seq, packet, sent, now)
         return packet
 
     def clear(self) -> None:
-        self._seqs = [-1] * self._size
-        self._packets = [None] * self._size
+        self._entries = [None] * self._size
 
 
 class _Missing:

@@ -42,7 +42,7 @@ import secrets
 import socket
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from roomler.sfu import ortc
@@ -204,6 +204,7 @@ class WebRtcTransport:
         self._dtls_outbox: list[bytes] = []
         self._dtls_timer: Any = None
         self._srtp: SrtpContext | None = None
+        self._protect_rtp: Callable[[bytes], bytes] = _not_connected
         #: Where RTP goes (see _update_media_destination); None while it cannot be sent.
         self.media_destination: Address | None = None
         self._init_media_tables()
@@ -444,6 +445,7 @@ class WebRtcTransport:
     def _on_dtls_connected(self, dtls: DtlsEndpoint) -> None:
         assert dtls.srtp_keys is not None
         self._srtp = SrtpContext(dtls.srtp_keys)
+        self._protect_rtp = self._srtp.protect_rtp
         self._update_media_destination()
         logger.info("%r DTLS connected (%s)", self, dtls.srtp_keys.profile.value)
         self._set_dtls_state("connected")
@@ -595,7 +597,7 @@ class WebRtcTransport:
         if destination is None:
             return None
         try:
-            protected = self._srtp.protect_rtp(packet)  # type: ignore[union-attr]
+            protected = self._protect_rtp(packet)
         except ValueError as exc:
             self.drops["srtp_protect"] += 1
             logger.debug("%r cannot protect RTP: %s", self, exc)
@@ -913,6 +915,10 @@ class WebRtcTransport:
             "droppedPackets": sum(self.drops.values()),
             "dropReasons": dict(self.drops),
         }
+
+
+def _not_connected(packet: bytes) -> bytes:
+    raise ValueError("SRTP is not up yet")
 
 
 def _text(value: bytes | None) -> str | None:
