@@ -118,6 +118,15 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
     p.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     p.add_argument("--budget", type=float, help="stop ramping after this many seconds")
     p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument(
+        "--path",
+        metavar="N",
+        type=int,
+        help="only the forwarding path, in this process, for N video consumers: thread CPU "
+        "time inside the producer transport's datagram_received, per consumer-packet "
+        "(an A/B figure that other load on the machine barely moves)",
+    )
+    p.add_argument("--path-frames", type=int, default=300, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     quick = args.quick
     default_steps = "50,150,300" if quick else "50,100,200,300,400,500,600,700,800,1000,1200"
@@ -260,11 +269,14 @@ def floor_reader(port_conn: Pipe, cpus: set[int], pin_it: bool) -> None:
     port_conn.send(count)
 
 
+def video_packets_per_frame() -> int:
+    return -(-(VIDEO_BITRATE // 8 // VIDEO_FPS) // VIDEO_MTU_PAYLOAD)
+
+
 def video_packet_size() -> int:
     """The size of a forwarded video packet (header, extensions, payload, GCM tag)."""
     per_frame = VIDEO_BITRATE // 8 // VIDEO_FPS
-    packets = -(-per_frame // VIDEO_MTU_PAYLOAD)
-    return 12 + 16 + per_frame // packets + 16
+    return 12 + 16 + per_frame // video_packets_per_frame() + 16
 
 
 def measure_floor(plan: Plan, worker_cpus: set[int], gen_cpus: set[int]) -> dict[str, Any]:
@@ -606,24 +618,31 @@ class Sender:
         self.sent += 1
         return packet.serialize()
 
-    def send_frame(self) -> None:
-        peer = self.peer
-        assert peer.outbound is not None
+    def frame(self) -> list[bytes]:
+        """The next frame's SRTP packets (video: ~4 of ~1 kB; audio: one)."""
+        outbound = self.peer.outbound
+        assert outbound is not None
+        packets = []
         if self.kind == "video":
             keyframe = self.frames % int(KEYFRAME_INTERVAL * VIDEO_FPS) == 0
             per_frame = VIDEO_BITRATE // 8 // VIDEO_FPS
-            count = -(-per_frame // VIDEO_MTU_PAYLOAD)
+            count = video_packets_per_frame()
             for index in range(count):
                 # RFC 7741 section 4.2: S bit on a frame's first packet; P=0 for keyframes.
                 head = bytes((0x10 if index == 0 else 0x00, 0x00 if keyframe else 0x01))
                 data = self.packet(marker=index == count - 1, head=head, size=per_frame // count)
-                peer.send(peer.outbound.protect(data))
+                packets.append(outbound.protect(data))
             self.timestamp += 90000 // VIDEO_FPS
         else:
             data = self.packet(marker=False, head=b"\xfc\x00", size=AUDIO_PAYLOAD)
-            peer.send(peer.outbound.protect(data))
+            packets.append(outbound.protect(data))
             self.timestamp += int(48000 * AUDIO_PTIME)
         self.frames += 1
+        return packets
+
+    def send_frame(self) -> None:
+        for data in self.frame():
+            self.peer.send(data)
 
     def sender_report(self, now: float) -> None:
         report = SenderReport(
@@ -1298,8 +1317,119 @@ def summarize(results: dict[str, Any]) -> None:
         )
 
 
+# --- forwarding path only (--path) -----------------------------------------------------
+
+
+async def forwarding_path(consumers: int, frames: int) -> dict[str, Any]:
+    """Thread CPU time of the producer transport's `datagram_received` per consumer-packet.
+
+    The engine runs in this process (a `WorkerHandler`, as in the worker), the peers too;
+    only the engine's handling of each incoming SRTP packet is timed: unprotect, producer
+    bookkeeping, and for every consumer the rewrite, protect and sendto.
+    """
+    from roomler.sfu.engine import WorkerHandler
+
+    loop = asyncio.get_running_loop()
+    gen = Generator(None, loop, feedback=False)  # type: ignore[arg-type]
+    handler = WorkerHandler(emit=lambda *_: None, loop=loop)
+    await handler.handle("router.create", {"router_id": "path"})
+    fingerprint = gen.certificate.fingerprint("sha-256")
+
+    async def connect(index: int) -> Peer:
+        params = await handler.handle(
+            "router.create_webrtc_transport",
+            {"router_id": "path", "transport_id": f"t{index}", "listen_ip": HOST,
+             "port_min": PORT_MIN, "port_max": PORT_MAX},
+        )  # fmt: skip
+        peer = Peer(gen, index, params)
+        gen.peers.append(peer)
+        for _ in range(50):
+            peer.send(peer.binding_request(nominate=True))
+            await asyncio.sleep(0.02)
+            if peer.ice_done:
+                break
+        dtls = {"role": "server", "fingerprints": [{"algorithm": "sha-256", "value": fingerprint}]}
+        await handler.handle(
+            "transport.connect", {"transport_id": f"t{index}", "dtls_parameters": dtls}
+        )
+        for _ in range(500):
+            if peer.inbound is not None:
+                return peer
+            await asyncio.sleep(0.01)
+        raise RuntimeError(f"transport {index}: DTLS did not connect")
+
+    video, caps = (
+        fixture("chrome_produce_video.json"),
+        fixture("chrome_device_rtp_capabilities.json"),
+    )
+    producer_peer = await connect(0)
+    await handler.handle(
+        "transport.produce",
+        {"transport_id": "t0", "producer_id": "p", "kind": "video", "rtp_parameters": video},
+    )
+    for index in range(1, consumers + 1):
+        peer = await connect(index)
+        reply = await handler.handle(
+            "transport.consume",
+            {"transport_id": f"t{index}", "consumer_id": f"c{index}", "producer_id": "p",
+             "rtp_capabilities": caps},
+        )  # fmt: skip
+        ssrc = int(reply["rtp_parameters"]["encodings"][0]["ssrc"])
+        peer.tracks[ssrc] = Track(ssrc, "video")
+    ext = {"mid": 4, "abs": 2, "twcc": 3, "orientation": 13}
+    sender = Sender(producer_peer, "video", video["encodings"][0]["ssrc"], 96, b"1", ext)
+    transport = handler.registry.transports["t0"]
+    address = (HOST, producer_peer.port)
+    cpu = packets = 0
+    warmup = 30
+    for frame in range(warmup + frames):
+        for data in sender.frame():
+            start = time.thread_time_ns()
+            transport.datagram_received(data, address)
+            if frame >= warmup:
+                cpu += time.thread_time_ns() - start
+                packets += 1
+        for _ in range(3):  # the peers read (and decrypt) what was sent: not timed
+            await asyncio.sleep(0)
+    await asyncio.sleep(0.05)
+    received = sum(t.received for p in gen.peers for t in p.tracks.values())
+    await handler.close()
+    for peer in gen.peers:
+        peer.close()
+    return {
+        "consumers": consumers,
+        "packets_in": packets,
+        "received": received,
+        "expected": (warmup + frames) * video_packets_per_frame() * consumers,
+        "us_per_consumer_packet": round(cpu / 1000 / (packets * consumers), 3),
+    }
+
+
+def run_path(consumers: int, frames: int) -> dict[str, Any]:
+    os.sched_setaffinity(0, cores()[0])
+    try:
+        import uvloop
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:
+        runner = asyncio.Runner()
+    with runner:
+        result = runner.run(forwarding_path(consumers, frames))
+    print(
+        f"forwarding path, {consumers} video consumers: {result['us_per_consumer_packet']} µs "
+        f"thread CPU per consumer-packet ({result['received']:,} of ~{result['expected']:,} "
+        "packets reached the peers)"
+    )
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args, plan = parse_args(argv)
+    if args.path:
+        result = run_path(args.path, args.path_frames)
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2))
+        return 0
     results = asyncio.run(run(plan))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
