@@ -3,6 +3,7 @@ machine's Redis (a key prefix of each test's own), and the Redis link."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,6 +14,7 @@ from tests.cluster.conftest import RedisTarget, free_port
 from roomler.cluster import scripts
 from roomler.cluster.link import RedisLink, RedisUnavailable
 from roomler.cluster.wire import CONNECTION, USERS, Envelope, node_channel
+from roomler.config import ConfigError, load_settings
 
 pytestmark = pytest.mark.nodb
 
@@ -202,3 +204,22 @@ async def test_a_link_runs_commands_in_order_and_bounds_its_queue(
         assert await link.call("LRANGE", key, 0, -1) == [str(i) for i in range(101)]
     finally:
         await link.close()
+
+
+# --- settings ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("redis", "message"),
+    [
+        (
+            {"heartbeat_secs": 6, "node_ttl_secs": 10},
+            "ROOMLER__REDIS: NODE_TTL_SECS must be at least twice HEARTBEAT_SECS",
+        ),
+        ({"node_id": "web 1"}, "ROOMLER__REDIS__NODE_ID: String should match pattern"),
+        ({"key_prefix": "a b"}, "ROOMLER__REDIS__KEY_PREFIX: String should match pattern"),
+    ],
+)
+def test_cluster_settings_are_checked_at_start(redis: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=f"^invalid configuration: {re.escape(message)}"):
+        load_settings(redis={"url": "redis://127.0.0.1:6379/0", **redis})
