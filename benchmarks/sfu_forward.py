@@ -918,6 +918,7 @@ class Window:
     worker_cpu: float
     generator_cpu: float
     core_busy: dict[int, float]
+    other_cores: float  # CPU other processes on the machine used, in cores
     worker_socket_drops: int
     consumer_socket_drops: int
     latency_ms: dict[str, float]
@@ -1089,9 +1090,11 @@ class Bench:
 
     async def snapshot(self) -> dict[str, Any]:
         snaps = await asyncio.gather(*(g.call("snapshot") for g in self.gens))
+        ours = [os.getpid()] + [g.pid for g in (self.producer_gen, *self.gens) if g is not None]
         return {
             "time": time.monotonic(),
             "worker_cpu": process_cpu_seconds(self.worker_pid),
+            "generator_cpu": sum(process_cpu_seconds(pid) for pid in ours),
             "cores": core_busy(),
             "drops": udp_drops(),
             "gens": snaps,
@@ -1108,7 +1111,6 @@ class Bench:
         forwarded = expected = 0
         latencies: list[int] = []
         consumer_ports: set[int] = set()
-        gen_cpu = 0.0
         srtp_errors = rtcp = 0
         for before, after in zip(a["gens"], b["gens"], strict=True):
             for key, (track_kind, received, highest) in after["tracks"].items():
@@ -1119,7 +1121,6 @@ class Bench:
                 expected += highest - old[2]
             latencies.extend(after["latencies"])
             consumer_ports.update(after["ports"])
-            gen_cpu += after["cpu"] - before["cpu"]
             srtp_errors += after["srtp_errors"] - before["srtp_errors"]
             rtcp += after["rtcp_sent"] - before["rtcp_sent"]
         latencies.sort()
@@ -1132,6 +1133,9 @@ class Bench:
         for core, (busy_b, total_b) in b["cores"].items():
             busy_a, total_a = a["cores"].get(core, (0, 0))
             busy[core] = round((busy_b - busy_a) / max(1, total_b - total_a), 3)
+        worker_cpu = b["worker_cpu"] - a["worker_cpu"]
+        gen_cpu = b["generator_cpu"] - a["generator_cpu"]
+        other = sum(busy.values()) - (worker_cpu + gen_cpu) / seconds
         return Window(
             consumers=consumers,
             kind=kind,
@@ -1139,9 +1143,10 @@ class Bench:
             forwarded=forwarded,
             expected=expected,
             lost=max(0, expected - forwarded),
-            worker_cpu=b["worker_cpu"] - a["worker_cpu"],
+            worker_cpu=worker_cpu,
             generator_cpu=gen_cpu,
             core_busy=busy,
+            other_cores=round(max(0.0, other), 3),
             worker_socket_drops=drops(self.worker_ports),
             consumer_socket_drops=drops(consumer_ports),
             latency_ms={
@@ -1180,13 +1185,20 @@ def line(w: Window) -> str:
         f"{w.us_per_packet:>7.2f} {w.forwarded_pps / max(w.worker_share, 1e-9):>10,.0f} "
         f"{w.loss * 100:>7.3f}% {w.worker_socket_drops:>6} {w.consumer_socket_drops:>6} "
         f"{w.latency_ms['p50']:>7.2f} {w.latency_ms['p99']:>7.2f} "
-        f"{' / '.join(f'{v * 100:.0f}%' for v in w.core_busy.values())}"
+        f"{w.generator_cpu / w.seconds:>5.2f} {w.other_cores:>5.2f}"
     )
 
 
 HEADER = (
     f"{'N':>6} {'fwd pps':>10} {'worker':>7} {'µs/pkt':>7} {'pps/core':>10} "
-    f"{'loss':>8} {'wdrop':>6} {'cdrop':>6} {'p50 ms':>7} {'p99 ms':>7} core busy"
+    f"{'loss':>8} {'wdrop':>6} {'cdrop':>6} {'p50 ms':>7} {'p99 ms':>7} {'gen':>5} {'other':>5}"
+)
+LEGEND = (
+    "fwd pps: packets the consumers received per second; worker: its CPU (utime+stime) in\n"
+    "% of one core; µs/pkt: worker CPU per forwarded packet; pps/core: fwd pps / worker\n"
+    "share; loss: sequence gaps at the consumers; wdrop / cdrop: kernel drops on the\n"
+    "worker's / the consumers' sockets; p50/p99: producer send -> consumer decrypt; gen:\n"
+    "load generator + controller CPU, other: other processes' CPU, both in cores"
 )
 
 
@@ -1222,6 +1234,7 @@ async def run(plan: Plan) -> dict[str, Any]:
         print(f"SFU worker pid {bench.worker_pid}; SRTP profile negotiated: {bench.profile}")
         await bench.start_sender("video")
         print("\nvideo: 1 producer (1 Mbps, 30 fps) -> N consumers, one receiver each")
+        print(LEGEND)
         print(HEADER)
         steps: list[Window] = []
         stop_reason = "all steps done"
