@@ -65,13 +65,14 @@ def media(tab: Tab, conference_id: str) -> MediaClient:
 
 
 async def joined(client: MediaClient, producers: int = 0) -> dict[str, Any]:
-    """Join; the replies, then the room's existing producers, come in this order."""
+    """Join; the replies, the room's existing producers, then the participants, in this order."""
     request_id = await client.send("media:join")
     await client.reply("media:router_capabilities", request_id)
     transports = await client.reply("media:transport_created", request_id)
     for _ in range(producers):
         frame = await client.next_media()
         assert frame["type"] == "media:new_producer" and "request_id" in frame, frame
+    await client.reply("media:participants", request_id)
     return transports
 
 

@@ -144,6 +144,7 @@ class Joined:
     recv_transport: dict[str, Any]
     ice_servers: list[Any]
     producers: list[dict[str, Any]]
+    participants: list[dict[str, Any]]
 
 
 @dataclass
@@ -199,20 +200,35 @@ class MediaClient:
         assert error["message"], error
         return error
 
-    async def join(self, conference_id: str | None = None) -> Joined:
+    async def join(self, conference_id: str | None = None, *, concurrent: bool = False) -> Joined:
+        """`media:join`: its replies in order. `concurrent`: others join at the same time, so
+        their `media:peer_joined` may come before, between or after this join's replies."""
         if conference_id is not None:
             self.conference_id = conference_id
         request_id = await self.send("media:join")
-        capabilities = await self.reply("media:router_capabilities", request_id)
-        transports = await self.reply("media:transport_created", request_id)
-        backlog = await self.drain()
-        assert all(f["type"] == "media:new_producer" for f in backlog), backlog
+        frames: list[dict[str, Any]] = []
+        while not frames or frames[-1]["type"] != "media:participants":
+            frame = await self.next_media()
+            if concurrent and frame["type"] == "media:peer_joined" and "request_id" not in frame:
+                continue
+            assert frame.get("request_id") == request_id, frame
+            frames.append(frame)
+        # Capabilities, transports, the producers already there, then the participants.
+        types = [frame["type"] for frame in frames]
+        assert types[:2] == ["media:router_capabilities", "media:transport_created"], types
+        assert set(types[2:-1]) <= {"media:new_producer"}, types
+        capabilities, transports = frames[0]["data"], frames[1]["data"]
+        participants = frames[-1]["data"]
+        assert participants["conference_id"] == self.conference_id, participants
+        if not concurrent:
+            assert await self.drain() == []
         return Joined(
             capabilities["rtp_capabilities"],
             transports["send_transport"],
             transports["recv_transport"],
             transports["ice_servers"],
-            [f["data"] for f in backlog],
+            [frame["data"] for frame in frames[2:-1]],
+            participants["participants"],
         )
 
     async def produce(self, kind: str, **extra: Any) -> str:
@@ -247,3 +263,28 @@ def is_media(frame: dict[str, Any]) -> bool:
 
 async def media_client(server: LiveServer, user: User, conference_id: str = "") -> MediaClient:
     return MediaClient(await open_client(server, user), conference_id)
+
+
+def peer_joined(conference_id: str, user: User, joiner: MediaClient) -> dict[str, Any]:
+    """The `media:peer_joined` the others hear when `joiner` (a connection of `user`) joins."""
+    return {
+        "type": "media:peer_joined",
+        "data": {
+            "conference_id": conference_id,
+            "user_id": user.id,
+            "display_name": user.username.title(),  # as `register` names them
+            "connection_id": joiner.connection_id,
+        },
+    }
+
+
+async def join_all(*clients: MediaClient) -> list[Joined]:
+    """Join one after the other; each hears `media:peer_joined` of every later one."""
+    joined = []
+    for index, client in enumerate(clients):
+        joined.append(await client.join())
+        for earlier in clients[:index]:
+            frame = await earlier.next_media()
+            assert frame["type"] == "media:peer_joined", frame
+            assert frame["data"]["connection_id"] == client.connection_id, frame
+    return joined

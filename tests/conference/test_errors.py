@@ -61,7 +61,9 @@ async def _pair(team: Team, server: LiveServer) -> tuple[MediaClient, MediaClien
     conference_id = await team.api.started(team.alice)
     alice = await media_client(server, team.alice, conference_id)
     bob = await media_client(server, team.bob, conference_id)
-    return alice, bob, await alice.join(), await bob.join()
+    alice_joined, bob_joined = await alice.join(), await bob.join()
+    assert [f["type"] for f in await alice.drain()] == ["media:peer_joined"]
+    return alice, bob, alice_joined, bob_joined
 
 
 async def test_unknown_or_foreign_objects(team: Team, server: LiveServer) -> None:
@@ -123,6 +125,16 @@ async def test_invalid_parameters(team: Team, server: LiveServer) -> None:
             "media:produce",
             {"kind": "audio", "rtp_parameters": audio, "app_data": "x"},
             "data.app_data must be an object",
+        ),
+        (
+            "media:produce",
+            {"kind": "audio", "rtp_parameters": audio, "app_data": {"x": "y" * 4096}},
+            "data.app_data must be at most 4096 bytes as JSON, got 4104",
+        ),
+        (
+            "media:produce",
+            {"kind": "audio", "rtp_parameters": audio, "app_data": {"label": "\ud800"}},
+            "data.app_data must not contain lone surrogates",
         ),
         ("media:consume", {"producer_id": "p"}, "data.rtp_capabilities is required"),
         ("media:consume", {"producer_id": 7, "rtp_capabilities": {}}, "data.producer_id must be"),
@@ -197,6 +209,8 @@ async def test_errors_reach_only_the_requesting_connection(team: Team, server: L
     alice, bob, _, _ = await _pair(team, server)
     alice_tab2 = await media_client(server, team.alice, alice.conference_id)
     await alice_tab2.join()
+    for client in (alice, bob):
+        assert [f["type"] for f in await client.drain()] == ["media:peer_joined"]
 
     await alice.error("media:producer_close", producer_id="nope")
     # Without a request id, the error has none either.

@@ -15,6 +15,7 @@ from tests.conference.conftest import (
     MEDIA,
     MediaClient,
     Team,
+    join_all,
     media_client,
     media_service,
     room_router,
@@ -54,8 +55,8 @@ async def test_a_killed_worker_closes_its_rooms_and_they_can_start_again(
     alice = await media_client(server, team.alice, doomed)
     bob = await media_client(server, team.bob, doomed)
     carol = await media_client(server, team.owner, other)  # on the surviving worker
-    for client in (alice, bob, carol):
-        await client.join()
+    await join_all(alice, bob)
+    await carol.join()
     await alice.produce("video")
     await bob.drain()
 
@@ -72,7 +73,9 @@ async def test_a_killed_worker_closes_its_rooms_and_they_can_start_again(
     # The conference is still in progress; the first to join again places a new router
     # on a live worker (as POST start would), and everyone can follow.
     assert (await team.api.ok(team.alice, "GET", f"/{doomed}"))["status"] == "in_progress"
-    rejoined, _ = await asyncio.gather(alice.join(), bob.join())
+    rejoined, _ = await asyncio.gather(alice.join(concurrent=True), bob.join(concurrent=True))
+    for client in (alice, bob):
+        await client.drain()  # the other's media:peer_joined, if it came after the join
     new_router = await room_router(server, doomed)
     assert new_router.id != doomed_router.id
     assert new_router.worker.pid != doomed_router.worker.pid
@@ -140,8 +143,7 @@ async def test_a_websocket_that_dies_leaves_nothing_behind(team: Team, server: L
     conference_id = await team.api.started(team.alice)
     alice = await media_client(server, team.alice, conference_id)
     bob = await media_client(server, team.bob, conference_id)
-    joined = await alice.join()
-    await bob.join()
+    joined, _ = await join_all(alice, bob)
     audio = await alice.produce("audio")
     await bob.drain()
     await bob.consume(audio)

@@ -7,7 +7,7 @@ does on the wire, driven here by the `media:*` messages a browser would send.
 from __future__ import annotations
 
 from roomler.sfu.rtcp import Fir, Pli
-from tests.conference.conftest import Team, media_client, router_dump
+from tests.conference.conftest import Team, join_all, media_client, router_dump
 from tests.conference.peers import VIDEO_SSRC, connect, vp8_packet
 from tests.realtime.conftest import LiveServer
 from tests.sfu.engine_client import wait_for
@@ -17,8 +17,7 @@ async def test_video_flows_from_alice_to_bob(team: Team, server: LiveServer) -> 
     conference_id = await team.api.started(team.alice)
     alice = await media_client(server, team.alice, conference_id)
     bob = await media_client(server, team.bob, conference_id)
-    alice_joined = await alice.join()
-    bob_joined = await bob.join()
+    alice_joined, bob_joined = await join_all(alice, bob)
     sender = await connect(alice, alice_joined.send_transport)
     receiver = await connect(bob, bob_joined.recv_transport)
     try:

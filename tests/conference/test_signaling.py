@@ -12,8 +12,10 @@ from tests.conference.conftest import (
     MediaClient,
     Team,
     chrome_rtp_parameters,
+    join_all,
     media_client,
     media_service,
+    peer_joined,
     room_router,
     router_dump,
 )
@@ -49,6 +51,13 @@ async def test_join_answers_capabilities_then_transports(team: Team, server: Liv
             "host",
         )
         assert transport["dtls_parameters"]["fingerprints"][0]["algorithm"] == "sha-256"
+    # The join ends with the other participants: none yet.
+    participants = await alice.client.recv()
+    assert participants == {
+        "type": "media:participants",
+        "data": {"conference_id": conference_id, "participants": []},
+        "request_id": request_id,
+    }
     assert await alice.drain() == []
     assert sorted((await router_dump(server, conference_id))["transportIds"]) == sorted(
         [send["id"], recv["id"]]
@@ -69,17 +78,17 @@ async def test_a_joiner_is_told_of_existing_producers_but_not_its_own(
     joined = await bob.join()
 
     assert joined.producers == [
-        {"producer_id": audio, "user_id": team.alice.id, "kind": "audio"},
-        {"producer_id": video, "user_id": team.alice.id, "kind": "video"},
+        {"producer_id": audio, "user_id": team.alice.id, "kind": "audio", "app_data": {}},
+        {"producer_id": video, "user_id": team.alice.id, "kind": "video", "app_data": {}},
     ]
-    # Alice hears nothing of Bob joining until he produces.
-    assert await alice.drain() == []
+    # Alice hears of Bob joining, then of his producer.
+    assert await alice.drain() == [peer_joined(conference_id, team.bob, bob)]
     mine = await bob.produce("audio")
     assert await bob.drain() == []
     assert await alice.drain() == [
         {
             "type": "media:new_producer",
-            "data": {"producer_id": mine, "user_id": team.bob.id, "kind": "audio"},
+            "data": {"producer_id": mine, "user_id": team.bob.id, "kind": "audio", "app_data": {}},
         }
     ]
     await alice.close()
@@ -95,8 +104,12 @@ async def test_produce_reaches_other_users_and_the_producers_other_tabs(
     alice_idle = await media_client(server, team.alice)  # not in the room
     bob = await media_client(server, team.bob, conference_id)
     owner = await media_client(server, team.owner)  # in the tenant, not in the room
-    for client in (alice, alice_tab2, bob):
-        await client.join()
+    await alice.join()
+    await alice_tab2.drain()  # user-level: Alice's other tabs hear of her joining
+    await alice_tab2.join()
+    await bob.join()
+    for client in (alice, alice_tab2, alice_idle):
+        await client.drain()  # the peer_joined of the later ones
 
     request_id = await alice.send(
         "media:produce",
@@ -108,7 +121,12 @@ async def test_produce_reaches_other_users_and_the_producers_other_tabs(
 
     announced = {
         "type": "media:new_producer",
-        "data": {"producer_id": result["id"], "user_id": team.alice.id, "kind": "video"},
+        "data": {
+            "producer_id": result["id"],
+            "user_id": team.alice.id,
+            "kind": "video",
+            "app_data": {"source": "camera"},
+        },
     }
     assert await alice.drain() == []
     assert await alice_tab2.drain() == [announced]
@@ -133,9 +151,17 @@ async def test_two_tabs_of_one_user_are_independent_participants(
     first = await tab1.join()
     audio = await tab1.produce("audio")
     # User-level: tab 2 hears of the producer before it is in the room itself...
-    announced = {"producer_id": audio, "user_id": team.alice.id, "kind": "audio"}
-    assert await tab2.drain() == [{"type": "media:new_producer", "data": announced}]
+    announced = {"producer_id": audio, "user_id": team.alice.id, "kind": "audio", "app_data": {}}
+    assert await tab2.drain() == [
+        peer_joined(conference_id, team.alice, tab1),
+        {"type": "media:new_producer", "data": announced},
+    ]
     second = await tab2.join()
+    # Tab 1 hears of tab 2 like of anyone else; tab 2 finds tab 1 among the participants.
+    assert await tab1.drain() == [peer_joined(conference_id, team.alice, tab2)]
+    assert second.participants == [
+        {"user_id": team.alice.id, "display_name": "Alice", "connection_id": tab1.connection_id}
+    ]
 
     assert {first.send_transport["id"], first.recv_transport["id"]}.isdisjoint(
         {second.send_transport["id"], second.recv_transport["id"]}
@@ -162,8 +188,7 @@ async def test_consume_answers_the_consumer_with_real_parameters(
     conference_id = await team.api.started(team.alice)
     alice = await media_client(server, team.alice, conference_id)
     bob = await media_client(server, team.bob, conference_id)
-    await alice.join()
-    await bob.join()
+    await join_all(alice, bob)
     video = await alice.produce("video")
     audio = await alice.produce("audio")
     await bob.drain()
@@ -216,8 +241,7 @@ async def test_pause_and_resume_a_producer(team: Team, server: LiveServer) -> No
     conference_id = await team.api.started(team.alice)
     alice = await media_client(server, team.alice, conference_id)
     bob = await media_client(server, team.bob, conference_id)
-    await alice.join()
-    await bob.join()
+    await join_all(alice, bob)
     audio = await alice.produce("audio")
     await bob.drain()
     consumer = await bob.consume(audio)
@@ -235,6 +259,8 @@ async def test_pause_and_resume_a_producer(team: Team, server: LiveServer) -> No
     await alice.request("media:producer_pause", "media:producer_paused", producer_id=audio)
     owner = await media_client(server, team.owner, conference_id)
     await owner.join()
+    await alice.drain()
+    await bob.drain()
     assert (await owner.consume(audio))["producer_paused"] is True
     for client in (alice, bob, owner):
         await client.close()
@@ -244,8 +270,7 @@ async def test_pause_and_resume_a_consumer(team: Team, server: LiveServer) -> No
     conference_id = await team.api.started(team.alice)
     alice = await media_client(server, team.alice, conference_id)
     bob = await media_client(server, team.bob, conference_id)
-    await alice.join()
-    await bob.join()
+    await join_all(alice, bob)
     video = await alice.produce("video")
     await bob.drain()
     consumer_id = (await bob.consume(video))["id"]
@@ -270,8 +295,7 @@ async def test_closing_a_producer_closes_its_consumers(team: Team, server: LiveS
     conference_id = await team.api.started(team.alice)
     alice = await media_client(server, team.alice, conference_id)
     bob = await media_client(server, team.bob, conference_id)
-    await alice.join()
-    await bob.join()
+    await join_all(alice, bob)
     video = await alice.produce("video")
     await bob.drain()
     await bob.consume(video)
@@ -297,8 +321,7 @@ async def _room_of_three(
     alice = await media_client(server, team.alice, conference_id)
     bob = await media_client(server, team.bob, conference_id)
     owner = await media_client(server, team.owner, conference_id)
-    for client in (alice, bob, owner):
-        await client.join()
+    await join_all(alice, bob, owner)
     producers = [await alice.produce("audio"), await alice.produce("video")]
     await bob.drain()
     for producer_id in producers:
@@ -308,16 +331,19 @@ async def _room_of_three(
     return conference_id, alice, bob, owner, producers
 
 
-def _departure(team: Team, conference_id: str, producers: list[str]) -> list[dict[str, object]]:
-    """What the others hear when Alice's participant goes: her producers, then her."""
+def _departure(
+    team: Team, conference_id: str, producers: list[str], alice: MediaClient | None = None
+) -> list[dict[str, object]]:
+    """What the others hear when Alice's participant goes: her producers, then her (with
+    the connection that left, when one did)."""
     closed: list[dict[str, object]] = [
         {"type": "media:producer_closed", "data": {"producer_id": p, "user_id": team.alice.id}}
         for p in producers
     ]
-    left: dict[str, object] = {
-        "type": "media:peer_left",
-        "data": {"user_id": team.alice.id, "conference_id": conference_id},
-    }
+    gone: dict[str, object] = {"user_id": team.alice.id, "conference_id": conference_id}
+    if alice is not None:
+        gone["connection_id"] = alice.connection_id
+    left: dict[str, object] = {"type": "media:peer_left", "data": gone}
     return [*closed, left]
 
 
@@ -337,7 +363,7 @@ async def test_ws_leave(team: Team, server: LiveServer) -> None:
 
     assert data == {"user_id": team.alice.id, "conference_id": conference_id}
     assert await alice.drain() == []
-    expected = _departure(team, conference_id, producers)
+    expected = _departure(team, conference_id, producers, alice)
     assert await bob.drain() == expected
     assert await owner.drain() == expected
     await _assert_alice_is_gone(server, conference_id, alice)
@@ -353,7 +379,7 @@ async def test_disconnect_is_a_leave(team: Team, server: LiveServer) -> None:
 
     await alice.close()
 
-    expected = _departure(team, conference_id, producers)
+    expected = _departure(team, conference_id, producers, alice)
     for client in (bob, owner):
         frames: list[dict[str, object]] = []
         while len(frames) < len(expected):
@@ -394,7 +420,10 @@ async def test_the_last_one_leaving_tells_no_one(team: Team, server: LiveServer)
     alice_idle = await media_client(server, team.alice)
     await alice.join()
     await alice.produce("audio")
-    assert [f["type"] for f in await alice_idle.drain()] == ["media:new_producer"]
+    assert [f["type"] for f in await alice_idle.drain()] == [
+        "media:peer_joined",
+        "media:new_producer",
+    ]
 
     await alice.request("media:leave", "media:peer_left")
 
@@ -436,7 +465,7 @@ async def test_many_clients_join_at_once(team: Team, server: LiveServer) -> None
         await media_client(server, user, conference_id)
         for user in (team.alice, team.bob, team.owner) * 3
     ]
-    joined = await asyncio.gather(*(client.join() for client in clients))
+    joined = await asyncio.gather(*(client.join(concurrent=True) for client in clients))
 
     transport_ids = {j.send_transport["id"] for j in joined} | {
         j.recv_transport["id"] for j in joined
@@ -447,3 +476,108 @@ async def test_many_clients_join_at_once(team: Team, server: LiveServer) -> None
         await client.close()
     await server.wait_connections(0)
     assert (await router_dump(server, conference_id))["transportIds"] == []
+
+
+async def test_app_data_reaches_the_others_live_and_on_join(team: Team, server: LiveServer) -> None:
+    conference_id = await team.api.started(team.alice)
+    alice = await media_client(server, team.alice, conference_id)
+    bob = await media_client(server, team.bob, conference_id)
+    await join_all(alice, bob)
+    screen = {"source": "screen", "label": "Präsentation", "nested": {"n": [1, 2.5, None]}}
+
+    shared = await alice.produce("video", app_data=screen)
+    bare = await alice.produce("audio")  # no app_data: an empty object
+
+    live = [frame["data"] for frame in await bob.drain()]
+    assert live == [
+        {"producer_id": shared, "user_id": team.alice.id, "kind": "video", "app_data": screen},
+        {"producer_id": bare, "user_id": team.alice.id, "kind": "audio", "app_data": {}},
+    ]
+    owner = await media_client(server, team.owner, conference_id)
+    assert (await owner.join()).producers == live  # the replay on join carries it too
+    await owner.close()
+    await alice.close()
+    await bob.close()
+
+
+async def test_app_data_is_bounded_to_4_kib_of_json(team: Team, server: LiveServer) -> None:
+    conference_id = await team.api.started(team.alice)
+    alice = await media_client(server, team.alice, conference_id)
+    bob = await media_client(server, team.bob, conference_id)
+    await join_all(alice, bob)
+    at_limit = {"x": "y" * (4096 - len('{"x":""}'))}
+    over = {"x": "y" * (4097 - len('{"x":""}'))}
+
+    error = await alice.error(
+        "media:produce", kind="audio", rtp_parameters=chrome_rtp_parameters("audio"), app_data=over
+    )
+    assert error["message"] == "data.app_data must be at most 4096 bytes as JSON, got 4097"
+    assert await bob.drain() == []
+    assert (await router_dump(server, conference_id))["producerIds"] == []
+    # Multi-byte characters count as their UTF-8 bytes.
+    wide = {"x": "é" * 2045}  # 8 + 2 * 2045 = 4098 bytes
+    error = await alice.error(
+        "media:produce", kind="audio", rtp_parameters=chrome_rtp_parameters("audio"), app_data=wide
+    )
+    assert error["message"].endswith("got 4098")
+
+    produced = await alice.produce("audio", app_data=at_limit)
+    [announced] = await bob.drain()
+    assert announced["data"]["producer_id"] == produced
+    assert announced["data"]["app_data"] == at_limit
+    await alice.close()
+    await bob.close()
+
+
+async def test_participants_without_media_are_announced_and_listed(
+    team: Team, server: LiveServer
+) -> None:
+    conference_id = await team.api.started(team.alice)
+    alice = await media_client(server, team.alice, conference_id)
+    bob = await media_client(server, team.bob, conference_id)
+    bob_idle = await media_client(server, team.bob)  # Bob's tab outside the room
+    owner = await media_client(server, team.owner)  # in the tenant, not in the room
+
+    first = await alice.join()
+    assert first.participants == []
+    second = await bob.join()
+
+    # Nobody produced anything: Bob still learns Alice is there, and Alice of Bob.
+    assert second.producers == []
+    assert second.participants == [
+        {"user_id": team.alice.id, "display_name": "Alice", "connection_id": alice.connection_id}
+    ]
+    assert await alice.drain() == [peer_joined(conference_id, team.bob, bob)]
+    # User-level, like every peer notification: Bob's other tab hears it, the joiner does not.
+    assert await bob_idle.drain() == [peer_joined(conference_id, team.bob, bob)]
+    assert await bob.drain() == []
+    assert await owner.drain() == []
+
+    # A third joins: listed are the two before, oldest first.
+    owner_in = await media_client(server, team.owner, conference_id)
+    third = await owner_in.join()
+    assert [p["connection_id"] for p in third.participants] == [
+        alice.connection_id,
+        bob.connection_id,
+    ]
+    assert [p["display_name"] for p in third.participants] == ["Alice", "Bob"]
+    for client in (alice, bob):
+        assert await client.drain() == [peer_joined(conference_id, team.owner, owner_in)]
+    assert await owner.drain() == [peer_joined(conference_id, team.owner, owner_in)]
+
+    # Bob leaves: the others are told which connection went.
+    await bob.request("media:leave", "media:peer_left")
+    gone = {
+        "type": "media:peer_left",
+        "data": {
+            "user_id": team.bob.id,
+            "conference_id": conference_id,
+            "connection_id": bob.connection_id,
+        },
+    }
+    assert await alice.drain() == [gone]
+    assert await owner_in.drain() == [gone]
+    fourth = await bob.join()
+    assert [p["user_id"] for p in fourth.participants] == [team.alice.id, team.owner.id]
+    for client in (alice, bob, bob_idle, owner, owner_in):
+        await client.close()

@@ -23,7 +23,7 @@ import pytest
 from aioice import stun, turn
 
 from roomler.conference.turn import turn_credentials
-from tests.conference.conftest import MEDIA, Team, media_client, room_router
+from tests.conference.conftest import MEDIA, Team, join_all, media_client, room_router
 from tests.conference.peers import VIDEO_SSRC, connect, vp8_packet
 from tests.realtime.conftest import LiveServer
 from tests.sfu.engine_client import WebRtcPeer, _Protocol, wait_for
@@ -157,8 +157,7 @@ async def test_media_flows_through_the_relay(team: Team, server: LiveServer) -> 
     conference_id = await team.api.started(team.alice)
     alice = await media_client(server, team.alice, conference_id)
     bob = await media_client(server, team.bob, conference_id)
-    alice_joined = await alice.join()
-    bob_joined = await bob.join()
+    alice_joined, bob_joined = await join_all(alice, bob)
     [ice_server] = alice_joined.ice_servers
 
     sender = await RelayedPeer(alice_joined.send_transport, ice_server).open()

@@ -6,7 +6,8 @@ signaling go through this object for everything that changes who is in a room; i
 the peer notifications:
 
 - `media:producer_closed` for each producer a leaving participant had, then
-  `media:peer_left`, to the users still in the room (user-level);
+  `media:peer_left` (with the `connection_id` when one connection left), to the users
+  still in the room (user-level);
 - `media:room_closed {conference_id, reason}` to every participant connection when a
   room goes away: `"ended"` (the conference ended) or `"worker_died"`.
 
@@ -217,7 +218,8 @@ class ConferenceMedia:
         remaining = room.user_ids() if room is not None else set()
         if not remaining:
             return
-        left_users: list[str] = []
+        # user id -> the connections of theirs that left, in order of departure
+        left: dict[str, list[str]] = {}
         for departure in departures:
             for producer_id in departure.producer_ids:
                 await self.publish(
@@ -226,14 +228,14 @@ class ConferenceMedia:
                     {"producer_id": producer_id, "user_id": departure.user_id},
                     exclude_connection=exclude_connection,
                 )
-            if departure.user_id not in left_users:
-                left_users.append(departure.user_id)
-        for user_id in left_users:
+            left.setdefault(departure.user_id, []).append(departure.connection_id)
+        for user_id, connection_ids in left.items():
+            data = {"user_id": user_id, "conference_id": conference_id}
+            if len(connection_ids) == 1:
+                # One connection left; without the field, all of the user's connections did.
+                data["connection_id"] = connection_ids[0]
             await self.publish(
-                remaining,
-                "media:peer_left",
-                {"user_id": user_id, "conference_id": conference_id},
-                exclude_connection=exclude_connection,
+                remaining, "media:peer_left", data, exclude_connection=exclude_connection
             )
 
     async def publish(

@@ -8,6 +8,7 @@ checks their contents.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,8 @@ from roomler.realtime.protocol import require_choice, require_id
 MEDIA_KINDS = ("audio", "video")
 # Transports, producers and consumers have uuid4 ids; anything longer is not ours.
 MAX_OBJECT_ID_LENGTH = 64
+# A producer's `app_data` is relayed to every peer (`media:new_producer`): kept small.
+MAX_APP_DATA_BYTES = 4096
 
 
 def require_object_id(data: dict[str, Any], field: str) -> str:
@@ -42,6 +45,22 @@ def optional_object(data: dict[str, Any], field: str) -> dict[str, Any] | None:
     if data.get(field) is None:
         return None
     return require_object(data, field)
+
+
+def optional_app_data(data: dict[str, Any]) -> dict[str, Any] | None:
+    """`data.app_data`: a JSON object of at most `MAX_APP_DATA_BYTES` once serialized."""
+    value = optional_object(data, "app_data")
+    if value is None:
+        return None
+    try:
+        size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+    except UnicodeEncodeError:  # a lone surrogate ("\\ud800") cannot be sent on as UTF-8
+        raise ValueError("data.app_data must not contain lone surrogates") from None
+    if size > MAX_APP_DATA_BYTES:
+        raise ValueError(
+            f"data.app_data must be at most {MAX_APP_DATA_BYTES} bytes as JSON, got {size}"
+        )
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +102,7 @@ class Produce:
             require_id(data, "conference_id"),
             require_choice(data, "kind", MEDIA_KINDS),
             require_object(data, "rtp_parameters"),
-            optional_object(data, "app_data"),
+            optional_app_data(data),
         )
 
 

@@ -40,6 +40,8 @@ class ParticipantMedia:
     connection_id: str
     send_transport: WebRtcTransport
     recv_transport: WebRtcTransport
+    # The user's display name when the connection joined, told to the other participants.
+    display_name: str = ""
     producers: dict[str, Producer] = field(default_factory=dict)
     consumers: dict[str, Consumer] = field(default_factory=dict)
 
@@ -183,7 +185,7 @@ class RoomManager:
         return [room for room in self.rooms.values() if room.router.id in wanted]
 
     async def create_transports(
-        self, conference_id: str, user_id: str, connection_id: str
+        self, conference_id: str, user_id: str, connection_id: str, display_name: str = ""
     ) -> tuple[MediaRoom, ParticipantMedia]:
         """Make the connection a participant with a send and a receive transport."""
         room = self.rooms.get(conference_id)
@@ -196,7 +198,9 @@ class RoomManager:
             )
         # Shielded: a connection that goes away mid-request cancels us, and transports
         # the worker made by then must still be closed, not leaked with their ports.
-        creating = asyncio.ensure_future(_new_participant(room, user_id, connection_id))
+        creating = asyncio.ensure_future(
+            _new_participant(room, user_id, connection_id, display_name)
+        )
         try:
             participant = await asyncio.shield(creating)
         except asyncio.CancelledError:
@@ -247,7 +251,9 @@ class RoomManager:
         return closed
 
 
-async def _new_participant(room: MediaRoom, user_id: str, connection_id: str) -> ParticipantMedia:
+async def _new_participant(
+    room: MediaRoom, user_id: str, connection_id: str, display_name: str
+) -> ParticipantMedia:
     # Both requests at once: one round trip to the worker instead of two.
     created = await asyncio.gather(
         room.router.create_webrtc_transport(app_data={"direction": "send"}),
@@ -256,7 +262,9 @@ async def _new_participant(room: MediaRoom, user_id: str, connection_id: str) ->
     )
     send, recv = created
     if isinstance(send, WebRtcTransport) and isinstance(recv, WebRtcTransport):
-        return ParticipantMedia(room.conference_id, user_id, connection_id, send, recv)
+        return ParticipantMedia(
+            room.conference_id, user_id, connection_id, send, recv, display_name
+        )
     for transport in created:
         if isinstance(transport, WebRtcTransport):
             await transport.close()

@@ -16,6 +16,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from sqlalchemy import select
+
 from roomler.conference.media import ConferenceMedia
 from roomler.conference.messages import (
     ConnectTransport,
@@ -28,10 +30,11 @@ from roomler.conference.messages import (
 from roomler.conference.records import IN_PROGRESS, member_conference
 from roomler.conference.rooms import ParticipantMedia, RoomError
 from roomler.conference.turn import ice_servers
+from roomler.db.models import User
 from roomler.realtime.connection import Connection
 from roomler.realtime.hub import Realtime
 from roomler.realtime.registry import Request
-from roomler.sfu.api import InvalidStateError, WebRtcTransport
+from roomler.sfu.api import InvalidStateError, Producer, WebRtcTransport
 from roomler.sfu.channel import ChannelError, RequestFailedError
 
 logger = logging.getLogger(__name__)
@@ -48,6 +51,25 @@ def transport_out(transport: WebRtcTransport) -> dict[str, Any]:
         "ice_parameters": transport.ice_parameters,
         "ice_candidates": transport.ice_candidates,
         "dtls_parameters": transport.dtls_parameters,
+    }
+
+
+def new_producer_out(owner: ParticipantMedia, producer: Producer) -> dict[str, Any]:
+    """`media:new_producer`: the producer, its owner, and its `app_data` as given (or {})."""
+    return {
+        "producer_id": producer.id,
+        "user_id": owner.user_id,
+        "kind": producer.kind,
+        "app_data": producer.app_data if isinstance(producer.app_data, dict) else {},
+    }
+
+
+def participant_out(participant: ParticipantMedia) -> dict[str, Any]:
+    """One participant connection, as `media:participants` and `media:peer_joined` name it."""
+    return {
+        "user_id": participant.user_id,
+        "display_name": participant.display_name,
+        "connection_id": participant.connection_id,
     }
 
 
@@ -93,12 +115,12 @@ class MediaSignaling:
     # --- joining -----------------------------------------------------------------------------
 
     async def join(self, request: Request, message: Join) -> None:
-        await self._ensure_room(request.user_id, message.conference_id)
+        display_name = await self._ensure_room(request.user_id, message.conference_id)
         room, participant = await self.rooms.create_transports(
-            message.conference_id, request.user_id, request.connection_id
+            message.conference_id, request.user_id, request.connection_id, display_name
         )
-        # No await from here on: the producers listed are exactly those that existed
-        # before this connection became a participant; later ones reach it by broadcast.
+        # No await from here on: the producers and participants listed are exactly those
+        # there before this connection became a participant; later ones reach it by broadcast.
         servers = ice_servers(self.hub.settings.turn, request.user_id, time.time())
         request.reply(
             "media:router_capabilities", {"rtp_capabilities": room.router.rtp_capabilities}
@@ -112,34 +134,50 @@ class MediaSignaling:
             },
         )
         for owner, producer in room.producers(exclude_connection=request.connection_id):
-            request.reply(
-                "media:new_producer",
-                {"producer_id": producer.id, "user_id": owner.user_id, "kind": producer.kind},
-            )
+            request.reply("media:new_producer", new_producer_out(owner, producer))
+        others = [p for p in room.participants.values() if p is not participant]
+        request.reply(
+            "media:participants",
+            {
+                "conference_id": message.conference_id,
+                "participants": [participant_out(other) for other in others],
+            },
+        )
+        await self._to_others(
+            request,
+            message.conference_id,
+            "media:peer_joined",
+            {"conference_id": message.conference_id, **participant_out(participant)},
+        )
 
-    async def _ensure_room(self, user_id: str, conference_id: str) -> None:
+    async def _ensure_room(self, user_id: str, conference_id: str) -> str:
         """Check the conference may be joined; give it a router if it has none.
 
         A conference in progress has no room after its worker died or the server
         restarted: the first join places a new router, as `POST .../start` would.
+        Returns the user's display name, which the other participants are told.
         """
-        await self._joinable(user_id, conference_id)
+        display_name = await self._joinable(user_id, conference_id)
         if self.rooms.get_room(conference_id) is not None:
-            return
+            return display_name
         async with self.rooms.lock(conference_id):
             await self._joinable(user_id, conference_id)  # it may have ended meanwhile
             try:
                 await self.media.start(conference_id)
             except RuntimeError as exc:  # no live worker
                 raise RoomError(f"the media server is not available: {exc}") from None
+        return display_name
 
-    async def _joinable(self, user_id: str, conference_id: str) -> None:
+    async def _joinable(self, user_id: str, conference_id: str) -> str:
+        """The user's display name, if they may join the conference now."""
         async with self.hub.sessions() as session:
             conference = await member_conference(session, conference_id, user_id)
+            display_name = await session.scalar(select(User.display_name).where(User.id == user_id))
         if conference is None:
             raise RoomError(f"unknown conference {conference_id}")
         if conference.status != IN_PROGRESS:
             raise RoomError(f"conference {conference_id} is {conference.status}, not in progress")
+        return display_name or ""
 
     # --- transports, producers, consumers ----------------------------------------------------
 
@@ -160,7 +198,7 @@ class MediaSignaling:
             request,
             message.conference_id,
             "media:new_producer",
-            {"producer_id": producer.id, "user_id": request.user_id, "kind": producer.kind},
+            new_producer_out(participant, producer),
         )
 
     async def consume(self, request: Request, message: Consume) -> None:
