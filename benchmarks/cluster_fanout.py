@@ -68,6 +68,7 @@ CONNECT_SECS = 120.0
 PHASE_SECS = 120.0
 WARMUP_SECS = 0.5
 CONNECTS_IN_FLIGHT = 32
+QUIET_SECS = 0.5  # a phase is over when no frame came for this long
 # Before each configuration: wait until the machine is at most this busy (other work).
 QUIET_BUSY = 0.15
 QUIET_WAIT_SECS = 120.0
@@ -376,6 +377,7 @@ class Load:
         """Milliseconds per delivery of `count` events of the first channel's sender."""
         if not self.channels:
             return []
+        await self.quiet()
         channel = self.channels[0]
         receivers = channel.clients[1:]
         for client in receivers:
@@ -408,8 +410,16 @@ class Load:
         after = self._frames()
         stop.set()
         await asyncio.gather(*tasks)
-        await asyncio.sleep(1.0)  # let the in-flight events land before the next phase
+        await self.quiet()  # let the in-flight events land before the next phase
         return after - before
+
+    async def quiet(self) -> None:
+        """Wait (bounded) until no frame arrived for `QUIET_SECS`."""
+        deadline = time.monotonic() + PHASE_SECS
+        seen = -1
+        while seen != self._frames() and time.monotonic() < deadline:
+            seen = self._frames()
+            await asyncio.sleep(QUIET_SECS)
 
     async def _drive(self, channel: Channel, window: int, stop: asyncio.Event) -> None:
         sender, tail = channel.clients[0], channel.clients[-1]
