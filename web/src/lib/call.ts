@@ -5,6 +5,8 @@
 //   POST .../join                      the participant record (REST)
 //   media:join           →             ← media:router_capabilities, media:transport_created
 //                                      ← media:new_producer (one per producer already there)
+//                                      ← media:participants (everyone in the room, media or not)
+//                                      peers get media:peer_joined
 //   media:connect_transport →          ← media:transport_connected   (first use of a transport)
 //   media:produce        →             ← media:produce_result {id}
 //   media:consume        →             ← media:consumer_created
@@ -24,13 +26,45 @@ import type { Id } from './types';
 
 export type CallPhase = 'joining' | 'joined' | 'ended' | 'failed';
 type Kind = 'audio' | 'video';
+/** What a producer carries, as its `app_data.source` says (we send it; others may not). */
+export type Source = 'camera' | 'mic' | 'screen';
 
 export interface RemoteMedia {
 	producerId: string;
 	userId: Id;
 	kind: Kind;
+	source: Source | null;
 	stream: MediaStream | null;
 	paused: boolean;
+}
+
+/** Another connection in the room, whether or not it sends media. */
+export interface Peer {
+	connectionId: string;
+	userId: Id;
+	displayName: string;
+}
+
+interface Announced {
+	producerId: string;
+	userId: Id;
+	kind: Kind;
+	source: Source | null;
+}
+
+interface PeerData {
+	user_id: Id;
+	display_name?: string;
+	connection_id: string;
+}
+
+const SOURCES: readonly string[] = ['camera', 'mic', 'screen'];
+
+/** The producer's `app_data.source`, when it is one we know. */
+export function sourceOf(appData: unknown): Source | null {
+	if (typeof appData !== 'object' || appData === null) return null;
+	const source = (appData as { source?: unknown }).source;
+	return typeof source === 'string' && SOURCES.includes(source) ? (source as Source) : null;
 }
 
 interface TransportInfo {
@@ -52,6 +86,8 @@ export class CallSession {
 	readonly phase = signal<CallPhase>('joining');
 	readonly error = signal<string | null>(null);
 	readonly remotes = signal<ReadonlyMap<string, RemoteMedia>>(new Map());
+	/** The other connections in the room, by connection id (media:participants, peer_joined). */
+	readonly peers = signal<ReadonlyMap<string, Peer>>(new Map());
 	readonly camera = signal<MediaStreamTrack | null>(null);
 	readonly screen = signal<MediaStreamTrack | null>(null);
 	/** Streams for the local previews, made once per track so a `<video>` keeps playing. */
@@ -80,7 +116,7 @@ export class CallSession {
 	private recvTransport: types.Transport | null = null;
 	private producers: { audio?: types.Producer; video?: types.Producer; screen?: types.Producer } = {};
 	private consumers = new Map<string, types.Consumer>();
-	private queued: { producerId: string; userId: Id; kind: Kind }[] = [];
+	private queued: Announced[] = [];
 	private unsubscribe: (() => void)[] = [];
 	private left = false;
 
@@ -110,9 +146,23 @@ export class CallSession {
 	private listen(): void {
 		const on = <T>(type: string, handler: (data: T) => void) =>
 			this.unsubscribe.push(realtime.on<T>(type, (data) => !this.left && handler(data)));
-		on<{ producer_id: string; user_id: Id; kind: Kind }>('media:new_producer', (data) =>
-			this.producerAnnounced(data.producer_id, data.user_id, data.kind),
+		on<{ producer_id: string; user_id: Id; kind: Kind; app_data?: unknown }>('media:new_producer', (data) =>
+			this.producerAnnounced({
+				producerId: data.producer_id,
+				userId: data.user_id,
+				kind: data.kind,
+				source: sourceOf(data.app_data),
+			}),
 		);
+		on<{ conference_id: Id; participants: PeerData[] }>('media:participants', (data) => {
+			if (data.conference_id === this.conferenceId) this.addPeers(data.participants);
+		});
+		on<PeerData & { conference_id: Id }>('media:peer_joined', (data) => {
+			if (data.conference_id === this.conferenceId) this.addPeers([data]);
+		});
+		on<{ conference_id: Id; user_id: Id; connection_id?: string }>('media:peer_left', (data) => {
+			if (data.conference_id === this.conferenceId) this.dropPeer(data.user_id, data.connection_id);
+		});
 		on<{ producer_id: string }>('media:producer_closed', ({ producer_id }) => this.dropRemote(producer_id));
 		on<{ producer_id: string }>('media:producer_paused', ({ producer_id }) => this.setPaused(producer_id, true));
 		on<{ producer_id: string }>('media:producer_resumed', ({ producer_id }) =>
@@ -183,7 +233,7 @@ export class CallSession {
 		const waiting = this.queued;
 		this.queued = [];
 		await Promise.all([
-			...waiting.map((p) => this.consume(p.producerId, p.userId, p.kind)),
+			...waiting.map((p) => this.consume(p)),
 			this.produceLocal(),
 		]);
 	}
@@ -227,17 +277,18 @@ export class CallSession {
 
 	// --- remote producers -----------------------------------------------------------------
 
-	private producerAnnounced(producerId: string, userId: Id, kind: Kind): void {
+	private producerAnnounced(announced: Announced): void {
 		if (this.recvTransport === null) {
-			this.queued.push({ producerId, userId, kind });
+			this.queued.push(announced);
 			return;
 		}
-		void this.consume(producerId, userId, kind);
+		void this.consume(announced);
 	}
 
-	private async consume(producerId: string, userId: Id, kind: Kind): Promise<void> {
+	private async consume(announced: Announced): Promise<void> {
+		const { producerId, kind } = announced;
 		if (this.remotes.value.has(producerId) || this.device === null || this.recvTransport === null) return;
-		this.updateRemote({ producerId, userId, kind, stream: null, paused: false });
+		this.updateRemote({ ...announced, stream: null, paused: false });
 		try {
 			const reply = await this.signal('media:consume', {
 				producer_id: producerId,
@@ -284,6 +335,30 @@ export class CallSession {
 		const next = new Map(this.remotes.value);
 		next.delete(producerId);
 		this.remotes.value = next;
+	}
+
+	// --- who is in the room ----------------------------------------------------------------
+
+	private addPeers(list: PeerData[]): void {
+		const next = new Map(this.peers.value);
+		for (const peer of list) {
+			if (peer.connection_id === realtime.connectionId) continue;
+			next.set(peer.connection_id, {
+				connectionId: peer.connection_id,
+				userId: peer.user_id,
+				displayName: peer.display_name ?? '',
+			});
+		}
+		this.peers.value = next;
+	}
+
+	/** A connection left; without its id, every connection of the user did. */
+	private dropPeer(userId: Id, connectionId: string | undefined): void {
+		const next = new Map(this.peers.value);
+		for (const [id, peer] of next) {
+			if (connectionId === undefined ? peer.userId === userId : id === connectionId) next.delete(id);
+		}
+		this.peers.value = next;
 	}
 
 	private setPaused(producerId: string, paused: boolean): void {
@@ -401,6 +476,7 @@ export class CallSession {
 		if (this.left || this.phase.value !== 'joined') return;
 		this.closeTransports();
 		this.remotes.value = new Map();
+		this.peers.value = new Map();
 		try {
 			await this.connectMedia();
 		} catch (error) {
@@ -430,6 +506,7 @@ export class CallSession {
 		this.camera.value = null;
 		this.screen.value = null;
 		this.remotes.value = new Map();
+		this.peers.value = new Map();
 	}
 
 	get userId(): Id | undefined {

@@ -2,7 +2,7 @@
 import type { JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import * as api from '../lib/api';
-import type { CallSession, RemoteMedia } from '../lib/call';
+import type { CallSession, Peer, RemoteMedia } from '../lib/call';
 import { navigate, paths } from '../lib/router';
 import { currentUser } from '../lib/session';
 import type { Channel, Conference, Id } from '../lib/types';
@@ -264,7 +264,11 @@ interface TileSpec {
 	producerId?: string;
 }
 
-/** Own preview first, then one tile per remote video producer (an avatar for audio-only users). */
+/**
+ * Own preview first, then one tile per remote video producer (a shared screen labelled
+ * "<name> (screen)"), and an avatar tile for each other user in the room without video:
+ * audio only, or no media at all.
+ */
 function tiles(session: CallSession): TileSpec[] {
 	const me = currentUser.value!;
 	const muted = session.mutedUsers.value;
@@ -295,27 +299,59 @@ function tiles(session: CallSession): TileSpec[] {
 	}
 	const remotes = [...session.remotes.value.values()];
 	const withVideo = new Set(remotes.filter((r) => r.kind === 'video').map((r) => r.userId));
+	const names = peerNames(session.peers.value);
 	for (const remote of remotes) {
 		if (remote.kind === 'video') {
-			list.push(remoteTile(remote, muted.has(remote.userId)));
+			list.push(remoteTile(remote, muted.has(remote.userId), names));
 		} else if (!withVideo.has(remote.userId)) {
 			withVideo.add(remote.userId); // one avatar tile per audio-only user
-			list.push({ ...remoteTile(remote, muted.has(remote.userId)), stream: null, videoOff: true });
+			list.push({ ...remoteTile(remote, muted.has(remote.userId), names), stream: null, videoOff: true });
 		}
+	}
+	for (const peer of session.peers.value.values()) {
+		if (withVideo.has(peer.userId) || peer.userId === me.id) continue;
+		withVideo.add(peer.userId); // in the room without any media: an avatar
+		list.push({
+			key: `peer-${peer.userId}`,
+			userId: peer.userId,
+			label: nameOf(peer.userId, names),
+			stream: null,
+			videoOff: true,
+			muted: muted.has(peer.userId),
+			local: false,
+			screen: false,
+		});
 	}
 	return list;
 }
 
-function remoteTile(remote: RemoteMedia, muted: boolean): TileSpec {
+/** user id → the display name the server gave with the participant (members may not know it). */
+function peerNames(peers: ReadonlyMap<string, Peer>): Map<Id, string> {
+	const names = new Map<Id, string>();
+	for (const peer of peers.values()) if (peer.displayName) names.set(peer.userId, peer.displayName);
+	return names;
+}
+
+function nameOf(userId: Id, names: Map<Id, string>): string {
+	return members.value.has(userId) ? displayName(userId) : (names.get(userId) ?? displayName(userId));
+}
+
+/** The caption of a remote producer's tile: a shared screen says so. */
+function remoteLabel(name: string, source: RemoteMedia['source']): string {
+	return source === 'screen' ? `${name} (screen)` : name;
+}
+
+function remoteTile(remote: RemoteMedia, muted: boolean, names: Map<Id, string>): TileSpec {
+	const screen = remote.kind === 'video' && remote.source === 'screen';
 	return {
 		key: remote.producerId,
 		userId: remote.userId,
-		label: displayName(remote.userId),
+		label: remoteLabel(nameOf(remote.userId, names), screen ? 'screen' : null),
 		stream: remote.stream,
 		videoOff: remote.paused || remote.stream === null,
-		muted,
+		muted: screen ? false : muted,
 		local: false,
-		screen: false,
+		screen,
 		producerId: remote.producerId,
 	};
 }
