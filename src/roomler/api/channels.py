@@ -17,7 +17,8 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from roomler.api.deps import Membership, Session, is_tenant_admin
+from roomler.api import notify
+from roomler.api.deps import Context, Membership, Session, is_tenant_admin
 from roomler.api.errors import ApiError, conflict, forbidden, not_found, validation
 from roomler.api.pagination import Pagination, paginated
 from roomler.api.serialize import iso
@@ -225,7 +226,9 @@ async def list_channels(member: Membership, session: Session) -> list[dict[str, 
 
 
 @router.post("", status_code=201)
-async def create_channel(body: ChannelIn, member: Membership, session: Session) -> dict[str, Any]:
+async def create_channel(
+    body: ChannelIn, member: Membership, session: Session, ctx: Context
+) -> dict[str, Any]:
     parent = None
     if body.parent_id is not None:
         try:
@@ -255,7 +258,9 @@ async def create_channel(body: ChannelIn, member: Membership, session: Session) 
         ChannelMember(tenant_id=member.tenant_id, channel_id=channel.id, user_id=member.user_id)
     )
     await commit_or_conflict(session, path)
-    return channel_out(channel, is_member=True)
+    created = channel_out(channel, is_member=True)
+    await notify.channel_created(ctx, session, member.tenant_id, created, member.user_id)
+    return created
 
 
 @router.get("/explore")

@@ -13,8 +13,9 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from roomler.api import notify
 from roomler.api.auth import TenantSlug
-from roomler.api.deps import CurrentUser, Membership, Session, is_tenant_admin
+from roomler.api.deps import Context, CurrentUser, Membership, Session, is_tenant_admin
 from roomler.api.errors import conflict, forbidden, not_found
 from roomler.api.pagination import Pagination, paginated
 from roomler.api.serialize import iso
@@ -124,7 +125,9 @@ async def list_members(me: Membership, page: Pagination, session: Session) -> di
 
 
 @router.post("/{tid}/member", status_code=201)
-async def add_member(body: MemberIn, me: Membership, session: Session) -> dict[str, Any]:
+async def add_member(
+    body: MemberIn, me: Membership, session: Session, ctx: Context
+) -> dict[str, Any]:
     if not is_tenant_admin(me):
         raise forbidden("Only an owner or admin may add members")
     if body.role == "owner" and me.role != "owner":
@@ -143,7 +146,11 @@ async def add_member(body: MemberIn, me: Membership, session: Session) -> dict[s
         # A concurrent request added the same user first.
         await session.rollback()
         raise conflict(f"{username} is already a member of this tenant") from None
-    return member_out(member, user)
+    added = member_out(member, user)
+    tenant = await session.get(Tenant, me.tenant_id)
+    assert tenant is not None  # the caller's membership row references it
+    await notify.member_added(ctx, session, tenant_out(tenant, member.role), added)
+    return added
 
 
 async def _find_user(session: Session, body: MemberIn) -> User | None:
@@ -167,7 +174,9 @@ async def _membership(session: Session, tenant_id: str, user_id: str) -> TenantM
 
 
 @router.delete("/{tid}/member/{user_id}")
-async def remove_member(user_id: str, me: Membership, session: Session) -> dict[str, bool]:
+async def remove_member(
+    user_id: str, me: Membership, session: Session, ctx: Context
+) -> dict[str, bool]:
     tenant = await _lock_tenant(session, me.tenant_id)
     # Re-read the caller's own role too: it may have changed while we waited for the lock.
     caller = await _membership(session, tenant.id, me.user_id)
@@ -190,6 +199,7 @@ async def remove_member(user_id: str, me: Membership, session: Session) -> dict[
         # Keep `owner_id` pointing at a member: the most senior remaining owner.
         tenant.owner_id = (await _owner_ids(session, tenant.id))[0]
     await session.commit()
+    await notify.member_removed(ctx, session, tenant.id, user_id)
     return {"removed": True}
 
 

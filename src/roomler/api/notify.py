@@ -1,0 +1,100 @@
+"""Telling connected clients about REST changes to workspaces: members and channels.
+
+Each function runs after the change is committed and never fails the request: a
+delivery problem is logged, the change stands. `docs/protocol.md` ("Workspace events")
+lists the events and who gets them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from roomler.context import ServerContext
+from roomler.db.models import TenantMember
+
+logger = logging.getLogger(__name__)
+
+
+async def tenant_member_ids(session: AsyncSession, tenant_id: str) -> list[str]:
+    """The user ids of the tenant's members, in no particular order."""
+    rows = await session.scalars(
+        select(TenantMember.user_id).where(TenantMember.tenant_id == tenant_id)
+    )
+    return list(rows)
+
+
+async def publish(
+    ctx: ServerContext,
+    user_ids: Iterable[str],
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    exclude_user: str | None = None,
+) -> None:
+    """User-level delivery that logs instead of raising."""
+    try:
+        await ctx.events.publish(user_ids, event_type, data, exclude_user=exclude_user)
+    except Exception:
+        logger.exception("%s was committed but not delivered", event_type)
+
+
+async def member_added(
+    ctx: ServerContext,
+    session: AsyncSession,
+    tenant: dict[str, Any],
+    member: dict[str, Any],
+) -> None:
+    """`tenant:member_added` to the other members, `tenant:joined` to the new one.
+
+    `tenant` is the tenant as the new member sees it (`tenant_out` with their role).
+    """
+    try:
+        member_ids = await tenant_member_ids(session, tenant["id"])
+    except Exception:
+        logger.exception("tenant:member_added for tenant %s was not delivered", tenant["id"])
+        return
+    added = {"tenant_id": tenant["id"], "member": member}
+    await publish(ctx, member_ids, "tenant:member_added", added, exclude_user=member["user_id"])
+    await publish(ctx, [member["user_id"]], "tenant:joined", {"tenant": tenant})
+
+
+async def member_removed(
+    ctx: ServerContext, session: AsyncSession, tenant_id: str, user_id: str
+) -> None:
+    """`tenant:member_removed` to the remaining members and the removed user."""
+    try:
+        member_ids = await tenant_member_ids(session, tenant_id)
+    except Exception:
+        logger.exception("tenant:member_removed for tenant %s was not delivered", tenant_id)
+        return
+    removed = {"tenant_id": tenant_id, "user_id": user_id}
+    await publish(ctx, [*member_ids, user_id], "tenant:member_removed", removed)
+
+
+async def channel_created(
+    ctx: ServerContext,
+    session: AsyncSession,
+    tenant_id: str,
+    channel: dict[str, Any],
+    creator_id: str,
+) -> None:
+    """`channel:created` to whoever can see the channel, each with their own `is_member`.
+
+    A public channel is visible to every member of the tenant; a new private channel
+    only to its creator (its first and only member).
+    """
+    if not channel["is_private"]:
+        try:
+            member_ids = await tenant_member_ids(session, tenant_id)
+        except Exception:
+            logger.exception("channel:created for channel %s was not delivered", channel["id"])
+            return
+        others = {"tenant_id": tenant_id, "channel": {**channel, "is_member": False}}
+        await publish(ctx, member_ids, "channel:created", others, exclude_user=creator_id)
+    mine = {"tenant_id": tenant_id, "channel": {**channel, "is_member": True}}
+    await publish(ctx, [creator_id], "channel:created", mine)
