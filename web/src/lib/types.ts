@@ -36,6 +36,23 @@ export interface TenantMember {
 	joined_at: string;
 }
 
+/** `tenant:member_added`: to the tenant's members when someone is added. */
+export interface MemberAdded {
+	tenant_id: Id;
+	member: TenantMember;
+}
+
+/** `tenant:joined`: to the user who was added, with their role. */
+export interface TenantJoined {
+	tenant: Tenant;
+}
+
+/** `tenant:member_removed`: to the remaining members and the removed user. */
+export interface MemberRemoved {
+	tenant_id: Id;
+	user_id: Id;
+}
+
 export type ChannelType = 'text' | 'category' | 'voice' | 'announcement';
 
 export interface Channel {
@@ -50,6 +67,12 @@ export interface Channel {
 	is_member: boolean;
 	created_by: Id;
 	created_at: string;
+}
+
+/** `channel:created`: the channel as the recipient sees it (`is_member` their own). */
+export interface ChannelCreated {
+	tenant_id: Id;
+	channel: Channel;
 }
 
 export interface Message {

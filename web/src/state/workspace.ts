@@ -1,9 +1,23 @@
-// The open workspace (tenant): its channels, members and their presence.
+// The open workspace (tenant): its channels, members and their presence. Changes others
+// make arrive over the WebSocket (tenant:joined, tenant:member_added|removed,
+// channel:created) and are applied here, so lists update without a reload.
 import { computed, signal } from '@preact/signals';
 import * as api from '../lib/api';
 import { realtime } from '../lib/realtime';
+import { navigate } from '../lib/router';
 import { currentUser } from '../lib/session';
-import type { Channel, Id, Presence, PresenceUpdate, Tenant, TenantMember } from '../lib/types';
+import type {
+	Channel,
+	ChannelCreated,
+	Id,
+	MemberAdded,
+	MemberRemoved,
+	Presence,
+	PresenceUpdate,
+	Tenant,
+	TenantJoined,
+	TenantMember,
+} from '../lib/types';
 
 const LAST_TENANT_KEY = 'roomler.lastTenant';
 
@@ -48,7 +62,7 @@ export async function createTenant(name: string, slug: string): Promise<Tenant> 
 		is_private: false,
 		purpose: 'Everything and anything',
 	});
-	tenants.value = [...(tenants.value ?? []), created];
+	addTenant(created);
 	return created;
 }
 
@@ -122,6 +136,27 @@ export function presenceOf(userId: Id): Presence {
 	return presence.value[userId] ?? 'offline';
 }
 
+/** Add a tenant to the list (once: the server may tell us too). */
+function addTenant(joined: Tenant): void {
+	const list = tenants.value;
+	if (list !== null && !list.some((t) => t.id === joined.id)) tenants.value = [...list, joined];
+}
+
+/** The server's channel order: each channel right after its parent, siblings by path. */
+function comparePaths(a: Channel, b: Channel): number {
+	const left = a.path.split('.');
+	const right = b.path.split('.');
+	for (let i = 0; i < Math.min(left.length, right.length); i += 1) {
+		if (left[i] !== right[i]) return left[i]! < right[i]! ? -1 : 1;
+	}
+	return left.length - right.length;
+}
+
+function addChannel(channel: Channel): void {
+	if (channels.value.some((c) => c.id === channel.id)) return;
+	channels.value = [...channels.value, channel].sort(comparePaths);
+}
+
 export function updateChannel(channel: Channel): void {
 	const list = channels.value;
 	const index = list.findIndex((c) => c.id === channel.id);
@@ -132,6 +167,33 @@ export function updateChannel(channel: Channel): void {
 realtime.on<PresenceUpdate>('presence:update', ({ user_id, presence: state }) => {
 	if (user_id === currentUser.value?.id) myPresence.value = state;
 	presence.value = { ...presence.value, [user_id]: state };
+});
+
+realtime.on<TenantJoined>('tenant:joined', ({ tenant: joined }) => addTenant(joined));
+
+realtime.on<MemberAdded>('tenant:member_added', ({ tenant_id, member }) => {
+	if (tenant.value?.id !== tenant_id) return;
+	members.value = new Map(members.value).set(member.user_id, member);
+	void refreshPresence().catch(() => undefined); // what the newcomer looks like to us
+});
+
+realtime.on<MemberRemoved>('tenant:member_removed', ({ tenant_id, user_id }) => {
+	if (user_id === currentUser.value?.id) {
+		if (tenants.value !== null) tenants.value = tenants.value.filter((t) => t.id !== tenant_id);
+		if (tenant.value?.id === tenant_id) {
+			closeTenant();
+			navigate('/tenants', { replace: true });
+		}
+		return;
+	}
+	if (tenant.value?.id !== tenant_id || !members.value.has(user_id)) return;
+	const next = new Map(members.value);
+	next.delete(user_id);
+	members.value = next;
+});
+
+realtime.on<ChannelCreated>('channel:created', ({ tenant_id, channel }) => {
+	if (tenant.value?.id === tenant_id) addChannel(channel);
 });
 
 realtime.onReconnect(() => {

@@ -5,7 +5,7 @@ import * as api from '../lib/api';
 import { navigate, paths } from '../lib/router';
 import type { Channel } from '../lib/types';
 import { describe } from '../state/chat';
-import { refreshChannels, tenant } from '../state/workspace';
+import { channels, refreshChannels, tenant } from '../state/workspace';
 import { ErrorText } from './common';
 
 export function ExplorePage({ header }: { header: JSX.Element }) {
@@ -31,7 +31,8 @@ export function ExplorePage({ header }: { header: JSX.Element }) {
 			current = false;
 			window.clearTimeout(timer);
 		};
-	}, [open.id, query]);
+		// A channel created elsewhere (channel:created) shows up here too.
+	}, [open.id, query, channels.value.length]);
 
 	const join = async (channel: Channel) => {
 		try {
