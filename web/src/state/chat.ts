@@ -149,20 +149,31 @@ export function closeChannel(): void {
 	activeChannelId.value = null;
 }
 
+/** Messages that arrived over the socket while a channel's first page was loading. */
+const arrivedWhileLoading = new Map<Id, Message[]>();
+
 async function loadNewest(cid: Id): Promise<void> {
 	const open = tenant.value;
 	if (open === null) return;
+	arrivedWhileLoading.set(cid, []);
 	try {
 		const page = await api.listMessages(open.id, cid, PAGE_SIZE);
+		// The page may have been read before a message that reached us meanwhile.
+		const arrived = arrivedWhileLoading.get(cid) ?? [];
 		setTimeline(cid, (t) => ({
 			...t,
-			items: [...page.items.reverse(), ...t.items.filter((i) => i.sendState !== undefined)],
+			items: arrived.reduce(
+				merge,
+				[...page.items.reverse(), ...t.items.filter((i) => i.sendState !== undefined)] as TimelineItem[],
+			),
 			loaded: true,
 			hasOlder: page.total > page.items.length,
 			error: null,
 		}));
 	} catch (error) {
 		setTimeline(cid, (t) => ({ ...t, loaded: true, error: describe(error) }));
+	} finally {
+		arrivedWhileLoading.delete(cid);
 	}
 }
 
@@ -393,6 +404,7 @@ function received(message: Message): void {
 		// Thread replies are not part of the channel's timeline (nor of its history).
 		if (message.thread_id !== null) return;
 		if (timelines.value[cid]?.loaded) setTimeline(cid, (t) => ({ ...t, items: merge(t.items, message) }));
+		else arrivedWhileLoading.get(cid)?.push(message);
 		const visible = activeChannelId.value === cid && document.visibilityState === 'visible';
 		if (visible || message.author_id === currentUser.value?.id) markSeen(cid, message.id);
 		else setUnread(cid, true);
