@@ -109,10 +109,19 @@ async () => {
 
 
 def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A port free for UDP and for TCP: coturn listens on both, even with `no-tcp-relay`
+    (a port free for UDP alone may be some TCP connection's local port)."""
+    for _attempt in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            try:
+                tcp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
         return port
+    raise AssertionError("no port is free for both UDP and TCP on 127.0.0.1")
 
 
 def _answers_stun(port: int) -> bool:
