@@ -105,6 +105,7 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
     )
     parser.add_argument("--quick", action="store_true", help="4 x 50 members, 3 s")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--logs", type=Path, help="keep the nodes' logs in this directory")
     args = parser.parse_args(argv)
     if args.quick:
         args.groups, args.group_size, args.seconds, args.latency_count = 4, 50, 3.0, 30
@@ -126,12 +127,13 @@ def parse_args(argv: Sequence[str] | None) -> Plan:
         args.postgres,
         max(1, args.rounds),
     )
-    global JSON_OUT
-    JSON_OUT = args.json
+    global JSON_OUT, LOGS
+    JSON_OUT, LOGS = args.json, args.logs
     return plan
 
 
 JSON_OUT: Path | None = None
+LOGS: Path | None = None
 
 
 # --- database -------------------------------------------------------------------------------
@@ -266,6 +268,7 @@ class WsClient(asyncio.Protocol):
         self.frames = 0
         self.stamps: list[int] | None = None
         self.on_frame: Any = None
+        self.closed: str | None = None  # why the connection ended, if it did
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -315,6 +318,10 @@ class WsClient(asyncio.Protocol):
                 self._text(bytes(buffer[start : start + length]), now)
             elif opcode == 0x9 and self.transport is not None:  # ping -> pong
                 self.transport.write(client_frame(bytes(buffer[start : start + length]), 0xA))
+            elif opcode == 0x8:  # close (RFC 6455 section 5.5.1): the code, then a reason
+                body = bytes(buffer[start : start + length])
+                code = struct.unpack("!H", body[:2])[0] if len(body) >= 2 else 1005
+                self.closed = f"close {code} {body[2:].decode(errors='replace')}".strip()
             offset = start + length
         del buffer[:offset]
 
@@ -333,6 +340,7 @@ class WsClient(asyncio.Protocol):
         self.transport.write(client_frame(json.dumps(message).encode()))
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = self.closed or f"connection lost ({exc})"
         if not self.open.done():
             self.open.set_exception(RuntimeError(f"connection lost: {exc}"))
 
@@ -373,6 +381,12 @@ class Load:
             clients = await asyncio.gather(*(one(port, token) for port, token in members))
             self.channels.append(Channel(channel_id, list(clients)))
 
+    def check_open(self) -> None:
+        """Fail the phase, saying why, if the server closed any connection."""
+        reasons = [c.closed for ch in self.channels for c in ch.clients if c.closed]
+        if reasons:
+            raise RuntimeError(f"{len(reasons)} connections ended, e.g. {sorted(set(reasons))[:3]}")
+
     async def latency(self, count: int, interval: float) -> list[float]:
         """Milliseconds per delivery of `count` events of the first channel's sender."""
         if not self.channels:
@@ -389,6 +403,7 @@ class Load:
             await asyncio.sleep(interval)
         deadline = time.monotonic() + PHASE_SECS
         while any(len(c.stamps or ()) < count for c in receivers):
+            self.check_open()
             if time.monotonic() > deadline:
                 raise RuntimeError("latency events were lost")
             await asyncio.sleep(0.01)
@@ -411,6 +426,7 @@ class Load:
         stop.set()
         await asyncio.gather(*tasks)
         await self.quiet()  # let the in-flight events land before the next phase
+        self.check_open()
         return after - before
 
     async def quiet(self) -> None:
@@ -824,6 +840,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="cluster-fanout-") as tmp:
         work = Path(tmp)
+        if LOGS is not None:
+            LOGS.mkdir(parents=True, exist_ok=True)
+            work = LOGS
         redis = RedisServer(work)
         try:
             upgrade(db_url)
