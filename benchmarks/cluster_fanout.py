@@ -12,7 +12,8 @@ with N nodes (N-1)/N of the recipients of any broadcast are on another node than
 sender (member 0, on node 1). The event is `typing:start` (the server looks up the
 channel's members and broadcasts to all but the sender). Users are seeded `invisible`
 straight into the database, so connecting them sends no presence frames, and hold
-tokens minted with the servers' JWT secret. The per-connection rate limit is lifted.
+tokens minted with the servers' JWT secret. The per-connection rate limit is lifted and
+keepalive pings are rare (every 600 s).
 
 1. **Latency**: channel 0's sender sends `--latency-count` events `--latency-interval`
    apart; each receiver stamps every frame when its read returns. The k-th frame a
@@ -623,6 +624,10 @@ def start_nodes(count: int, redis_url: str | None, db_url: str, workdir: Path) -
             "ROOMLER__WS__RATE_BURST": "1000000",
             "ROOMLER__WS__PER_MESSAGE_DEFLATE": "false",
             "ROOMLER__TYPING__TIMEOUT_SECS": "3600",
+            # Keepalive pings are not what we measure; on a shared, saturated machine a
+            # starved load generator could miss one and lose its connection (1011).
+            "ROOMLER__WS__PING_INTERVAL_SECS": "600",
+            "ROOMLER__WS__PING_TIMEOUT_SECS": "1200",
         }
     )
     prefix = f"bench-{secrets.token_hex(3)}:"
