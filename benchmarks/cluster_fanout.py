@@ -441,12 +441,14 @@ class Load:
     async def _drive(self, channel: Channel, window: int, stop: asyncio.Event) -> None:
         sender, tail = channel.clients[0], channel.clients[-1]
         frame = channel.start_frame()
+        # Outstanding = sent in this phase - read by the tail in this phase.
         sent = 0
+        read_before = tail.frames
         wake = asyncio.Event()
         tail.on_frame = wake.set
         try:
             while not stop.is_set():
-                while sent - tail.frames < window:
+                while sent - (tail.frames - read_before) < window:
                     sender.send_json(frame)
                     sent += 1
                 wake.clear()
