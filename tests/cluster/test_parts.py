@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from redis.asyncio import Redis
 from tests.cluster.conftest import RedisTarget, free_port
 
 from roomler.cluster import scripts
+from roomler.cluster.dispatcher import ClusterDispatcher
 from roomler.cluster.link import RedisLink, RedisUnavailable
+from roomler.cluster.presence import ClusterPresence, presence_frame
 from roomler.cluster.wire import CONNECTION, USERS, Envelope, node_channel
 from roomler.config import ConfigError, load_settings
+from roomler.realtime.connection import Connection
+from roomler.realtime.storage import WsStorage
 
 pytestmark = pytest.mark.nodb
 
@@ -223,3 +227,50 @@ async def test_a_link_runs_commands_in_order_and_bounds_its_queue(
 def test_cluster_settings_are_checked_at_start(redis: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=f"^invalid configuration: {re.escape(message)}"):
         load_settings(redis={"url": "redis://127.0.0.1:6379/0", **redis})
+
+
+# --- presence reconciliation ---------------------------------------------------------------------
+
+
+class FakeLink:
+    """Answers `HGETALL <prefix>told` with a fixed state; nothing else is asked here."""
+
+    def __init__(self, told: dict[str, str]) -> None:
+        self.told = told
+        self.up = True
+
+    async def call(self, *command: str | int) -> Any:
+        assert command == ("HGETALL", "p:told"), command
+        return self.told
+
+    def send(self, *command: str | int) -> bool:
+        return True
+
+
+async def test_a_change_reconciled_here_is_not_delivered_again_by_its_node() -> None:
+    storage = WsStorage()
+    viewer = Connection("viewer", "c1", _never, max_queued=10)
+    storage.add("viewer", "c1", viewer)
+    link = cast(RedisLink, FakeLink({"dave": "online"}))
+    dispatcher = ClusterDispatcher(storage, link, "p:", "n2")
+
+    async def pairs(users: list[str]) -> list[tuple[str, str]]:
+        return [("viewer", "dave")] if users == ["viewer"] else []
+
+    async def unused(*_args: Any) -> Any:
+        raise AssertionError("not used here")
+
+    presence = ClusterPresence(dispatcher, link, "p:", "n2", unused, unused, pairs)
+    await presence.reconcile()  # node 2 came back and finds Dave online in Redis
+    assert viewer.queued() == 1
+
+    online = presence_frame("dave", "online")
+    assert presence.arrived_from_elsewhere(online) is False  # node 1's own announcement
+    assert presence.arrived_from_elsewhere(online) is True  # only once
+    assert presence.arrived_from_elsewhere(presence_frame("dave", "dnd")) is True
+    with pytest.raises(ValueError, match="without user_id and presence"):
+        presence.arrived_from_elsewhere('{"type":"presence:update","data":{}}')
+
+
+async def _never(_text: str) -> None:
+    raise AssertionError("nothing is written in this test")

@@ -11,13 +11,15 @@ Each node also remembers what its own connections were last told about everyone
 the node decides from what it knows itself and tells its own connections only. When
 Redis is back, the node re-publishes its users (`resynced`: changes go to the other
 nodes) and corrects its own connections wherever what they heard differs from the
-cluster's state (`reconcile`), so every node converges whatever order they come back in.
+cluster's state (`reconcile`), so every node converges whatever order they come back in;
+a change a node corrected that way is not delivered again when its own node announces it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -37,6 +39,9 @@ from roomler.realtime.protocol import encode
 logger = logging.getLogger(__name__)
 
 PeerPairs = Callable[[list[str]], Awaitable[list[tuple[str, str]]]]
+
+# How long after a reconcile the same change announced by its node is a duplicate here.
+CORRECTION_SECS = 10.0
 
 
 def presence_frame(user_id: str, presence: str) -> str:
@@ -68,6 +73,8 @@ class ClusterPresence:
         self._told: dict[str, str] = {}
         # For every user: what this node's connections were last told (absent: offline).
         self._heard: dict[str, str] = {}
+        # What the last `reconcile` told this node's connections, and when.
+        self._corrected: dict[str, tuple[str, float]] = {}
         self._locks = KeyedLocks()
 
     def chosen(self, user_id: str) -> str | None:
@@ -167,12 +174,24 @@ class ClusterPresence:
         else:
             self._heard[user_id] = visible
 
-    def heard_frame(self, frame: str) -> None:
-        """A presence announcement from another node was delivered here."""
+    def arrived_from_elsewhere(self, frame: str) -> bool:
+        """A presence announcement from another node: False if it must not be delivered.
+
+        Nodes that come back from an outage at the same time may tell this node's
+        connections the same change twice: this node's `reconcile` found it in Redis,
+        and the node that made it announces it a moment later. That announcement is
+        dropped (once, within `CORRECTION_SECS`).
+        """
         data = json.loads(frame).get("data") or {}
         user_id, visible = data.get("user_id"), data.get("presence")
-        if isinstance(user_id, str) and isinstance(visible, str):
-            self.heard(user_id, visible)
+        if not isinstance(user_id, str) or not isinstance(visible, str):
+            raise ValueError("a presence envelope without user_id and presence")
+        corrected = self._corrected.pop(user_id, None)
+        if corrected is not None and corrected[0] == visible:
+            if time.monotonic() - corrected[1] < CORRECTION_SECS:
+                return False
+        self.heard(user_id, visible)
+        return True
 
     async def resynced(self, states: list[Any]) -> None:
         """Tell the other nodes what a resync changed (`[user, told, changed]` per user);
@@ -198,6 +217,8 @@ class ClusterPresence:
             if told.get(user_id, OFFLINE) != self._heard.get(user_id, OFFLINE)
         }
         self._heard = dict(told)
+        now = time.monotonic()
+        self._corrected = {user_id: (visible, now) for user_id, visible in differs.items()}
         if not differs:
             return
         local_users = self.storage.all_user_ids()
