@@ -289,8 +289,8 @@ class ClusterNode:
         self.dispatcher.local.deliver(envelope.targets, envelope.body, None, envelope.skip or None)
 
     def _deliver_presence(self, envelope: Envelope) -> None:
-        self._deliver_to_users(envelope)
-        self.presence.heard_frame(envelope.body)
+        if self.presence.arrived_from_elsewhere(envelope.body):
+            self._deliver_to_users(envelope)
 
     def _deliver_to_connection(self, envelope: Envelope) -> None:
         if self.connection_frame_observer is not None:
