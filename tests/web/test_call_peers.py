@@ -2,7 +2,9 @@
 
 Bob takes part from a plain WebSocket client speaking `media:*` (docs/protocol.md), so he
 can be in the room without any media, then share a "screen" (a video producer whose
-`app_data.source` is `screen`), which headless Chromium cannot capture itself.
+`app_data.source` is `screen`) with no camera beside it. A browser's own screen share
+(`getDisplayMedia`, which Chromium's fake devices answer) is tested in
+tests/conference/test_browser.py.
 """
 
 from __future__ import annotations

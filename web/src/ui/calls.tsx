@@ -365,7 +365,7 @@ function VideoGrid({ session }: { session: CallSession }) {
 				<Tile key={tile.key} tile={tile} />
 			))}
 			{audio.map((remote) => (
-				<AudioSink key={remote.producerId} stream={remote.stream!} />
+				<AudioSink key={remote.producerId} remote={remote} />
 			))}
 		</div>
 	);
@@ -412,7 +412,9 @@ function Tile({ tile }: { tile: TileSpec }) {
 	);
 }
 
-function AudioSink({ stream }: { stream: MediaStream }) {
+/** A remote microphone, played; named by its user and producer like the video tiles. */
+function AudioSink({ remote }: { remote: RemoteMedia }) {
+	const stream = remote.stream!;
 	const audio = useRef<HTMLAudioElement>(null);
 	useEffect(() => {
 		const element = audio.current;
@@ -420,7 +422,9 @@ function AudioSink({ stream }: { stream: MediaStream }) {
 		element.srcObject = stream;
 		void element.play().catch(() => undefined);
 	}, [stream]);
-	return <audio ref={audio} autoplay />;
+	return (
+		<audio ref={audio} autoplay data-user={usernameOf(remote.userId)} data-producer={remote.producerId} />
+	);
 }
 
 function CallControls(props: { session: CallSession; onLeave: () => void; canEnd: boolean }) {
