@@ -262,7 +262,9 @@ class Server:
                 self.process.wait()
 
 
-def start_server(directory: Path, workers: int, rtc: tuple[int, int]) -> Server:
+def start_server(
+    directory: Path, workers: int, rtc: tuple[int, int], extra_env: dict[str, str]
+) -> Server:
     port = free_tcp_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMLER__")}
     env.update(
@@ -278,6 +280,7 @@ def start_server(directory: Path, workers: int, rtc: tuple[int, int]) -> Server:
             "ROOMLER__MEDIASOUP__RTC_MAX_PORT": str(rtc[1]),
         }
     )
+    env.update(extra_env)
     log = directory / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -821,7 +824,7 @@ class Run:
 
 def storm(args: argparse.Namespace, directory: Path, emit: Callable[[str], None]) -> Run:
     rtc = rtc_port_range(args.rtc_min, args.max, args.workers)
-    server = start_server(directory, args.workers, rtc)
+    server = start_server(directory, args.workers, rtc, dict(args.server_env))
     generators: Generators | None = None
     try:
         setup, start_ms = owner_setup(server, secrets.token_hex(3), args.step_timeout)
@@ -1002,6 +1005,13 @@ def raise_open_files_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def _setting(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.startswith("ROOMLER__"):
+        raise argparse.ArgumentTypeError(f"expected ROOMLER__SECTION__KEY=VALUE, got {text!r}")
+    return key, value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--max", type=int, default=500, help="participants in all")
@@ -1014,6 +1024,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deadline", type=float, default=540.0, help="no batch starts after")
     parser.add_argument("--settle", type=float, default=10.0, help="idle seconds at the end")
     parser.add_argument("--json", type=Path, help="write the raw results here")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        type=_setting,
+        metavar="ROOMLER__KEY=VALUE",
+        help="a setting for the server (repeatable), for A/B runs",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.max = 50

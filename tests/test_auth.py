@@ -156,7 +156,8 @@ async def test_me_requires_a_valid_access_token(client: httpx.AsyncClient) -> No
     expired = issuer.issue(account.id, "access", now=time.time() - 7200)
     response = await client.get("/api/auth/me", headers={"Authorization": f"Bearer {expired}"})
     assert response.status_code == 401 and "expired" in response.json()["message"].lower()
-    forged = TokenIssuer("another-secret-value-0123456789abcdef", "roomler", 3600, 1).issue(account.id, "access")
+    other_issuer = TokenIssuer("another-secret-value-0123456789abcdef", "roomler", 3600, 1)
+    forged = other_issuer.issue(account.id, "access")
     assert (
         await client.get("/api/auth/me", headers={"Authorization": f"Bearer {forged}"})
     ).status_code == 401

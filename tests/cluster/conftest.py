@@ -37,12 +37,12 @@ import pytest
 from redis import Redis
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
-from tests.conftest import TEST_JWT_SECRET, _create_postgres_database, _drop_postgres_database
-from tests.realtime.conftest import Client, User
 from websockets.asyncio.client import connect
 
 from roomler.db.engine import create_engine
 from roomler.db.migrate import upgrade
+from tests.conftest import TEST_JWT_SECRET, _create_postgres_database, _drop_postgres_database
+from tests.realtime.conftest import Client, User
 
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 SHARED_REDIS = "redis://127.0.0.1:6379/0"

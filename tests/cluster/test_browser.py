@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from playwright.async_api import expect
 from sqlalchemy.ext.asyncio import AsyncEngine
+
 from tests.cluster.conftest import (
     RedisTarget,
     StartNodes,

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+
 from tests.cluster.conftest import (
     FRAME_TIMEOUT,
     Node,

@@ -9,7 +9,6 @@ from typing import Any, cast
 
 import pytest
 from redis.asyncio import Redis
-from tests.cluster.conftest import RedisTarget, free_port
 
 from roomler.cluster import scripts
 from roomler.cluster.dispatcher import ClusterDispatcher
@@ -19,6 +18,7 @@ from roomler.cluster.wire import CONNECTION, USERS, Envelope, node_channel
 from roomler.config import ConfigError, load_settings
 from roomler.realtime.connection import Connection
 from roomler.realtime.storage import WsStorage
+from tests.cluster.conftest import RedisTarget, free_port
 
 pytestmark = pytest.mark.nodb
 

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query
 
-
 MAX_OFFSET = 2**62
 
 
