@@ -196,6 +196,47 @@ async def test_the_writer_sends_in_order_and_stops_on_close() -> None:
     assert written == ["1", "2", "3"]
 
 
+async def test_direct_writes_only_while_the_writer_is_idle_so_frames_keep_their_order() -> None:
+    """A frame is written directly only when nothing is queued or in flight; a refused
+    direct write queues, and what follows waits behind it."""
+    delivered: list[str] = []
+    release = asyncio.Event()
+    socket_full = False
+
+    async def send_text(frame: str) -> None:  # the ASGI path, slow while the peer lags
+        await release.wait()
+        delivered.append(frame)
+
+    def write_frame(wire: bytes) -> bool:  # the server's direct write
+        if socket_full:
+            return False
+        delivered.append(json.loads(wire[2:])["n"])
+        return True
+
+    connection = Connection("a", "1", send_text, 10, write_frame)
+    writer = connection.start_writer()
+    await asyncio.sleep(0)  # the writer is idle
+
+    def frame(n: str) -> str:
+        return json.dumps({"n": n})
+
+    assert connection.send(frame("direct")) and connection.queued() == 0
+    socket_full = True
+    assert connection.send(frame("queued")) and connection.queued() == 1
+    await asyncio.sleep(0)  # the writer took it and waits on the socket
+    socket_full = False
+    assert connection.send(frame("after")) and connection.queued() == 1  # not direct
+    release.set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert delivered == ["direct", frame("queued"), frame("after")]
+    assert connection.send(frame("idle again")) and connection.queued() == 0
+    assert delivered[-1] == "idle again"
+    connection.close(1000)
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(writer, 1)
+
+
 # --- rate limiter ----------------------------------------------------------------------------
 
 

@@ -3,6 +3,10 @@
 `send()` never waits: it appends to the queue, and the writer task writes frames to the
 socket in order. A peer that stops reading fills its queue; the next `send()` then
 requests a close with 1013 instead of growing memory or stalling the broadcaster.
+
+When the server offers a direct write of ready-made frames (realtime/wsprotocol.py) and
+the writer is idle with nothing queued, `send()` writes the frame at once instead: no
+task wake-up, no ASGI call, and a broadcast's frame is built once for all recipients.
 """
 
 from __future__ import annotations
@@ -13,18 +17,27 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 from roomler.realtime.protocol import CLOSE_TRY_AGAIN_LATER
+from roomler.realtime.wsprotocol import TextFrames, WriteFrame
 
 logger = logging.getLogger(__name__)
 
 SendText = Callable[[str], Awaitable[None]]
 CloseHook = Callable[["Connection"], Awaitable[None]]
 
+# Shared by every connection of the process (one event loop): see TextFrames.
+_frames = TextFrames()
+
 
 class Connection:
     """Implements `WsSender` for one WebSocket of `user_id`."""
 
     def __init__(
-        self, user_id: str, connection_id: str, send_text: SendText, max_queued: int
+        self,
+        user_id: str,
+        connection_id: str,
+        send_text: SendText,
+        max_queued: int,
+        write_frame: WriteFrame | None = None,
     ) -> None:
         if max_queued < 1:
             raise ValueError("max_queued must be at least 1")
@@ -35,6 +48,7 @@ class Connection:
         self.close_reason = ""
         self.close_hooks: list[CloseHook] = []
         self._send_text = send_text
+        self._write_frame = write_frame
         self._queue: deque[str] = deque()
         self._wakeup: asyncio.Future[None] | None = None
         self._writer: asyncio.Task[None] | None = None
@@ -56,6 +70,15 @@ class Connection:
             logger.info("%r stopped reading; its send queue is full", self)
             self.close(CLOSE_TRY_AGAIN_LATER, "send queue full")
             return False
+        # The writer waits on `_wakeup` only with nothing queued and nothing in flight.
+        wakeup = self._wakeup
+        if (
+            self._write_frame is not None
+            and wakeup is not None
+            and not wakeup.done()
+            and self._write_frame(_frames.wire(frame))
+        ):
+            return True
         self._queue.append(frame)
         self._wake()
         return True

@@ -41,6 +41,7 @@ from roomler.realtime.protocol import (
 )
 from roomler.realtime.ratelimit import MessageRateLimiter, Verdict
 from roomler.realtime.registry import handle_message
+from roomler.realtime.wsprotocol import EXTENSION
 
 logger = logging.getLogger(__name__)
 
@@ -98,8 +99,13 @@ class WsSession:
         self.websocket = websocket
         self.expires_at = expires_at
         ws = hub.settings.ws
+        direct = websocket.scope.get("extensions", {}).get(EXTENSION, {})
         self.connection = Connection(
-            user_id, str(uuid.uuid4()), websocket.send_text, ws.send_queue_frames
+            user_id,
+            str(uuid.uuid4()),
+            websocket.send_text,
+            ws.send_queue_frames,
+            direct.get("write"),
         )
         self.max_frame_chars = ws.max_frame_bytes
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from roomler.config import WsSettings
+from roomler.realtime.wsprotocol import RoomlerWebSocketProtocol
 
-# The implementation these options are tested with (websockets' sans-I/O core).
-UVICORN_WS_IMPL = "websockets-sansio"
+# uvicorn's implementation on websockets' sans-I/O core, plus the direct frame write.
+UVICORN_WS_IMPL = RoomlerWebSocketProtocol
 
 
 def uvicorn_websocket_options(ws: WsSettings) -> dict[str, Any]:
