@@ -39,12 +39,8 @@ The reference implementation's stress test, with every step real. One command
    workers), the load generators' and the rest of the machine's CPU.
 
 The load generator runs in `--procs` processes (participants dealt round-robin), each an
-asyncio loop (uvloop) with its own HTTP client; each participant's WebSocket is websockets'
-sans-I/O client on a plain asyncio transport (`SignalingSocket`), which costs a fifth of
-its asyncio client per frame received: every participant receives two frames for every
-later join, so the generator's CPU would otherwise grow with the square of the storm.
-The orchestrator (this process) starts batches in all of them at once and reads /proc.
-Every wait is bounded (`--step-timeout` per step,
+asyncio loop with its own HTTP client; the orchestrator (this process) starts batches in
+all of them at once and reads /proc. Every wait is bounded (`--step-timeout` per step,
 `--deadline` for the whole run: no batch starts after it). All traffic stays on loopback:
 127.0.0.1; the participants' UDP sockets are on 127.0.0.2, so they never take a port
 of the server's RTC range. Linux only (/proc).
@@ -73,13 +69,11 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 from aioice import stun
-from websockets.client import ClientProtocol
-from websockets.frames import Frame, Opcode
-from websockets.uri import parse_uri
+from websockets.asyncio.client import ClientConnection, connect
 
 from roomler.sfu.certificate import DtlsCertificate
 from roomler.sfu.demux import PacketKind, classify
@@ -499,76 +493,6 @@ class SignalingError(Exception):
     pass
 
 
-class SignalingSocket(asyncio.Protocol):
-    """A participant's WebSocket: websockets' sans-I/O client on a plain asyncio transport.
-
-    Each participant receives a `presence:update` and a `media:peer_joined` for every
-    later join, so the load generator handles 2 × N frames per join. websockets' asyncio
-    client spends about 20 µs on each (its reader, assembler and futures); its sans-I/O
-    core alone, 4 µs. Text frames go to `on_text` as bytes as they are parsed, and None
-    once the connection is lost; Pings are answered by the sans-I/O core (RFC 6455 §5.5.2).
-    """
-
-    def __init__(self, url: str, on_text: Callable[[bytes | None], None]) -> None:
-        self.protocol = ClientProtocol(parse_uri(url), max_size=None)
-        self.on_text = on_text
-        self.transport: asyncio.Transport | None = None
-        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    @classmethod
-    async def open(cls, url: str, on_text: Callable[[bytes | None], None]) -> SignalingSocket:
-        socket_ = cls(url, on_text)
-        uri = parse_uri(url)
-        await asyncio.get_running_loop().create_connection(lambda: socket_, uri.host, uri.port)
-        await socket_.opened
-        return socket_
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        self.protocol.send_request(self.protocol.connect())
-        self._flush()
-
-    def data_received(self, data: bytes) -> None:
-        self.protocol.receive_data(data)
-        for event in self.protocol.events_received():
-            if isinstance(event, Frame):
-                if event.opcode is Opcode.TEXT:
-                    self.on_text(bytes(event.data))
-            elif not self.opened.done():  # the handshake's response
-                if self.protocol.handshake_exc is not None:
-                    self.opened.set_exception(self.protocol.handshake_exc)
-                else:
-                    self.opened.set_result(None)
-        self._flush()
-        if self.protocol.close_expected() and self.transport is not None:
-            self.transport.close()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        for future in (self.opened, self.closed):
-            if not future.done():
-                future.set_exception(ConnectionError("the WebSocket closed"))
-        self.on_text(None)  # the socket is gone
-
-    def send(self, text: str) -> None:
-        self.protocol.send_text(text.encode())
-        self._flush()
-
-    async def close(self) -> None:
-        if self.transport is None or self.transport.is_closing():
-            return
-        self.protocol.send_close(1000)
-        self._flush()
-        with contextlib.suppress(ConnectionError):
-            await self.closed
-
-    def _flush(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            for chunk in self.protocol.data_to_send():
-                if chunk:
-                    self.transport.write(chunk)
-
-
 class Participant:
     """One browser tab: an account, a WebSocket, two transports."""
 
@@ -579,8 +503,8 @@ class Participant:
         self.name = f"p{setup.run_id}x{index}"
         self.user_id = ""
         self.token = ""
-        self.ws: SignalingSocket | None = None
-        self._connected: asyncio.Future[dict[str, Any]] | None = None
+        self.ws: ClientConnection | None = None
+        self.reader: asyncio.Task[None] | None = None
         self.peers: list[WirePeer] = []
         self._waiting: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
         self._requests = 0
@@ -655,25 +579,24 @@ class Participant:
 
     async def _open_ws(self) -> None:
         url = self.setup.base.replace("http://", "ws://") + f"/ws?token={self.token}"
-        self._connected = asyncio.get_running_loop().create_future()
-        self.ws = await SignalingSocket.open(url, self._on_text)
-        first = await self._connected
+        self.ws = await connect(url, max_size=None, compression=None)
+        first = json.loads(await self.ws.recv())
         if first.get("type") != "connected":
             raise SignalingError(f"expected the connected frame, got {first}")
+        self.reader = asyncio.create_task(self._read())
 
-    def _on_text(self, data: bytes | None) -> None:
-        if data is None:  # the socket closed
-            for waiter in [*self._waiting.values(), self._connected]:
-                if waiter is not None and not waiter.done():
-                    waiter.set_exception(SignalingError("the WebSocket closed"))
-            return
-        if self._connected is not None and not self._connected.done():
-            self._connected.set_result(json.loads(data))
-            return
-        # Presence and the like are most of the traffic: parse media frames only.
-        if b'"media:' not in data[:40]:
-            return
-        self._deliver(json.loads(data))
+    async def _read(self) -> None:
+        assert self.ws is not None
+        with contextlib.suppress(Exception):
+            async for text in self.ws:
+                # Presence and the like are most of the traffic: parse media frames only.
+                if '"media:' not in text[:40]:
+                    continue
+                frame = json.loads(text)
+                self._deliver(frame)
+        for waiter in self._waiting.values():
+            if not waiter.done():
+                waiter.set_exception(SignalingError("the WebSocket closed"))
 
     def _deliver(self, frame: dict[str, Any]) -> None:
         request_id = str(frame.get("request_id", ""))
@@ -700,7 +623,7 @@ class Participant:
         try:
             body = {"conference_id": self.setup.conference_id, **data}
             frame = {"type": message_type, "data": body, "request_id": request_id}
-            self.ws.send(json.dumps(frame))
+            await self.ws.send(json.dumps(frame))
             return list(await asyncio.gather(*waiters))
         finally:
             for reply in replies:
@@ -741,6 +664,8 @@ class Participant:
         if self.ws is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.ws.close(), 5)
+        if self.reader is not None:
+            self.reader.cancel()
 
 
 def _consent_delay() -> float:
