@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -161,3 +162,14 @@ async def test_logs_never_contain_the_token(
     await asyncio.sleep(0.05)  # let the server thread finish logging
     assert "WebSocket /ws?token=[redacted]" in caplog.text
     assert alice.token not in caplog.text and alice.refresh_token not in caplog.text
+
+
+async def test_only_the_exact_ws_path_is_the_websocket(
+    server: LiveServer, http: httpx.AsyncClient
+) -> None:
+    alice = await register(http, "alice")
+    for path in ("/wsx", "/ws/more", "/api/ws"):
+        status = await rejected_status(f"ws://127.0.0.1:{server.port}{path}?token={alice.token}")
+        assert status == 403, (path, status)
+    async with connect(f"{server.ws_url}?token={alice.token}") as ws:
+        assert json.loads(await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT))["type"] == "connected"
