@@ -12,16 +12,15 @@ screen.
 from __future__ import annotations
 
 import asyncio
-import errno
 import os
 import signal
-import socket
 import time
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Locator, expect
 
+from tests.sfu.browser.harness import udp_port_is_bound
 from tests.web.conftest import (  # noqa: F401  (fixtures used by the tests here)
     NewUser,
     chromium,
@@ -202,19 +201,6 @@ async def audio_packets(viewer: BrowserUser, username: str) -> int:
 async def sfu_ports(user: BrowserUser) -> list[int]:
     ports: list[int] = await user.page.evaluate(SFU_PORTS)
     return ports
-
-
-def udp_port_is_bound(port: int) -> bool:
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        probe.bind(("127.0.0.1", port))
-    except OSError as exc:
-        if exc.errno != errno.EADDRINUSE:
-            raise
-        return True
-    finally:
-        probe.close()
-    return False
 
 
 async def assert_ports_released(username: str, ports: list[int]) -> None:

@@ -8,15 +8,20 @@ failure message carries both sides' stats (tests/sfu/browser/harness.py).
 
 from __future__ import annotations
 
-import errno
 import functools
-import socket
 import time
 from collections.abc import Awaitable, Callable
 
 import pytest
 
-from tests.sfu.browser.harness import BrowserPeer, evidence, media_flows, poll, router_knows
+from tests.sfu.browser.harness import (
+    BrowserPeer,
+    evidence,
+    media_flows,
+    poll,
+    router_knows,
+    udp_port_is_bound,
+)
 from tests.sfu.browser.signaling import SignalingServer
 
 pytest_plugins = ("tests.sfu.browser.fixtures",)
@@ -55,19 +60,6 @@ async def two_peers(open_peer: OpenPeer, server: SignalingServer) -> tuple[Brows
         await peer.join(server.ws_url)
         await peer.produce()
     return a, b
-
-
-def port_is_bound(port: int) -> bool:
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        probe.bind(("127.0.0.1", port))
-    except OSError as exc:
-        if exc.errno != errno.EADDRINUSE:
-            raise
-        return True
-    finally:
-        probe.close()
-    return False
 
 
 async def test_two_pages_receive_each_others_audio_and_video(
@@ -195,14 +187,14 @@ async def test_closing_a_transport_frees_its_port(
     b_consumers = await b.consume_all(a)
     await assert_receives(signaling, b, b_consumers, [a, b])
     port = a.ports["send"]
-    assert port_is_bound(port), f"a's send transport should hold UDP 127.0.0.1:{port}"
+    assert udp_port_is_bound(port), f"a's send transport should hold UDP 127.0.0.1:{port}"
     gone = [a.transports["send"], *a.producers.values(), *b_consumers.values()]
     assert await router_knows(signaling, gone) == set(gone)
 
     await a.call("closeTransport", "send")
 
     async def bound() -> bool:
-        return port_is_bound(port)
+        return udp_port_is_bound(port)
 
     ok, _ = await poll(bound, lambda bound: not bound, PORT_FREE_TIMEOUT, interval=0.05)
     assert ok, f"UDP 127.0.0.1:{port} is still bound {PORT_FREE_TIMEOUT} s after transport close"

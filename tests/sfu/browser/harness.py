@@ -12,9 +12,11 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import random
+import socket
 import subprocess
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -154,6 +156,20 @@ class BrowserPeer:
         """{closed, trackReadyState, events} of one of this page's consumers."""
         result: dict[str, Any] = await self.call("consumerState", consumer_id)
         return result
+
+
+def udp_port_is_bound(port: int) -> bool:
+    """Whether something (an SFU transport) holds UDP `port` on 127.0.0.1."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.bind(("127.0.0.1", port))
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        return True
+    finally:
+        probe.close()
+    return False
 
 
 def media_flows(stats: dict[str, Any], consumer_ids: dict[str, str], min_frames: int) -> bool:
