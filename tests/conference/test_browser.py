@@ -14,13 +14,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Locator, expect
 
-from tests.sfu.browser.harness import udp_port_is_bound
+from tests.sfu.browser.harness import poll, udp_port_is_bound
 from tests.web.conftest import (  # noqa: F401  (fixtures used by the tests here)
     NewUser,
     chromium,
@@ -170,28 +169,30 @@ async def inbound(viewer: BrowserUser, element: Locator) -> dict[str, int]:
 
 async def assert_receives(viewer: BrowserUser, username: str) -> None:
     """`viewer` decoded MIN_FRAMES of `username`'s camera and got packets of their mic."""
-    deadline = time.monotonic() + MEDIA_TIMEOUT
-    while True:
+
+    async def media() -> tuple[dict[str, int], dict[str, int]]:
         video = await inbound(viewer, camera_tile(viewer, username).locator("video"))
-        audio = await inbound(viewer, microphone(viewer, username))
-        if video.get("framesDecoded", 0) >= MIN_FRAMES and audio.get("packetsReceived", 0) > 0:
-            return
-        assert time.monotonic() < deadline, (
-            f"{viewer.username} got from {username} in {MEDIA_TIMEOUT} s:"
-            f" video {video}, audio {audio} (wanted {MIN_FRAMES} frames and audio packets)"
-        )
-        await asyncio.sleep(0.25)
+        return video, await inbound(viewer, microphone(viewer, username))
+
+    ok, (video, audio) = await poll(
+        media,
+        lambda m: m[0].get("framesDecoded", 0) >= MIN_FRAMES and m[1].get("packetsReceived", 0) > 0,
+        MEDIA_TIMEOUT,
+    )
+    assert ok, (
+        f"{viewer.username} got from {username} in {MEDIA_TIMEOUT} s:"
+        f" video {video}, audio {audio} (wanted {MIN_FRAMES} frames and audio packets)"
+    )
 
 
 async def assert_screen_plays(viewer: BrowserUser, username: str) -> None:
-    deadline = time.monotonic() + MEDIA_TIMEOUT
-    while (video := await inbound(viewer, screen_tile(viewer, username).locator("video"))).get(
-        "framesDecoded", 0
-    ) < MIN_FRAMES:
-        assert time.monotonic() < deadline, (
-            f"{viewer.username} decoded {video} of {username}'s screen in {MEDIA_TIMEOUT} s"
-        )
-        await asyncio.sleep(0.25)
+    screen = screen_tile(viewer, username).locator("video")
+    ok, video = await poll(
+        lambda: inbound(viewer, screen),
+        lambda v: v.get("framesDecoded", 0) >= MIN_FRAMES,
+        MEDIA_TIMEOUT,
+    )
+    assert ok, f"{viewer.username} decoded {video} of {username}'s screen in {MEDIA_TIMEOUT} s"
 
 
 async def audio_packets(viewer: BrowserUser, username: str) -> int:
@@ -204,19 +205,14 @@ async def sfu_ports(user: BrowserUser) -> list[int]:
 
 
 async def assert_ports_released(username: str, ports: list[int]) -> None:
-    deadline = time.monotonic() + CLEANUP_TIMEOUT
-    while bound := [port for port in ports if udp_port_is_bound(port)]:
-        assert time.monotonic() < deadline, (
-            f"the SFU still holds {username}'s transport ports {bound} {CLEANUP_TIMEOUT} s"
-            " after they left"
-        )
-        await asyncio.sleep(0.2)
+    async def bound() -> list[int]:
+        return [port for port in ports if udp_port_is_bound(port)]
 
-
-async def call_member(new_user: NewUser, name: str, username: str) -> BrowserUser:  # noqa: F811
-    user = await new_user(name, username)
-    await user.context.add_init_script(KEEP_PEER_CONNECTIONS)
-    return user
+    ok, still = await poll(bound, lambda b: not b, CLEANUP_TIMEOUT, interval=0.2)
+    assert ok, (
+        f"the SFU still holds {username}'s transport ports {still} {CLEANUP_TIMEOUT} s"
+        " after they left"
+    )
 
 
 async def test_three_browsers_late_joiner_mute_screen_share_leave_and_tab_close(
@@ -224,7 +220,9 @@ async def test_three_browsers_late_joiner_mute_screen_share_leave_and_tab_close(
     new_user: NewUser,  # noqa: F811
 ) -> None:
     async def member(name: str, username: str) -> BrowserUser:
-        return await call_member(new_user, name, username)
+        user = await new_user(name, username)
+        await user.context.add_init_script(KEEP_PEER_CONNECTIONS)
+        return user
 
     carol = await member("Carol", "carol")
     await carol.sign_up(server.base)
@@ -261,10 +259,8 @@ async def test_three_browsers_late_joiner_mute_screen_share_leave_and_tab_close(
     await alice.page.get_by_role("button", name="Unmute").click()
     for viewer in (bob, carol):
         await expect(camera_tile(viewer, "alice")).to_have_attribute("data-muted", "false")
-    deadline = time.monotonic() + MEDIA_TIMEOUT
-    while await audio_packets(bob, "alice") <= before:
-        assert time.monotonic() < deadline, "Alice unmuted but Bob gets no audio from her"
-        await asyncio.sleep(0.25)
+    ok, _ = await poll(lambda: audio_packets(bob, "alice"), lambda n: n > before, MEDIA_TIMEOUT)
+    assert ok, "Alice unmuted but Bob gets no audio from her"
 
     # Bob shares his screen: a second video producer, next to his camera.
     await bob.page.get_by_role("button", name="Share screen").click()
@@ -300,9 +296,8 @@ async def test_three_browsers_late_joiner_mute_screen_share_leave_and_tab_close(
     await assert_ports_released("bob", bob_ports)
     assert all(udp_port_is_bound(port) for port in await sfu_ports(alice))
 
-    deadline = time.monotonic() + CLEANUP_TIMEOUT
-    while (
-        present := [r["display_name"] for r in await participants(server, alice) if r["is_present"]]
-    ) != ["Alice"]:
-        assert time.monotonic() < deadline, f"recorded as present after leaving: {present}"
-        await asyncio.sleep(0.2)
+    async def present() -> list[str]:
+        return [r["display_name"] for r in await participants(server, alice) if r["is_present"]]
+
+    ok, names = await poll(present, lambda n: n == ["Alice"], CLEANUP_TIMEOUT, interval=0.2)
+    assert ok, f"recorded as present after leaving: {names}"

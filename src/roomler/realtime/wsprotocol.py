@@ -9,12 +9,12 @@ be framed once and written to each idle connection's transport directly.
 
 `RoomlerWebSocketProtocol` offers that as an ASGI scope extension, `roomler.write_frame`:
 `scope["extensions"]["roomler.write_frame"]["write"](wire)` writes one complete frame
-now and returns True, or returns False when it may not (the handshake is not done, a
-close was sent, the connection compresses, or the transport's buffer is over its
-high-water mark); the caller then sends through ASGI as usual, which waits for the
-buffer. `Connection` (realtime/connection.py) writes directly only while its own queue
-is empty and its writer idle, so frames keep their order. Under another ASGI server the
-extension is absent and everything goes through ASGI.
+now and returns True, or returns False when it may not (a close was sent, the transport
+is closing, or its buffer is over its high-water mark); the caller then sends through
+ASGI as usual, which waits for the buffer. `Connection` (realtime/connection.py) writes
+directly only while its own queue is empty and its writer idle, so frames keep their
+order. A connection that negotiated permessage-deflate, or one under another ASGI
+server, has no extension and everything goes through ASGI.
 """
 
 from __future__ import annotations
@@ -34,19 +34,20 @@ WriteFrame = Callable[[bytes], bool]
 class RoomlerWebSocketProtocol(WebSocketsSansIOProtocol):
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
-        if self.response.status_code == 101:
+        # A compressing connection frames each message itself: it gets no direct write.
+        if self.response.status_code == 101 and not self.conn.extensions:
             # The application's task is created but has not run: it sees the extension.
             self.scope["extensions"][EXTENSION] = {"write": self.write_frame}
 
     def write_frame(self, wire: bytes) -> bool:
-        """Write one whole frame made by `text_frame` now, if this connection may take it."""
+        """Write one whole frame from `TextFrames.wire` now, if the connection may take it.
+
+        Not once a close was sent (websockets' state is then CLOSING) or the transport is
+        going, nor while its buffer is over the high-water mark (uvicorn's `writable`).
+        """
         if (
-            not self.handshake_complete
-            or self.close_sent
-            or self.disconnected
+            self.conn.state is not State.OPEN
             or not self.writable.is_set()
-            or self.conn.state is not State.OPEN
-            or self.conn.extensions  # a compressed connection frames per message
             or self.transport.is_closing()
         ):
             return False
