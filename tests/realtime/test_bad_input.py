@@ -57,6 +57,10 @@ BAD_FRAMES: list[tuple[str, str, str | None, str | None]] = [
     ),
     ('{"type": "ping", "data": [1]}', "data must be a JSON object", "ping", None),
     ('{"type": "ping", "request_id": 5}', "request_id must be a string", "ping", None),
+    # Python refuses to convert an integer of more than 4300 digits (a ValueError that
+    # is not a JSONDecodeError): still bad_request, for every place a number can be.
+    ('{"type": "ping", "request_id": ' + "9" * 60_000 + "}", "a number is too long", None, None),
+    ('{"type": "ping", "data": {"n": -' + "1" * 5000 + "}}", "a number is too long", None, None),
     ('{"type": "ping", "request_id": "' + "x" * 65 + '"}', "at most 64", "ping", None),
     (
         '{"type": "typing:start", "data": {}, "request_id": "q3"}',

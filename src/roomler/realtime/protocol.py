@@ -63,9 +63,15 @@ class ClientMessage:
         """Parse one client text frame; raises `BadRequest` naming the first fault."""
         try:
             frame = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
-            raise BadRequest(f"frame is not valid JSON: {detail}") from None
+        except json.JSONDecodeError as exc:
+            raise BadRequest(f"frame is not valid JSON: {exc.msg}") from None
+        except RecursionError:
+            raise BadRequest("frame is not valid JSON: nested too deeply") from None
+        except ValueError:
+            # An integer literal longer than Python's int/str conversion limit
+            # (sys.get_int_max_str_digits(), 4300 digits by default) is valid JSON that
+            # json.loads refuses with a plain ValueError.
+            raise BadRequest("frame is not valid JSON: a number is too long") from None
         if not isinstance(frame, dict):
             raise BadRequest("frame must be a JSON object")
         kind = frame.get("type")
