@@ -21,11 +21,10 @@ from typing import Any
 
 import pytest
 
-from roomler.config import MediasoupSettings
 from roomler.sfu import Consumer, Producer, Router, WebRtcTransport, WorkerPool
-from roomler.sfu.api import InvalidStateError, Worker
 from roomler.sfu.channel import Channel, ChannelClosedError, RequestFailedError
-from roomler.sfu.pool import describe_exit, split_port_range
+from roomler.sfu.pool import WorkerPoolSettings, describe_exit, split_port_range
+from roomler.sfu.proxies import InvalidStateError, Worker
 
 FAKE_HANDLER = f"{__name__}:FakeHandler"
 # The directory from which `__name__` is importable, for the worker processes.
@@ -181,7 +180,7 @@ def test_exit_descriptions() -> None:
 
 
 def test_pool_from_settings() -> None:
-    settings = MediasoupSettings(
+    settings = WorkerPoolSettings(
         num_workers=3, listen_ip="10.0.0.5", announced_ip="1.2.3.4", rtc_min_port=40000,
         rtc_max_port=40029,
     )  # fmt: skip
@@ -558,3 +557,15 @@ async def test_engine_router_and_transport_through_the_pool() -> None:
         await transport.close()
         await router.close()
         assert (await pool.workers[0].dump())["routers"] == []
+
+
+def test_the_package_exports_what_callers_need() -> None:
+    import roomler.sfu
+    from roomler.sfu import channel, pool, proxies
+
+    for name in roomler.sfu.__all__:
+        defined_in = [module for module in (channel, pool, proxies) if name in module.__all__]
+        assert len(defined_in) == 1, name
+        assert getattr(roomler.sfu, name) is getattr(defined_in[0], name)
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        _ = roomler.sfu.Nope

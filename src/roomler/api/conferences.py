@@ -36,8 +36,8 @@ from roomler.conference.records import (
 from roomler.context import ServerContext
 from roomler.db.models import Conference, ConferenceParticipant, User, utcnow
 from roomler.db.queries import channel_member_ids
-from roomler.sfu.api import InvalidStateError
 from roomler.sfu.channel import ChannelError
+from roomler.sfu.proxies import InvalidStateError
 
 logger = logging.getLogger(__name__)
 

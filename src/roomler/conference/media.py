@@ -28,8 +28,8 @@ from roomler.config import MediasoupSettings
 from roomler.context import ServerContext
 from roomler.realtime.dispatcher import Dispatcher
 from roomler.realtime.protocol import encode
-from roomler.sfu.api import Router, Worker
-from roomler.sfu.pool import WorkerPool
+from roomler.sfu.pool import WorkerPool, WorkerPoolSettings
+from roomler.sfu.proxies import Router, Worker
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,17 @@ class RoomPlacement(Protocol):
     async def end_elsewhere(self, conference_id: str, reason: str) -> None: ...
 
     async def leave_elsewhere(self, conference_id: str, user_id: str) -> None: ...
+
+
+def pool_settings(settings: MediasoupSettings) -> WorkerPoolSettings:
+    """The pool's settings from ``ROOMLER__MEDIASOUP__*`` (`roomler.sfu` reads no config)."""
+    return WorkerPoolSettings(
+        num_workers=settings.num_workers,
+        listen_ip=settings.listen_ip,
+        announced_ip=settings.announced_ip,
+        rtc_min_port=settings.rtc_min_port,
+        rtc_max_port=settings.rtc_max_port,
+    )
 
 
 def media_of(ctx: ServerContext) -> ConferenceMedia:
@@ -100,7 +111,7 @@ class ConferenceMedia:
             if self._closed:
                 raise RuntimeError("the media service has shut down")
             if self._pool is None:
-                pool = WorkerPool.from_settings(self.settings, **self.pool_options)
+                pool = WorkerPool.from_settings(pool_settings(self.settings), **self.pool_options)
                 pool.on_worker_died(self._worker_died)
                 await pool.start()
                 self._pool = pool

@@ -8,7 +8,7 @@
 
 Participants are keyed by WebSocket connection id, not by user: the same user in two
 tabs is two participants with their own transports. A connection is in at most one
-room. Only proxies live here (`roomler.sfu.api`); closing one frees its objects, ports
+room. Only proxies live here (`roomler.sfu.proxies`); closing one frees its objects, ports
 included, in the worker. Producers and consumers that close for any reason (their
 transport or producer closed, the worker died) drop out of these tables on their own
 `close` event.
@@ -22,7 +22,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from roomler.sfu.api import Consumer, Producer, Router, WebRtcTransport
+from roomler.sfu.proxies import Consumer, Producer, Router, WebRtcTransport
 
 logger = logging.getLogger(__name__)
 

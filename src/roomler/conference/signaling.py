@@ -34,8 +34,8 @@ from roomler.db.models import User
 from roomler.realtime.connection import Connection
 from roomler.realtime.hub import Realtime
 from roomler.realtime.registry import Request
-from roomler.sfu.api import InvalidStateError, Producer, WebRtcTransport
 from roomler.sfu.channel import ChannelError, RequestFailedError
+from roomler.sfu.proxies import InvalidStateError, Producer, WebRtcTransport
 
 logger = logging.getLogger(__name__)
 

@@ -1,24 +1,71 @@
-"""Roomler's SFU: worker processes (`pool`), web-process proxies (`api`), protocol modules."""
+"""Roomler's SFU, a library of its own: it imports nothing of roomler outside ``roomler.sfu``.
+
+What a caller needs is exported here: the worker processes (``WorkerPool``,
+``pool.py``), the web-process proxies of the engine's objects (``Worker``,
+``Router``, ``WebRtcTransport``, ``Producer``, ``Consumer``, ``proxies.py``)
+and the errors their calls raise (``InvalidStateError`` for a closed proxy, the
+``ChannelError`` family for a request the worker failed or never answered).
+The media engine that runs inside a worker is ``roomler.sfu.engine``; the
+protocol modules (``ice``, ``dtls``, ``srtp``, ``rtp``, ``rtcp``) are sans-I/O.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from roomler.sfu.api import Consumer, Producer, Router, WebRtcTransport, Worker
-    from roomler.sfu.pool import WorkerPool
+    from roomler.sfu.channel import (
+        ChannelClosedError,
+        ChannelError,
+        RequestFailedError,
+        RequestTimeoutError,
+    )
+    from roomler.sfu.pool import WorkerPool, WorkerPoolSettings
+    from roomler.sfu.proxies import (
+        Consumer,
+        InvalidStateError,
+        Producer,
+        Router,
+        WebRtcTransport,
+        Worker,
+    )
 
-__all__ = ["Consumer", "Producer", "Router", "WebRtcTransport", "Worker", "WorkerPool"]
+_EXPORTS = {
+    "ChannelClosedError": "roomler.sfu.channel",
+    "ChannelError": "roomler.sfu.channel",
+    "RequestFailedError": "roomler.sfu.channel",
+    "RequestTimeoutError": "roomler.sfu.channel",
+    "WorkerPool": "roomler.sfu.pool",
+    "WorkerPoolSettings": "roomler.sfu.pool",
+    "Consumer": "roomler.sfu.proxies",
+    "InvalidStateError": "roomler.sfu.proxies",
+    "Producer": "roomler.sfu.proxies",
+    "Router": "roomler.sfu.proxies",
+    "WebRtcTransport": "roomler.sfu.proxies",
+    "Worker": "roomler.sfu.proxies",
+}
+
+__all__ = [
+    "ChannelClosedError",
+    "ChannelError",
+    "Consumer",
+    "InvalidStateError",
+    "Producer",
+    "RequestFailedError",
+    "RequestTimeoutError",
+    "Router",
+    "WebRtcTransport",
+    "Worker",
+    "WorkerPool",
+    "WorkerPoolSettings",
+]
 
 
 def __getattr__(name: str) -> Any:
     # Imported lazily: a worker process (`python -m roomler.sfu.worker`) needs none of these.
-    if name == "WorkerPool":
-        from roomler.sfu.pool import WorkerPool
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'roomler.sfu' has no attribute {name!r}")
+    import importlib
 
-        return WorkerPool
-    if name in __all__:
-        from roomler.sfu import api
-
-        return getattr(api, name)
-    raise AttributeError(f"module 'roomler.sfu' has no attribute {name!r}")
+    return getattr(importlib.import_module(module_name), name)

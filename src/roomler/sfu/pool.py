@@ -27,25 +27,22 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from roomler.sfu.api import InvalidStateError, Router, Worker
 from roomler.sfu.channel import (
     DEFAULT_REQUEST_TIMEOUT,
     Channel,
     ChannelClosedError,
     ChannelError,
 )
+from roomler.sfu.proxies import InvalidStateError, Router, Worker
+from roomler.sfu.worker import DEFAULT_HANDLER
 
-if TYPE_CHECKING:
-    from roomler.config import MediasoupSettings
-
-__all__ = ["WorkerPool", "describe_exit", "split_port_range"]
+__all__ = ["WorkerPool", "WorkerPoolSettings", "describe_exit", "split_port_range"]
 
 logger = logging.getLogger(__name__)
 
 WORKER_MODULE = "roomler.sfu.worker"
-DEFAULT_HANDLER = "roomler.sfu.engine.handler:WorkerHandler"
 # After the channel drops, how long to wait for the exit status that explains it.
 EXIT_GRACE = 2.0
 RESPAWN_BACKOFF_MAX = 10.0
@@ -84,6 +81,18 @@ def describe_exit(returncode: int) -> str:
             return f"killed by signal {number}"
         return f"killed by signal {number} ({name})"
     return f"exited with code {returncode}"
+
+
+@dataclass(frozen=True)
+class WorkerPoolSettings:
+    """Where the workers listen: the SFU's own settings type (the caller maps its config to it)."""
+
+    num_workers: int = 2
+    listen_ip: str = "0.0.0.0"
+    # The address put in ICE candidates when listen_ip is not reachable as such (NAT, 0.0.0.0).
+    announced_ip: str | None = None
+    rtc_min_port: int = 40000
+    rtc_max_port: int = 49999
 
 
 @dataclass
@@ -142,8 +151,8 @@ class WorkerPool:
         self._callbacks: set[asyncio.Task[Any]] = set()
 
     @classmethod
-    def from_settings(cls, settings: MediasoupSettings, **options: Any) -> WorkerPool:
-        """A pool configured by ``ROOMLER__MEDIASOUP__*``."""
+    def from_settings(cls, settings: WorkerPoolSettings, **options: Any) -> WorkerPool:
+        """A pool listening where `settings` say; `options` are the keyword-only arguments."""
         return cls(
             num_workers=settings.num_workers,
             listen_ip=settings.listen_ip,
