@@ -1457,7 +1457,7 @@ async def forwarding_path(consumers: int, frames: int) -> dict[str, Any]:
         peer.tracks[ssrc] = Track(ssrc, "video")
     ext = {"mid": 4, "abs": 2, "twcc": 3, "orientation": 13}
     sender = Sender(producer_peer, "video", video["encodings"][0]["ssrc"], 96, b"1", ext)
-    transport = handler.registry.transports["t0"]
+    transport = handler.objects.transports["t0"]
     address = (HOST, producer_peer.port)
     cpu = packets = 0
     warmup = 30

@@ -4,19 +4,16 @@ Two layers:
 
 * :class:`RtpPacket` -- a full dataclass with ``parse()`` / ``serialize()``,
   for tests, tools and the rare packet the SFU originates.
-* The forwarding fast path -- :func:`read_header` reads only the fixed fields
-  and the offsets of the extension block and payload into a small tuple, and
-  :func:`rewrite_packet` / :func:`set_extension` / :func:`wrap_rtx` produce a
-  rewritten copy of the datagram with ``struct.pack_into`` on a ``bytearray``,
-  without decoding the payload or building an object per extension.
+* The per-packet readers -- :func:`read_header` reads only the fixed fields
+  and the offsets of the extension block and payload into a small tuple,
+  :func:`read_extensions` the RFC 8285 elements into a dict; :func:`set_extension`
+  / :func:`wrap_rtx` / :func:`unwrap_rtx` produce a rewritten copy of one
+  datagram (RTX, retransmissions). A new element goes into a run of padding
+  bytes inside the block when one is long enough (RFC 8285 section 4.2 / 4.3
+  allows zero bytes between elements), else the block is rebuilt.
 
-Extension id remapping (:func:`rewrite_packet`) keeps the packet layout: an
-element whose id is in the mapping gets its new id written in place; an
-element whose id is not in the mapping is overwritten with zero bytes, which
-RFC 8285 section 4.2 / 4.3 defines as padding between elements. So the payload
-never moves and the packet never grows. Only when a new id cannot be written
-in the packet's form (an id above 14 in the one-byte form) is the extension
-block rebuilt, in the two-byte form.
+The forwarding path itself builds each consumer's packet from a shared header
+template (:mod:`roomler.sfu.engine.rewrite`), not from these functions.
 """
 
 from __future__ import annotations
@@ -32,17 +29,11 @@ __all__ = [
     "RtpHeader",
     "RtpPacket",
     "decode_abs_send_time",
-    "decode_mid",
-    "decode_transport_sequence_number",
     "encode_abs_send_time",
-    "get_abs_send_time",
     "get_extension",
-    "get_mid",
-    "get_transport_sequence_number",
     "is_keyframe",
     "read_extensions",
     "read_header",
-    "rewrite_packet",
     "set_extension",
     "unwrap_rtx",
     "wrap_rtx",
@@ -226,21 +217,6 @@ def _two_byte_body(extensions: Mapping[int, bytes]) -> bytes:
 # -- typed extension values ---------------------------------------------------
 
 
-def decode_mid(value: bytes) -> str:
-    """The MID of RFC 8843 section 15 (an SDES item carried as an extension)."""
-    try:
-        return value.decode("ascii")
-    except UnicodeDecodeError:
-        raise ValueError("RTP MID extension is not ASCII") from None
-
-
-def decode_transport_sequence_number(value: bytes) -> int:
-    """Transport-wide sequence number (draft-holmer-rmcat-transport-wide-cc-extensions-01 s2)."""
-    if len(value) != 2:
-        raise ValueError("RTP transport-wide sequence number extension is not 2 bytes")
-    return int(_U16.unpack(value)[0])
-
-
 def decode_abs_send_time(value: bytes) -> int:
     """The 24-bit 6.18 fixed-point seconds of the abs-send-time extension (webrtc.org)."""
     if len(value) != 3:
@@ -253,121 +229,7 @@ def encode_abs_send_time(seconds: float) -> bytes:
     return (int(seconds * (1 << 18)) & 0xFFFFFF).to_bytes(3, "big")
 
 
-def get_mid(data: bytes | bytearray, header: RtpHeader, ext_id: int) -> str | None:
-    """The MID carried by extension ``ext_id``, or None."""
-    value = get_extension(data, header, ext_id)
-    return None if value is None else decode_mid(value)
-
-
-def get_transport_sequence_number(
-    data: bytes | bytearray, header: RtpHeader, ext_id: int
-) -> int | None:
-    """The transport-wide sequence number carried by extension ``ext_id``, or None."""
-    value = get_extension(data, header, ext_id)
-    return None if value is None else decode_transport_sequence_number(value)
-
-
-def get_abs_send_time(data: bytes | bytearray, header: RtpHeader, ext_id: int) -> int | None:
-    """The raw 24-bit abs-send-time carried by extension ``ext_id``, or None."""
-    value = get_extension(data, header, ext_id)
-    return None if value is None else decode_abs_send_time(value)
-
-
-# -- rewriting (the forwarding fast path) -------------------------------------
-
-
-def rewrite_packet(
-    data: bytes | bytearray,
-    header: RtpHeader,
-    *,
-    ssrc: int | None = None,
-    payload_type: int | None = None,
-    sequence_number: int | None = None,
-    timestamp: int | None = None,
-    extension_map: Mapping[int, int] | None = None,
-    transport_cc: tuple[int, int] | None = None,
-) -> bytes:
-    """Return a copy of ``data`` with new header fields, for a consumer.
-
-    ``None`` keeps a field. ``extension_map`` maps producer extension ids to
-    consumer ids (1..255); elements whose id is not a key become padding (see
-    the module docstring); ``None`` leaves the extensions untouched.
-    ``transport_cc`` is ``(consumer ext id, transport-wide seq)`` written after
-    the remapping, in place when the element or a padding gap exists.
-    """
-    buf = bytearray(data)
-    if extension_map is None and transport_cc is None:
-        _write_fixed(buf, header, ssrc, payload_type, sequence_number, timestamp)
-        return bytes(buf)
-    elements = _elements(buf, header)
-    if extension_map is not None and buf[0] & 0x10:
-        remapped = _remap_in_place(buf, header, elements, extension_map)
-        if remapped is None:
-            buf = _rebuild(data, header, _remapped(data, elements, extension_map))
-            header = read_header(buf)
-            remapped = _elements(buf, header)
-        elements = remapped
-    if transport_cc is not None:
-        ext_id, seq = transport_cc
-        buf = _set_in(buf, header, elements, ext_id, _U16.pack(seq & 0xFFFF))
-    _write_fixed(buf, header, ssrc, payload_type, sequence_number, timestamp)
-    return bytes(buf)
-
-
-def _write_fixed(
-    buf: bytearray,
-    header: RtpHeader,
-    ssrc: int | None,
-    payload_type: int | None,
-    sequence_number: int | None,
-    timestamp: int | None,
-) -> None:
-    if payload_type is not None:
-        buf[1] = (buf[1] & 0x80) | (payload_type & 0x7F)
-    _SEQ_TS_SSRC.pack_into(
-        buf, 2,
-        header.sequence_number if sequence_number is None else sequence_number & 0xFFFF,
-        header.timestamp if timestamp is None else timestamp & 0xFFFFFFFF,
-        header.ssrc if ssrc is None else ssrc,
-    )  # fmt: skip
-
-
-def _remap_in_place(
-    buf: bytearray, header: RtpHeader, elements: list[_Element], mapping: Mapping[int, int]
-) -> list[_Element] | None:
-    """Rewrite ids in place and return the kept elements.
-
-    None (buffer untouched) when the block must be rebuilt: a new id above 14
-    in the one-byte form, or a block that is not RFC 8285.
-    """
-    profile = header.extension_profile
-    one_byte = profile == ONE_BYTE_PROFILE
-    if not one_byte and not _is_two_byte(profile):
-        return None
-    if one_byte and any(mapping.get(e[0], 1) > 14 for e in elements):
-        return None
-    kept: list[_Element] = []
-    for ext_id, start, value_start, end in elements:
-        new_id = mapping.get(ext_id)
-        if new_id is None:
-            buf[start:end] = bytes(end - start)
-            continue
-        if one_byte:
-            buf[start] = (new_id << 4) | (buf[start] & 0x0F)
-        else:
-            buf[start] = new_id
-        kept.append((new_id, start, value_start, end))
-    return kept
-
-
-def _remapped(
-    data: bytes | bytearray, elements: list[_Element], mapping: Mapping[int, int]
-) -> dict[int, bytes]:
-    return {
-        mapping[ext_id]: bytes(data[start:end])
-        for ext_id, _, start, end in elements
-        if ext_id in mapping
-    }
+# -- setting one element (RTX and retransmissions; forwarding is engine/rewrite.py) ----
 
 
 def _rebuild(
@@ -455,6 +317,24 @@ def _find_gap(buf: bytearray, header: RtpHeader, elements: list[_Element], size:
 
 
 # -- RTX (RFC 4588) ------------------------------------------------------------
+
+
+def _write_fixed(
+    buf: bytearray,
+    header: RtpHeader,
+    ssrc: int | None,
+    payload_type: int | None,
+    sequence_number: int | None,
+    timestamp: int | None,
+) -> None:
+    if payload_type is not None:
+        buf[1] = (buf[1] & 0x80) | (payload_type & 0x7F)
+    _SEQ_TS_SSRC.pack_into(
+        buf, 2,
+        header.sequence_number if sequence_number is None else sequence_number & 0xFFFF,
+        header.timestamp if timestamp is None else timestamp & 0xFFFFFFFF,
+        header.ssrc if ssrc is None else ssrc,
+    )  # fmt: skip
 
 
 def wrap_rtx(

@@ -29,7 +29,7 @@ from typing import Any
 
 from .consumer import Consumer
 from .producer import Producer
-from .router import Emit, Registry, Router
+from .router import Emit, Router, WorkerObjects
 from .settings import EngineSettings
 from .transport import WebRtcTransport
 
@@ -88,7 +88,7 @@ class WorkerHandler:
         self._emit = emit
         self._loop = loop
         self.settings = settings or EngineSettings()
-        self.registry = Registry()
+        self.objects = WorkerObjects()
         self._methods: dict[str, Method] = {
             "worker.dump": self._worker_dump,
             "worker.close": self._worker_close,
@@ -143,28 +143,28 @@ class WorkerHandler:
 
     def _router(self, data: Data) -> Router:
         router_id = _str(data, "router_id")
-        router = self.registry.routers.get(router_id)
+        router = self.objects.routers.get(router_id)
         if router is None:
             raise ValueError(f"router {router_id!r} not found")
         return router
 
     def _transport(self, data: Data) -> WebRtcTransport:
         transport_id = _str(data, "transport_id")
-        transport = self.registry.transports.get(transport_id)
+        transport = self.objects.transports.get(transport_id)
         if transport is None:
             raise ValueError(f"transport {transport_id!r} not found")
         return transport
 
     def _producer(self, data: Data) -> Producer:
         producer_id = _str(data, "producer_id")
-        producer = self.registry.producers.get(producer_id)
+        producer = self.objects.producers.get(producer_id)
         if producer is None:
             raise ValueError(f"producer {producer_id!r} not found")
         return producer
 
     def _consumer(self, data: Data) -> Consumer:
         consumer_id = _str(data, "consumer_id")
-        consumer = self.registry.consumers.get(consumer_id)
+        consumer = self.objects.consumers.get(consumer_id)
         if consumer is None:
             raise ValueError(f"consumer {consumer_id!r} not found")
         return consumer
@@ -172,33 +172,33 @@ class WorkerHandler:
     # -- worker and routers ---------------------------------------------------------
 
     def _worker_dump(self, data: Data) -> Data:
-        registry = self.registry
+        objects = self.objects
         return {
             "pid": os.getpid(),
-            "routers": list(registry.routers),
-            "transports": len(registry.transports),
-            "producers": len(registry.producers),
-            "consumers": len(registry.consumers),
-            "ports": sorted(registry.ports),
+            "routers": list(objects.routers),
+            "transports": len(objects.transports),
+            "producers": len(objects.producers),
+            "consumers": len(objects.consumers),
+            "ports": sorted(objects.ports),
         }
 
     def _worker_close(self, data: Data) -> Data:
-        for router in tuple(self.registry.routers.values()):
+        for router in tuple(self.objects.routers.values()):
             router.close()
         return {}
 
     def _router_create(self, data: Data) -> Data:
         router_id = _str(data, "router_id")
-        self.registry.check_free("router", router_id)
+        self.objects.check_free("router", router_id)
         router = Router(
             router_id,
             data.get("media_codecs"),
-            registry=self.registry,
+            objects=self.objects,
             emit=self._emit,
             loop=self.loop,
             settings=self.settings,
         )
-        self.registry.routers[router_id] = router
+        self.objects.routers[router_id] = router
         logger.info("%r created", router)
         return {"rtp_capabilities": router.rtp_capabilities}
 
@@ -242,7 +242,7 @@ class WorkerHandler:
     def _transport_produce(self, data: Data) -> Data:
         transport = self._transport(data)
         producer_id = _str(data, "producer_id")
-        self.registry.check_free("producer", producer_id)
+        self.objects.check_free("producer", producer_id)
         producer = transport.produce(
             producer_id,
             _str(data, "kind"),
@@ -254,7 +254,7 @@ class WorkerHandler:
     def _transport_consume(self, data: Data) -> Data:
         transport = self._transport(data)
         consumer_id = _str(data, "consumer_id")
-        self.registry.check_free("consumer", consumer_id)
+        self.objects.check_free("consumer", consumer_id)
         producer = transport.router.get_producer(_str(data, "producer_id"))
         consumer = transport.consume(
             consumer_id,

@@ -2,8 +2,9 @@
 
 A router owns its WebRTC transports; producers and consumers live on those
 transports, and a consumer may only take a producer of the same router. The
-:class:`Registry` is shared by every router of the worker so that requests
-naming only a producer or consumer id find it directly.
+:class:`WorkerObjects` (every live object of the worker by id, and the ports
+it holds) is shared by every router of the worker so that requests naming only
+a producer or consumer id find it directly.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .producer import Producer
 from .settings import EngineSettings
 from .transport import WebRtcTransport, bind_udp_socket
 
-__all__ = ["Emit", "Registry", "Router"]
+__all__ = ["Emit", "WorkerObjects", "Router"]
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ Emit = Callable[[str, str, dict[str, Any]], object]
 
 
 @dataclass
-class Registry:
+class WorkerObjects:
     """Every live engine object of one worker, by id, and the ports it holds."""
 
     routers: dict[str, Router] = field(default_factory=dict)
@@ -53,7 +54,7 @@ class Router:
         router_id: str,
         media_codecs: object,
         *,
-        registry: Registry,
+        objects: WorkerObjects,
         emit: Emit,
         loop: asyncio.AbstractEventLoop,
         settings: EngineSettings,
@@ -61,7 +62,7 @@ class Router:
         codecs = DEFAULT_MEDIA_CODECS if media_codecs is None else media_codecs
         self.rtp_capabilities = ortc.generate_router_rtp_capabilities(codecs)
         self.id = router_id
-        self.registry = registry
+        self.objects = objects
         self.loop = loop
         self.settings = settings
         self.closed = False
@@ -90,8 +91,8 @@ class Router:
         port_min: int,
         port_max: int,
     ) -> WebRtcTransport:
-        self.registry.check_free("transport", transport_id)
-        sock = bind_udp_socket(listen_ip, port_min, port_max, self.registry.ports)
+        self.objects.check_free("transport", transport_id)
+        sock = bind_udp_socket(listen_ip, port_min, port_max, self.objects.ports)
         try:
             transport = WebRtcTransport(
                 self, transport_id, sock, listen_ip=listen_ip, announced_ip=announced_ip
@@ -100,33 +101,33 @@ class Router:
             sock.close()
             raise
         self.transports[transport_id] = transport
-        self.registry.transports[transport_id] = transport
-        self.registry.ports.add(transport.port)
+        self.objects.transports[transport_id] = transport
+        self.objects.ports.add(transport.port)
         return transport
 
     def remove_transport(self, transport: WebRtcTransport) -> None:
         self.transports.pop(transport.id, None)
-        if self.registry.transports.get(transport.id) is transport:
-            del self.registry.transports[transport.id]
-            self.registry.ports.discard(transport.port)
+        if self.objects.transports.get(transport.id) is transport:
+            del self.objects.transports[transport.id]
+            self.objects.ports.discard(transport.port)
 
     # -- producers and consumers ------------------------------------------------
 
     def add_producer(self, producer: Producer) -> None:
         self.producers[producer.id] = producer
-        self.registry.producers[producer.id] = producer
+        self.objects.producers[producer.id] = producer
 
     def remove_producer(self, producer: Producer) -> None:
         self.producers.pop(producer.id, None)
-        if self.registry.producers.get(producer.id) is producer:
-            del self.registry.producers[producer.id]
+        if self.objects.producers.get(producer.id) is producer:
+            del self.objects.producers[producer.id]
 
     def add_consumer(self, consumer: Consumer) -> None:
-        self.registry.consumers[consumer.id] = consumer
+        self.objects.consumers[consumer.id] = consumer
 
     def remove_consumer(self, consumer: Consumer) -> None:
-        if self.registry.consumers.get(consumer.id) is consumer:
-            del self.registry.consumers[consumer.id]
+        if self.objects.consumers.get(consumer.id) is consumer:
+            del self.objects.consumers[consumer.id]
 
     def get_producer(self, producer_id: str) -> Producer:
         producer = self.producers.get(producer_id)
@@ -147,7 +148,7 @@ class Router:
         self.closed = True
         for transport in tuple(self.transports.values()):
             transport.close(reason="router closed")
-        self.registry.routers.pop(self.id, None)
+        self.objects.routers.pop(self.id, None)
         logger.info("%r closed", self)
 
     def dump(self) -> dict[str, Any]:

@@ -13,10 +13,9 @@ import pytest
 
 from roomler.sfu.codecs import SUPPORTED_RTP_CAPABILITIES
 from roomler.sfu.engine import EngineSettings, WorkerHandler
+from tests.sfu.engine_client import Harness
 
-from .engine_client import Harness
-
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 VIDEO = json.loads((FIXTURES / "chrome_produce_video.json").read_text())
 AUDIO = json.loads((FIXTURES / "chrome_produce_audio.json").read_text())
 DEVICE_CAPS = json.loads((FIXTURES / "chrome_device_rtp_capabilities.json").read_text())
@@ -213,7 +212,7 @@ async def test_can_consume_and_incompatible_consumers(engine: Harness) -> None:
 async def test_dumps_and_stats_describe_the_objects(engine: Harness) -> None:
     router_id, transport_id, producer_id = await _producer(engine)
     consumer = await _consume(engine, router_id, producer_id)
-    consumer_id = next(iter(engine.handler.registry.consumers))
+    consumer_id = next(iter(engine.handler.objects.consumers))
 
     router = await engine.request("router.dump", router_id=router_id)
     producer = await engine.request("producer.dump", producer_id=producer_id)
@@ -242,7 +241,7 @@ async def test_dumps_and_stats_describe_the_objects(engine: Harness) -> None:
 async def test_pause_and_resume_requests(engine: Harness) -> None:
     router_id, _, producer_id = await _producer(engine)
     await _consume(engine, router_id, producer_id)
-    consumer_id = next(iter(engine.handler.registry.consumers))
+    consumer_id = next(iter(engine.handler.objects.consumers))
 
     await engine.request("producer.pause", producer_id=producer_id)
     await engine.request("producer.pause", producer_id=producer_id)  # idempotent
@@ -259,7 +258,7 @@ async def test_pause_and_resume_requests(engine: Harness) -> None:
 async def test_router_close_releases_everything(engine: Harness) -> None:
     router_id, transport_id, producer_id = await _producer(engine)
     await _consume(engine, router_id, producer_id)
-    consumer_id = next(iter(engine.handler.registry.consumers))
+    consumer_id = next(iter(engine.handler.objects.consumers))
     ports = (await engine.request("worker.dump"))["ports"]
 
     await engine.request("router.close", router_id=router_id)

@@ -32,10 +32,9 @@ from roomler.sfu.rtcp import (
     ntp_middle_32,
 )
 from roomler.sfu.rtp import RtpPacket
+from tests.sfu.engine_client import Harness, WebRtcPeer, wait_for
 
-from .engine_client import Harness, WebRtcPeer, wait_for
-
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 
 def _fixture(name: str) -> dict[str, Any]:
@@ -301,7 +300,7 @@ async def test_packets_before_the_producer_exists_are_dropped_then_forwarded(
     router_id = await engine.router()
     sender = await engine.connected_peer(router_id)
     sender.send_rtp(video_packet(1, keyframe=True))
-    transport = engine.handler.registry.transports[sender.transport_id]
+    transport = engine.handler.objects.transports[sender.transport_id]
     await wait_for(lambda: transport.drops["unknown_ssrc"] == 1)
 
     producer_id = engine.new_id("producer")
@@ -561,7 +560,7 @@ async def test_producer_close_closes_its_consumers_with_producerclose(engine: Ha
     assert engine.events_of("producer.close") == []  # it was asked to close
     with pytest.raises(ValueError, match="not found"):
         await call.request("consumer.dump", consumer_id=call.consumer_id)
-    transport = engine.handler.registry.transports[call.sender.transport_id]
+    transport = engine.handler.objects.transports[call.sender.transport_id]
     call.sender.send_rtp(video_packet(1, keyframe=True))
     await wait_for(lambda: transport.drops["unknown_ssrc"] == 1)
 

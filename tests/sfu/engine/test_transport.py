@@ -12,8 +12,7 @@ from aioice import stun
 from roomler.sfu import ice
 from roomler.sfu.certificate import DtlsCertificate
 from roomler.sfu.rtp import RtpPacket
-
-from .engine_client import PORT_MAX, PORT_MIN, Harness, WebRtcPeer, wait_for
+from tests.sfu.engine_client import PORT_MAX, PORT_MIN, Harness, WebRtcPeer, wait_for
 
 
 @pytest.fixture
@@ -169,7 +168,7 @@ async def test_garbage_replays_and_strangers_are_dropped_and_counted(engine: Har
     stranger.send_raw(b"\x16\xfe\xfd" + b"\x00" * 20)  # DTLS-looking from a stranger
 
     def drops() -> dict[str, int]:
-        return engine.handler.registry.transports[peer.transport_id].drops
+        return engine.handler.objects.transports[peer.transport_id].drops
 
     await wait_for(lambda: sum(drops().values()) >= 7)
     assert drops()["unknown_ssrc"] == 1  # the first copy decrypted fine
