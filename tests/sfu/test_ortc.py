@@ -352,13 +352,24 @@ def test_rtx_without_its_media_codec_is_rejected(router_caps: Any) -> None:
         get_producer_rtp_parameters_mapping(params, router_caps)
 
 
-def test_producer_without_encodings_is_rejected(router_caps: Any) -> None:
+def test_producer_without_encodings_is_bound_by_its_mid(router_caps: Any) -> None:
     params = load("chrome_produce_audio.json")
-    params["encodings"] = []
-    with pytest.raises(ValueError, match="rtpParameters.encodings must not be empty"):
-        get_producer_rtp_parameters_mapping(params, router_caps)
+    for encodings in ([], None, [{"maxBitrate": 1000}]):
+        params["encodings"] = encodings
+        mapping = get_producer_rtp_parameters_mapping(params, router_caps)
+        [encoding] = mapping.encodings
+        assert encoding.ssrc is None and encoding.rid is None
+
+
+def test_producer_without_ssrc_rid_or_mid_is_rejected(router_caps: Any) -> None:
+    params = load("chrome_produce_audio.json")
+    del params["mid"]
     params["encodings"] = [{"maxBitrate": 1000}]
     with pytest.raises(ValueError, match=r"encodings\[0\] needs an ssrc or a rid"):
+        get_producer_rtp_parameters_mapping(params, router_caps)
+    params = load("chrome_produce_video_simulcast.json")
+    del params["encodings"][1]["rid"]
+    with pytest.raises(ValueError, match=r"encodings\[1\] needs an ssrc or a rid"):
         get_producer_rtp_parameters_mapping(params, router_caps)
 
 

@@ -33,7 +33,10 @@ _VIDEO_RTCP_FEEDBACK: Final[list[dict[str, str]]] = [
     {"type": "goog-remb", "parameter": ""},
     {"type": "transport-cc", "parameter": ""},
 ]
+# Opus offers NACK like mediasoup: the browser retransmits audio (without RTX,
+# RFC 4588 is not used for audio) when the SFU asks.
 _AUDIO_RTCP_FEEDBACK: Final[list[dict[str, str]]] = [
+    {"type": "nack", "parameter": ""},
     {"type": "transport-cc", "parameter": ""},
 ]
 

@@ -29,7 +29,12 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Final, NotRequired, TypedDict
 
-from roomler.sfu.codecs import ABS_SEND_TIME_URI, SUPPORTED_RTP_CAPABILITIES, TRANSPORT_CC_URI
+from roomler.sfu.codecs import (
+    ABS_SEND_TIME_URI,
+    MID_URI,
+    SUPPORTED_RTP_CAPABILITIES,
+    TRANSPORT_CC_URI,
+)
 
 ParameterValue = str | int | float
 
@@ -417,13 +422,16 @@ def validate_rtp_parameters(params: object, path: str = "rtpParameters") -> RtpP
         for index, item in enumerate(_optional_list(obj, "headerExtensions", path))
     ]
     _reject_duplicates([e["id"] for e in extensions], f"{path}.headerExtensions", "id")
+    encodings = [
+        _validate_encoding(item, f"{path}.encodings[{index}]")
+        for index, item in enumerate(_optional_list(obj, "encodings", path))
+    ]
     result: RtpParameters = {
         "codecs": codecs,
         "headerExtensions": extensions,
-        "encodings": [
-            _validate_encoding(item, f"{path}.encodings[{index}]")
-            for index, item in enumerate(_optional_list(obj, "encodings", path))
-        ],
+        # Absent or empty: one stream, as mediasoup's Transport.produce() reads it
+        # (its SSRC is then learned from the MID, see _map_encodings).
+        "encodings": encodings or [{"dtx": False}],
         "rtcp": _validate_rtcp(obj, path),
     }
     mid = _optional_str(obj, "mid", path)
@@ -667,6 +675,91 @@ def _router_codec(
 
 
 # ---------------------------------------------------------------------------
+# Scalability modes and stream types.
+
+# W3C webrtc-svc section 4 names ("L1T3", "L3T3_KEY", "S2T2"); a prefix match
+# like mediasoup's, so suffixes such as "_SHIFT" are tolerated.
+_SCALABILITY_MODE_RE: Final = re.compile(r"^[LS]([1-9]\d?)T([1-9]\d?)(_KEY)?")
+
+#: mediasoup's RtpParameters types: what kind of stream a producer sends and
+#: so which Consumer class forwards it ("pipe" is for consumers only).
+SIMPLE: Final = "simple"
+SIMULCAST: Final = "simulcast"
+SVC: Final = "svc"
+PIPE: Final = "pipe"
+
+# Codecs the SFU can switch layers of.  Simulcast: one SSRC per encoding, the
+# VP8 descriptor is rewritten so they look like one stream (RFC 7741), H.264
+# has no descriptor to rewrite.  SVC: one SSRC whose packets carry spatial and
+# temporal ids (VP9 descriptor, RFC 9628; AV1 dependency descriptor) -- AV1 is
+# not in mediasoup's list.
+_SIMULCAST_CODECS: Final = frozenset({"video/vp8", "video/h264"})
+_SVC_CODECS: Final = frozenset({"video/vp9", "video/av1"})
+
+
+@dataclass(frozen=True)
+class ScalabilityMode:
+    spatial_layers: int = 1
+    temporal_layers: int = 1
+    ksvc: bool = False  # "_KEY": spatial layers depend on each other only at keyframes
+
+
+def parse_scalability_mode(mode: str | None) -> ScalabilityMode:
+    """Layers of a `scalabilityMode`; absent or unknown means one of each."""
+    match = _SCALABILITY_MODE_RE.match(mode or "")
+    if match is None:
+        return ScalabilityMode()
+    return ScalabilityMode(int(match.group(1)), int(match.group(2)), match.group(3) is not None)
+
+
+def get_producer_type(rtp_parameters: object) -> str:
+    """ "simple", "simulcast" or "svc", decided as mediasoup's worker does.
+
+    Several encodings are simulcast.  One encoding with several spatial or
+    temporal layers is SVC for a codec whose packets carry layer ids, else
+    simulcast (a VP8 L1T3 stream is switched by temporal layer like simulcast);
+    a codec that can do neither with layers is unsupported.
+    """
+    params = validate_rtp_parameters(rtp_parameters)
+    encodings = params["encodings"]
+    if len(encodings) > 1:
+        return SIMULCAST
+    mode = parse_scalability_mode(encodings[0].get("scalabilityMode"))
+    if mode.spatial_layers == 1 and mode.temporal_layers == 1:
+        return SIMPLE
+    mime_type = _codec_of_encoding(params, encodings[0])["mimeType"].lower()
+    if mime_type in _SVC_CODECS:
+        return SVC
+    if mime_type in _SIMULCAST_CODECS:
+        return SIMULCAST
+    raise UnsupportedError(
+        f"scalabilityMode {encodings[0].get('scalabilityMode')!r} is not supported for {mime_type}"
+    )
+
+
+def _codec_of_encoding(
+    params: RtpParameters, encoding: RtpEncodingParameters
+) -> RtpCodecParameters:
+    media = [c for c in params["codecs"] if not _is_rtx(c)]
+    if not media:
+        raise UnsupportedError("rtpParameters.codecs has no media codec")
+    pt = encoding.get("codecPayloadType")
+    if pt is None:
+        return media[0]
+    codec = next((c for c in media if c["payloadType"] == pt), None)
+    if codec is None:
+        raise ValueError(f"encoding codecPayloadType {pt} names no media codec")
+    return codec
+
+
+def get_consumer_type(producer_type: str, *, pipe: bool = False) -> str:
+    """`consumer.type` as mediasoup reports it: the producer's type, or "pipe"."""
+    if producer_type not in (SIMPLE, SIMULCAST, SVC):
+        raise ValueError(f"producer type must be simple, simulcast or svc, got {producer_type!r}")
+    return PIPE if pipe else producer_type
+
+
+# ---------------------------------------------------------------------------
 # Producer side.
 
 
@@ -733,13 +826,18 @@ def _map_rtx_codec(
 
 
 def _map_encodings(params: RtpParameters) -> list[EncodingMapping]:
-    if not params["encodings"]:
-        raise ValueError("rtpParameters.encodings must not be empty")
+    encodings = params["encodings"]
     base = _random_ssrc()
     result: list[EncodingMapping] = []
-    for index, encoding in enumerate(params["encodings"]):
+    for index, encoding in enumerate(encodings):
         if "ssrc" not in encoding and "rid" not in encoding:
-            raise ValueError(f"rtpParameters.encodings[{index}] needs an ssrc or a rid")
+            # One stream without ssrc or rid is bound by its MID when its first
+            # packet arrives (RFC 8843 section 15), as in mediasoup.
+            if len(encodings) > 1 or "mid" not in params:
+                raise ValueError(
+                    f"rtpParameters.encodings[{index}] needs an ssrc or a rid "
+                    "(or a mid, when it is the only encoding)"
+                )
         result.append(
             EncodingMapping(
                 mapped_ssrc=base + index,
@@ -963,14 +1061,6 @@ def _reduce_congestion_feedback(
         codec["rtcpFeedback"] = [fb for fb in codec["rtcpFeedback"] if fb["type"] not in dropped]
 
 
-_SCALABILITY_MODE_RE: Final = re.compile(r"^[LS]([1-9]\d?)T([1-9]\d?)(_KEY)?(_SHIFT)?$")
-
-
-def _temporal_layers(mode: str | None) -> int:
-    match = _SCALABILITY_MODE_RE.match(mode or "")
-    return int(match.group(2)) if match else 1
-
-
 def _single_encoding(params: RtpParameters, rtx_supported: bool) -> RtpEncodingParameters:
     """One encoding to the receiver: the SFU picks among simulcast layers itself."""
     ssrc = _random_ssrc()
@@ -981,7 +1071,7 @@ def _single_encoding(params: RtpParameters, rtx_supported: bool) -> RtpEncodingP
     mode = next((e["scalabilityMode"] for e in layers if "scalabilityMode" in e), None)
     if len(layers) > 1:
         # Simulcast shows to the receiver as spatial layers of one stream.
-        mode = f"L{len(layers)}T{_temporal_layers(mode)}"
+        mode = f"L{len(layers)}T{parse_scalability_mode(mode).temporal_layers}"
     if mode is not None:
         encoding["scalabilityMode"] = mode
     max_bitrate = max((e.get("maxBitrate", 0) for e in layers), default=0)
@@ -1002,3 +1092,49 @@ def _pipe_encodings(params: RtpParameters, rtx_supported: bool) -> list[RtpEncod
             encoding["rtx"] = {"ssrc": rtx_base + index}
         result.append(encoding)
     return result
+
+
+# Extensions a pipe consumer (SFU to SFU over a PipeTransport) leaves out: no
+# MID routing and no congestion control between SFUs, as in mediasoup.
+_PIPE_DROPPED_EXTENSIONS: Final = frozenset({MID_URI, ABS_SEND_TIME_URI, TRANSPORT_CC_URI})
+
+
+def get_pipe_consumer_rtp_parameters(
+    consumable_params: object, *, enable_rtx: bool = False
+) -> RtpParameters:
+    """RtpParameters for a pipe consumer: every codec and layer, no BWE feedback.
+
+    Keyframe requests (PLI, FIR) stay; NACK and RTX only when `enable_rtx`.
+    """
+    params = validate_rtp_parameters(consumable_params, "consumableRtpParameters")
+    codecs: list[RtpCodecParameters] = []
+    for codec in params["codecs"]:
+        if _is_rtx(codec) and not enable_rtx:
+            continue
+        out = copy.deepcopy(codec)
+        out["rtcpFeedback"] = [
+            fb
+            for fb in out["rtcpFeedback"]
+            if (fb["type"], fb["parameter"]) in (("nack", "pli"), ("ccm", "fir"))
+            or (enable_rtx and fb["type"] == "nack" and not fb["parameter"])
+        ]
+        codecs.append(out)
+    base, rtx_base = _random_ssrc(), _random_ssrc()
+    encodings: list[RtpEncodingParameters] = []
+    for index, layer in enumerate(params["encodings"]):
+        encoding = copy.deepcopy(layer)
+        encoding["ssrc"] = base + index
+        encoding.pop("rtx", None)
+        if enable_rtx:
+            encoding["rtx"] = {"ssrc": rtx_base + index}
+        encodings.append(encoding)
+    return {
+        "codecs": codecs,
+        "headerExtensions": [
+            copy.deepcopy(ext)
+            for ext in params["headerExtensions"]
+            if ext["uri"] not in _PIPE_DROPPED_EXTENSIONS
+        ],
+        "encodings": encodings,
+        "rtcp": copy.deepcopy(params["rtcp"]),
+    }
