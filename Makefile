@@ -3,20 +3,24 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+SERVE_INSTALLED := $(VENV)/.installed-serve
 WEB_DEPS := web/node_modules/.installed
 WEB_DIST := src/roomler/web/dist/index.html
 WEB_SOURCES := $(shell find web -path web/node_modules -prune -o -type f -print 2>/dev/null)
 POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
-.PHONY: serve test test-sqlite test-postgres install web browser lint clean
+.PHONY: serve test test-sqlite test-postgres install install-serve web wheel browser lint clean
 
-serve: install web
+# Serving needs the package and its runtime dependencies only; the test tools come with
+# `make test` (`make install`).
+serve: install-serve web
 	@$(BIN)/roomler serve
 
 test: install web browser test-sqlite test-postgres
 
 install: $(INSTALLED)
+install-serve: $(if $(wildcard $(INSTALLED)),$(INSTALLED),$(SERVE_INSTALLED))
 
 $(BIN)/python:
 	python3 -m venv $(VENV)
@@ -24,6 +28,15 @@ $(BIN)/python:
 $(INSTALLED): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $@
+
+$(SERVE_INSTALLED): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	@touch $@
+
+# dist/roomler-<version>-py3-none-any.whl (and the sdist), with the built web client inside.
+wheel: install web
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
 
 # The browser client (issue 6) and the mediasoup-client bundle used by the SFU browser tests.
 web: $(if $(wildcard web/package.json),$(WEB_DEPS),) $(if $(shell grep -s '"build"' web/package.json),$(WEB_DIST),)

@@ -12,6 +12,7 @@ from starlette.websockets import WebSocket
 
 from roomler import __version__
 from roomler.api import auth, channels, conferences, messages, tenants, turn
+from roomler.api.docs import install_api_docs
 from roomler.api.errors import install_error_handlers
 from roomler.auth.tokens import TokenIssuer
 from roomler.cluster.conference import install_conference_routing
@@ -94,11 +95,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Roomler",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served from our own assets: install_api_docs
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.ctx = ctx
     install_error_handlers(app)
+    install_api_docs(app)
     if settings.app.cors_origins:
         app.add_middleware(
             CORSMiddleware,
