@@ -163,7 +163,7 @@ def test_generation_leaves_module_constants_alone() -> None:
 @pytest.mark.parametrize(
     "codec",
     [
-        {"kind": "video", "mimeType": "video/AV1", "clockRate": 90000},
+        {"kind": "video", "mimeType": "video/H265", "clockRate": 90000},
         {"kind": "audio", "mimeType": "audio/G729", "clockRate": 8000},
         {"kind": "audio", "mimeType": "audio/opus", "clockRate": 44100, "channels": 2},
     ],

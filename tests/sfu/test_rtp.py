@@ -288,8 +288,10 @@ def test_h264_keyframes_rfc6184(payload: bytes, expected: bool) -> None:
         (bytes([0x8A, 0x05, 0x00]), True),  # I, B, V; P=0
         (bytes([0xCA, 0x05, 0x00]), False),  # P=1
         (bytes([0x82, 0x05, 0x00]), False),  # B=0: not the frame start
-        (bytes([0xA8, 0x85, 0x01, 0x00]), True),  # 15-bit picture id, L, SID=0
-        (bytes([0xA8, 0x05, 0x02, 0x00]), False),  # SID=1
+        # Non-flexible mode (F=0) with L: the layer octet and TL0PICIDX (RFC 9628 4.2).
+        (bytes([0xA8, 0x85, 0x01, 0x00, 0x07]), True),  # 15-bit picture id, L, SID=0
+        (bytes([0xA8, 0x05, 0x02, 0x07]), False),  # SID=1
+        (bytes([0xA8, 0x85, 0x01, 0x00]), False),  # TL0PICIDX missing: malformed
     ],
 )
 def test_vp9_keyframes(payload: bytes, expected: bool) -> None:

@@ -75,6 +75,10 @@ SUPPORTED_RTP_CAPABILITIES: Final[dict[str, Any]] = {
         _video_codec("video/VP8", {}),
         _video_codec("video/VP9", {}),
         _video_codec("video/H264", {"level-asymmetry-allowed": 1}),
+        # Forwarded as one stream (keyframes from the aggregation header's N bit,
+        # roomler.sfu.payload.av1); not in DEFAULT_MEDIA_CODECS, so a Router
+        # offers it only when created with it.
+        _video_codec("video/AV1", {}),
     ],
     "headerExtensions": [
         _header_extension("audio", MID_URI, 1, "sendrecv"),

@@ -23,6 +23,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+# Keyframe detection per codec lives with the payload formats; re-exported here.
+from roomler.sfu.payload import is_keyframe
+
 __all__ = [
     "ONE_BYTE_PROFILE",
     "TWO_BYTE_PROFILE",
@@ -446,92 +449,3 @@ class RtpPacket:
         if len(self.extension_data) % 4:
             raise ValueError("RTP extension data must be a multiple of 4 bytes")
         return _EXT_HEADER.pack(profile, len(self.extension_data) // 4) + self.extension_data
-
-
-# -- keyframe detection --------------------------------------------------------
-
-
-def is_keyframe(payload: bytes | bytearray, mime_type: str) -> bool:
-    """True when ``payload`` starts a keyframe of codec ``mime_type``.
-
-    ``mime_type`` is as in mediasoup ("video/VP8", "video/H264", "video/VP9";
-    case-insensitive). Unknown codecs and truncated payloads give False.
-    """
-    detector = _KEYFRAME_DETECTORS.get(mime_type.rpartition("/")[2].lower())
-    return detector is not None and detector(payload)
-
-
-def _vp8_keyframe(payload: bytes | bytearray) -> bool:
-    """RFC 7741 section 4.2 (descriptor) and 4.3 (P bit of the payload header)."""
-    size = len(payload)
-    if size == 0:
-        return False
-    first = payload[0]
-    pos = 1
-    if first & 0x80:  # X: extension octet I|L|T|K|RSV
-        if size < 2:
-            return False
-        ext = payload[1]
-        pos = 2
-        if ext & 0x80:  # I: 7- or 15-bit PictureID (M bit)
-            if size <= pos:
-                return False
-            pos += 2 if payload[pos] & 0x80 else 1
-        pos += 1 if ext & 0x40 else 0  # L: TL0PICIDX
-        pos += 1 if ext & 0x30 else 0  # T or K: TID|Y|KEYIDX
-    # Start of partition 0 (S=1, PID=0), and P=0 in the payload header.
-    if not first & 0x10 or first & 0x07 or size <= pos:
-        return False
-    return not payload[pos] & 0x01
-
-
-_H264_KEY_NALS = (5, 7)  # IDR slice, SPS (RFC 6184 section 1.3 / H.264 table 7-1)
-
-
-def _h264_keyframe(payload: bytes | bytearray) -> bool:
-    """RFC 6184 section 5.2: single NAL, STAP-A (5.7.1) or FU-A (5.8) start."""
-    if not payload:
-        return False
-    nal_type = payload[0] & 0x1F
-    if nal_type == 24:
-        return _stap_a_keyframe(payload)
-    if nal_type == 28:
-        return (
-            len(payload) >= 2 and bool(payload[1] & 0x80) and (payload[1] & 0x1F) in _H264_KEY_NALS
-        )
-    return nal_type in _H264_KEY_NALS
-
-
-def _stap_a_keyframe(payload: bytes | bytearray) -> bool:
-    pos = 1
-    size = len(payload)
-    while pos + 2 < size:
-        nal_size = (payload[pos] << 8) | payload[pos + 1]
-        if nal_size == 0 or pos + 2 + nal_size > size:
-            return False
-        if payload[pos + 2] & 0x1F in _H264_KEY_NALS:
-            return True
-        pos += 2 + nal_size
-    return False
-
-
-def _vp9_keyframe(payload: bytes | bytearray) -> bool:
-    """RFC 9628 section 4.2: P=0 and B=1, in spatial layer 0 when L is set."""
-    if not payload:
-        return False
-    first = payload[0]  # I|P|L|F|B|E|V|Z
-    if first & 0x40 or not first & 0x08:
-        return False
-    pos = 1
-    if first & 0x80:  # I: 7- or 15-bit picture ID (M bit)
-        if len(payload) <= pos:
-            return False
-        pos += 2 if payload[pos] & 0x80 else 1
-    if first & 0x20:  # L: TID|U|SID|D
-        if len(payload) <= pos:
-            return False
-        return (payload[pos] >> 1) & 0x07 == 0
-    return True
-
-
-_KEYFRAME_DETECTORS = {"vp8": _vp8_keyframe, "h264": _h264_keyframe, "vp9": _vp9_keyframe}
