@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from roomler.sfu.payload import describe, is_keyframe
@@ -301,3 +303,15 @@ def test_describe_refuses_an_unknown_codec() -> None:
     with pytest.raises(ValueError, match="no payload reader for 'audio/opus'"):
         describe(b"\x00", "audio/opus")
     assert is_keyframe(b"\x65", "audio/opus") is False
+
+
+def test_the_per_packet_keyframe_checks_agree_with_the_parsers() -> None:
+    rng = random.Random(7)
+    for _ in range(5000):
+        payload = bytes(rng.randrange(256) for _ in range(rng.randrange(8)))
+        for parse, mime in ((parse_vp8, "video/VP8"), (parse_vp9, "video/VP9")):
+            try:
+                expected = parse(payload).keyframe
+            except ValueError:
+                expected = False
+            assert is_keyframe(payload, mime) is expected, (mime, payload.hex())

@@ -12,8 +12,8 @@ from typing import NamedTuple
 
 from roomler.sfu.payload.av1 import av1_keyframe, av1_obu_layers
 from roomler.sfu.payload.h264 import h264_keyframe
-from roomler.sfu.payload.vp8 import parse_vp8
-from roomler.sfu.payload.vp9 import parse_vp9
+from roomler.sfu.payload.vp8 import parse_vp8, vp8_keyframe
+from roomler.sfu.payload.vp9 import parse_vp9, vp9_keyframe
 
 __all__ = ["PayloadInfo", "describe", "is_keyframe"]
 
@@ -60,9 +60,16 @@ def describe(payload: bytes | bytearray, mime_type: str) -> PayloadInfo:
     return describer(payload)
 
 
+# Keyframe checks run on every incoming video packet: no descriptor objects.
+_KEYFRAME_CHECKS = {
+    "vp8": vp8_keyframe,
+    "vp9": vp9_keyframe,
+    "h264": h264_keyframe,
+    "av1": av1_keyframe,
+}
+
+
 def is_keyframe(payload: bytes | bytearray, mime_type: str) -> bool:
     """True when ``payload`` starts a keyframe; False for other codecs or malformed input."""
-    try:
-        return describe(payload, mime_type).keyframe
-    except ValueError:
-        return False
+    check = _KEYFRAME_CHECKS.get(mime_type.rpartition("/")[2].lower())
+    return check is not None and check(payload)

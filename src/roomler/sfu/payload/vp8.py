@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["Vp8Descriptor", "parse_vp8", "rewrite_vp8"]
+__all__ = ["Vp8Descriptor", "parse_vp8", "rewrite_vp8", "vp8_keyframe"]
 
 
 class Vp8Descriptor(NamedTuple):
@@ -154,3 +154,26 @@ def rewrite_vp8(
         pos = descriptor.tid_offset
         out[pos] = (out[pos] & 0xE0) | (keyidx & 0x1F)
     return bytes(out)
+
+
+def vp8_keyframe(payload: bytes | bytearray) -> bool:
+    """:attr:`Vp8Descriptor.keyframe` without building the descriptor (per-packet path)."""
+    size = len(payload)
+    if size == 0:
+        return False
+    first = payload[0]
+    pos = 1
+    if first & 0x80:  # X
+        if size < 2:
+            return False
+        ext = payload[1]
+        pos = 2
+        if ext & 0x80:  # I: 7- or 15-bit PictureID
+            if size <= pos:
+                return False
+            pos += 2 if payload[pos] & 0x80 else 1
+        pos += 1 if ext & 0x40 else 0  # L
+        pos += 1 if ext & 0x30 else 0  # T or K
+    if not first & 0x10 or first & 0x07 or size <= pos:
+        return False
+    return not payload[pos] & 0x01

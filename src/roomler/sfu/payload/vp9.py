@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["Vp9Descriptor", "parse_vp9"]
+__all__ = ["Vp9Descriptor", "parse_vp9", "vp9_keyframe"]
 
 
 class Vp9Descriptor(NamedTuple):
@@ -83,3 +83,11 @@ def parse_vp9(payload: bytes | bytearray) -> Vp9Descriptor:
         dependent,
         tl0,
     )
+
+
+def vp9_keyframe(payload: bytes | bytearray) -> bool:
+    """:attr:`Vp9Descriptor.keyframe` without building the descriptor (per-packet path)."""
+    try:
+        return parse_vp9(payload).keyframe
+    except ValueError:
+        return False
