@@ -2,11 +2,21 @@
 
 ``WorkerHandler`` (``handler.py``) answers the channel requests of the web
 process; it owns Routers (``router.py``), each with WebRtcTransports
-(``transport.py``: UDP + ICE-lite + DTLS + SRTP) carrying Producers
-(``producer.py``) and Consumers (``consumer.py``). The helpers are sans-I/O:
-``rewrite.py`` (the per-consumer packet builder), ``nack.py`` (retransmission
-buffer, NACK generator), ``rtp_stats.py`` (RTCP report counters), ``bwe.py``
-(transport-wide-cc feedback, REMB fallback).
+(``transport.py``: UDP (``udp.py``) + ICE-lite + DTLS + SRTP) carrying
+Producers (``producer.py``) and Consumers (``consumer.py``).
+
+Modules import downward only: ``handler -> router -> transport ->
+rtp_listener / rtcp_scheduler -> consumer -> producer -> interfaces``. A lower
+object is given what it needs of a higher one as a Protocol
+(``interfaces.py``: ``MediaSender``, ``RtpSink``; ``transport.TransportOwner``)
+and callbacks, never its class (tests/sfu/engine/test_imports.py holds this).
+
+The helpers are sans-I/O: ``rtp_listener.py`` (SSRC / MID / RID -> producer,
+RTCP -> producer or consumer), ``rtcp_scheduler.py`` (what RTCP a transport
+sends of its own accord, and when), ``rewrite.py`` (the per-consumer packet
+builder), ``nack.py`` (retransmission buffer, NACK generator),
+``rtp_stats.py`` (RTCP report counters), ``bwe.py`` (transport-wide-cc
+feedback, REMB fallback).
 """
 
 from __future__ import annotations

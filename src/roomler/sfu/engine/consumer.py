@@ -24,11 +24,13 @@ of one sender stay in sync at the receiver), else from the last packet sent.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import struct
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from roomler.sfu import ortc
 from roomler.sfu.codecs import ABS_SEND_TIME_URI, MID_URI, TRANSPORT_CC_URI
@@ -48,7 +50,9 @@ from roomler.sfu.rtp import (
     write_transport_sequence_number,
 )
 
+from .interfaces import Emit, MediaSender
 from .nack import RetransmissionBuffer
+from .producer import Producer
 from .rewrite import (
     HeaderTemplate,
     RtpForward,
@@ -58,10 +62,7 @@ from .rewrite import (
     one_byte_elements,
     template_key,
 )
-
-if TYPE_CHECKING:
-    from .producer import Producer
-    from .transport import WebRtcTransport
+from .settings import EngineSettings
 
 __all__ = ["Consumer"]
 
@@ -79,19 +80,34 @@ def _is_rtx(codec: ortc.RtpCodecParameters) -> bool:
 
 
 class Consumer:
-    """One producer's track as sent to one browser over one WebRtcTransport."""
+    """One producer's track as sent to one browser over one WebRtcTransport.
+
+    It knows its transport only as a :class:`~.interfaces.MediaSender`; ``on_close``
+    tells the transport it is gone. The simulcast and SVC consumers to come are
+    subclasses: they choose which of the producer's streams `forward` passes on.
+    """
+
+    #: mediasoup's consumer type.
+    type = "simple"
 
     def __init__(
         self,
-        transport: WebRtcTransport,
         consumer_id: str,
         producer: Producer,
         rtp_parameters: ortc.RtpParameters,
         *,
+        sender: MediaSender,
+        loop: asyncio.AbstractEventLoop,
+        settings: EngineSettings,
+        emit: Emit,
+        on_close: Callable[[Consumer], None],
         paused: bool = False,
     ) -> None:
         self.id = consumer_id
-        self.transport = transport
+        self.sender = sender
+        self.loop = loop
+        self._emit = emit
+        self._on_close = on_close
         self.producer = producer
         self.kind = producer.kind
         self.rtp_parameters = rtp_parameters
@@ -105,7 +121,6 @@ class Consumer:
         self.ssrc: int = encoding["ssrc"]
         self.rtx_ssrc: int | None = encoding.get("rtx", {}).get("ssrc") if self._rtx_pt else None
         self.cname = rtp_parameters["rtcp"].get("cname", "")
-        settings = transport.settings
         self._buffer = (
             RetransmissionBuffer(settings.retransmission_packets, settings.retransmission_age)
             if self.nack_enabled
@@ -188,8 +203,8 @@ class Consumer:
             return
         if packet.payload_type not in self._payload_types:
             return
-        transport = self.transport
-        if transport.media_destination is None:
+        sender = self.sender
+        if not sender.can_send:
             return
         if self._sync_required:
             if self.kind == "video" and not packet.keyframe:
@@ -219,12 +234,12 @@ class Consumer:
         else:
             pack, first, second, middle, twcc = template
             if twcc:
-                twcc_seq = transport.next_transport_sequence()
+                twcc_seq = sender.next_transport_sequence()
                 head = pack(first, second, seq, timestamp, self.ssrc, middle, twcc_seq)
             else:
                 head = pack(first, second, seq, timestamp, self.ssrc, middle)
             data = head + packet.body
-        protected = transport.send_rtp(data)
+        protected = sender.send_rtp(data)
         if protected is None:
             return
         if self._buffer is not None:
@@ -262,7 +277,7 @@ class Consumer:
         if self._abs_send_time_id is not None:
             items.append((self._abs_send_time_id, encode_abs_send_time(now)))
         if self._twcc_id is not None:
-            items.append((self._twcc_id, _U16.pack(self.transport.next_transport_sequence())))
+            items.append((self._twcc_id, _U16.pack(self.sender.next_transport_sequence())))
         return items
 
     def _sync(self, seq: int, timestamp: int, now: float) -> None:
@@ -289,7 +304,7 @@ class Consumer:
             if stored is None:
                 continue
             if self._rtx_pt is None:
-                self.transport.send_protected(stored)
+                self.sender.send_protected(stored)
             else:
                 self._send_rtx(stored)
             self.retransmitted_packets += 1
@@ -306,9 +321,9 @@ class Consumer:
         )
         self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
         if self._twcc_id is not None:
-            seq = self.transport.next_transport_sequence()
+            seq = self.sender.next_transport_sequence()
             rtx = write_transport_sequence_number(rtx, read_header(rtx), self._twcc_id, seq)
-        self.transport.send_rtp(rtx)
+        self.sender.send_rtp(rtx)
 
     def on_key_frame_request(self, kind: str, now: float) -> None:
         if kind == "fir":
@@ -352,7 +367,7 @@ class Consumer:
         """The stream restarts: wait for a keyframe, then continue the numbering."""
         self._sync_required = True
         if self.active:
-            self.producer.request_key_frame(self.transport.loop.time())
+            self.producer.request_key_frame(self.loop.time())
 
     def on_transport_connected(self) -> None:
         self._restart()
@@ -367,20 +382,20 @@ class Consumer:
         self._restart()
 
     def request_key_frame(self) -> None:
-        self.producer.request_key_frame(self.transport.loop.time())
+        self.producer.request_key_frame(self.loop.time())
 
     def on_producer_pause(self) -> None:
         if self.producer_paused:
             return
         self.producer_paused = True
-        self.transport.router.emit("consumer.producerpause", self.id, {})
+        self._emit("consumer.producerpause", self.id, {})
 
     def on_producer_resume(self) -> None:
         if not self.producer_paused:
             return
         self.producer_paused = False
         self._sync_required = True
-        self.transport.router.emit("consumer.producerresume", self.id, {})
+        self._emit("consumer.producerresume", self.id, {})
 
     def close(self, *, producer_closed: bool = False, transport_closed: bool = False) -> None:
         """Close; the event tells the web process why when it did not ask for it."""
@@ -388,13 +403,13 @@ class Consumer:
             return
         self.closed = True
         self.producer.remove_consumer(self)
-        self.transport.remove_consumer(self)
+        self._on_close(self)
         if self._buffer is not None:
             self._buffer.clear()
         if producer_closed:
-            self.transport.router.emit("consumer.producerclose", self.id, {})
+            self._emit("consumer.producerclose", self.id, {})
         elif transport_closed:
-            self.transport.router.emit("consumer.transportclose", self.id, {})
+            self._emit("consumer.transportclose", self.id, {})
         logger.debug("%r closed", self)
 
     # -- introspection ------------------------------------------------------------
@@ -403,9 +418,9 @@ class Consumer:
         return {
             "id": self.id,
             "kind": self.kind,
-            "type": "simple",
+            "type": self.type,
             "producerId": self.producer.id,
-            "transportId": self.transport.id,
+            "transportId": self.sender.id,
             "paused": self.paused,
             "producerPaused": self.producer_paused,
             "rtpParameters": self.rtp_parameters,

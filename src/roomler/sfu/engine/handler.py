@@ -249,7 +249,7 @@ class WorkerHandler:
             _field(data, "rtp_parameters", dict, "an object"),
             paused=_bool(data, "paused"),
         )
-        return {"type": "simulcast" if len(producer.streams) > 1 else "simple"}
+        return {"type": producer.type}
 
     def _transport_consume(self, data: Data) -> Data:
         transport = self._transport(data)
@@ -265,7 +265,7 @@ class WorkerHandler:
         return {
             "kind": consumer.kind,
             "rtp_parameters": consumer.rtp_parameters,
-            "type": "simple",
+            "type": consumer.type,
             "producer_paused": consumer.producer_paused,
         }
 

@@ -19,22 +19,21 @@ reported, not forwarded. Consumers therefore see a single stream.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from roomler.sfu import ortc
 from roomler.sfu.codecs import TRANSPORT_CC_URI
 from roomler.sfu.rtcp import Fir, GenericNack, Pli, ReportBlock, RtcpPacket
 from roomler.sfu.rtp import RtpHeader, is_keyframe, read_header, unwrap_rtx
 
+from .interfaces import Emit, MediaSender, RtpSink
 from .nack import NackGenerator
 from .rewrite import RtpForward
 from .rtp_stats import RateMeter, ReceiveStats
 from .settings import EngineSettings
-
-if TYPE_CHECKING:
-    from .consumer import Consumer
-    from .transport import WebRtcTransport
 
 __all__ = ["Producer", "ProducerStream"]
 
@@ -128,7 +127,12 @@ def _is_rtx(codec: ortc.RtpCodecParameters) -> bool:
 
 
 class Producer:
-    """A track sent by a browser over one WebRtcTransport."""
+    """A track sent by a browser over one WebRtcTransport.
+
+    It knows its transport only as a :class:`~.interfaces.MediaSender` (keyframe
+    requests and NACKs go out through it) and its consumers as
+    :class:`~.interfaces.RtpSink`; ``on_close`` tells the transport it is gone.
+    """
 
     mime_type: str
     clock_rate: int
@@ -138,23 +142,31 @@ class Producer:
 
     def __init__(
         self,
-        transport: WebRtcTransport,
         producer_id: str,
         kind: str,
         rtp_parameters: object,
         *,
+        router_capabilities: ortc.RtpCapabilities,
+        sender: MediaSender,
+        loop: asyncio.AbstractEventLoop,
+        settings: EngineSettings,
+        emit: Emit,
+        on_close: Callable[[Producer], None],
         paused: bool = False,
     ) -> None:
         if kind not in KINDS:
             raise ValueError(f"kind must be 'audio' or 'video', got {kind!r}")
-        router_caps = transport.router.rtp_capabilities
+        router_caps = router_capabilities
         params = ortc.validate_rtp_parameters(rtp_parameters)
         _check_codec_kinds(params, kind)
         mapping = ortc.get_producer_rtp_parameters_mapping(params, router_caps)
         self.id = producer_id
         self.kind = kind
-        self.transport = transport
-        self.settings = transport.settings
+        self.sender = sender
+        self.loop = loop
+        self.settings = settings
+        self._emit = emit
+        self._on_close = on_close
         self.rtp_parameters = params
         self.rtp_mapping = mapping
         self.consumable_rtp_parameters = ortc.get_consumable_rtp_parameters(
@@ -163,7 +175,7 @@ class Producer:
         self.mid: str | None = params.get("mid")
         self.paused = paused
         self.closed = False
-        self.consumers: dict[str, Consumer] = {}
+        self.consumers: dict[str, RtpSink] = {}
         self._ext_map = ortc.get_header_extension_id_mapping(kind, params, router_caps)
         #: The browser's own extension ids, by URI (for SSRC learning and TWCC).
         self.extension_ids = {ext["uri"]: ext["id"] for ext in params["headerExtensions"]}
@@ -211,6 +223,11 @@ class Producer:
     def __repr__(self) -> str:
         return f"Producer({self.id[:8]}, {self.kind})"
 
+    @property
+    def type(self) -> str:
+        """mediasoup's producer type: "simple", or "simulcast" with several encodings."""
+        return "simulcast" if len(self.streams) > 1 else "simple"
+
     # -- SSRC table ------------------------------------------------------------
 
     @property
@@ -250,7 +267,7 @@ class Producer:
         stream.bind(ssrc, rtx=rtx)
         if stream.index == 0 and not rtx and (self._key_request_pending or self.consumers):
             # Requests made before the SSRC was known could not be sent.
-            self.request_key_frame(self.transport.loop.time())
+            self.request_key_frame(self.loop.time())
         logger.info(
             "%r: SSRC %d is %s of encoding %d", self, ssrc, "RTX" if rtx else "media", stream.index
         )
@@ -340,25 +357,25 @@ class Producer:
             return
         if not self._key_request_pending:
             self._key_request_pending = True
-            loop = self.transport.loop
+            loop = self.loop
             when = self._last_key_request + interval
             self._key_request_handle = loop.call_at(when, self._deferred_key_frame_request)
 
     def _deferred_key_frame_request(self) -> None:
         self._key_request_handle = None
         if self._key_request_pending and not self.closed:
-            self._send_key_frame_request(self.transport.loop.time())
+            self._send_key_frame_request(self.loop.time())
 
     def _send_key_frame_request(self, now: float) -> None:
         ssrc = self.forwarded_stream.ssrc
-        if ssrc is None or not self.transport.can_send:
+        if ssrc is None or not self.sender.can_send:
             # Sent once the SSRC is learned or the transport is connected.
             self._key_request_pending = True
             return
         self._key_request_pending = False
         self._last_key_request = now
         self.keyframe_requests += 1
-        sender = self.transport.rtcp_ssrc
+        sender = self.sender.rtcp_ssrc
         packet: RtcpPacket
         if self._use_fir:
             self._fir_seq = (self._fir_seq + 1) & 0xFF
@@ -366,11 +383,11 @@ class Producer:
         else:
             packet = Pli(sender, ssrc)
         logger.debug("%r requests a keyframe (%s)", self, type(packet).__name__)
-        self.transport.send_rtcp([packet])
+        self.sender.send_rtcp([packet])
 
     def on_transport_connected(self) -> None:
         if self._key_request_pending:
-            self.request_key_frame(self.transport.loop.time())
+            self.request_key_frame(self.loop.time())
 
     # -- RTCP ------------------------------------------------------------------------
 
@@ -394,7 +411,7 @@ class Producer:
             lost = stream.nack.due(now)
             if lost:
                 stream.nacked_packets += len(lost)
-                packets.append(GenericNack(self.transport.rtcp_ssrc, stream.ssrc, lost))
+                packets.append(GenericNack(self.sender.rtcp_ssrc, stream.ssrc, lost))
             if stream.nack.keyframe_needed:
                 stream.nack.keyframe_needed = False
                 if stream.index == 0:
@@ -403,10 +420,10 @@ class Producer:
 
     # -- control ---------------------------------------------------------------------
 
-    def add_consumer(self, consumer: Consumer) -> None:
+    def add_consumer(self, consumer: RtpSink) -> None:
         self.consumers[consumer.id] = consumer
 
-    def remove_consumer(self, consumer: Consumer) -> None:
+    def remove_consumer(self, consumer: RtpSink) -> None:
         self.consumers.pop(consumer.id, None)
 
     def pause(self) -> None:
@@ -423,7 +440,7 @@ class Producer:
         for consumer in tuple(self.consumers.values()):
             consumer.on_producer_resume()
         if self.consumers:
-            self.request_key_frame(self.transport.loop.time())
+            self.request_key_frame(self.loop.time())
 
     def close(self, *, from_inside: bool = False) -> None:
         """Close and close every consumer (``consumer.producerclose``).
@@ -439,9 +456,9 @@ class Producer:
             self._key_request_handle = None
         for consumer in tuple(self.consumers.values()):
             consumer.close(producer_closed=True)
-        self.transport.remove_producer(self)
+        self._on_close(self)
         if from_inside:
-            self.transport.router.emit("producer.close", self.id, {})
+            self._emit("producer.close", self.id, {})
         logger.debug("%r closed", self)
 
     # -- introspection ---------------------------------------------------------------
@@ -450,9 +467,9 @@ class Producer:
         return {
             "id": self.id,
             "kind": self.kind,
-            "type": "simulcast" if len(self.streams) > 1 else "simple",
+            "type": self.type,
             "paused": self.paused,
-            "transportId": self.transport.id,
+            "transportId": self.sender.id,
             "rtpParameters": self.rtp_parameters,
             "rtpMapping": self.rtp_mapping.to_json(),
             "consumableRtpParameters": self.consumable_rtp_parameters,
@@ -461,7 +478,7 @@ class Producer:
         }
 
     def get_stats(self) -> dict[str, Any]:
-        now = self.transport.loop.time()
+        now = self.loop.time()
         return {
             "type": "inbound-rtp",
             "kind": self.kind,

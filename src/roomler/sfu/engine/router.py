@@ -21,7 +21,8 @@ from roomler.sfu.codecs import DEFAULT_MEDIA_CODECS
 from .consumer import Consumer
 from .producer import Producer
 from .settings import EngineSettings
-from .transport import WebRtcTransport, bind_udp_socket
+from .transport import WebRtcTransport
+from .udp import bind_udp_socket
 
 __all__ = ["Emit", "WorkerObjects", "Router"]
 

@@ -18,23 +18,25 @@ byte (RFC 7983 section 7, :mod:`roomler.sfu.demux`):
   transport. Its SRTP keys build the :class:`~roomler.sfu.srtp.SrtpContext`.
 
 The socket is a plain non-blocking UDP socket watched with ``loop.add_reader``
-(not an asyncio ``DatagramProtocol``): closing it then releases the port at
-once, with the default loop and with uvloop alike, and a full send buffer
-drops the datagram instead of queueing it (it is real-time media).
+(:mod:`.udp` says why).
 
-Periodic work runs on one timer per connected transport: every
-``feedback_interval`` while the transport has producers (transport-wide-cc
-feedback and NACKs toward the browser), and every ~``rtcp_interval`` the
-Receiver Reports (with REMB where negotiated instead of transport-cc) for
-producers and the Sender Reports of consumers. A transport that only sends
-(consumers) has nothing to do between reports, so its timer sleeps until the
-next one: at hundreds of receivers per worker, twenty wake-ups a second each
-would cost more than the reports. Incoming transport-cc feedback from receivers is
-counted but not used: the SFU does not adapt what it forwards.
+The parts that are not I/O live apart: which producer a packet is for and
+which producer or consumer an RTCP packet is about is the
+:class:`~.rtp_listener.RtpListener`; what RTCP the transport sends of its own
+accord, and when, the :class:`~.rtcp_scheduler.RtcpScheduler` (one timer per
+connected transport runs it). Producers and consumers see the transport only
+as a :class:`~.interfaces.MediaSender`; the transport sees its router only as
+a :class:`TransportOwner`.
+
+Incoming transport-cc feedback and REMB from receivers are counted, not used:
+the SFU does not adapt what it forwards yet. A send-side bandwidth estimator
+would take them in :meth:`WebRtcTransport._on_receiver_feedback`, and the
+packets it sent from :meth:`WebRtcTransport.send_rtp`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import random
@@ -43,11 +45,11 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from roomler.sfu import ortc
 from roomler.sfu.certificate import DTLS_ROLES, DtlsParameters, worker_certificate
-from roomler.sfu.codecs import MID_URI, REPAIRED_RID_URI, RID_URI, TRANSPORT_CC_URI
+from roomler.sfu.codecs import TRANSPORT_CC_URI
 from roomler.sfu.demux import PacketKind, classify
 from roomler.sfu.dtls import DtlsEndpoint, DtlsState
 from roomler.sfu.ice import IceLiteServer
@@ -59,8 +61,6 @@ from roomler.sfu.rtcp import (
     Remb,
     ReportBlock,
     RtcpPacket,
-    Sdes,
-    SdesChunk,
     SenderReport,
     TransportFeedback,
     ntp_from_unix,
@@ -70,75 +70,59 @@ from roomler.sfu.rtcp import (
 from roomler.sfu.rtp import read_extensions, read_header
 from roomler.sfu.srtp import SrtpContext
 
-from .bwe import RembEstimator, TransportCcRecorder
 from .consumer import Consumer
-from .producer import Producer, ProducerStream
+from .producer import Producer
+from .rtcp_scheduler import RtcpScheduler
+from .rtp_listener import RtpListener
 from .rtp_stats import CounterRate
+from .settings import EngineSettings
+from .udp import bind_udp_socket
 
-if TYPE_CHECKING:
-    from .router import Router
-
-__all__ = ["WebRtcTransport", "bind_udp_socket"]
+__all__ = ["TransportOwner", "WebRtcTransport", "bind_udp_socket"]
 
 logger = logging.getLogger(__name__)
 
 Address = tuple[str, int]
-RtpBinding = tuple[Producer, ProducerStream, bool]
 
 #: Largest datagram read; WebRTC keeps packets below ~1200 bytes.
 RECV_SIZE = 4096
 #: Datagrams handled per readiness callback before yielding to the loop.
 MAX_READS = 64
-SOCKET_BUFFER = 1 << 20
 #: Addresses remembered as ICE-valid (the peer's candidates that checked).
 MAX_VALID_ADDRESSES = 8
 MAX_PENDING_DTLS = 8
-#: RTCP datagrams are filled up to this size (below the usual 1200-byte MTU).
-RTCP_MTU = 1100
 #: ICE priority of our host candidate: type preference 126 (host), local
 #: preference 65535, component 1 (RFC 8445 section 5.1.2.1).
 CANDIDATE_PRIORITY = (126 << 24) | (65535 << 8) | 255
 
-_SDES_CNAME = 1
 
+class TransportOwner(Protocol):
+    """What a WebRtcTransport needs of the Router that created it (mediasoup's
+    Transport::Listener): the loop, settings and codecs, the producers of the
+    router, the worker-wide object tables and the event channel."""
 
-def bind_udp_socket(listen_ip: str, port_min: int, port_max: int, taken: set[int]) -> socket.socket:
-    """A non-blocking UDP socket bound to a free port of ``port_min..port_max``.
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
 
-    Ports in ``taken`` (ours already) are skipped; the others are tried from a
-    random starting point, as other processes may hold some of them.
-    """
-    try:
-        ip = ipaddress.ip_address(listen_ip)
-    except ValueError:
-        raise ValueError(f"listen_ip {listen_ip!r} is not an IP address") from None
-    if not 1 <= port_min <= port_max <= 65535:
-        raise ValueError(f"port range {port_min}..{port_max} is invalid (1..65535, min <= max)")
-    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
-    count = port_max - port_min + 1
-    start = secrets.randbelow(count)
-    for step in range(count):
-        port = port_min + (start + step) % count
-        if port in taken:
-            continue
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            sock.bind((listen_ip, port))
-        except OSError:
-            sock.close()
-            continue
-        _tune(sock)
-        return sock
-    raise ValueError(f"no free UDP port in {port_min}..{port_max} on {listen_ip}")
+    @property
+    def settings(self) -> EngineSettings: ...
 
+    @property
+    def rtp_capabilities(self) -> ortc.RtpCapabilities: ...
 
-def _tune(sock: socket.socket) -> None:
-    sock.setblocking(False)
-    for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
-        except OSError:  # pragma: no cover - capped by the kernel, not fatal
-            pass
+    def emit(self, event: str, target_id: str, data: dict[str, Any]) -> None: ...
+
+    def get_producer(self, producer_id: str) -> Producer: ...
+
+    def add_producer(self, producer: Producer) -> None: ...
+
+    def remove_producer(self, producer: Producer) -> None: ...
+
+    def add_consumer(self, consumer: Consumer) -> None: ...
+
+    def remove_consumer(self, consumer: Consumer) -> None: ...
+
+    def remove_transport(self, transport: WebRtcTransport) -> None: ...
 
 
 def _announced_address(listen_ip: str, announced_ip: str | None) -> str:
@@ -172,7 +156,7 @@ class WebRtcTransport:
 
     def __init__(
         self,
-        router: Router,
+        router: TransportOwner,
         transport_id: str,
         sock: socket.socket,
         *,
@@ -207,21 +191,21 @@ class WebRtcTransport:
         self._protect_rtp: Callable[[bytes], bytes] = _not_connected
         #: Where RTP goes (see _update_media_destination); None while it cannot be sent.
         self.media_destination: Address | None = None
+        #: Whether it can be sent (`MediaSender.can_send`), kept with media_destination.
+        self.can_send = False
         self._init_media_tables()
         self._init_counters()
         self._tick_handle: Any = None
-        self._next_report = 0.0
         self.loop.add_reader(self._fd, self._on_readable)
         logger.info("%r listening on %s:%d", self, listen_ip, self.port)
 
     def _init_media_tables(self) -> None:
-        self._rtp_table: dict[int, RtpBinding] = {}
-        self._producers_by_mid: dict[str, Producer] = {}
-        self._consumers_by_ssrc: dict[int, Consumer] = {}
-        self._mid_ext_ids: set[int] = set()
+        self.rtp_listener = RtpListener()
+        # The listener's own dict, read once per RTP packet.
+        self._ssrc_table = self.rtp_listener.ssrc_table
         self._twcc_ext_ids: tuple[int, ...] = ()
-        self._twcc = TransportCcRecorder(self.rtcp_ssrc, self.loop.time())
-        self._remb = RembEstimator()
+        self._rtcp = RtcpScheduler(self.settings, self.rtcp_ssrc, self.cname, self.loop.time())
+        self._twcc = self._rtcp.transport_cc
         self._twcc_out_seq = 0
         self._next_mid = 0
 
@@ -233,7 +217,6 @@ class WebRtcTransport:
         self.rtp_packets_received = 0
         self.rtcp_packets_received = 0
         self.rtcp_packets_sent = 0
-        self.transport_cc_feedback_sent = 0
         self.transport_cc_feedback_received = 0
         self.available_outgoing_bitrate: int | None = None
         self.drops: Counter[str] = Counter()
@@ -449,7 +432,7 @@ class WebRtcTransport:
         self._update_media_destination()
         logger.info("%r DTLS connected (%s)", self, dtls.srtp_keys.profile.value)
         self._set_dtls_state("connected")
-        self._next_report = self.loop.time() + self.settings.rtcp_interval / 2
+        self._rtcp.start(self.loop.time())
         self._schedule_tick(self.loop.time())
         for producer in tuple(self.producers.values()):
             producer.on_transport_connected()
@@ -475,32 +458,14 @@ class WebRtcTransport:
             if value is not None and len(value) == 2:
                 self._twcc.add((value[0] << 8) | value[1], now)
                 break
-        binding = self._rtp_table.get(header.ssrc) or self._learn_ssrc(header.ssrc, extensions)
+        binding = self._ssrc_table.get(header.ssrc) or self.rtp_listener.learn(
+            header.ssrc, extensions
+        )
         if binding is None:
             self.drops["unknown_ssrc"] += 1
             return
         producer, stream, is_rtx = binding
         producer.receive_rtp(plain, header, extensions, stream, is_rtx, now)
-
-    def _learn_ssrc(self, ssrc: int, extensions: dict[int, bytes]) -> RtpBinding | None:
-        """Bind an unsignalled SSRC by its MID and RID extensions (RFC 8843, RFC 8852)."""
-        producer = None
-        for ext_id in self._mid_ext_ids:
-            value = extensions.get(ext_id)
-            if value is not None:
-                producer = self._producers_by_mid.get(value.decode("ascii", "replace"))
-                break
-        if producer is None:
-            return None
-        ids = producer.extension_ids
-        rid = _text(extensions.get(ids.get(RID_URI, -1)))
-        repaired = _text(extensions.get(ids.get(REPAIRED_RID_URI, -1)))
-        learned = producer.learn_ssrc(ssrc, rid, repaired)
-        if learned is None:
-            return None
-        binding = (producer, learned[0], learned[1])
-        self._rtp_table[ssrc] = binding
-        return binding
 
     def _on_rtcp(self, data: bytes, now: float) -> None:
         srtp = self._srtp
@@ -514,37 +479,45 @@ class WebRtcTransport:
             self._dispatch_rtcp(packet, now, arrival_ntp)
 
     def _dispatch_rtcp(self, packet: RtcpPacket, now: float, arrival_ntp: int) -> None:
+        """Hand one RTCP packet to the producer or consumer it is about (the listener finds it)."""
+        listener = self.rtp_listener
         blocks: list[ReportBlock] = []
         if isinstance(packet, SenderReport):
-            binding = self._rtp_table.get(packet.ssrc)
-            if binding is not None and not binding[2]:
-                binding[0].on_sender_report(
-                    binding[1], packet.ntp_timestamp, packet.rtp_timestamp, now
+            stream = listener.media_stream(packet.ssrc)
+            if stream is not None:
+                producer, producer_stream = stream
+                producer.on_sender_report(
+                    producer_stream, packet.ntp_timestamp, packet.rtp_timestamp, now
                 )
             blocks = packet.reports
         elif isinstance(packet, ReceiverReport):
             blocks = packet.reports
         elif isinstance(packet, GenericNack):
-            consumer = self._consumers_by_ssrc.get(packet.media_ssrc)
+            consumer = listener.consumer(packet.media_ssrc)
             if consumer is not None:
                 consumer.on_nack(packet.lost, now)
         elif isinstance(packet, Pli):
-            consumer = self._consumers_by_ssrc.get(packet.media_ssrc)
+            consumer = listener.consumer(packet.media_ssrc)
             if consumer is not None:
                 consumer.on_key_frame_request("pli", now)
         elif isinstance(packet, Fir):
             for ssrc, _ in packet.entries:
-                consumer = self._consumers_by_ssrc.get(ssrc)
+                consumer = listener.consumer(ssrc)
                 if consumer is not None:
                     consumer.on_key_frame_request("fir", now)
-        elif isinstance(packet, TransportFeedback):
-            self.transport_cc_feedback_received += 1
-        elif isinstance(packet, Remb):
-            self.available_outgoing_bitrate = packet.bitrate
+        elif isinstance(packet, TransportFeedback | Remb):
+            self._on_receiver_feedback(packet, now)
         for block in blocks:
-            consumer = self._consumers_by_ssrc.get(block.ssrc)
+            consumer = listener.consumer(block.ssrc)
             if consumer is not None:
                 consumer.on_report_block(block, arrival_ntp)
+
+    def _on_receiver_feedback(self, packet: TransportFeedback | Remb, now: float) -> None:
+        """Congestion feedback from the receiving browser: counted (no estimator yet)."""
+        if isinstance(packet, TransportFeedback):
+            self.transport_cc_feedback_received += 1
+        else:
+            self.available_outgoing_bitrate = packet.bitrate
 
     # -- sending ----------------------------------------------------------------
 
@@ -561,6 +534,7 @@ class WebRtcTransport:
         ICE checks, DTLS connection and close."""
         ready = self._srtp is not None and not self.closed
         self.media_destination = self._destination() if ready else None
+        self.can_send = self.media_destination is not None
 
     def _sendto(self, data: bytes, addr: Address) -> None:
         if self.closed:
@@ -576,11 +550,6 @@ class WebRtcTransport:
             return
         self.packets_sent += 1
         self.bytes_sent += len(data)
-
-    @property
-    def can_send(self) -> bool:
-        """Whether SRTP is up and the peer has an address to send to."""
-        return self.media_destination is not None
 
     def next_transport_sequence(self) -> int:
         """The next transport-wide sequence number of what we send on this transport."""
@@ -639,18 +608,6 @@ class WebRtcTransport:
         self.rtcp_packets_sent += 1
         self._sendto(protected, destination)
 
-    def _send_rtcp_groups(self, groups: Iterable[list[RtcpPacket]]) -> None:
-        """Send groups (each a valid compound start), several per datagram up to RTCP_MTU."""
-        batch = b""
-        for group in groups:
-            data = serialize_rtcp(group)
-            if batch and len(batch) + len(data) > RTCP_MTU:
-                self._send_rtcp_bytes(batch)
-                batch = b""
-            batch += data
-        if batch:
-            self._send_rtcp_bytes(batch)
-
     # -- periodic work --------------------------------------------------------
 
     def _on_tick(self) -> None:
@@ -660,75 +617,30 @@ class WebRtcTransport:
         now = self.loop.time()
         self._meter_rates(now)
         try:
-            self._send_feedback(now)
-            if now >= self._next_report:
-                interval = self.settings.rtcp_interval
-                self._next_report = now + interval * random.uniform(0.5, 1.5)
-                self._send_reports(now)
+            datagrams, reported = self._rtcp.on_tick(
+                now,
+                tuple(self.producers.values()),
+                tuple(self.consumers.values()),
+                transport_cc=bool(self._twcc_ext_ids),
+            )
+            for datagram in datagrams:
+                self._send_rtcp_bytes(datagram)
+            if reported:
                 self._check_consent(now)
         except Exception:
             logger.exception("%r periodic RTCP failed", self)
         self._schedule_tick(now)
 
     def _schedule_tick(self, now: float) -> None:
-        """The next tick: a feedback period away with producers, else at the next report."""
         if self._tick_handle is not None:
             self._tick_handle.cancel()
-        delay = self.settings.feedback_interval
-        if not self.producers:
-            delay = max(delay, self._next_report - now)
+        delay = self._rtcp.next_delay(now, has_producers=bool(self.producers))
         self._tick_handle = self.loop.call_later(delay, self._on_tick)
 
     def _meter_rates(self, now: float) -> None:
         """Sample the byte counters for the bitrates, per tick rather than per packet."""
         self._recv_rate.sample(self.bytes_received, now)
         self._send_rate.sample(self.bytes_sent, now)
-
-    def _send_feedback(self, now: float) -> None:
-        """Transport-wide-cc feedback and NACKs toward our producers."""
-        groups: list[list[RtcpPacket]] = []
-        if self._twcc_ext_ids:
-            feedback = self._twcc.feedback(self._feedback_media_ssrc())
-            self.transport_cc_feedback_sent += len(feedback)
-            groups.extend([packet] for packet in feedback)
-        for producer in tuple(self.producers.values()):
-            groups.extend([packet] for packet in producer.nacks(now))
-        self._send_rtcp_groups(groups)
-
-    def _feedback_media_ssrc(self) -> int:
-        for producer in self.producers.values():
-            ssrc = producer.forwarded_stream.ssrc
-            if ssrc is not None:
-                return ssrc
-        return 0
-
-    def _send_reports(self, now: float) -> None:
-        groups: list[list[RtcpPacket]] = []
-        blocks = [b for p in tuple(self.producers.values()) for b in p.report_blocks(now)]
-        sdes = Sdes([SdesChunk(self.rtcp_ssrc, [(_SDES_CNAME, self.cname.encode())])])
-        for start in range(0, len(blocks), 31):
-            groups.append([ReceiverReport(self.rtcp_ssrc, blocks[start : start + 31]), sdes])
-        remb = self._remb_packet(now, blocks)
-        if remb is not None:
-            if groups:
-                groups[0].append(remb)
-            else:
-                groups.append([ReceiverReport(self.rtcp_ssrc), sdes, remb])
-        for consumer in tuple(self.consumers.values()):
-            report = consumer.sender_report(now)
-            if report:
-                groups.append(report)
-        self._send_rtcp_groups(groups)
-
-    def _remb_packet(self, now: float, blocks: list[ReportBlock]) -> Remb | None:
-        """REMB for producers that negotiated it without transport-cc."""
-        remb = [p for p in self.producers.values() if p.remb_enabled and not p.transport_cc_enabled]
-        ssrcs = [s.ssrc for p in remb for s in p.streams if s.ssrc is not None]
-        if not ssrcs:
-            return None
-        incoming = sum(p.rate.rate(now) for p in remb)
-        lost = max((b.fraction_lost / 256 for b in blocks if b.ssrc in ssrcs), default=0.0)
-        return Remb(self.rtcp_ssrc, self._remb.estimate(incoming, lost), ssrcs)
 
     def _check_consent(self, now: float) -> None:
         """RFC 7675: no authenticated check for 30 s on the selected tuple."""
@@ -742,24 +654,22 @@ class WebRtcTransport:
     def produce(
         self, producer_id: str, kind: str, rtp_parameters: object, *, paused: bool = False
     ) -> Producer:
-        producer = Producer(self, producer_id, kind, rtp_parameters, paused=paused)
-        bindings = producer.ssrc_bindings()
-        for ssrc, _, _ in bindings:
-            if ssrc in self._rtp_table:
-                raise ValueError(f"SSRC {ssrc} is already used by a producer of this transport")
-        if producer.mid is not None and producer.mid in self._producers_by_mid:
-            raise ValueError(
-                f"mid {producer.mid!r} is already used by a producer of this transport"
-            )
-        if not bindings and (producer.mid is None or MID_URI not in producer.extension_ids):
-            raise ValueError(
-                "rtpParameters need encodings[].ssrc, or a mid and the MID header extension"
-            )
-        for ssrc, stream, rtx in bindings:
-            self._rtp_table[ssrc] = (producer, stream, rtx)
-        if producer.mid is not None:
-            self._producers_by_mid[producer.mid] = producer
-        self._register_extension_ids(producer)
+        producer = Producer(
+            producer_id,
+            kind,
+            rtp_parameters,
+            router_capabilities=self.router.rtp_capabilities,
+            sender=self,
+            loop=self.loop,
+            settings=self.settings,
+            emit=self.router.emit,
+            on_close=self._remove_producer,
+            paused=paused,
+        )
+        self.rtp_listener.add_producer(producer)
+        twcc = producer.extension_ids.get(TRANSPORT_CC_URI)
+        if twcc is not None and twcc not in self._twcc_ext_ids:
+            self._twcc_ext_ids = (*self._twcc_ext_ids, twcc)
         self.producers[producer.id] = producer
         self.router.add_producer(producer)
         if len(self.producers) == 1 and self._tick_handle is not None:
@@ -767,20 +677,9 @@ class WebRtcTransport:
         logger.info("%r produces %r (%s)", self, producer, producer.mime_type)
         return producer
 
-    def _register_extension_ids(self, producer: Producer) -> None:
-        ids = producer.extension_ids
-        if MID_URI in ids:
-            self._mid_ext_ids.add(ids[MID_URI])
-        twcc = ids.get(TRANSPORT_CC_URI)
-        if twcc is not None and twcc not in self._twcc_ext_ids:
-            self._twcc_ext_ids = (*self._twcc_ext_ids, twcc)
-
-    def remove_producer(self, producer: Producer) -> None:
+    def _remove_producer(self, producer: Producer) -> None:
         self.producers.pop(producer.id, None)
-        for ssrc in [s for s, b in self._rtp_table.items() if b[0] is producer]:
-            del self._rtp_table[ssrc]
-        if producer.mid is not None and self._producers_by_mid.get(producer.mid) is producer:
-            del self._producers_by_mid[producer.mid]
+        self.rtp_listener.remove_producer(producer)
         self.router.remove_producer(producer)
 
     def consume(
@@ -799,12 +698,20 @@ class WebRtcTransport:
         params = ortc.get_consumer_rtp_parameters(
             producer.consumable_rtp_parameters, rtp_capabilities, mid=mid
         )
-        consumer = Consumer(self, consumer_id, producer, params, paused=paused)
-        if consumer.ssrc in self._consumers_by_ssrc:
-            raise ValueError(f"consumer SSRC {consumer.ssrc} collides, try again")
+        consumer = Consumer(
+            consumer_id,
+            producer,
+            params,
+            sender=self,
+            loop=self.loop,
+            settings=self.settings,
+            emit=self.router.emit,
+            on_close=self._remove_consumer,
+            paused=paused,
+        )
+        self.rtp_listener.add_consumer(consumer)
         self._next_mid += 1
         self.consumers[consumer.id] = consumer
-        self._consumers_by_ssrc[consumer.ssrc] = consumer
         producer.add_consumer(consumer)
         self.router.add_consumer(consumer)
         if consumer.active:
@@ -812,10 +719,9 @@ class WebRtcTransport:
         logger.info("%r consumes %r as %r (mid %s)", self, producer, consumer, mid)
         return consumer
 
-    def remove_consumer(self, consumer: Consumer) -> None:
+    def _remove_consumer(self, consumer: Consumer) -> None:
         self.consumers.pop(consumer.id, None)
-        if self._consumers_by_ssrc.get(consumer.ssrc) is consumer:
-            del self._consumers_by_ssrc[consumer.ssrc]
+        self.rtp_listener.remove_consumer(consumer)
         self.router.remove_consumer(consumer)
 
     # -- state --------------------------------------------------------------------
@@ -886,7 +792,8 @@ class WebRtcTransport:
             "port": self.port,
             "producerIds": list(self.producers),
             "consumerIds": list(self.consumers),
-            "mapSsrcProducerId": {str(s): b[0].id for s, b in self._rtp_table.items()},
+            "mapSsrcProducerId": self.rtp_listener.dump()["ssrcTable"],
+            "rtpListener": self.rtp_listener.dump(),
         }
 
     def get_stats(self) -> dict[str, Any]:
@@ -908,7 +815,7 @@ class WebRtcTransport:
             "rtpPacketsReceived": self.rtp_packets_received,
             "rtcpPacketsReceived": self.rtcp_packets_received,
             "rtcpPacketsSent": self.rtcp_packets_sent,
-            "transportCcFeedbackSent": self.transport_cc_feedback_sent,
+            "transportCcFeedbackSent": self._rtcp.transport_cc_feedback_sent,
             "transportCcFeedbackReceived": self.transport_cc_feedback_received,
             "transportCcPacketsReceived": self._twcc.received,
             "availableOutgoingBitrate": self.available_outgoing_bitrate,
@@ -919,7 +826,3 @@ class WebRtcTransport:
 
 def _not_connected(packet: bytes) -> bytes:
     raise ValueError("SRTP is not up yet")
-
-
-def _text(value: bytes | None) -> str | None:
-    return None if value is None else value.decode("ascii", "replace")
