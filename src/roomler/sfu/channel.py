@@ -8,7 +8,8 @@ UTF-8 JSON holding one message:
   ``{"id": int, "ok": false, "error": str}``
 - event    ``{"event": str, "target": str, "data": {...}}``
 
-The message dataclasses and `FrameDecoder` are sans-I/O. `Channel` is the thin
+The message dataclasses and `FrameDecoder` are sans-I/O; a decoded message's
+envelope is checked by pydantic models (`roomler.sfu.validation`). `Channel` is the thin
 asyncio adapter: it numbers requests and matches responses to them, dispatches
 events, answers requests one at a time (worker side), and fails every pending
 request with ``"<name> died: <reason>"`` when the peer goes away.
@@ -25,7 +26,12 @@ import socket
 import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, model_validator
+
+from roomler.sfu.validation import JsonObject as JsonObject
+from roomler.sfu.validation import Text, WireModel
 
 __all__ = [
     "DEFAULT_REQUEST_TIMEOUT",
@@ -54,7 +60,6 @@ MAX_FRAME_SIZE = 8 * 1024 * 1024
 DEFAULT_REQUEST_TIMEOUT = 10.0
 _READ_CHUNK = 256 * 1024
 
-JsonObject = dict[str, Any]
 EventCallback = Callable[[str, str, JsonObject], None]
 RequestHandler = Callable[[str, JsonObject], Awaitable[JsonObject | None]]
 
@@ -116,25 +121,29 @@ class Event:
 Message = Request | Response | Event
 
 
-def _require_id(obj: JsonObject) -> int:
-    value = obj["id"]
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"channel message 'id' must be a non-negative integer, got {value!r}")
-    return value
+class _RequestEnvelope(WireModel):
+    id: Annotated[int, Field(ge=0)]
+    method: Text
+    data: JsonObject = {}
 
 
-def _require_text(obj: JsonObject, key: str, kind: str) -> str:
-    value = obj.get(key)
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"channel {kind} {key!r} must be a non-empty string, got {value!r}")
-    return value
+class _ResponseEnvelope(WireModel):
+    id: Annotated[int, Field(ge=0)]
+    ok: bool
+    data: JsonObject = {}
+    error: Text | None = None
+
+    @model_validator(mode="after")
+    def _failure_says_why(self) -> _ResponseEnvelope:
+        if not self.ok and self.error is None:
+            raise ValueError("a failed response needs a non-empty 'error' string")
+        return self
 
 
-def _optional_data(obj: JsonObject, kind: str) -> JsonObject:
-    value = obj.get("data", {})
-    if not isinstance(value, dict):
-        raise ValueError(f"channel {kind} 'data' must be a JSON object, got {type(value).__name__}")
-    return value
+class _EventEnvelope(WireModel):
+    event: Text
+    target: str = ""
+    data: JsonObject = {}
 
 
 def parse_message(obj: object) -> Message:
@@ -142,28 +151,18 @@ def parse_message(obj: object) -> Message:
     if not isinstance(obj, dict):
         raise ValueError(f"channel message must be a JSON object, got {type(obj).__name__}")
     if "method" in obj and "id" in obj:
-        method = _require_text(obj, "method", "request")
-        return Request(_require_id(obj), method, _optional_data(obj, "request"))
+        request = _RequestEnvelope.parse(obj, "channel request")
+        return Request(request.id, request.method, request.data)
     if "ok" in obj and "id" in obj:
-        return _parse_response(obj)
+        response = _ResponseEnvelope.parse(obj, "channel response")
+        if response.ok:
+            return Response(response.id, True, response.data)
+        return Response(response.id, False, error=response.error)
     if "event" in obj:
-        event = _require_text(obj, "event", "event")
-        target = obj.get("target", "")
-        if not isinstance(target, str):
-            raise ValueError(f"channel event 'target' must be a string, got {target!r}")
-        return Event(event, target, _optional_data(obj, "event"))
+        event = _EventEnvelope.parse(obj, "channel event")
+        return Event(event.event, event.target, event.data)
     keys = sorted(str(key) for key in obj)
     raise ValueError(f"channel message is not a request, response or event (keys: {keys})")
-
-
-def _parse_response(obj: JsonObject) -> Response:
-    message_id = _require_id(obj)
-    ok = obj["ok"]
-    if not isinstance(ok, bool):
-        raise ValueError(f"channel response 'ok' must be a boolean, got {ok!r}")
-    if ok:
-        return Response(message_id, True, _optional_data(obj, "response"))
-    return Response(message_id, False, error=_require_text(obj, "error", "response"))
 
 
 def encode_frame(message: Message, max_frame_size: int = MAX_FRAME_SIZE) -> bytes:

@@ -68,8 +68,25 @@ def test_settings_reject_nonsense() -> None:
     ("method", "data", "message"),
     [
         ("router.fly", {}, "unknown method 'router.fly'"),
-        ("router.create", {}, "data.router_id is required"),
-        ("router.create", {"router_id": 7}, "data.router_id must be a non-empty string"),
+        ("router.create", {}, "data.router_id: Field required"),
+        ("router.create", {"router_id": 7}, "data.router_id: Input should be a valid string"),
+        ("router.create", {"router_id": ""}, "data.router_id: .* at least 1 character"),
+        (
+            "transport.produce",
+            {
+                "transport_id": "t",
+                "producer_id": "p",
+                "kind": "audio",
+                "rtp_parameters": {},
+                "paused": "no",
+            },
+            "data.paused: .*valid boolean, got 'no'",
+        ),
+        (
+            "transport.consume",
+            {"transport_id": "t", "consumer_id": "c", "producer_id": "p", "rtp_capabilities": []},
+            "data.rtp_capabilities: .*valid dictionary",
+        ),
         ("router.dump", {"router_id": "nope"}, "router 'nope' not found"),
         ("transport.dump", {"transport_id": "nope"}, "transport 'nope' not found"),
         ("producer.pause", {"producer_id": "nope"}, "producer 'nope' not found"),
@@ -106,7 +123,7 @@ async def test_router_create_returns_capabilities_and_rejects_reuse(engine: Harn
 
 async def test_transport_request_validation(engine: Harness) -> None:
     router_id = await engine.router()
-    with pytest.raises(ValueError, match="data.port_min must be an integer"):
+    with pytest.raises(ValueError, match="data.port_min: .*valid integer, got '40000'"):
         await engine.transport(router_id, port_min="40000")
     with pytest.raises(ValueError, match="listen_ip 'localhost' is not an IP address"):
         await engine.transport(router_id, listen_ip="localhost")

@@ -7,7 +7,9 @@ for every request. The method names and data fields are those of
 
 Errors: a bad request (missing or malformed field, unknown id, id already in
 use, unsupported parameters, no free port) raises ``ValueError`` whose message
-names the problem; the worker turns it into ``{"ok": false, "error": ...}``.
+names the problem (the fields of each request's ``data`` are pydantic models
+below, checked strictly: ``data.port_min: Input should be a valid integer``);
+the worker turns it into ``{"ok": false, "error": ...}``.
 Nothing a request carries can leave the engine half-changed: objects are
 registered only once they are complete.
 
@@ -27,6 +29,8 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from roomler.sfu.validation import Id, JsonObject, Text, WireModel
+
 from .consumer import Consumer
 from .producer import Producer
 from .router import Emit, Router, WorkerObjects
@@ -41,38 +45,59 @@ Data = dict[str, Any]
 Method = Callable[[Data], Data | Awaitable[Data]]
 
 
-def _field(data: Data, key: str, kind: type | tuple[type, ...], what: str) -> Any:
-    value = data.get(key)
-    if value is None:
-        raise ValueError(f"data.{key} is required")
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
-        raise ValueError(f"data.{key} must be {what}")
-    return value
+# -- the requests' data (pydantic, roomler.sfu.validation) -----------------------------
 
 
-def _str(data: Data, key: str) -> str:
-    value: str = _field(data, key, str, "a non-empty string")
-    if not value:
-        raise ValueError(f"data.{key} must be a non-empty string")
-    return value
+class RouterRef(WireModel):
+    router_id: Id
 
 
-def _optional_str(data: Data, key: str) -> str | None:
-    return None if data.get(key) in (None, "") else _str(data, key)
+class TransportRef(WireModel):
+    transport_id: Id
 
 
-def _int(data: Data, key: str) -> int:
-    value: int = _field(data, key, int, "an integer")
-    return value
+class ProducerRef(WireModel):
+    producer_id: Id
 
 
-def _bool(data: Data, key: str, default: bool = False) -> bool:
-    value = data.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise ValueError(f"data.{key} must be a boolean")
-    return value
+class ConsumerRef(WireModel):
+    consumer_id: Id
+
+
+class RouterCreate(RouterRef):
+    # Checked by ortc.generate_router_rtp_capabilities, which names what is wrong.
+    media_codecs: Any = None
+
+
+class RouterCanConsume(RouterRef):
+    producer_id: Id
+    rtp_capabilities: JsonObject
+
+
+class CreateWebRtcTransport(RouterRef):
+    transport_id: Id
+    listen_ip: Text
+    announced_ip: str | None = None
+    port_min: int
+    port_max: int
+
+
+class TransportConnect(TransportRef):
+    dtls_parameters: JsonObject
+
+
+class TransportProduce(TransportRef):
+    producer_id: Id
+    kind: Text
+    rtp_parameters: JsonObject
+    paused: bool = False
+
+
+class TransportConsume(TransportRef):
+    consumer_id: Id
+    producer_id: Id
+    rtp_capabilities: JsonObject
+    paused: bool = False
 
 
 class WorkerHandler:
@@ -142,28 +167,28 @@ class WorkerHandler:
     # -- lookups ------------------------------------------------------------------
 
     def _router(self, data: Data) -> Router:
-        router_id = _str(data, "router_id")
+        router_id = RouterRef.parse(data, "data").router_id
         router = self.objects.routers.get(router_id)
         if router is None:
             raise ValueError(f"router {router_id!r} not found")
         return router
 
     def _transport(self, data: Data) -> WebRtcTransport:
-        transport_id = _str(data, "transport_id")
+        transport_id = TransportRef.parse(data, "data").transport_id
         transport = self.objects.transports.get(transport_id)
         if transport is None:
             raise ValueError(f"transport {transport_id!r} not found")
         return transport
 
     def _producer(self, data: Data) -> Producer:
-        producer_id = _str(data, "producer_id")
+        producer_id = ProducerRef.parse(data, "data").producer_id
         producer = self.objects.producers.get(producer_id)
         if producer is None:
             raise ValueError(f"producer {producer_id!r} not found")
         return producer
 
     def _consumer(self, data: Data) -> Consumer:
-        consumer_id = _str(data, "consumer_id")
+        consumer_id = ConsumerRef.parse(data, "data").consumer_id
         consumer = self.objects.consumers.get(consumer_id)
         if consumer is None:
             raise ValueError(f"consumer {consumer_id!r} not found")
@@ -188,11 +213,12 @@ class WorkerHandler:
         return {}
 
     def _router_create(self, data: Data) -> Data:
-        router_id = _str(data, "router_id")
+        request = RouterCreate.parse(data, "data")
+        router_id = request.router_id
         self.objects.check_free("router", router_id)
         router = Router(
             router_id,
-            data.get("media_codecs"),
+            request.media_codecs,
             objects=self.objects,
             emit=self._emit,
             loop=self.loop,
@@ -207,19 +233,19 @@ class WorkerHandler:
         return {}
 
     def _router_can_consume(self, data: Data) -> Data:
+        request = RouterCanConsume.parse(data, "data")
         router = self._router(data)
-        producer_id = _str(data, "producer_id")
-        caps = _field(data, "rtp_capabilities", dict, "an object")
-        return {"can_consume": router.can_consume(producer_id, caps)}
+        return {"can_consume": router.can_consume(request.producer_id, request.rtp_capabilities)}
 
     def _create_webrtc_transport(self, data: Data) -> Data:
+        request = CreateWebRtcTransport.parse(data, "data")
         router = self._router(data)
         transport = router.create_webrtc_transport(
-            _str(data, "transport_id"),
-            listen_ip=_str(data, "listen_ip"),
-            announced_ip=_optional_str(data, "announced_ip"),
-            port_min=_int(data, "port_min"),
-            port_max=_int(data, "port_max"),
+            request.transport_id,
+            listen_ip=request.listen_ip,
+            announced_ip=request.announced_ip or None,
+            port_min=request.port_min,
+            port_max=request.port_max,
         )
         return {
             "id": transport.id,
@@ -231,8 +257,8 @@ class WorkerHandler:
     # -- transports -----------------------------------------------------------------
 
     def _transport_connect(self, data: Data) -> Data:
-        transport = self._transport(data)
-        role = transport.connect(_field(data, "dtls_parameters", dict, "an object"))
+        request = TransportConnect.parse(data, "data")
+        role = self._transport(data).connect(request.dtls_parameters)
         return {"dtls_local_role": role}
 
     def _transport_close(self, data: Data) -> Data:
@@ -240,27 +266,27 @@ class WorkerHandler:
         return {}
 
     def _transport_produce(self, data: Data) -> Data:
+        request = TransportProduce.parse(data, "data")
         transport = self._transport(data)
-        producer_id = _str(data, "producer_id")
-        self.objects.check_free("producer", producer_id)
+        self.objects.check_free("producer", request.producer_id)
         producer = transport.produce(
-            producer_id,
-            _str(data, "kind"),
-            _field(data, "rtp_parameters", dict, "an object"),
-            paused=_bool(data, "paused"),
+            request.producer_id,
+            request.kind,
+            request.rtp_parameters,
+            paused=request.paused,
         )
         return {"type": producer.type}
 
     def _transport_consume(self, data: Data) -> Data:
+        request = TransportConsume.parse(data, "data")
         transport = self._transport(data)
-        consumer_id = _str(data, "consumer_id")
-        self.objects.check_free("consumer", consumer_id)
-        producer = transport.router.get_producer(_str(data, "producer_id"))
+        self.objects.check_free("consumer", request.consumer_id)
+        producer = transport.router.get_producer(request.producer_id)
         consumer = transport.consume(
-            consumer_id,
+            request.consumer_id,
             producer,
-            _field(data, "rtp_capabilities", dict, "an object"),
-            paused=_bool(data, "paused"),
+            request.rtp_capabilities,
+            paused=request.paused,
         )
         return {
             "kind": consumer.kind,
