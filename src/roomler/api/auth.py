@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from roomler.api.deps import ACCESS_COOKIE, Context, CurrentUser, Session
 from roomler.api.errors import ApiError, conflict, unauthorized, validation
+from roomler.api.fields import Text
 from roomler.api.serialize import user_out
 from roomler.auth.passwords import hash_password, verify_password
 from roomler.auth.tokens import InvalidToken
@@ -22,15 +23,15 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 Username = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{3,32}$")]
 TenantSlug = Annotated[str, Field(pattern=r"^[a-z0-9-]{2,64}$")]
-Password = Annotated[str, Field(min_length=8, max_length=1024)]
+Password = Annotated[Text, Field(min_length=8, max_length=1024)]
 
 
 class RegisterIn(BaseModel):
     email: EmailStr
     username: Username
-    display_name: Annotated[str, Field(min_length=1, max_length=100)]
+    display_name: Annotated[Text, Field(min_length=1, max_length=100)]
     password: Password
-    tenant_name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    tenant_name: Annotated[Text, Field(min_length=1, max_length=100)] | None = None
     tenant_slug: TenantSlug | None = None
 
     @model_validator(mode="after")
@@ -41,9 +42,9 @@ class RegisterIn(BaseModel):
 
 
 class LoginIn(BaseModel):
-    username: str | None = Field(default=None, max_length=254)
-    email: str | None = Field(default=None, max_length=254)
-    password: Annotated[str, Field(max_length=1024)]
+    username: Annotated[Text, Field(max_length=254)] | None = None
+    email: Annotated[Text, Field(max_length=254)] | None = None
+    password: Annotated[Text, Field(max_length=1024)]
 
     @model_validator(mode="after")
     def _one_identifier(self) -> LoginIn:
@@ -53,12 +54,12 @@ class LoginIn(BaseModel):
 
 
 class RefreshIn(BaseModel):
-    refresh_token: str
+    refresh_token: Text
 
 
 class MeUpdate(BaseModel):
-    display_name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
-    avatar: Annotated[str, Field(max_length=2048)] | None = None
+    display_name: Annotated[Text, Field(min_length=1, max_length=100)] | None = None
+    avatar: Annotated[Text, Field(max_length=2048)] | None = None
 
 
 def token_response(ctx: ServerContext, user: User, response: Response) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from roomler.api import notify
 from roomler.api.deps import Context, Membership, Session, is_tenant_admin
 from roomler.api.errors import ApiError, conflict, forbidden, not_found, validation
+from roomler.api.fields import Text
 from roomler.api.pagination import Pagination, paginated
 from roomler.api.serialize import iso
 from roomler.db.models import Channel, ChannelMember, TenantMember, User, utcnow
@@ -39,14 +40,14 @@ def _check_name(name: str) -> str:
     return name.strip()
 
 
-ChannelName = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_check_name)]
-Purpose = Annotated[str, Field(max_length=1000)]
+ChannelName = Annotated[Text, Field(min_length=1, max_length=100), AfterValidator(_check_name)]
+Purpose = Annotated[Text, Field(max_length=1000)]
 
 
 class ChannelIn(BaseModel):
     name: ChannelName
     channel_type: Literal["text", "category", "voice", "announcement"] = "text"
-    parent_id: str | None = None
+    parent_id: Text | None = None
     is_private: bool = False
     purpose: Purpose | None = None
 
@@ -58,7 +59,7 @@ class ChannelUpdate(BaseModel):
 
 
 class MemberIn(BaseModel):
-    user_id: str
+    user_id: Text
 
 
 def channel_out(channel: Channel, *, is_member: bool) -> dict[str, Any]:
@@ -265,7 +266,7 @@ async def create_channel(
 
 @router.get("/explore")
 async def explore_channels(
-    member: Membership, session: Session, q: str | None = None
+    member: Membership, session: Session, q: Annotated[Text, Query(max_length=200)] | None = None
 ) -> list[dict[str, Any]]:
     query = (
         select(Channel, ChannelMember.id)

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from roomler.api.channels import visible_channel
 from roomler.api.deps import Context, Membership, Session, is_tenant_admin
 from roomler.api.errors import ApiError, conflict, forbidden, not_found
+from roomler.api.fields import Text
 from roomler.api.pagination import Pagination, paginated
 from roomler.api.serialize import iso
 from roomler.conference.media import RoomElsewhere, media_of
@@ -53,13 +54,13 @@ def _not_blank(subject: str) -> str:
     return subject.strip()
 
 
-Subject = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_not_blank)]
+Subject = Annotated[Text, Field(min_length=1, max_length=200), AfterValidator(_not_blank)]
 
 
 class ConferenceIn(BaseModel):
     subject: Subject
     conference_type: Literal["instant", "scheduled"] = "instant"
-    channel_id: str | None = None
+    channel_id: Text | None = None
     scheduled_at: AwareDatetime | None = None
 
     @model_validator(mode="after")

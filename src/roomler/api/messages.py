@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from roomler.api.channels import VisibleChannel
 from roomler.api.deps import Context, Membership, Session, is_tenant_admin
 from roomler.api.errors import forbidden, not_found, validation
+from roomler.api.fields import Text
 from roomler.api.pagination import Pagination, paginated
 from roomler.api.serialize import iso
 from roomler.context import ServerContext
@@ -38,14 +39,14 @@ def _not_blank(content: str) -> str:
     return content
 
 
-Content = Annotated[str, Field(min_length=1, max_length=10000), AfterValidator(_not_blank)]
+Content = Annotated[Text, Field(min_length=1, max_length=10000), AfterValidator(_not_blank)]
 
 
 class MessageIn(BaseModel):
     content: Content
-    thread_id: str | None = None
-    referenced_message_id: str | None = None
-    nonce: Annotated[str, Field(max_length=64)] | None = None
+    thread_id: Text | None = None
+    referenced_message_id: Text | None = None
+    nonce: Annotated[Text, Field(max_length=64)] | None = None
 
 
 class MessageEdit(BaseModel):
@@ -122,7 +123,7 @@ async def _publish(
 
 @router.get("")
 async def list_messages(
-    channel: VisibleChannel, session: Session, page: Pagination, before: str | None = None
+    channel: VisibleChannel, session: Session, page: Pagination, before: Text | None = None
 ) -> dict[str, Any]:
     """Top-level messages, newest first; `before` pages further back from a message."""
     conditions = [

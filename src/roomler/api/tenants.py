@@ -17,6 +17,7 @@ from roomler.api import notify
 from roomler.api.auth import TenantSlug
 from roomler.api.deps import Context, CurrentUser, Membership, Session, is_tenant_admin
 from roomler.api.errors import conflict, forbidden, not_found
+from roomler.api.fields import Text
 from roomler.api.pagination import Pagination, paginated
 from roomler.api.serialize import iso
 from roomler.db.models import Channel, ChannelMember, Tenant, TenantMember, User
@@ -29,14 +30,14 @@ ObjectId = Annotated[str, Field(pattern=r"^[0-9a-f]{24}$")]
 
 
 class TenantIn(BaseModel):
-    name: Annotated[str, Field(min_length=1, max_length=100)]
+    name: Annotated[Text, Field(min_length=1, max_length=100)]
     slug: TenantSlug
 
 
 class MemberIn(BaseModel):
     user_id: ObjectId | None = None
-    username: Annotated[str, Field(min_length=1, max_length=32)] | None = None
-    email: Annotated[str, Field(min_length=1, max_length=254)] | None = None
+    username: Annotated[Text, Field(min_length=1, max_length=32)] | None = None
+    email: Annotated[Text, Field(min_length=1, max_length=254)] | None = None
     role: Role = "member"
 
     @model_validator(mode="after")

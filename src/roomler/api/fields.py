@@ -1,0 +1,31 @@
+"""Field types shared by every request model and query parameter.
+
+`Text` is the one rule for free text on both databases: PostgreSQL's `text` cannot hold
+U+0000 (asyncpg refuses it at bind time) while SQLite stores it, so a NUL anywhere is
+refused with 422 before any route runs, whatever the database. Lone surrogates never
+get this far: pydantic refuses a string that is not valid Unicode (`string_unicode`).
+The rule is also in the OpenAPI schema as a `pattern`, so clients and schema-driven
+tests know it; `tests/test_fields.py` checks that every text field of the API uses it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+# ECMA-262 and Python `re` both read `\u0000` in a character class.
+NO_NUL_PATTERN = r"^[^\u0000]*$"
+NUL_MESSAGE = "must not contain NUL characters (U+0000)"
+
+
+def refuse_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError(NUL_MESSAGE)
+    return value
+
+
+# Length limits go on top: `Annotated[Text, Field(min_length=1, max_length=100)]`.
+Text = Annotated[
+    str, AfterValidator(refuse_nul), Field(json_schema_extra={"pattern": NO_NUL_PATTERN})
+]
