@@ -1,0 +1,186 @@
+"""Sharing one transport's bandwidth estimate among its consumers, sans-I/O.
+
+:class:`BitrateAllocator` takes the transport's estimate (from
+:class:`roomler.sfu.engine.gcc.GccEstimator`) and every consumer's demand --
+its kind, its priority class and what each of its layers costs -- and picks,
+for each video consumer, the highest layers that fit:
+
+1. audio first: every audio consumer gets what it uses, whatever is left;
+2. then video by class: screen shares, then the active speaker, then other
+   video.  Every video consumer first gets its lowest layer if that fits, in
+   class order; then the classes are filled in order, each round-robin one
+   layer step at a time, so consumers of one class share fairly.
+
+Without hysteresis a steady link would flap between two layers, because
+the estimate itself saw-tooths around the capacity (AIMD cuts to 85 % of
+the throughput, and a probe may cause such a cut).  So a layer a consumer
+already had is kept until its cost exceeds the budget by more than
+1/``KEEP_MARGIN``, a step above it is only taken when it fits with
+``UPGRADE_HEADROOM`` to spare, and not within ``UPGRADE_HOLD`` seconds of a
+downgrade forced on that consumer.
+
+When some consumer could use more than fits, :attr:`Allocation.probe_bitrate`
+is the total rate to probe at (what is allocated plus that consumer's next
+step, times ``PROBE_MARGIN`` so that a successful probe clears the
+headroom): the transport sends a burst at that rate
+(:class:`roomler.sfu.engine.gcc.Prober`) to learn whether the link carries it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+__all__ = ["Allocation", "BitrateAllocator", "Demand", "Priority"]
+
+UPGRADE_HEADROOM = 1.15
+UPGRADE_HOLD = 2.0
+KEEP_MARGIN = 0.9
+PROBE_MARGIN = 1.3
+
+Layers = tuple[int, int]  # (spatial, temporal)
+
+
+class Priority(enum.IntEnum):
+    """Who is served first when the estimate does not cover everyone."""
+
+    AUDIO = 0
+    SCREEN = 1
+    SPEAKER = 2
+    VIDEO = 3
+
+
+@dataclass(frozen=True)
+class Demand:
+    """One consumer's wants.
+
+    ``layers`` maps each (spatial, temporal) the consumer may receive -- up
+    to its preferred layers -- to the bitrate (bps) it costs; an audio
+    consumer has the single entry (0, 0).  A paused consumer is left out.
+    """
+
+    consumer_id: str
+    priority: Priority
+    layers: dict[Layers, float]
+    paused: bool = False
+
+
+@dataclass
+class Allocation:
+    layers: dict[str, Layers | None] = field(default_factory=dict)
+    allocated: float = 0.0
+    probe_bitrate: float | None = None
+
+
+def _steps(demand: Demand) -> list[tuple[Layers, float]]:
+    """The consumer's layers from cheapest up, keeping only those that cost more each step."""
+    steps: list[tuple[Layers, float]] = []
+    for layers, bitrate in sorted(demand.layers.items(), key=lambda item: (item[1], item[0])):
+        if not steps or bitrate > steps[-1][1]:
+            steps.append((layers, bitrate))
+    return steps
+
+
+class BitrateAllocator:
+    """Per transport: remembers what each consumer had, for hysteresis."""
+
+    def __init__(self) -> None:
+        self._had: dict[str, int] = {}  # consumer -> index of its step last time
+        self._downgraded_at: dict[str, float] = {}
+
+    def allocate(self, estimate: float, demands: list[Demand], now: float) -> Allocation:
+        result = Allocation()
+        budget = estimate
+        video: list[tuple[Demand, list[tuple[Layers, float]]]] = []
+        for demand in sorted(demands, key=lambda d: d.priority):
+            if demand.paused or not demand.layers:
+                result.layers[demand.consumer_id] = None
+            elif demand.priority is Priority.AUDIO:
+                layers, cost = _steps(demand)[-1]
+                result.layers[demand.consumer_id] = layers
+                result.allocated += cost
+                budget -= cost
+            else:
+                video.append((demand, _steps(demand)))
+        chosen = {demand.consumer_id: -1 for demand, _ in video}
+        budget = self._give_base_layers(video, chosen, budget, now)
+        wanting: tuple[Demand, float] | None = None
+        for priority in (Priority.SCREEN, Priority.SPEAKER, Priority.VIDEO):
+            members = [(d, s) for d, s in video if d.priority is priority]
+            budget, blocked = self._fill(members, chosen, budget, now)
+            if wanting is None and blocked is not None:
+                wanting = blocked
+        for demand, steps in video:
+            index = chosen[demand.consumer_id]
+            result.layers[demand.consumer_id] = steps[index][0] if index >= 0 else None
+            result.allocated += steps[index][1] if index >= 0 else 0.0
+            self._remember(demand.consumer_id, index, now)
+        if wanting is not None:
+            result.probe_bitrate = result.allocated + wanting[1] * PROBE_MARGIN
+        self._forget_gone({d.consumer_id for d in demands})
+        return result
+
+    def _charge(
+        self, consumer_id: str, index: int, cost: float, budget: float, now: float
+    ) -> float | None:
+        """What taking step ``index`` (costing ``cost``) uses of ``budget``; None: no."""
+        if index <= self._had.get(consumer_id, -1):
+            # Kept: counted at KEEP_MARGIN of its cost, so it goes only when clearly short.
+            charge = cost * KEEP_MARGIN
+            return charge if charge <= budget else None
+        if now - self._downgraded_at.get(consumer_id, -UPGRADE_HOLD) < UPGRADE_HOLD:
+            return None
+        return cost if cost * UPGRADE_HEADROOM <= budget else None
+
+    def _give_base_layers(
+        self,
+        video: list[tuple[Demand, list[tuple[Layers, float]]]],
+        chosen: dict[str, int],
+        budget: float,
+        now: float,
+    ) -> float:
+        for demand, steps in video:
+            charge = self._charge(demand.consumer_id, 0, steps[0][1], budget, now)
+            if charge is not None:
+                chosen[demand.consumer_id] = 0
+                budget -= charge
+        return budget
+
+    def _fill(
+        self,
+        members: list[tuple[Demand, list[tuple[Layers, float]]]],
+        chosen: dict[str, int],
+        budget: float,
+        now: float,
+    ) -> tuple[float, tuple[Demand, float] | None]:
+        """Round-robin one step at a time; returns the budget left and who wanted more."""
+        blocked: tuple[Demand, float] | None = None
+        progress = True
+        while progress:
+            progress = False
+            for demand, steps in members:
+                index = chosen[demand.consumer_id]
+                if index < 0 or index + 1 >= len(steps):
+                    continue
+                cost = steps[index + 1][1] - steps[index][1]
+                charge = self._charge(demand.consumer_id, index + 1, cost, budget, now)
+                if charge is not None:
+                    chosen[demand.consumer_id] = index + 1
+                    budget -= charge
+                    progress = True
+                elif blocked is None:
+                    blocked = (demand, cost)
+        for demand, steps in members:
+            if chosen[demand.consumer_id] < 0 and blocked is None:
+                blocked = (demand, steps[0][1])
+        return budget, blocked
+
+    def _remember(self, consumer_id: str, index: int, now: float) -> None:
+        if index < self._had.get(consumer_id, -1):
+            self._downgraded_at[consumer_id] = now
+        self._had[consumer_id] = index
+
+    def _forget_gone(self, present: set[str]) -> None:
+        for consumer_id in [c for c in self._had if c not in present]:
+            del self._had[consumer_id]
+            self._downgraded_at.pop(consumer_id, None)

@@ -1,0 +1,553 @@
+"""Send-side bandwidth estimation toward one receiver: Google Congestion Control, sans-I/O.
+
+The receiver (a browser) reports when each packet we sent arrived, in
+transport-wide congestion control feedback
+(draft-holmer-rmcat-transport-wide-cc-extensions-01; parsed by
+:class:`roomler.sfu.rtcp.TransportFeedback`).  From those reports
+:class:`GccEstimator` keeps the estimate of what the path to that receiver
+carries, following Google Congestion Control as described in
+draft-ietf-rmcat-gcc-02 and as libwebrtc's ``modules/congestion_controller/
+goog_cc`` implements it (the constants below are libwebrtc's):
+
+- **delay-based** (draft section 5): packets are grouped by send time
+  (5 ms bursts); the change in one-way delay between groups is accumulated,
+  smoothed, and a least-squares line through the last 20 values gives the
+  delay *trend* (libwebrtc's TrendlineEstimator, which replaced the draft's
+  Kalman filter).  An over-use detector compares the trend with an adaptive
+  threshold (draft section 5.4) and says over-using, under-using or normal;
+- **AIMD rate control** (draft section 5.5): over-use cuts the rate to 85 %
+  of what the receiver acknowledged; normal grows it, by 8 % a second far
+  from the last known link capacity, additively (about a packet per
+  response time) near it; the rate never runs ahead of 1.5x the acknowledged
+  throughput;
+- **loss-based** (draft section 6): over 10 % loss cuts the rate by half the
+  loss fraction, under 2 % lets it grow by 8 %;
+- **probes**: a burst of padding sent at a higher rate (:class:`Prober`),
+  whose acknowledged receive rate -- when the delay did not grow -- lifts the
+  estimate at once (libwebrtc's ProbeBitrateEstimator); this is how the
+  estimate climbs back fast after the capacity returns;
+- **REMB** (draft-alvestrand-rmcat-remb-03), when the receiver sends it,
+  caps the estimate, and stands in for it when there is no transport-cc
+  feedback at all.
+
+The estimate is :attr:`GccEstimator.target_bitrate` (bps), the least of the
+delay-based, loss-based and REMB figures.  Times are seconds (``now``).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from roomler.sfu.rtcp import TransportFeedback
+
+__all__ = ["BandwidthUsage", "GccEstimator", "PacketResult", "Prober", "SendHistory"]
+
+# libwebrtc goog_cc constants (see the module docstring).
+_BURST_SEND_INTERVAL = 0.005
+_TRENDLINE_WINDOW = 20
+_TRENDLINE_SMOOTHING = 0.9
+_TRENDLINE_GAIN = 4.0
+_THRESHOLD_INITIAL_MS = 12.5
+_THRESHOLD_K_UP = 0.0087
+_THRESHOLD_K_DOWN = 0.039
+_THRESHOLD_MIN_MS, _THRESHOLD_MAX_MS = 6.0, 600.0
+_OVERUSE_TIME_MS = 10.0
+_BETA = 0.85
+_MULTIPLICATIVE_INCREASE = 1.08  # per second
+_LOSS_LOW, _LOSS_HIGH = 0.02, 0.10
+_LOSS_DECREASE_INTERVAL = 0.3
+_ACKED_WINDOW = 0.5
+_PROBE_MIN_PACKETS = 5
+_PROBE_UNSATURATED_RATIO = 0.9
+_PROBE_TARGET_UTILIZATION = 0.95
+_PROBE_QUIET_AFTER_DECREASE = 2.0
+_PROBE_SUCCESS_RATIO = 0.9
+
+
+class BandwidthUsage(enum.Enum):
+    NORMAL = "normal"
+    OVERUSING = "overusing"
+    UNDERUSING = "underusing"
+
+
+@dataclass(slots=True)
+class _Sent:
+    send_time: float
+    size: int
+    probe_cluster: int | None
+
+
+class PacketResult(NamedTuple):
+    """One sent packet as the receiver reported it (``arrival`` None: lost)."""
+
+    send_time: float
+    arrival: float | None  # seconds on the receiver's clock (only differences mean anything)
+    size: int
+    probe_cluster: int | None
+
+
+class SendHistory:
+    """The packets sent on one transport, by transport-wide sequence number."""
+
+    __slots__ = ("_capacity", "_last_ext", "_packets")
+
+    def __init__(self, capacity: int = 8192) -> None:
+        self._packets: dict[int, _Sent] = {}
+        self._last_ext: int | None = None
+        self._capacity = capacity
+
+    def _extend(self, seq: int) -> int:
+        if self._last_ext is None:
+            return seq
+        delta = (seq - self._last_ext) & 0xFFFF
+        if delta >= 0x8000:
+            delta -= 0x10000
+        return self._last_ext + delta
+
+    def record(self, seq: int, size: int, now: float, probe_cluster: int | None = None) -> None:
+        ext = self._extend(seq & 0xFFFF)
+        if self._last_ext is None or ext > self._last_ext:
+            self._last_ext = ext
+        self._packets[ext] = _Sent(now, size, probe_cluster)
+        if len(self._packets) > self._capacity:
+            del self._packets[next(iter(self._packets))]  # the oldest (insertion order)
+
+    def results(self, feedback: TransportFeedback) -> list[PacketResult]:
+        """The reported packets we still know, in sequence order (each reported once)."""
+        out: list[PacketResult] = []
+        for seq, arrival_us in feedback.arrivals():
+            sent = self._packets.pop(self._extend(seq), None)
+            if sent is None:
+                continue  # unknown or already reported
+            arrival = None if arrival_us is None else arrival_us / 1_000_000
+            out.append(PacketResult(sent.send_time, arrival, sent.size, sent.probe_cluster))
+        return out
+
+
+class _InterArrival:
+    """Deltas between consecutive send-time groups (draft-ietf-rmcat-gcc-02 section 5.2)."""
+
+    __slots__ = ("_current", "_previous")
+
+    def __init__(self) -> None:
+        self._current: list[float] | None = None  # [first send, last send, last arrival]
+        self._previous: list[float] | None = None
+
+    def add(self, send: float, arrival: float) -> tuple[float, float, float] | None:
+        """(send delta, arrival delta, arrival) in seconds when a group completes."""
+        current = self._current
+        if current is None:
+            self._current = [send, send, arrival]
+            return None
+        if send - current[0] <= _BURST_SEND_INTERVAL:
+            current[1] = max(current[1], send)
+            current[2] = max(current[2], arrival)
+            return None
+        previous, self._previous = self._previous, current
+        self._current = [send, send, arrival]
+        if previous is None:
+            return None
+        arrival_delta = current[2] - previous[2]
+        if arrival_delta < 0:
+            return None  # reordered across groups: no usable delta
+        return current[1] - previous[1], arrival_delta, current[2]
+
+
+class _Trendline:
+    """libwebrtc's TrendlineEstimator with the draft's adaptive threshold (section 5.4)."""
+
+    def __init__(self) -> None:
+        self.usage = BandwidthUsage.NORMAL
+        self._deltas = 0
+        self._accumulated = 0.0
+        self._smoothed = 0.0
+        self._first_arrival: float | None = None
+        self._history: deque[tuple[float, float]] = deque(maxlen=_TRENDLINE_WINDOW)
+        self._trend = 0.0
+        self._previous_trend = 0.0
+        self.threshold = _THRESHOLD_INITIAL_MS
+        self._last_threshold_update: float | None = None
+        self._overuse_time = -1.0
+        self._overuse_count = 0
+
+    def update(self, send_delta: float, arrival_delta: float, arrival: float) -> None:
+        delta_ms = (arrival_delta - send_delta) * 1000
+        self._deltas = min(self._deltas + 1, 1000)
+        self._accumulated += delta_ms
+        self._smoothed = (
+            _TRENDLINE_SMOOTHING * self._smoothed + (1 - _TRENDLINE_SMOOTHING) * self._accumulated
+        )
+        if self._first_arrival is None:
+            self._first_arrival = arrival
+        self._history.append(((arrival - self._first_arrival) * 1000, self._smoothed))
+        if len(self._history) == _TRENDLINE_WINDOW:
+            self._trend = _slope(self._history)
+        self._detect(send_delta * 1000, arrival * 1000)
+
+    def _detect(self, send_delta_ms: float, now_ms: float) -> None:
+        if self._deltas < 2:
+            self.usage = BandwidthUsage.NORMAL
+            return
+        modified = min(self._deltas, 60) * self._trend * _TRENDLINE_GAIN
+        if modified > self.threshold:
+            if self._overuse_time < 0:
+                self._overuse_time = send_delta_ms / 2
+            else:
+                self._overuse_time += send_delta_ms
+            self._overuse_count += 1
+            if (
+                self._overuse_time > _OVERUSE_TIME_MS
+                and self._overuse_count > 1
+                and self._trend >= self._previous_trend
+            ):
+                self._overuse_time, self._overuse_count = 0.0, 0
+                self.usage = BandwidthUsage.OVERUSING
+        elif modified < -self.threshold:
+            self._overuse_time, self._overuse_count = -1.0, 0
+            self.usage = BandwidthUsage.UNDERUSING
+        else:
+            self._overuse_time, self._overuse_count = -1.0, 0
+            self.usage = BandwidthUsage.NORMAL
+        self._previous_trend = self._trend
+        self._update_threshold(modified, now_ms)
+
+    def _update_threshold(self, modified: float, now_ms: float) -> None:
+        last = self._last_threshold_update
+        self._last_threshold_update = now_ms
+        if last is None or abs(modified) > self.threshold + 15:
+            return  # a spike (e.g. a route change) must not drag the threshold along
+        k = _THRESHOLD_K_DOWN if abs(modified) < self.threshold else _THRESHOLD_K_UP
+        elapsed = min(now_ms - last, 100.0)
+        self.threshold += k * (abs(modified) - self.threshold) * elapsed
+        self.threshold = min(max(self.threshold, _THRESHOLD_MIN_MS), _THRESHOLD_MAX_MS)
+
+
+def _slope(points: deque[tuple[float, float]]) -> float:
+    """Least-squares slope of y over x (ms of delay per ms of time)."""
+    n = len(points)
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    numerator = sum((x - mean_x) * (y - mean_y) for x, y in points)
+    denominator = sum((x - mean_x) ** 2 for x, _ in points)
+    return numerator / denominator if denominator else 0.0
+
+
+class _AckedBitrate:
+    """Throughput the receiver acknowledged, over the last half second of arrivals."""
+
+    __slots__ = ("_samples", "_bytes")
+
+    def __init__(self) -> None:
+        self._samples: deque[tuple[float, int]] = deque()
+        self._bytes = 0
+
+    def add(self, arrival: float, size: int) -> None:
+        self._samples.append((arrival, size))
+        self._bytes += size
+        while self._samples and self._samples[0][0] < arrival - _ACKED_WINDOW:
+            self._bytes -= self._samples.popleft()[1]
+
+    def bitrate(self) -> float | None:
+        if len(self._samples) < 2:
+            return None
+        span = self._samples[-1][0] - self._samples[0][0]
+        if span < _ACKED_WINDOW / 2:
+            return None
+        return self._bytes * 8 / _ACKED_WINDOW
+
+
+class _Aimd:
+    """AIMD rate control (draft-ietf-rmcat-gcc-02 section 5.5, libwebrtc AimdRateControl)."""
+
+    def __init__(self, start: float, minimum: float, maximum: float) -> None:
+        self.bitrate = start
+        self.minimum, self.maximum = minimum, maximum
+        self._increasing = True
+        self._last_update: float | None = None
+        self._capacity: float | None = None  # acked rate at the last over-use (mean)
+        self._capacity_var = 0.4
+        self.rtt = 0.1
+        self.last_decrease = -math.inf
+
+    def update(self, usage: BandwidthUsage, acked: float | None, now: float) -> None:
+        elapsed = 0.0 if self._last_update is None else min(now - self._last_update, 1.0)
+        self._last_update = now
+        if usage is BandwidthUsage.OVERUSING:
+            self._decrease(acked)
+            self.last_decrease = now
+        elif usage is BandwidthUsage.UNDERUSING:
+            self._increasing = False  # hold: let the queues drain
+        elif not self._increasing:
+            self._increasing = True
+        else:
+            self._increase(acked, elapsed)
+
+    def _decrease(self, acked: float | None) -> None:
+        measured = acked if acked is not None else self.bitrate
+        target = _BETA * measured
+        self.bitrate = max(self.minimum, min(self.bitrate, target))
+        self._remember_capacity(measured)
+        self._increasing = False
+
+    def _remember_capacity(self, measured: float) -> None:
+        if self._capacity is None:
+            self._capacity = measured
+            return
+        error = self._capacity - measured
+        norm = max(self._capacity, 1.0)
+        if abs(error) > 3 * math.sqrt(self._capacity_var * norm):
+            self._capacity, self._capacity_var = measured, 0.4  # the link changed
+            return
+        self._capacity = 0.95 * self._capacity + 0.05 * measured
+        self._capacity_var = min(max(0.95 * self._capacity_var + 0.05 * error**2 / norm, 0.4), 2.5)
+
+    def _increase(self, acked: float | None, elapsed: float) -> None:
+        near_capacity = self._capacity is not None and self.bitrate <= self._capacity + 3 * (
+            math.sqrt(self._capacity_var * self._capacity)
+        )
+        if self._capacity is not None and not near_capacity:
+            self._capacity = None  # above what we knew: search multiplicatively again
+        if near_capacity:
+            increase = self._near_capacity_rate() * elapsed
+        else:
+            increase = max(self.bitrate * (_MULTIPLICATIVE_INCREASE**elapsed - 1), 1000 * elapsed)
+        bitrate = self.bitrate + increase
+        if acked is not None:
+            bitrate = min(bitrate, max(self.bitrate, 1.5 * acked + 10_000))
+        self.bitrate = min(max(bitrate, self.minimum), self.maximum)
+
+    def _near_capacity_rate(self) -> float:
+        # About one packet more per response time (libwebrtc
+        # GetNearMaxIncreaseRateBpsPerSecond), at least 4 kbps per second.
+        frame_bits = self.bitrate / 30
+        packets = math.ceil(frame_bits / (1200 * 8))
+        response_time = 2 * (self.rtt + 0.1)
+        return max(4000.0, frame_bits / packets / response_time)
+
+    def set_estimate(self, bitrate: float, now: float) -> None:
+        self.bitrate = min(max(bitrate, self.minimum), self.maximum)
+        self._last_update = now
+
+
+class _LossBased:
+    """Loss-based control (draft-ietf-rmcat-gcc-02 section 6)."""
+
+    def __init__(self, start: float, minimum: float, maximum: float) -> None:
+        self.bitrate = start
+        self.minimum, self.maximum = minimum, maximum
+        self._last_decrease = -math.inf
+        self._last_update: float | None = None
+
+    def update(self, lost: int, total: int, now: float, ceiling: float) -> None:
+        if total == 0:
+            return
+        elapsed = 0.0 if self._last_update is None else min(now - self._last_update, 1.0)
+        self._last_update = now
+        loss = lost / total
+        if loss > _LOSS_HIGH:
+            if now - self._last_decrease >= _LOSS_DECREASE_INTERVAL:
+                self.bitrate *= 1 - 0.5 * loss
+                self._last_decrease = now
+        elif loss < _LOSS_LOW:
+            self.bitrate *= _MULTIPLICATIVE_INCREASE**elapsed
+        # Never far above what the delay-based side allows, so a loss-free
+        # period does not build up a rate the link never showed.
+        self.bitrate = min(max(self.bitrate, self.minimum), self.maximum, 1.5 * ceiling)
+
+
+class _ProbeCluster:
+    __slots__ = ("received", "sent")
+
+    def __init__(self) -> None:
+        self.sent: list[PacketResult] = []
+        self.received: list[PacketResult] = []
+
+
+def _probe_bitrate(results: list[PacketResult]) -> float | None:
+    """A probe cluster's measured rate (libwebrtc ProbeBitrateEstimator)."""
+    received = [r for r in results if r.arrival is not None]
+    if len(received) < _PROBE_MIN_PACKETS:
+        return None
+    sends = sorted(r.send_time for r in results)
+    arrivals = sorted(r.arrival for r in received if r.arrival is not None)
+    send_span, receive_span = sends[-1] - sends[0], arrivals[-1] - arrivals[0]
+    if send_span <= 0 or receive_span <= 0:
+        return None
+    # The first packet's size belongs before the receive span, the last after the send span.
+    send_rate = (sum(r.size for r in results) - results[-1].size) * 8 / send_span
+    receive_rate = (sum(r.size for r in received) - received[0].size) * 8 / receive_span
+    if receive_rate < _PROBE_UNSATURATED_RATIO * send_rate:
+        return _PROBE_TARGET_UTILIZATION * receive_rate  # the link saturated: that is its rate
+    return min(send_rate, receive_rate)
+
+
+class GccEstimator:
+    """The bandwidth estimate toward one receiver (see the module docstring)."""
+
+    def __init__(
+        self,
+        start_bitrate: float = 600_000,
+        min_bitrate: float = 30_000,
+        max_bitrate: float = 20_000_000,
+    ) -> None:
+        self.history = SendHistory()
+        self._inter_arrival = _InterArrival()
+        self._trendline = _Trendline()
+        self._aimd = _Aimd(start_bitrate, min_bitrate, max_bitrate)
+        self._loss = _LossBased(start_bitrate, min_bitrate, max_bitrate)
+        self._acked = _AckedBitrate()
+        self._remb: float | None = None
+        self._transport_cc_seen = False
+        self._probes: dict[int, list[PacketResult]] = {}
+        #: Measured rate (bps) of each finished probe cluster, by cluster id.
+        self.probe_results: dict[int, float] = {}
+        self.feedback_count = 0
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def on_packet_sent(
+        self, transport_seq: int, size: int, now: float, probe_cluster: int | None = None
+    ) -> None:
+        """A packet carrying transport-wide sequence number ``transport_seq`` left."""
+        self.history.record(transport_seq, size, now, probe_cluster)
+
+    def on_transport_feedback(self, feedback: TransportFeedback, now: float) -> None:
+        results = self.history.results(feedback)
+        if not results:
+            return
+        self._transport_cc_seen = True
+        self.feedback_count += 1
+        lost = 0
+        for result in sorted(results, key=lambda r: r.send_time):
+            if result.arrival is None:
+                lost += 1
+                continue
+            self._acked.add(result.arrival, result.size)
+            group = self._inter_arrival.add(result.send_time, result.arrival)
+            if group is not None:
+                self._trendline.update(*group)
+            if result.probe_cluster is not None:
+                self._probes.setdefault(result.probe_cluster, []).append(result)
+        acked = self._acked.bitrate()
+        self._apply_probes(results, now)
+        self._aimd.update(self._trendline.usage, acked, now)
+        self._loss.update(lost, len(results), now, self._aimd.bitrate)
+
+    def _apply_probes(self, results: list[PacketResult], now: float) -> None:
+        for cluster in {r.probe_cluster for r in results if r.probe_cluster is not None}:
+            measured = _probe_bitrate(self._probes.pop(cluster, []))
+            if measured is not None:
+                self.probe_results[cluster] = measured
+            usage = self._trendline.usage
+            if measured is not None and usage is not BandwidthUsage.OVERUSING:
+                if measured > self._aimd.bitrate:
+                    self._aimd.set_estimate(measured, now)
+                    self._loss.bitrate = max(self._loss.bitrate, measured)
+
+    def on_remb(self, bitrate: float) -> None:
+        """The receiver's REMB value (bps): a cap, or the estimate without transport-cc."""
+        self._remb = bitrate
+
+    def on_rtt(self, rtt: float) -> None:
+        self._aimd.rtt = rtt
+
+    # -- outputs --------------------------------------------------------------------------
+
+    def probe_allowed(self, now: float) -> bool:
+        """Whether a probe now would tell something: not while queues drain after a cut."""
+        return (
+            self._trendline.usage is BandwidthUsage.NORMAL
+            and now - self._aimd.last_decrease >= _PROBE_QUIET_AFTER_DECREASE
+        )
+
+    @property
+    def delay_based_bitrate(self) -> float:
+        return self._aimd.bitrate
+
+    @property
+    def loss_based_bitrate(self) -> float:
+        return self._loss.bitrate
+
+    @property
+    def usage(self) -> BandwidthUsage:
+        return self._trendline.usage
+
+    @property
+    def target_bitrate(self) -> float:
+        """The estimate to share among the transport's consumers (bps)."""
+        if not self._transport_cc_seen:
+            return self._remb if self._remb is not None else self._aimd.bitrate
+        estimate = min(self._aimd.bitrate, self._loss.bitrate)
+        return estimate if self._remb is None else min(estimate, self._remb)
+
+
+class Prober:
+    """Bursts at a given total rate, to measure capacity above what media uses.
+
+    :meth:`start` plans one cluster: for ``duration`` the transport sends at
+    ``bitrate`` in all, media (tagged with :attr:`cluster` while
+    :attr:`active`) plus the padding :meth:`due` returns.  A probe that the
+    link did not carry (:meth:`on_result` below 90 % of its rate) doubles the
+    wait before the next one, from ``interval`` up to ``max_interval``: on a
+    steady link probing costs little, and a capacity that returns is found
+    within ``max_interval``.
+    """
+
+    def __init__(
+        self,
+        packet_size: int = 1200,
+        duration: float = 0.03,
+        interval: float = 1.0,
+        max_interval: float = 8.0,
+    ) -> None:
+        self.packet_size = packet_size
+        self.duration = duration
+        self.base_interval = interval
+        self.interval = interval
+        self.max_interval = max_interval
+        self.cluster = 0
+        self.target = 0.0
+        self._remaining = 0
+        self._spacing = 0.0
+        self._next_send = 0.0
+        self._last_start = -math.inf
+
+    @property
+    def active(self) -> bool:
+        return self._remaining > 0
+
+    def start(self, bitrate: float, now: float, media_bitrate: float = 0.0) -> bool:
+        """Plan a cluster at ``bitrate`` if none runs and the wait since the last is over."""
+        padding = bitrate - media_bitrate
+        if self.active or now - self._last_start < self.interval or padding <= 0:
+            return False
+        packets = max(
+            _PROBE_MIN_PACKETS + 1, math.ceil(padding * self.duration / (8 * self.packet_size))
+        )
+        self.cluster += 1
+        self.target = bitrate
+        self._remaining = packets
+        self._spacing = self.duration / packets
+        self._next_send = now
+        self._last_start = now
+        return True
+
+    def due(self, now: float) -> list[int]:
+        """Sizes of the padding packets to send now."""
+        sizes: list[int] = []
+        while self._remaining and self._next_send <= now:
+            sizes.append(self.packet_size)
+            self._remaining -= 1
+            self._next_send += self._spacing
+        return sizes
+
+    def on_result(self, measured: float) -> None:
+        """The estimator's measurement of the last cluster."""
+        if measured >= _PROBE_SUCCESS_RATIO * self.target:
+            self.interval = self.base_interval
+        else:
+            self.interval = min(self.interval * 2, self.max_interval)
