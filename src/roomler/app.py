@@ -15,7 +15,7 @@ from roomler.api import auth, channels, conferences, messages, tenants, turn
 from roomler.api.docs import install_api_docs
 from roomler.api.errors import install_error_handlers
 from roomler.auth.tokens import TokenIssuer
-from roomler.cluster.conference import install_conference_routing
+from roomler.cluster.conference import ClusterRooms, ConferenceForwarding
 from roomler.conference.media import CONFERENCE_KEY, ConferenceMedia, media_of
 from roomler.conference.signaling import register_media_signaling
 from roomler.config import Settings, load_settings
@@ -64,9 +64,16 @@ def build_context(settings: Settings) -> ServerContext:
     )
     sessions = create_session_factory(engine)
     realtime = Realtime(settings, sessions, tokens)
-    media = ConferenceMedia(settings.mediasoup, realtime.dispatcher)
-    register_media_signaling(realtime, media)
-    install_conference_routing(realtime, media)  # several nodes: see roomler.cluster
+    node = realtime.cluster
+    if node is None:
+        media = ConferenceMedia(settings.mediasoup, realtime.dispatcher, sessions)
+        register_media_signaling(realtime, media)
+    else:  # several nodes: rooms are placed and requests forwarded (roomler.cluster)
+        rooms = ClusterRooms(node)
+        media = ConferenceMedia(settings.mediasoup, realtime.dispatcher, sessions, placement=rooms)
+        forwarding = ConferenceForwarding(node, rooms, realtime, media)
+        node.attach(forwarding)
+        register_media_signaling(realtime, media, forwarder=forwarding)
     return ServerContext(
         settings=settings,
         engine=engine,

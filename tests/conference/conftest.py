@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from roomler.conference.media import ConferenceMedia, media_of
-from roomler.sfu.proxies import Router
+from roomler.sfu import Router
 from tests.realtime.conftest import (  # noqa: F401  (fixtures used by the tests here)
     RECEIVE_TIMEOUT,
     Client,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from roomler.ids import new_id
 from tests.conference.conftest import (
     MediaClient,
@@ -227,3 +229,24 @@ async def test_errors_reach_only_the_requesting_connection(team: Team, server: L
     assert await bob.drain() == []
     for client in (alice, alice_tab2, bob):
         await client.close()
+
+
+# --- the conference layer's one error: SFU failures become RoomError ------------------------
+
+
+def test_sfu_failures_become_room_errors_with_the_workers_message() -> None:
+    from roomler.conference.errors import RoomError, sfu_failures_as_room_errors
+    from roomler.sfu import ChannelError, InvalidStateError, RequestFailedError
+
+    failures = [
+        (RequestFailedError("transport.produce", "unsupported codec"), "unsupported codec"),
+        (ChannelError("worker 12 died: killed"), "worker 12 died: killed"),
+        (InvalidStateError("Producer closed"), "Producer closed"),
+    ]
+    for failure, message in failures:
+        with pytest.raises(RoomError) as raised, sfu_failures_as_room_errors():
+            raise failure
+        assert str(raised.value) == message
+        assert raised.value.__cause__ is failure
+    with pytest.raises(KeyError), sfu_failures_as_room_errors():
+        raise KeyError("not an SFU failure")

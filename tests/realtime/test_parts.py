@@ -15,7 +15,7 @@ from roomler.realtime.handshake import (
     handshake_token,
     normalize_origin,
 )
-from roomler.realtime.protocol import BadRequest, ClientMessage, encode, encode_error
+from roomler.realtime.protocol import BadRequest, ClientMessage, encode, encode_error, frame_type
 from roomler.realtime.ratelimit import MessageRateLimiter, Verdict
 from roomler.realtime.storage import WsStorage
 
@@ -311,3 +311,12 @@ def test_token_parameter_then_cookie_with_origin() -> None:
         with pytest.raises(HandshakeRejected) as caught:
             handshake_token(query, cookies, origin, allowed)
         assert caught.value.status == status
+
+
+def test_frame_type_reads_the_type_whatever_the_key_order() -> None:
+    assert frame_type(encode("media:room_closed", {"conference_id": "x"})) == "media:room_closed"
+    assert frame_type('{"data":{},"type":"media:room_closed"}') == "media:room_closed"
+    assert frame_type('{"data":{"type":"media:room_closed"},"type":"pong"}') == "pong"
+    assert frame_type("not json") is None
+    assert frame_type('["media:room_closed"]') is None
+    assert frame_type('{"type":7}') is None

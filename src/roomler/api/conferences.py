@@ -23,9 +23,9 @@ from roomler.api.errors import ApiError, conflict, forbidden, not_found
 from roomler.api.fields import Text
 from roomler.api.pagination import Pagination, paginated
 from roomler.api.serialize import iso
-from roomler.conference.media import RoomElsewhere, media_of
+from roomler.conference.errors import ConferenceEnded, MediaUnavailable
+from roomler.conference.media import media_of
 from roomler.conference.records import (
-    ENDED,
     IN_PROGRESS,
     close_participation,
     new_meeting_code,
@@ -35,10 +35,8 @@ from roomler.conference.records import (
     visible_to,
 )
 from roomler.context import ServerContext
-from roomler.db.models import Conference, ConferenceParticipant, User, utcnow
+from roomler.db.models import Conference, ConferenceParticipant, User
 from roomler.db.queries import channel_member_ids
-from roomler.sfu.channel import ChannelError
-from roomler.sfu.proxies import InvalidStateError
 
 logger = logging.getLogger(__name__)
 
@@ -206,29 +204,21 @@ async def start_conference(
     ctx: Context, conference: VisibleConference, member: Membership, session: Session
 ) -> dict[str, Any]:
     """Place the room's router on a worker; a started conference answers the same."""
-    media = media_of(ctx)
-    async with media.rooms.lock(conference.id):
-        await session.refresh(conference)
-        if conference.status == ENDED:
-            raise conflict("The conference has ended")
-        try:
-            room = await media.start(conference.id)
-            rtp_capabilities = room.router.rtp_capabilities
-        except RoomElsewhere as elsewhere:  # another node hosts it (several nodes)
-            rtp_capabilities = elsewhere.rtp_capabilities
-        except (RuntimeError, ChannelError, InvalidStateError) as exc:
-            logger.error("starting conference %s failed: %s", conference.id, exc)
-            raise ApiError(503, f"The media server is not available: {exc}") from None
-        started = conference.status != IN_PROGRESS
-        if started:
-            conference.status = IN_PROGRESS
-            conference.started_at = utcnow()
-            await session.commit()
-    if started:
+    try:
+        started = await media_of(ctx).start_conference(conference.id)
+    except ConferenceEnded:
+        raise conflict("The conference has ended") from None
+    except MediaUnavailable as exc:
+        raise ApiError(503, _sentence(str(exc))) from None
+    if started.newly_started:
         await _announce(
             ctx, session, conference, "conference:started", {"started_by": member.user_id}
         )
-    return {"started": True, "rtp_capabilities": rtp_capabilities}
+    return {"started": True, "rtp_capabilities": started.rtp_capabilities}
+
+
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:]
 
 
 @router.post("/{conf_id}/join")
@@ -258,16 +248,8 @@ async def end_conference(
 ) -> dict[str, bool]:
     if conference.organizer_id != member.user_id and not is_tenant_admin(member):
         raise forbidden("Only the organizer or a tenant owner/admin may end a conference")
-    media = media_of(ctx)
-    async with media.rooms.lock(conference.id):
-        await session.refresh(conference)
-        if conference.status == ENDED:
-            return {"ended": True}
-        await media.end(conference.id)
-        conference.status = ENDED
-        conference.ended_at = utcnow()
-        await close_participation(session, conference.id)
-        await session.commit()
+    if not await media_of(ctx).end_conference(conference.id):
+        return {"ended": True}  # it had ended already
     await _announce(ctx, session, conference, "conference:ended", {"ended_by": member.user_id})
     return {"ended": True}
 

@@ -6,7 +6,8 @@ started, or where it was first joined after its host died. A participant whose
 WebSocket is on another node is served through the host:
 
 - the participant's node (the *edge*) forwards each `media:*` request, as the client sent
-  it, to the host's channel (`q` envelope). The host runs it with the normal handlers on
+  it, to the host's channel (`q` envelope): `ConferenceForwarding` is the signaling's
+  `RequestForwarder`. The host runs it with the normal handlers on
   a `RemoteConnection` standing in for the participant's connection, one request at a
   time and in order; every reply and connection-targeted event goes back over Redis to
   the edge, which queues it on the real connection. The edge's requests and the host's
@@ -23,6 +24,10 @@ sends `media:room_closed {conference_id, reason: "node_lost"}` to the participan
 forwarded for; the dead host's claim is gone (reaped, or taken over), so the conference
 can be started or joined again and gets a router on another node. A host whose edge
 died cleans up that edge's participants.
+
+`ClusterRooms` is the `RoomPlacement` given to `ConferenceMedia` (the `conf:<id>`
+records); `ConferenceForwarding` is attached to the node (`ClusterNode.attach`) for its
+envelopes, heartbeat and resync, and given to the signaling at construction.
 """
 
 from __future__ import annotations
@@ -32,29 +37,30 @@ import contextlib
 import json
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from roomler.cluster.link import RedisUnavailable
-from roomler.cluster.node import ClusterNode
+from roomler.cluster.node import ClusterNode, EnvelopeHandler
 from roomler.cluster.scripts import CLAIM, HOSTED, OWNER, RELEASE
 from roomler.cluster.wire import COMMAND, CONNECTION, REQUEST, Envelope
-from roomler.conference.media import ConferenceMedia, RoomElsewhere
-from roomler.conference.signaling import MEDIA_ERROR
+from roomler.conference.errors import RoomElsewhere, RoomError
+from roomler.conference.media import ROOM_CLOSED, ROOM_ENDED, ConferenceMedia
 from roomler.ids import is_id
-from roomler.realtime.connection import Connection
+from roomler.realtime.connection import CloseHook, Peer
 from roomler.realtime.hub import Realtime
 from roomler.realtime.protocol import (
     CLOSE_GOING_AWAY,
     BadRequest,
     ClientMessage,
     encode,
+    frame_type,
 )
-from roomler.realtime.registry import Registration, Request, handle_message
+from roomler.realtime.registry import Request, handle_message
+from roomler.tasks import BackgroundTasks
 
 logger = logging.getLogger(__name__)
 
-MEDIA_PREFIX = "media:"
 NODE_LOST = "node_lost"
 # Forwarded requests waiting on the host, per connection; more is a misbehaving edge.
 MAX_QUEUED_REQUESTS = 256
@@ -63,22 +69,22 @@ CAPS_WAIT_SECS = 5.0
 CLOSED, END, LEAVE = "closed", "end", "leave"
 
 
-async def _no_socket(_text: str) -> None:
-    raise RuntimeError("a remote connection has no socket of its own")
-
-
-class RemoteConnection(Connection):
+class RemoteConnection:
     """On the host: a participant's connection that lives on another node (the edge).
 
-    Whatever is sent to it is published to the edge, for the real connection. Requests
-    arriving for it are handled one at a time, in order, by its own task.
+    A `Peer` like a local connection: whatever is sent to it is published to the edge,
+    for the real connection. Requests arriving for it are handled one at a time, in
+    order, by its own task.
     """
 
     def __init__(
         self, user_id: str, connection_id: str, edge: str, forward: Callable[[str], bool]
     ) -> None:
-        super().__init__(user_id, connection_id, _no_socket, max_queued=1)
+        self.user_id = user_id
+        self.connection_id = connection_id
         self.edge = edge
+        self.close_hooks: list[CloseHook] = []
+        self._closing = False
         self._forward = forward
         self._inbox: deque[str | None] = deque()  # None: the connection closed
         self._arrived = asyncio.Event()
@@ -87,10 +93,21 @@ class RemoteConnection(Connection):
     def __repr__(self) -> str:
         return f"RemoteConnection({self.connection_id}, user={self.user_id}, edge={self.edge})"
 
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
     def send(self, frame: str) -> bool:
-        if self.close_code is not None:
+        if self._closing:
             return False
         return self._forward(frame)
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Stop sending to the edge (the real connection's close is the edge's business)."""
+        self._closing = True
+
+    def on_close(self, hook: CloseHook) -> None:
+        self.close_hooks.append(hook)
 
     def submit(self, text: str | None) -> bool:
         if text is not None and len(self._inbox) >= MAX_QUEUED_REQUESTS:
@@ -106,42 +123,13 @@ class RemoteConnection(Connection):
         return self._inbox.popleft()
 
 
-class ConferenceRouting:
-    """`RoomPlacement` for `ConferenceMedia`, and the forwarding of `media:*` requests."""
+class ClusterRooms:
+    """`RoomPlacement` for `ConferenceMedia`: which node hosts each room (`conf:<id>`)."""
 
-    def __init__(self, node: ClusterNode, hub: Realtime, media: ConferenceMedia) -> None:
+    def __init__(self, node: ClusterNode) -> None:
         self.node = node
-        self.hub = hub
-        self.media = media
         self.prefix = node.prefix
         self.node_id = node.node_id
-        # Edge side: our connection id -> (conference id, hosting node).
-        self.forwarded: dict[str, tuple[str, str]] = {}
-        # Host side: connection id on another node -> its stand-in here.
-        self.remote: dict[str, RemoteConnection] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    def install(self) -> None:
-        self.media.placement = self
-        registry = self.hub.registry
-        for message_type in registry.types():
-            if message_type.startswith(MEDIA_PREFIX):
-                original = registry.get(message_type)
-                assert original is not None
-                registry.replace(message_type, self._router_for(original))
-        self.hub.on_disconnect(self._connection_closed)
-        self.node.envelope_handlers[REQUEST] = self._on_request
-        self.node.envelope_handlers[COMMAND] = self._on_command
-        self.node.connection_frame_observer = self._observe_frame
-        self.node.tick_hooks.append(self.check_nodes)
-        self.node.up_hooks.append(self._reclaim)
-        self.node.stop_hooks.append(self._stop)
-
-    def _stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-
-    # --- RoomPlacement -------------------------------------------------------------------------
 
     async def claim(self, conference_id: str) -> None:
         try:
@@ -199,11 +187,43 @@ class ConferenceRouting:
             return None
         return owner if owner and owner != self.node_id else None
 
-    async def _reclaim(self) -> None:
+
+class ConferenceForwarding:
+    """The forwarding of `media:*` requests between edges and hosts (a `NodeService`)."""
+
+    def __init__(
+        self, node: ClusterNode, rooms: ClusterRooms, hub: Realtime, media: ConferenceMedia
+    ) -> None:
+        self.node = node
+        self.rooms = rooms
+        self.hub = hub
+        self.media = media
+        self.node_id = node.node_id
+        # Edge side: our connection id -> (conference id, hosting node).
+        self.forwarded: dict[str, tuple[str, str]] = {}
+        # Host side: connection id on another node -> its stand-in here.
+        self.remote: dict[str, RemoteConnection] = {}
+        self._tasks = BackgroundTasks(logger, "a conference task failed")
+        hub.on_disconnect(self._connection_closed)
+
+    # --- NodeService ---------------------------------------------------------------------------
+
+    def envelope_handlers(self) -> dict[str, EnvelopeHandler]:
+        return {REQUEST: self._on_request, COMMAND: self._on_command}
+
+    def connection_frame(self, connection_id: str, frame: str) -> None:
+        # The host closed the room (ended, or its worker died): nothing to forward for now.
+        if connection_id in self.forwarded and frame_type(frame) == ROOM_CLOSED:
+            self.forwarded.pop(connection_id, None)
+
+    async def tick(self) -> None:
+        await self.check_nodes()
+
+    async def resynced(self) -> None:
         """After a (re)connect to Redis: record the rooms this node hosts."""
-        for conference_id, room in list(self.media.rooms.rooms.items()):
+        for conference_id, rtp_capabilities in self.media.hosted_rooms().items():
             try:
-                await self.claim(conference_id)
+                await self.rooms.claim(conference_id)
             except RoomElsewhere as elsewhere:
                 logger.error(
                     "conference %s has a router here and on node %s (started there while "
@@ -212,35 +232,34 @@ class ConferenceRouting:
                     elsewhere.node_id,
                 )
                 continue
-            self.hosted(conference_id, room.router.rtp_capabilities)
+            self.rooms.hosted(conference_id, rtp_capabilities)
 
-    # --- the edge: forwarding a participant's requests -----------------------------------------
+    def stopping(self) -> None:
+        self._tasks.cancel_all()
 
-    def _router_for(
-        self, original: Registration[Any]
-    ) -> Callable[[Request, dict[str, Any]], Awaitable[None]]:
-        async def route(request: Request, data: dict[str, Any]) -> None:
-            host = await self._host_for(request, data)
-            if host is None:
-                await original.handler(request, original.parse(data))
-            else:
-                self._forward(request, data, host)
+    # --- the edge: forwarding a participant's requests (RequestForwarder) ------------------------
 
-        return route
+    async def sent_elsewhere(self, request: Request, data: dict[str, Any]) -> bool:
+        """Send the request to the node hosting its conference; False to handle it here."""
+        host = await self._host_for(request, data)
+        if host is None:
+            return False
+        self._forward(request, data, host)
+        return True
 
     async def _host_for(self, request: Request, data: dict[str, Any]) -> str | None:
         """The other node this request must go to; None to handle it here."""
-        if isinstance(request.connection, RemoteConnection):
+        if self.remote.get(request.connection_id) is request.connection:
             return None  # forwarded to us: we are the host
         conference_id = data.get("conference_id")
         if not isinstance(conference_id, str) or not is_id(conference_id):
             return None  # the handler here answers with the precise error
-        if self.media.rooms.get_room(conference_id) is not None:
+        if self.media.hosts(conference_id):
             return None
         known = self.forwarded.get(request.connection_id)
         if known is not None and known[0] == conference_id:
             return known[1]
-        return await self.owner(conference_id)
+        return await self.rooms.owner(conference_id)
 
     def _forward(self, request: Request, data: dict[str, Any], host: str) -> None:
         conference_id = data["conference_id"]
@@ -250,27 +269,17 @@ class ConferenceRouting:
         targets = (self.node_id, request.connection_id, request.user_id)
         envelope = Envelope(REQUEST, targets, "", json.dumps(frame, separators=(",", ":")))
         if not self.node.publish_to(host, envelope):
-            reply = {"message": f"the node hosting conference {conference_id} is unreachable"}
-            reply["request_type"] = request.type
-            if request.request_id is not None:
-                reply["request_id"] = request.request_id
-            request.reply(MEDIA_ERROR, reply)
-            return
+            raise RoomError(f"the node hosting conference {conference_id} is unreachable")
         if request.type == "media:leave":
             self.forwarded.pop(request.connection_id, None)
         else:
             self.forwarded[request.connection_id] = (conference_id, host)
 
-    async def _connection_closed(self, connection: Connection) -> None:
+    async def _connection_closed(self, connection: Peer) -> None:
         entry = self.forwarded.pop(connection.connection_id, None)
         if entry is not None:
             targets = (self.node_id, connection.connection_id)
             self.node.publish_to(entry[1], Envelope(COMMAND, targets, CLOSED, ""))
-
-    def _observe_frame(self, connection_id: str, frame: str) -> None:
-        # The host closed the room (ended, or its worker died): nothing to forward for now.
-        if connection_id in self.forwarded and frame.startswith('{"type":"media:room_closed"'):
-            self.forwarded.pop(connection_id, None)
 
     # --- the host: running forwarded requests ------------------------------------------------
 
@@ -291,7 +300,7 @@ class ConferenceRouting:
 
         remote = RemoteConnection(user_id, connection_id, edge, forward)
         self.remote[connection_id] = remote
-        remote.task = self._spawn(self._serve(remote))
+        remote.task = self._tasks.spawn(self._serve(remote))
         return remote
 
     async def _serve(self, remote: RemoteConnection) -> None:
@@ -312,11 +321,7 @@ class ConferenceRouting:
         if self.remote.get(remote.connection_id) is remote:
             del self.remote[remote.connection_id]
         remote.close(CLOSE_GOING_AWAY)
-        for hook in (*remote.close_hooks, *self.hub.close_hooks):
-            try:
-                await hook(remote)
-            except Exception:
-                logger.exception("cleanup after %r failed in %r", remote, hook)
+        await self.hub.run_close_hooks(remote)
 
     def _on_command(self, envelope: Envelope) -> None:
         action = envelope.skip
@@ -331,16 +336,12 @@ class ConferenceRouting:
         if not isinstance(args, dict) or not is_id(args.get("conference_id")):
             raise ValueError(f"conference command {action!r} without a conference id")
         if action == END:
-            self._spawn(self._end(args["conference_id"], str(args.get("reason", "ended"))))
+            reason = str(args.get("reason", ROOM_ENDED))
+            self._tasks.spawn(self.media.close_room_here(args["conference_id"], reason))
         elif action == LEAVE and is_id(args.get("user_id")):
-            self._spawn(self.media.leave_user(args["conference_id"], args["user_id"]))
+            self._tasks.spawn(self.media.leave_user(args["conference_id"], args["user_id"]))
         else:
             raise ValueError(f"unknown conference command {action[:16]!r}")
-
-    async def _end(self, conference_id: str, reason: str) -> None:
-        async with self.media.rooms.lock(conference_id):
-            if self.media.rooms.get_room(conference_id) is not None:
-                await self.media.end(conference_id, reason)
 
     # --- nodes that died -------------------------------------------------------------------------
 
@@ -363,7 +364,7 @@ class ConferenceRouting:
         if not remotes:
             return
         ids = [remote.connection_id for remote in remotes]
-        where = await self.node.link.call("HMGET", self.prefix + "conns", *ids)
+        where = await self.node.link.call("HMGET", self.node.prefix + "conns", *ids)
         for remote, location in zip(remotes, where, strict=True):
             if location is None:
                 logger.info("%r is gone from the directory: it leaves its room", remote)
@@ -379,27 +380,5 @@ class ConferenceRouting:
         )
         for connection_id, conference_id in lost:
             del self.forwarded[connection_id]
-            frame = encode(
-                "media:room_closed", {"conference_id": conference_id, "reason": NODE_LOST}
-            )
+            frame = encode(ROOM_CLOSED, {"conference_id": conference_id, "reason": NODE_LOST})
             self.node.dispatcher.local.deliver_to_connection(connection_id, frame)
-
-    def _spawn(self, coroutine: Awaitable[Any]) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("a conference task failed", exc_info=task.exception())
-
-
-def install_conference_routing(hub: Realtime, media: ConferenceMedia) -> ConferenceRouting | None:
-    """Route conferences across nodes when the hub is part of a cluster."""
-    if hub.cluster is None:
-        return None
-    routing = ConferenceRouting(hub.cluster, hub, media)
-    routing.install()
-    return routing

@@ -9,8 +9,8 @@ node's housekeeping:
 - **sweep**: on the same tick it reaps every registered node whose heartbeat expired.
   The script is atomic, so one node wins each dead node: it announces its users
   `offline` (those with no connection left anywhere) and sends `typing:stop` for
-  whatever they were typing. Then every node runs its `tick_hooks` (conferences check
-  the nodes they depend on);
+  whatever they were typing. Then every node ticks its attached services (conferences
+  check the nodes they depend on);
 - **resync**: whenever the link (re)connects, the node replaces what Redis holds for it
   with its own connections, choices and typing indicators (`scripts.RESYNC`);
 - **delivery**: envelopes arriving on the node's channel go to its connections.
@@ -26,9 +26,9 @@ import re
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -50,6 +50,7 @@ from roomler.realtime.presence import OFFLINE, PeerLookup, PresenceStore
 from roomler.realtime.protocol import encode
 from roomler.realtime.storage import WsStorage
 from roomler.realtime.typing_indicator import TypingIndicators
+from roomler.tasks import BackgroundTasks
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,34 @@ LEAVE_FLUSH_SECS = 2.0
 BAD_ENVELOPE_LOG_SECS = 10.0
 
 EnvelopeHandler = Callable[[Envelope], None]
-Hook = Callable[[], Awaitable[None]]
+
+
+class NodeService(Protocol):
+    """A feature that runs on every node beside delivery and presence (conferences).
+
+    Attached once at composition (`ClusterNode.attach`); the node calls it for its
+    own envelope kinds, after every heartbeat and resync, and when it stops.
+    """
+
+    def envelope_handlers(self) -> dict[str, EnvelopeHandler]:
+        """The envelope kinds this service handles (no other handler may have them)."""
+        ...
+
+    def connection_frame(self, connection_id: str, frame: str) -> None:
+        """Sees every frame another node sends to one of our connections, before delivery."""
+        ...
+
+    async def tick(self) -> None:
+        """After every heartbeat and sweep (check the nodes it depends on)."""
+        ...
+
+    async def resynced(self) -> None:
+        """After every (re)connect to Redis and the node's resync."""
+        ...
+
+    def stopping(self) -> None:
+        """The node stops: before it leaves the cluster (synchronous)."""
+        ...
 
 
 def default_node_id() -> str:
@@ -113,20 +141,23 @@ class ClusterNode:
             CONNECTION: self._deliver_to_connection,
             POSTED: self._message_posted_elsewhere,
         }
-        # Run after every heartbeat, and after every resync.
-        self.tick_hooks: list[Hook] = []
-        self.up_hooks: list[Hook] = []
-        # Sees every frame another node sends to one of our connections, before delivery.
-        self.connection_frame_observer: Callable[[str, str], None] | None = None
-        # Run (synchronously) when the node stops, before it leaves the cluster.
-        self.stop_hooks: list[Callable[[], None]] = []
+        self.services: list[NodeService] = []
         self._epoch = ""
         self._heartbeat: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = BackgroundTasks(logger, f"{self!r}: a task failed")
         self._bad_logged_at = 0.0
 
     def __repr__(self) -> str:
         return f"ClusterNode({self.node_id})"
+
+    def attach(self, service: NodeService) -> None:
+        """Run `service` on this node (before `start`)."""
+        handlers = service.envelope_handlers()
+        taken = set(handlers) & set(self.envelope_handlers)
+        if taken:
+            raise ValueError(f"envelope kinds {sorted(taken)} already have a handler")
+        self.envelope_handlers.update(handlers)
+        self.services.append(service)
 
     # --- TypingLedger: who types here, so another node can stop it if we die -------------------
 
@@ -153,8 +184,8 @@ class ClusterNode:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
-        for hook in self.stop_hooks:
-            hook()
+        for service in self.services:
+            service.stopping()
         if self.link.up:
             try:
                 changes, typing, _conferences = await self.link.call(
@@ -166,8 +197,7 @@ class ClusterNode:
                 pass
             except Exception:
                 logger.exception("%r: leaving the cluster cleanly failed", self)
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel_all()
         await self.link.close()
 
     # --- heartbeat and sweep -----------------------------------------------------------------
@@ -202,13 +232,13 @@ class ClusterNode:
                 ", ".join(conferences) or "(none)",
             )
             await self._reaped(changes, typing)
-        for hook in self.tick_hooks:
+        for service in self.services:
             try:
-                await hook()
+                await service.tick()
             except RedisUnavailable:
                 raise
             except Exception:
-                logger.exception("%r: %r failed", self, hook)
+                logger.exception("%r: %r failed", self, service)
 
     async def _reaped(self, changes: list[str], typing: list[str]) -> None:
         """Announce what reaping a node changed: presence, and typing that stopped."""
@@ -265,8 +295,8 @@ class ClusterNode:
         self._epoch, states = await self.link.call(*command)
         await self.presence.resynced(states)
         await self.presence.reconcile()
-        for hook in self.up_hooks:
-            await hook()
+        for service in self.services:
+            await service.resynced()
 
     # --- delivery of envelopes from other nodes -------------------------------------------------
 
@@ -293,8 +323,8 @@ class ClusterNode:
             self._deliver_to_users(envelope)
 
     def _deliver_to_connection(self, envelope: Envelope) -> None:
-        if self.connection_frame_observer is not None:
-            self.connection_frame_observer(envelope.targets[0], envelope.body)
+        for service in self.services:
+            service.connection_frame(envelope.targets[0], envelope.body)
         self.dispatcher.local.deliver_to_connection(envelope.targets[0], envelope.body)
 
     def publish_to(self, node_id: str, envelope: Envelope) -> bool:
@@ -309,17 +339,7 @@ class ClusterNode:
         if self.typing is None:
             return
         for author_id in envelope.targets:
-            self._spawn(self.typing.message_posted(envelope.body, author_id))
-
-    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("%r: a task failed", self, exc_info=task.exception())
+            self._tasks.spawn(self.typing.message_posted(envelope.body, author_id))
 
     def _log_bad_envelope(self, exc: ValueError) -> None:
         now = time.monotonic()

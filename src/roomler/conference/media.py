@@ -1,9 +1,9 @@
-"""`ConferenceMedia`: the SFU worker pool, the rooms on it, and what participants are told.
+"""`ConferenceMedia`: starting, joining, leaving and ending a conference's media room.
 
-The pool of worker processes starts on first use (the first conference started), so a
-server that never hosts a call never forks a worker. Both the REST API and the WebSocket
-signaling go through this object for everything that changes who is in a room; it sends
-the peer notifications:
+Everything that changes who is in a room goes through this object, from the REST API
+and the WebSocket signaling alike: it checks the conference's status in the database,
+places the room's router on a worker under the conference's lock, turns every SFU
+failure into `RoomError` (conference/errors.py), and sends the peer notifications:
 
 - `media:producer_closed` for each producer a leaving participant had, then
   `media:peer_left` (with the `connection_id` when one connection left), to the users
@@ -11,9 +11,13 @@ the peer notifications:
 - `media:room_closed {conference_id, reason}` to every participant connection when a
   room goes away: `"ended"` (the conference ended) or `"worker_died"`.
 
-With several nodes, `placement` (`roomler.cluster.conference`) records which node hosts
-each room: `start` refuses with `RoomElsewhere` when another live node has it, and
-`end`/`leave_user` for a room hosted elsewhere are carried out by that node.
+The pool of worker processes starts on first use (the first conference started), so a
+server that never hosts a call never forks a worker.
+
+With several nodes, a `RoomPlacement` (`roomler.cluster.conference`) given at
+construction records which node hosts each room: a start refuses with `RoomElsewhere`
+when another live node has it, and an end or a user's leave for a room hosted
+elsewhere is carried out by that node.
 """
 
 from __future__ import annotations
@@ -21,32 +25,33 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from roomler.conference.rooms import Departure, MediaRoom, RoomError, RoomManager
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from roomler.conference.errors import (
+    SFU_ERRORS,
+    ConferenceEnded,
+    MediaUnavailable,
+    RoomElsewhere,
+    RoomError,
+)
+from roomler.conference.records import ENDED, IN_PROGRESS, close_participation, member_conference
+from roomler.conference.rooms import Departure, MediaRoom, ParticipantMedia, RoomManager
 from roomler.config import MediasoupSettings
 from roomler.context import ServerContext
+from roomler.db.models import Conference, User, utcnow
 from roomler.realtime.dispatcher import Dispatcher
 from roomler.realtime.protocol import encode
-from roomler.sfu.pool import WorkerPool, WorkerPoolSettings
-from roomler.sfu.proxies import Router, Worker
+from roomler.sfu import Router, Worker, WorkerPool, WorkerPoolSettings
 
 logger = logging.getLogger(__name__)
 
-# Where the server context keeps the service (`ServerContext.extras`).
-CONFERENCE_KEY = "conference"
-
 ROOM_ENDED = "ended"
 ROOM_WORKER_DIED = "worker_died"
-
-
-class RoomElsewhere(RoomError):
-    """The conference's room is hosted by another node."""
-
-    def __init__(self, conference_id: str, node_id: str, rtp_capabilities: dict[str, Any]):
-        super().__init__(f"conference {conference_id} is hosted by node {node_id}")
-        self.node_id = node_id
-        self.rtp_capabilities = rtp_capabilities
+ROOM_CLOSED = "media:room_closed"
 
 
 class RoomPlacement(Protocol):
@@ -76,9 +81,13 @@ def pool_settings(settings: MediasoupSettings) -> WorkerPoolSettings:
     )
 
 
-def media_of(ctx: ServerContext) -> ConferenceMedia:
-    media: ConferenceMedia = ctx.extras[CONFERENCE_KEY]
-    return media
+@dataclass(frozen=True, slots=True)
+class StartedRoom:
+    """What `POST .../start` answers: the router's capabilities, wherever it runs."""
+
+    rtp_capabilities: dict[str, Any]
+    # Whether this call moved the conference to in progress (it then announces it).
+    newly_started: bool
 
 
 class ConferenceMedia:
@@ -86,18 +95,21 @@ class ConferenceMedia:
         self,
         settings: MediasoupSettings,
         dispatcher: Dispatcher,
+        sessions: async_sessionmaker[AsyncSession],
         *,
+        placement: RoomPlacement | None = None,
         pool_options: dict[str, Any] | None = None,
     ) -> None:
         self.settings = settings
         self.dispatcher = dispatcher
+        self.sessions = sessions
+        self.placement = placement
         self.rooms = RoomManager()
         # Extra `WorkerPool` arguments (`handler=...` in tests); read when the pool starts.
         self.pool_options: dict[str, Any] = dict(pool_options or {})
         self._pool: WorkerPool | None = None
         self._pool_lock = asyncio.Lock()
         self._closed = False
-        self.placement: RoomPlacement | None = None
 
     @property
     def pool_started(self) -> bool:
@@ -128,23 +140,123 @@ class ConferenceMedia:
         if pool is not None:
             await pool.close()
 
+    # --- the conference's lifecycle --------------------------------------------------------------
+
+    async def start_conference(self, conference_id: str) -> StartedRoom:
+        """Place the room (`POST .../start`) and mark the conference in progress.
+
+        A conference that runs already answers the same; one that ended raises
+        `ConferenceEnded`. The caller has checked that the user may see it.
+        """
+        async with self.rooms.lock(conference_id):
+            async with self.sessions() as session:
+                conference = await session.get(Conference, conference_id)
+                if conference is None or conference.status == ENDED:
+                    raise ConferenceEnded("The conference has ended")
+                try:
+                    room = await self.place_room(conference_id)
+                    rtp_capabilities = room.router.rtp_capabilities
+                except RoomElsewhere as elsewhere:  # another node hosts it (several nodes)
+                    rtp_capabilities = elsewhere.rtp_capabilities
+                newly_started = conference.status != IN_PROGRESS
+                if newly_started:
+                    conference.status = IN_PROGRESS
+                    conference.started_at = utcnow()
+                    await session.commit()
+        return StartedRoom(rtp_capabilities, newly_started)
+
+    async def end_conference(self, conference_id: str) -> bool:
+        """Close the room and mark the conference ended; False if it had ended already."""
+        async with self.rooms.lock(conference_id):
+            async with self.sessions() as session:
+                conference = await session.get(Conference, conference_id)
+                if conference is None or conference.status == ENDED:
+                    return False
+                await self.close_room(conference_id)
+                conference.status = ENDED
+                conference.ended_at = utcnow()
+                await close_participation(session, conference_id)
+                await session.commit()
+        return True
+
+    async def join(
+        self, conference_id: str, user_id: str, connection_id: str
+    ) -> tuple[MediaRoom, ParticipantMedia]:
+        """Make the connection a participant (`media:join`), placing the room if needed.
+
+        A conference in progress has no room after its worker died or the server
+        restarted: the first join places a new router, as `POST .../start` would.
+        """
+        display_name = await self._joinable(user_id, conference_id)
+        if self.rooms.get_room(conference_id) is None:
+            async with self.rooms.lock(conference_id):
+                await self._joinable(user_id, conference_id)  # it may have ended meanwhile
+                await self.place_room(conference_id)
+        return await self.rooms.create_transports(
+            conference_id, user_id, connection_id, display_name
+        )
+
+    async def _joinable(self, user_id: str, conference_id: str) -> str:
+        """The user's display name, if they may join the conference now."""
+        async with self.sessions() as session:
+            conference = await member_conference(session, conference_id, user_id)
+            display_name = await session.scalar(select(User.display_name).where(User.id == user_id))
+        if conference is None:
+            raise RoomError(f"unknown conference {conference_id}")
+        if conference.status != IN_PROGRESS:
+            raise RoomError(f"conference {conference_id} is {conference.status}, not in progress")
+        return display_name or ""
+
     # --- rooms -----------------------------------------------------------------------------
 
-    async def start(self, conference_id: str) -> MediaRoom:
-        """The conference's room; a router is placed on a worker if it has none."""
+    async def place_room(self, conference_id: str) -> MediaRoom:
+        """The conference's room; a router is placed on a worker if it has none.
+
+        Callers hold the conference's lock. Raises `RoomElsewhere` when another node
+        hosts it, `MediaUnavailable` when no worker can take it.
+        """
         placement = self.placement
         if placement is None:
-            return await self.rooms.open_room(conference_id, self._create_router)
+            return await self._open_room(conference_id)
         if self.rooms.get_room(conference_id) is None:
             await placement.claim(conference_id)  # RoomElsewhere: another node has it
         try:
-            room = await self.rooms.open_room(conference_id, self._create_router)
+            room = await self._open_room(conference_id)
         except BaseException:
             if self.rooms.get_room(conference_id) is None:
                 placement.released(conference_id)
             raise
         placement.hosted(conference_id, room.router.rtp_capabilities)
         return room
+
+    async def _open_room(self, conference_id: str) -> MediaRoom:
+        try:
+            return await self.rooms.open_room(conference_id, self._create_router)
+        except (RuntimeError, *SFU_ERRORS) as exc:  # no live worker, or it failed
+            logger.error("placing the room of conference %s failed: %s", conference_id, exc)
+            raise MediaUnavailable(f"the media server is not available: {exc}") from None
+
+    def hosts(self, conference_id: str) -> bool:
+        """Whether this node runs the conference's room."""
+        return self.rooms.get_room(conference_id) is not None
+
+    def hosted_rooms(self) -> dict[str, dict[str, Any]]:
+        """conference id -> router capabilities, for every room on this node."""
+        return {
+            conference_id: room.router.rtp_capabilities
+            for conference_id, room in self.rooms.rooms.items()
+        }
+
+    def room(self, conference_id: str) -> MediaRoom | None:
+        return self.rooms.get_room(conference_id)
+
+    def participant(self, conference_id: str, connection_id: str) -> ParticipantMedia:
+        """The connection's media in the room; `RoomError` if it has not joined."""
+        return self.rooms.participant(conference_id, connection_id)
+
+    def conference_of(self, connection_id: str) -> str | None:
+        """The conference the connection takes part in here, if any."""
+        return self.rooms.connection_rooms.get(connection_id)
 
     def _released(self, conference_id: str) -> None:
         if self.placement is not None:
@@ -154,7 +266,13 @@ class ConferenceMedia:
         pool = await self.pool()
         return await pool.create_router()
 
-    async def end(self, conference_id: str, reason: str = ROOM_ENDED) -> MediaRoom | None:
+    async def close_room_here(self, conference_id: str, reason: str = ROOM_ENDED) -> None:
+        """Close the room if this node hosts it (another node asked us to)."""
+        async with self.rooms.lock(conference_id):
+            if self.hosts(conference_id):
+                await self.close_room(conference_id, reason)
+
+    async def close_room(self, conference_id: str, reason: str = ROOM_ENDED) -> MediaRoom | None:
         """Tell every participant connection the room closed, then close its router."""
         room = self.rooms.remove_room(conference_id)
         if room is None:
@@ -193,7 +311,7 @@ class ConferenceMedia:
             await self._announce_closed(room, reason)
 
     async def _announce_closed(self, room: MediaRoom, reason: str) -> None:
-        frame = encode("media:room_closed", {"conference_id": room.conference_id, "reason": reason})
+        frame = encode(ROOM_CLOSED, {"conference_id": room.conference_id, "reason": reason})
         for connection_id in room.connection_ids():
             await self.dispatcher.send_to_connection(connection_id, frame)
 
@@ -261,3 +379,12 @@ class ConferenceMedia:
         await self.dispatcher.broadcast(
             user_ids, encode(event_type, data), exclude_connection=exclude_connection
         )
+
+
+# Where the server context keeps the service (`ServerContext.extras`).
+CONFERENCE_KEY = "conference"
+
+
+def media_of(ctx: ServerContext) -> ConferenceMedia:
+    media: ConferenceMedia = ctx.extras[CONFERENCE_KEY]
+    return media

@@ -8,7 +8,7 @@
 
 Participants are keyed by WebSocket connection id, not by user: the same user in two
 tabs is two participants with their own transports. A connection is in at most one
-room. Only proxies live here (`roomler.sfu.proxies`); closing one frees its objects, ports
+room. Only the SFU's proxies live here (`roomler.sfu`); closing one frees its objects, ports
 included, in the worker. Producers and consumers that close for any reason (their
 transport or producer closed, the worker died) drop out of these tables on their own
 `close` event.
@@ -22,13 +22,32 @@ import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from roomler.sfu.proxies import Consumer, Producer, Router, WebRtcTransport
+from roomler.conference.errors import SFU_ERRORS, RoomError
+from roomler.sfu import Consumer, Producer, Router, WebRtcTransport
 
 logger = logging.getLogger(__name__)
 
+__all__ = [
+    "Departure",
+    "MediaRoom",
+    "ParticipantMedia",
+    "RoomError",
+    "RoomManager",
+    "request_key_frame",
+]
 
-class RoomError(Exception):
-    """A media request that cannot be carried out; the message says why, for the client."""
+
+async def request_key_frame(consumer: Consumer) -> None:
+    """Ask a video consumer's producer for a keyframe; a failure is only logged.
+
+    A new or resumed receiver cannot decode until the next keyframe.
+    """
+    if consumer.kind != "video":
+        return
+    try:
+        await consumer.request_key_frame()
+    except SFU_ERRORS as exc:
+        logger.info("keyframe request for %r failed: %s", consumer, exc)
 
 
 @dataclass(eq=False)

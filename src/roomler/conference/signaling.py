@@ -4,9 +4,12 @@ Each handler answers the requesting connection only (connection-level, echoing t
 request's `request_id`); peers hear about changes user-level, every connection of the
 room's users except the acting connection (`ConferenceMedia.publish`). Any failure is
 answered with `media:error {message, request_type, request_id?}` to the requesting
-connection, never with the generic `error`. When a connection closes, its participant
-leaves the room as on `media:leave`. `docs/protocol.md` ("Media signaling") is the
-reference for clients.
+connection, never with the generic `error` (`reply_media_error`, the one place that
+shapes it). When a connection closes, its participant leaves the room as on
+`media:leave`. `docs/protocol.md` ("Media signaling") is the reference for clients.
+
+With several nodes, a `RequestForwarder` given at construction (`roomler.cluster`) may
+take a request first and send it to the node that hosts the conference.
 """
 
 from __future__ import annotations
@@ -14,10 +17,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import select
-
+from roomler.conference.errors import RoomError, sfu_failures_as_room_errors
 from roomler.conference.media import ConferenceMedia
 from roomler.conference.messages import (
     ConnectTransport,
@@ -27,15 +29,12 @@ from roomler.conference.messages import (
     Produce,
     ProducerAction,
 )
-from roomler.conference.records import IN_PROGRESS, member_conference
-from roomler.conference.rooms import ParticipantMedia, RoomError
+from roomler.conference.rooms import ParticipantMedia, request_key_frame
 from roomler.conference.turn import ice_servers
-from roomler.db.models import User
-from roomler.realtime.connection import Connection
+from roomler.realtime.connection import Peer
 from roomler.realtime.hub import Realtime
 from roomler.realtime.registry import Request
-from roomler.sfu.channel import ChannelError, RequestFailedError
-from roomler.sfu.proxies import InvalidStateError, Producer, WebRtcTransport
+from roomler.sfu import Producer, WebRtcTransport
 
 logger = logging.getLogger(__name__)
 
@@ -73,27 +72,35 @@ def participant_out(participant: ParticipantMedia) -> dict[str, Any]:
     }
 
 
-def reply_error(request: Request, message: str) -> None:
+def reply_media_error(request: Request, message: str) -> None:
+    """`media:error {message, request_type, request_id?}` to the requesting connection."""
     data = {"message": message, "request_type": request.type}
     if request.request_id is not None:
         data["request_id"] = request.request_id
     request.reply(MEDIA_ERROR, data)
 
 
-def describe_failure(exc: Exception) -> str:
-    """The client-facing message of a failed media request."""
-    if isinstance(exc, RequestFailedError):
-        return exc.error  # the worker's own message, without the method prefix
-    return str(exc)
+class RequestForwarder(Protocol):
+    """Takes a `media:*` request that another node must handle (`roomler.cluster`)."""
+
+    async def sent_elsewhere(self, request: Request, data: dict[str, Any]) -> bool:
+        """True when the request went to another node (or was answered for it)."""
+        ...
 
 
 class MediaSignaling:
     """Registers the `media:*` handlers and the disconnect cleanup on a `Realtime` hub."""
 
-    def __init__(self, hub: Realtime, media: ConferenceMedia) -> None:
+    def __init__(
+        self,
+        hub: Realtime,
+        media: ConferenceMedia,
+        *,
+        forwarder: RequestForwarder | None = None,
+    ) -> None:
         self.hub = hub
         self.media = media
-        self.rooms = media.rooms
+        self.forwarder = forwarder
 
     def register(self) -> None:
         handlers: list[tuple[str, Callable[[dict[str, Any]], Any], Any]] = [
@@ -109,15 +116,14 @@ class MediaSignaling:
             ("media:leave", Join.parse, self.leave),
         ]
         for message_type, parse, handle in handlers:
-            self.hub.registry.register(message_type, _guarded(parse, handle))
+            self.hub.registry.register(message_type, self._guarded(parse, handle))
         self.hub.on_disconnect(self.connection_closed)
 
     # --- joining -----------------------------------------------------------------------------
 
     async def join(self, request: Request, message: Join) -> None:
-        display_name = await self._ensure_room(request.user_id, message.conference_id)
-        room, participant = await self.rooms.create_transports(
-            message.conference_id, request.user_id, request.connection_id, display_name
+        room, participant = await self.media.join(
+            message.conference_id, request.user_id, request.connection_id
         )
         # No await from here on: the producers and participants listed are exactly those
         # there before this connection became a participant; later ones reach it by broadcast.
@@ -150,35 +156,6 @@ class MediaSignaling:
             {"conference_id": message.conference_id, **participant_out(participant)},
         )
 
-    async def _ensure_room(self, user_id: str, conference_id: str) -> str:
-        """Check the conference may be joined; give it a router if it has none.
-
-        A conference in progress has no room after its worker died or the server
-        restarted: the first join places a new router, as `POST .../start` would.
-        Returns the user's display name, which the other participants are told.
-        """
-        display_name = await self._joinable(user_id, conference_id)
-        if self.rooms.get_room(conference_id) is not None:
-            return display_name
-        async with self.rooms.lock(conference_id):
-            await self._joinable(user_id, conference_id)  # it may have ended meanwhile
-            try:
-                await self.media.start(conference_id)
-            except RuntimeError as exc:  # no live worker
-                raise RoomError(f"the media server is not available: {exc}") from None
-        return display_name
-
-    async def _joinable(self, user_id: str, conference_id: str) -> str:
-        """The user's display name, if they may join the conference now."""
-        async with self.hub.sessions() as session:
-            conference = await member_conference(session, conference_id, user_id)
-            display_name = await session.scalar(select(User.display_name).where(User.id == user_id))
-        if conference is None:
-            raise RoomError(f"unknown conference {conference_id}")
-        if conference.status != IN_PROGRESS:
-            raise RoomError(f"conference {conference_id} is {conference.status}, not in progress")
-        return display_name or ""
-
     # --- transports, producers, consumers ----------------------------------------------------
 
     async def connect_transport(self, request: Request, message: ConnectTransport) -> None:
@@ -203,7 +180,7 @@ class MediaSignaling:
 
     async def consume(self, request: Request, message: Consume) -> None:
         participant = self._participant(request, message.conference_id)
-        room = self.rooms.get_room(message.conference_id)
+        room = self.media.room(message.conference_id)
         producer = room.find_producer(message.producer_id) if room is not None else None
         if room is None or producer is None:
             raise RoomError(f"unknown producer {message.producer_id}")
@@ -224,12 +201,7 @@ class MediaSignaling:
                 "producer_paused": consumer.producer_paused,
             },
         )
-        if consumer.kind == "video":
-            # A new receiver cannot decode until the next keyframe: ask for one now.
-            try:
-                await consumer.request_key_frame()
-            except (ChannelError, InvalidStateError) as exc:
-                logger.info("keyframe request for %r failed: %s", consumer, exc)
+        await request_key_frame(consumer)
 
     async def producer_close(self, request: Request, message: ProducerAction) -> None:
         participant = self._participant(request, message.conference_id)
@@ -264,11 +236,7 @@ class MediaSignaling:
         consumer = participant.consumer(message.consumer_id)
         await consumer.resume()
         request.reply("media:consumer_resumed", {"consumer_id": message.consumer_id})
-        if consumer.kind == "video":
-            try:
-                await consumer.request_key_frame()
-            except (ChannelError, InvalidStateError) as exc:
-                logger.info("keyframe request for %r failed: %s", consumer, exc)
+        await request_key_frame(consumer)
 
     # --- leaving -----------------------------------------------------------------------------
 
@@ -279,44 +247,52 @@ class MediaSignaling:
             "media:peer_left", {"user_id": request.user_id, "conference_id": message.conference_id}
         )
 
-    async def connection_closed(self, connection: Connection) -> None:
-        conference_id = self.rooms.connection_rooms.get(connection.connection_id)
+    async def connection_closed(self, connection: Peer) -> None:
+        conference_id = self.media.conference_of(connection.connection_id)
         if conference_id is not None:
             await self.media.leave_connection(conference_id, connection.connection_id)
 
     # --- helpers -----------------------------------------------------------------------------
 
     def _participant(self, request: Request, conference_id: str) -> ParticipantMedia:
-        return self.rooms.participant(conference_id, request.connection_id)
+        return self.media.participant(conference_id, request.connection_id)
 
     async def _to_others(
         self, request: Request, conference_id: str, event_type: str, data: dict[str, Any]
     ) -> None:
-        room = self.rooms.get_room(conference_id)
+        room = self.media.room(conference_id)
         if room is not None:
             await self.media.publish(
                 room.user_ids(), event_type, data, exclude_connection=request.connection_id
             )
 
+    def _guarded(
+        self,
+        parse: Callable[[dict[str, Any]], M],
+        handle: Callable[[Request, M], Awaitable[None]],
+    ) -> Callable[[Request, dict[str, Any]], Awaitable[None]]:
+        """Forward, or parse and handle, one message, answering any failure with `media:error`."""
 
-def _guarded(
-    parse: Callable[[dict[str, Any]], M], handle: Callable[[Request, M], Awaitable[None]]
-) -> Callable[[Request, dict[str, Any]], Awaitable[None]]:
-    """Parse and handle one message, answering every failure with `media:error`."""
+        async def run(request: Request, data: dict[str, Any]) -> None:
+            try:
+                if self.forwarder is not None and await self.forwarder.sent_elsewhere(
+                    request, data
+                ):
+                    return
+                with sfu_failures_as_room_errors():
+                    await handle(request, parse(data))
+            except (RoomError, ValueError) as exc:
+                reply_media_error(request, str(exc))
+            except Exception:
+                logger.exception("%r: %s failed", request.connection, request.type)
+                reply_media_error(request, "the server failed to handle this message")
 
-    async def run(request: Request, data: dict[str, Any]) -> None:
-        try:
-            await handle(request, parse(data))
-        except (RoomError, ValueError, ChannelError, InvalidStateError) as exc:
-            reply_error(request, describe_failure(exc))
-        except Exception:
-            logger.exception("%r: %s failed", request.connection, request.type)
-            reply_error(request, "the server failed to handle this message")
-
-    return run
+        return run
 
 
-def register_media_signaling(hub: Realtime, media: ConferenceMedia) -> MediaSignaling:
-    signaling = MediaSignaling(hub, media)
+def register_media_signaling(
+    hub: Realtime, media: ConferenceMedia, *, forwarder: RequestForwarder | None = None
+) -> MediaSignaling:
+    signaling = MediaSignaling(hub, media, forwarder=forwarder)
     signaling.register()
     return signaling

@@ -15,6 +15,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from roomler.realtime.protocol import CLOSE_TRY_AGAIN_LATER
 from roomler.realtime.wsprotocol import TextFrames, WriteFrame
@@ -22,7 +23,35 @@ from roomler.realtime.wsprotocol import TextFrames, WriteFrame
 logger = logging.getLogger(__name__)
 
 SendText = Callable[[str], Awaitable[None]]
-CloseHook = Callable[["Connection"], Awaitable[None]]
+CloseHook = Callable[["Peer"], Awaitable[None]]
+
+
+class Peer(Protocol):
+    """A client connection as handlers and cleanup hooks see it.
+
+    `Connection` (one WebSocket here) is one; the cluster's stand-in for a connection
+    held by another node (`roomler.cluster.conference.RemoteConnection`) is another.
+    """
+
+    user_id: str
+    connection_id: str
+    close_hooks: list[CloseHook]
+
+    @property
+    def closing(self) -> bool: ...
+
+    def send(self, frame: str) -> bool:
+        """Queue `frame` without waiting; False when the connection is closing or full."""
+        ...
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Ask for the connection to be closed; the first request's code wins."""
+        ...
+
+    def on_close(self, hook: CloseHook) -> None:
+        """Run `hook(peer)` once when the connection has gone."""
+        ...
+
 
 # Shared by every connection of the process (one event loop): see TextFrames.
 _frames = TextFrames()

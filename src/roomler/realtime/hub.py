@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from roomler.auth.tokens import TokenIssuer
 from roomler.config import Settings
 from roomler.context import ServerContext
-from roomler.realtime.connection import CloseHook, Connection
+from roomler.realtime.connection import CloseHook, Connection, Peer
 from roomler.realtime.dispatcher import Dispatcher, LocalDispatcher
 from roomler.realtime.handlers import register_builtin_handlers
 from roomler.realtime.membership import store_presence, tenant_peer_ids
@@ -140,14 +140,18 @@ class Realtime:
         await self._attempt(
             connection, partial(self.typing.connection_closed, connection.connection_id)
         )
-        for hook in (*connection.close_hooks, *self.close_hooks):
-            await self._attempt(connection, partial(hook, connection))
+        await self.run_close_hooks(connection)
         await self._attempt(
             connection,
             partial(self.presence.disconnected, connection.user_id, connection.connection_id),
         )
 
-    async def _attempt(self, connection: Connection, step: Callable[[], Awaitable[None]]) -> None:
+    async def run_close_hooks(self, peer: Peer) -> None:
+        """The connection's own hooks, then every `on_disconnect` hook; each one runs."""
+        for hook in (*peer.close_hooks, *self.close_hooks):
+            await self._attempt(peer, partial(hook, peer))
+
+    async def _attempt(self, connection: Peer, step: Callable[[], Awaitable[None]]) -> None:
         """One cleanup step; a failure is logged and the next step still runs."""
         try:
             await step()

@@ -110,6 +110,16 @@ def encode(event_type: str, data: dict[str, Any], request_id: str | None = None)
     return _encoder.encode(frame)
 
 
+def frame_type(frame: str) -> str | None:
+    """The `type` of an encoded server frame (read by parsing it, never by its text)."""
+    try:
+        decoded = json.loads(frame)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    kind = decoded.get("type") if isinstance(decoded, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
 def encode_connected(user_id: str, connection_id: str) -> str:
     return _encoder.encode(
         {"type": "connected", "user_id": user_id, "connection_id": connection_id}

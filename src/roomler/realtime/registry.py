@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from roomler.realtime.connection import CloseHook, Connection
+from roomler.realtime.connection import CloseHook, Peer
 from roomler.realtime.protocol import (
     ERROR_BAD_REQUEST,
     ERROR_INTERNAL,
@@ -48,7 +48,7 @@ class Request:
     """One client message being handled, with the connection it came on."""
 
     hub: Realtime
-    connection: Connection
+    connection: Peer
     type: str
     request_id: str | None
 
@@ -115,7 +115,7 @@ class HandlerRegistry:
         return sorted(self._handlers)
 
 
-async def handle_message(hub: Realtime, connection: Connection, message: ClientMessage) -> None:
+async def handle_message(hub: Realtime, connection: Peer, message: ClientMessage) -> None:
     """Run the handler of one parsed client message, answering every failure with `error`."""
     registration = hub.registry.get(message.type)
     if registration is None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from roomler.realtime.dispatcher import Dispatcher
 from roomler.realtime.protocol import encode
+from roomler.tasks import BackgroundTasks
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class TypingIndicators:
         self.ledger = ledger
         self._active: dict[Key, _Typing] = {}
         self._by_connection: dict[str, set[Key]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = BackgroundTasks(logger, "typing:stop delivery failed")
 
     def is_typing(self, channel_id: str, user_id: str) -> bool:
         return (channel_id, user_id) in self._active
@@ -86,8 +86,7 @@ class TypingIndicators:
         """Drop every indicator without telling anyone (server shutdown)."""
         for key in list(self._active):
             self._forget(key, quiet=True)
-        for task in self._tasks:
-            task.cancel()
+        self._tasks.cancel_all()
 
     async def _end(self, key: Key) -> None:
         typing = self._forget(key)
@@ -97,7 +96,9 @@ class TypingIndicators:
     def _expire(self, key: Key) -> None:
         typing = self._forget(key)
         if typing is not None:
-            self._spawn(self.dispatcher.broadcast(typing.recipients, _frame("typing:stop", key)))
+            self._tasks.spawn(
+                self.dispatcher.broadcast(typing.recipients, _frame("typing:stop", key))
+            )
 
     def _forget(self, key: Key, *, quiet: bool = False) -> _Typing | None:
         """Drop the indicator; `quiet` leaves the ledger alone (renewal, shutdown)."""
@@ -113,16 +114,6 @@ class TypingIndicators:
             if not keys:
                 del self._by_connection[typing.connection_id]
         return typing
-
-    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("typing:stop delivery failed", exc_info=task.exception())
 
 
 def _frame(event_type: str, key: Key) -> str:
