@@ -2,8 +2,10 @@
 
 ``WorkerHandler`` (``handler.py``) answers the channel requests of the web
 process; it owns Routers (``router.py``), each with WebRtcTransports
-(``transport.py``: UDP (``udp.py``) + ICE-lite + DTLS + SRTP) carrying
-Producers (``producer.py``) and Consumers (``consumer.py``).
+(``transport.py``: UDP (``udp.py``) + ICE-lite (``ice_path.py``: valid and
+selected addresses, ICE state) + DTLS (``dtls_driver.py``: the endpoint's timer
+and held datagrams) + SRTP) carrying Producers (``producer.py``) and Consumers
+(``consumer.py``).
 
 Modules import downward only: ``handler -> router -> transport ->
 rtp_listener / rtcp_scheduler -> consumer -> producer -> interfaces``. A lower

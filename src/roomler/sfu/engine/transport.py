@@ -5,9 +5,8 @@ byte (RFC 7983 section 7, :mod:`roomler.sfu.demux`):
 
 - STUN goes to the ICE-lite agent (:mod:`roomler.sfu.ice`). An address that
   sent an authenticated Binding request becomes *valid*; a nominating one
-  (USE-CANDIDATE) is *selected* and receives everything we send. Before a
-  nomination we answer the most recently validated address, as mediasoup
-  does, so a DTLS handshake can begin.
+  (USE-CANDIDATE) is *selected* and receives everything we send
+  (:class:`~.ice_path.IcePath` keeps those addresses and the ICE state).
 - DTLS, SRTP and SRTCP are accepted from valid addresses only; anything from
   another address, anything that does not decrypt (garbage, replays) and
   anything unclassifiable is dropped and counted in ``drops`` by reason.
@@ -71,6 +70,8 @@ from roomler.sfu.rtp import read_extensions, read_header
 from roomler.sfu.srtp import SrtpContext
 
 from .consumer import Consumer
+from .dtls_driver import DtlsDriver
+from .ice_path import Address, IcePath
 from .producer import Producer
 from .rtcp_scheduler import RtcpScheduler
 from .rtp_listener import RtpListener
@@ -82,15 +83,10 @@ __all__ = ["TransportOwner", "WebRtcTransport", "bind_udp_socket"]
 
 logger = logging.getLogger(__name__)
 
-Address = tuple[str, int]
-
 #: Largest datagram read; WebRTC keeps packets below ~1200 bytes.
 RECV_SIZE = 4096
 #: Datagrams handled per readiness callback before yielding to the loop.
 MAX_READS = 64
-#: Addresses remembered as ICE-valid (the peer's candidates that checked).
-MAX_VALID_ADDRESSES = 8
-MAX_PENDING_DTLS = 8
 #: ICE priority of our host candidate: type preference 126 (host), local
 #: preference 65535, component 1 (RFC 8445 section 5.1.2.1).
 CANDIDATE_PRIORITY = (126 << 24) | (65535 << 8) | 255
@@ -171,7 +167,6 @@ class WebRtcTransport:
         self.port: int = sock.getsockname()[1]
         self.announced_address = _announced_address(listen_ip, announced_ip)
         self.closed = False
-        self.ice_state = "new"
         self.dtls_state = "new"
         self.dtls_role: str | None = None
         self.rtcp_ssrc = random.randint(1, 0xFFFFFFFF)
@@ -181,12 +176,12 @@ class WebRtcTransport:
         self._sock = sock
         self._fd = sock.fileno()
         self._ice = IceLiteServer()
-        self._valid: dict[Address, float] = {}
-        self._selected: Address | None = None
-        self._dtls: DtlsEndpoint | None = None
-        self._dtls_inbox: list[bytes] = []
-        self._dtls_outbox: list[bytes] = []
-        self._dtls_timer: Any = None
+        self._ice_path = IcePath()
+        # The path's own dict of valid addresses, read once per datagram.
+        self._valid = self._ice_path.valid
+        self._dtls = DtlsDriver(
+            self.loop, send=self._send_dtls, on_step=self._on_dtls_step, count_drop=self._drop
+        )
         self._srtp: SrtpContext | None = None
         self._protect_rtp: Callable[[bytes], bytes] = _not_connected
         #: Where RTP goes (see _update_media_destination); None while it cannot be sent.
@@ -226,6 +221,10 @@ class WebRtcTransport:
     def __repr__(self) -> str:
         return f"WebRtcTransport({self.id[:8]})"
 
+    @property
+    def ice_state(self) -> str:
+        return self._ice_path.state
+
     # -- parameters -----------------------------------------------------------
 
     @property
@@ -253,13 +252,14 @@ class WebRtcTransport:
 
     @property
     def selected_tuple(self) -> dict[str, Any] | None:
-        if self._selected is None:
+        selected = self._ice_path.selected
+        if selected is None:
             return None
         return {
             "localIp": self.announced_address,
             "localPort": self.port,
-            "remoteIp": self._selected[0],
-            "remotePort": self._selected[1],
+            "remoteIp": selected[0],
+            "remotePort": selected[1],
             "protocol": "udp",
         }
 
@@ -267,7 +267,7 @@ class WebRtcTransport:
 
     def connect(self, dtls_parameters: object) -> str:
         """Start DTLS with the peer's parameters; returns our DTLS role."""
-        if self._dtls is not None:
+        if self._dtls.endpoint is not None:
             raise ValueError(f"{self!r}: connect() was already called")
         if not isinstance(dtls_parameters, dict):
             raise ValueError("dtls_parameters must be an object")
@@ -275,17 +275,10 @@ class WebRtcTransport:
         fingerprints = dtls_parameters.get("fingerprints")
         if not isinstance(fingerprints, list) or not fingerprints:
             raise ValueError("dtls_parameters.fingerprints must be a non-empty array")
-        dtls = DtlsEndpoint(worker_certificate(), role)
-        dtls.set_remote_fingerprints(fingerprints)
-        self._dtls = dtls
+        self._dtls.create(worker_certificate(), role, fingerprints)
         self.dtls_role = role
         self._set_dtls_state("connecting")
-        now = self.loop.time()
-        dtls.start(now)
-        inbox, self._dtls_inbox = self._dtls_inbox, []
-        for data in inbox:
-            dtls.receive(data, now)
-        self._after_dtls(now)
+        self._dtls.start()
         logger.info("%r connecting as DTLS %s", self, role)
         return role
 
@@ -326,7 +319,7 @@ class WebRtcTransport:
             elif kind is PacketKind.RTCP:
                 self._on_rtcp(data, now)
             else:
-                self._on_dtls(data, now)
+                self._dtls.receive(data, now)
         except ValueError as exc:
             self.drops[f"invalid_{kind.value}"] += 1
             logger.debug("%r dropped a %s datagram: %s", self, kind.value, exc)
@@ -345,85 +338,38 @@ class WebRtcTransport:
         self._on_valid_check(source, result.selected_changed, now)
 
     def _on_valid_check(self, source: Address, selected_changed: bool, now: float) -> None:
-        self._valid.pop(source, None)
-        self._valid[source] = now
-        while len(self._valid) > MAX_VALID_ADDRESSES:
-            oldest = next(iter(self._valid))
-            if oldest == self._selected:
-                self._valid[oldest] = self._valid.pop(oldest)
-                oldest = next(iter(self._valid))
-            del self._valid[oldest]
-        if selected_changed:
-            self._selected = source
+        change = self._ice_path.on_check(source, selected_changed, now)
+        if change.state is not None:
+            self._emit_ice_state(change.state)
+        if change.selected:
             logger.info("%r selected tuple %s:%d", self, *source)
-            self._set_ice_state("completed")
             self.router.emit(
                 "transport.iceselectedtuplechange",
                 self.id,
                 {"ice_selected_tuple": self.selected_tuple},
             )
-        elif self.ice_state == "new":
-            self._set_ice_state("connected")
-        elif self.ice_state == "disconnected" and source == self._selected:
-            self._set_ice_state("completed")
         self._update_media_destination()
-        if self._dtls_outbox:
-            outbox, self._dtls_outbox = self._dtls_outbox, []
-            for datagram in outbox:
-                self._sendto(datagram, source)
+        self._dtls.flush_held()
 
-    def _on_dtls(self, data: bytes, now: float) -> None:
-        if self._dtls is None:
-            # A ClientHello can beat the connect request; keep a few.
-            if len(self._dtls_inbox) < MAX_PENDING_DTLS:
-                self._dtls_inbox.append(data)
-            else:
-                self.drops["dtls_before_connect"] += 1
-            return
-        before = self._dtls.dropped_datagrams
-        self._dtls.receive(data, now)
-        if self._dtls.dropped_datagrams != before:
-            self.drops["invalid_dtls"] += 1
-        self._after_dtls(now)
+    def _send_dtls(self, datagram: bytes) -> bool:
+        destination = self._destination()
+        if destination is None:
+            return False  # held until ICE validates an address
+        self._sendto(datagram, destination)
+        return True
 
-    def _after_dtls(self, now: float) -> None:
-        dtls = self._dtls
-        if dtls is None or self.closed:
-            return
-        self._flush_dtls(dtls)
+    def _drop(self, reason: str) -> None:
+        self.drops[reason] += 1
+
+    def _on_dtls_step(self, dtls: DtlsEndpoint) -> None:
+        """The DTLS endpoint moved: SRTP once connected, close when it failed."""
         if dtls.state is DtlsState.CONNECTED and self._srtp is None:
             self._on_dtls_connected(dtls)
         elif dtls.state is DtlsState.FAILED:
             self._on_dtls_failed(dtls.failure_reason or "DTLS failed")
-            return
         elif dtls.state is DtlsState.CLOSED and self.dtls_state != "closed":
             logger.info("%r DTLS closed by the peer", self)
             self._set_dtls_state("closed")
-        self._schedule_dtls_timer()
-
-    def _flush_dtls(self, dtls: DtlsEndpoint) -> None:
-        for datagram in dtls.datagrams_to_send():
-            destination = self._destination()
-            if destination is None:
-                self._dtls_outbox.append(datagram)
-            else:
-                self._sendto(datagram, destination)
-
-    def _schedule_dtls_timer(self) -> None:
-        if self._dtls_timer is not None:
-            self._dtls_timer.cancel()
-            self._dtls_timer = None
-        when = self._dtls.get_timer() if self._dtls is not None else None
-        if when is not None:
-            self._dtls_timer = self.loop.call_at(when, self._on_dtls_timer, when)
-
-    def _on_dtls_timer(self, when: float) -> None:
-        self._dtls_timer = None
-        if self.closed or self._dtls is None:
-            return
-        now = max(self.loop.time(), when)
-        self._dtls.handle_timer(now)
-        self._after_dtls(now)
 
     def _on_dtls_connected(self, dtls: DtlsEndpoint) -> None:
         assert dtls.srtp_keys is not None
@@ -522,11 +468,7 @@ class WebRtcTransport:
     # -- sending ----------------------------------------------------------------
 
     def _destination(self) -> Address | None:
-        if self._selected is not None:
-            return self._selected
-        if self._valid:
-            return next(reversed(self._valid))
-        return None
+        return self._ice_path.destination()
 
     def _update_media_destination(self) -> None:
         """Cache where RTP goes, for the per-packet path: None until SRTP is up and ICE
@@ -644,10 +586,10 @@ class WebRtcTransport:
 
     def _check_consent(self, now: float) -> None:
         """RFC 7675: no authenticated check for 30 s on the selected tuple."""
-        if self.ice_state in ("connected", "completed") and not self._ice.is_alive(now):
-            if self._selected is not None:
-                logger.info("%r ICE consent expired", self)
-                self._set_ice_state("disconnected")
+        state = self._ice_path.on_consent_check(self._ice.is_alive(now))
+        if state is not None:
+            logger.info("%r ICE consent expired", self)
+            self._emit_ice_state(state)
 
     # -- producers and consumers ----------------------------------------------
 
@@ -726,10 +668,7 @@ class WebRtcTransport:
 
     # -- state --------------------------------------------------------------------
 
-    def _set_ice_state(self, state: str) -> None:
-        if state == self.ice_state:
-            return
-        self.ice_state = state
+    def _emit_ice_state(self, state: str) -> None:
         self.router.emit("transport.icestatechange", self.id, {"ice_state": state})
 
     def _set_dtls_state(self, state: str, reason: str | None = None) -> None:
@@ -757,18 +696,15 @@ class WebRtcTransport:
             consumer.close(transport_closed=True)
         for producer in tuple(self.producers.values()):
             producer.close(from_inside=True)
-        if self._dtls is not None:
-            self._dtls.close()
-            self._flush_dtls(self._dtls)  # close_notify
+        self._dtls.close()  # close_notify
         self.closed = True
         self._update_media_destination()
-        for handle in (self._dtls_timer, self._tick_handle):
-            if handle is not None:
-                handle.cancel()
-        self._dtls_timer = self._tick_handle = None
+        if self._tick_handle is not None:
+            self._tick_handle.cancel()
+            self._tick_handle = None
         self.loop.remove_reader(self._fd)
         self._sock.close()
-        self.ice_state = "closed"
+        self._ice_path.close()
         if self.dtls_state != "failed":
             self.dtls_state = "closed"
         self.router.remove_transport(self)
