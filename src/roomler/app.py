@@ -12,6 +12,7 @@ from starlette.websockets import WebSocket
 
 from roomler import __version__
 from roomler.api import auth, channels, conferences, messages, tenants, turn
+from roomler.api.accesslog import AccessLogMiddleware
 from roomler.api.docs import install_api_docs
 from roomler.api.errors import install_error_handlers
 from roomler.auth.tokens import TokenIssuer
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ctx = ctx
     install_error_handlers(app)
     install_api_docs(app)
+    app.add_middleware(AccessLogMiddleware)
     if settings.app.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from roomler.config import ConfigError, Settings, load_settings
+from roomler.logs import configure_logging
 
 EXIT_CONFIG = 2
 
@@ -25,9 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"roomler: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log.format, settings.log.level)
     if args.command == "migrate":
         migrate(settings)
         return 0
@@ -44,17 +42,16 @@ def serve_forever(settings: Settings, host: str | None, port: int | None) -> int
     import uvicorn
 
     from roomler.app import create_app
-    from roomler.logs import install_token_redaction
     from roomler.realtime.keepalive import uvicorn_websocket_options
 
     migrate(settings)
-    install_token_redaction()
     app = create_app(settings)
     uvicorn.run(
         app,
         host=host or settings.app.host,
         port=port or settings.app.port,
-        log_config=None,
+        log_config=None,  # roomler.logs configured every logger, uvicorn's included
+        access_log=False,  # replaced by roomler.access, with durations (api/accesslog.py)
         # Pings every ROOMLER__WS__PING_INTERVAL_SECS, frame size limit: see realtime/keepalive.py
         **uvicorn_websocket_options(settings.ws),
     )

@@ -14,6 +14,7 @@ from roomler.auth.tokens import InvalidToken
 from roomler.context import ServerContext
 from roomler.db.models import TenantMember, User
 from roomler.ids import is_id
+from roomler.logs import annotate_log_context
 
 ACCESS_COOKIE = "access_token"
 
@@ -56,6 +57,7 @@ async def get_current_user(request: Request, ctx: Context, session: Session) -> 
     user = await session.get(User, claims.user_id)
     if user is None:
         raise unauthorized("User no longer exists")
+    annotate_log_context(user_id=user.id)
     return user
 
 

@@ -31,6 +31,7 @@ from roomler.conference.messages import (
 )
 from roomler.conference.rooms import ParticipantMedia, request_key_frame
 from roomler.conference.turn import ice_servers
+from roomler.logs import log_context
 from roomler.realtime.connection import Peer
 from roomler.realtime.hub import Realtime
 from roomler.realtime.registry import Request
@@ -274,18 +275,21 @@ class MediaSignaling:
         """Forward, or parse and handle, one message, answering any failure with `media:error`."""
 
         async def run(request: Request, data: dict[str, Any]) -> None:
-            try:
-                if self.forwarder is not None and await self.forwarder.sent_elsewhere(
-                    request, data
-                ):
-                    return
-                with sfu_failures_as_room_errors():
-                    await handle(request, parse(data))
-            except (RoomError, ValueError) as exc:
-                reply_media_error(request, str(exc))
-            except Exception:
-                logger.exception("%r: %s failed", request.connection, request.type)
-                reply_media_error(request, "the server failed to handle this message")
+            conference_id = data.get("conference_id")
+            known = conference_id if isinstance(conference_id, str) else None
+            with log_context(conference_id=known):
+                try:
+                    if self.forwarder is not None and await self.forwarder.sent_elsewhere(
+                        request, data
+                    ):
+                        return
+                    with sfu_failures_as_room_errors():
+                        await handle(request, parse(data))
+                except (RoomError, ValueError) as exc:
+                    reply_media_error(request, str(exc))
+                except Exception:
+                    logger.exception("%r: %s failed", request.connection, request.type)
+                    reply_media_error(request, "the server failed to handle this message")
 
         return run
 

@@ -20,6 +20,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from roomler.api.errors import error_response
 from roomler.auth.tokens import InvalidToken
 from roomler.db.models import User
+from roomler.logs import bind_log_context
 from roomler.realtime.connection import Connection
 from roomler.realtime.handshake import (
     HandshakeRejected,
@@ -111,6 +112,9 @@ class WsSession:
 
     async def run(self, stored_presence: str) -> None:
         connection = self.connection
+        # The connection's own task: every line it logs from here on says whose it is.
+        bind_log_context(user_id=connection.user_id, connection_id=connection.connection_id)
+        opened = time.monotonic()
         connection.send(encode_connected(connection.user_id, connection.connection_id))
         self.hub.open(connection)
         expiry = asyncio.get_running_loop().call_later(
@@ -130,6 +134,13 @@ class WsSession:
             connection.close(CLOSE_GOING_AWAY)  # no-op if a code was already chosen
             await self._stop(reader, writer)
             await self.hub.closed(connection)
+            ended_by = "the client" if server_close is None else f"the server ({server_close})"
+            logger.info(
+                "WebSocket closed by %s after %.1f s %s",
+                ended_by,
+                time.monotonic() - opened,
+                connection.close_reason,
+            )
         if server_close is not None:
             await self._close_socket(server_close, connection.close_reason)
 
