@@ -517,6 +517,18 @@ class Consumer(_Proxy):
     async def request_key_frame(self) -> None:
         await self._request("request_key_frame")
 
+    async def set_preferred_layers(
+        self, spatial_layer: int, temporal_layer: int | None = None
+    ) -> JsonObject:
+        """A simulcast consumer's most wanted layers (mediasoup's setPreferredLayers).
+
+        Returns ``{"preferredLayers": ..., "currentLayers": ...}`` as the worker clamped them.
+        """
+        data: JsonObject = {"spatial_layer": spatial_layer}
+        if temporal_layer is not None:
+            data["temporal_layer"] = temporal_layer
+        return await self._request("set_preferred_layers", data)
+
     async def get_stats(self) -> JsonObject:
         return await self._request("get_stats")
 

@@ -273,19 +273,21 @@ async def test_h264_keyframe_is_recognised(engine: Harness) -> None:
     assert call.forwarded()[0].payload_type == call.codec_pt("video/H264")
 
 
-async def test_simulcast_forwards_the_first_encoding_learned_from_mid_and_rid(
+async def test_simulcast_ssrcs_are_learned_from_mid_and_rid_and_the_best_one_forwarded(
     engine: Harness,
 ) -> None:
     call = await start_call(engine, SIMULCAST)
+    assert call.consumer["type"] == "simulcast"
     ids = _chrome_ids(SIMULCAST)
 
     def layer(ssrc: int, rid: bytes, seq: int, keyframe: bool = False) -> RtpPacket:
         return video_packet(seq, keyframe=keyframe, ssrc=ssrc, mid=b"2",
                             extensions={ids["rid"]: rid})  # fmt: skip
 
-    call.sender.send_rtp(layer(2222, b"r1", 1, keyframe=True))
-    await send_and_wait(call, [layer(1111, b"r0", 50, keyframe=True), layer(1111, b"r0", 51)], 2)
-    await assert_nothing_more(call, 2)
+    await send_and_wait(call, [layer(2222, b"r1", 1, keyframe=True), layer(2222, b"r1", 2)], 2)
+    call.sender.send_rtp(layer(1111, b"r0", 50, keyframe=True))
+    call.sender.send_rtp(layer(1111, b"r0", 51))
+    await assert_nothing_more(call, 2)  # r0 is below the best encoding that flows
 
     assert [p.payload for p in call.forwarded()][0] == vp8_payload(keyframe=True)
     stats = await call.request("producer.get_stats", producer_id=call.producer_id)

@@ -62,6 +62,7 @@ from .rewrite import (
     one_byte_elements,
     template_key,
 )
+from .rtp_stats import ReceiveStats
 from .settings import EngineSettings
 
 __all__ = ["Consumer"]
@@ -83,8 +84,9 @@ class Consumer:
     """One producer's track as sent to one browser over one WebRtcTransport.
 
     It knows its transport only as a :class:`~.interfaces.MediaSender`; ``on_close``
-    tells the transport it is gone. The simulcast and SVC consumers to come are
-    subclasses: they choose which of the producer's streams `forward` passes on.
+    tells the transport it is gone. This one passes on the producer's first
+    encoding; :class:`~.simulcast_consumer.SimulcastConsumer` (and the SVC consumer
+    to come) choose which of the producer's streams ``forward`` passes on.
     """
 
     #: mediasoup's consumer type.
@@ -201,8 +203,8 @@ class Consumer:
     def forward(self, packet: RtpForward, now: float) -> None:
         if self.paused or self.producer_paused or self.closed:
             return
-        if packet.payload_type not in self._payload_types:
-            return
+        if packet.payload_type not in self._payload_types or packet.layer:
+            return  # a simple consumer passes on the first encoding only
         sender = self.sender
         if not sender.can_send:
             return
@@ -219,6 +221,11 @@ class Consumer:
                 self._sync_seq = (packet.sequence_number - _SYNC_WINDOW) & 0xFFFF
         seq = (packet.sequence_number + self._seq_offset) & 0xFFFF
         timestamp = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF
+        self._send(packet, seq, timestamp, packet.body, now)
+
+    def _send(self, packet: RtpForward, seq: int, timestamp: int, body: bytes, now: float) -> None:
+        """Send ``packet`` with our numbers and ``body`` (its own, or a rewritten one)."""
+        sender = self.sender
         template = packet.cache.get(self._template_key, _MISSING)
         if template is _MISSING:
             template = packet.cache[self._template_key] = self._header_template(packet, now)
@@ -231,6 +238,8 @@ class Consumer:
                 ssrc=self.ssrc,
                 block=extension_block(self._extension_items(packet.extensions, now)),
             )
+            if body is not packet.body:
+                data = data[: len(data) - len(packet.body)] + body
         else:
             pack, first, second, middle, twcc = template
             if twcc:
@@ -238,7 +247,7 @@ class Consumer:
                 head = pack(first, second, seq, timestamp, self.ssrc, middle, twcc_seq)
             else:
                 head = pack(first, second, seq, timestamp, self.ssrc, middle)
-            data = head + packet.body
+            data = head + body
         protected = sender.send_rtp(data)
         if protected is None:
             return
@@ -246,7 +255,7 @@ class Consumer:
             self._buffer.store(seq, data if self._rtx_pt is not None else protected, now)
         self.packets_sent += 1
         self.bytes_sent += len(data)
-        self.payload_bytes_sent += len(packet.body)
+        self.payload_bytes_sent += len(body)
         if self._max_seq is None or not (seq - self._max_seq) & 0x8000:
             self._max_seq = seq
             self._max_ts = timestamp
@@ -345,10 +354,10 @@ class Consumer:
         if self._max_seq is None:
             return []
         ntp = ntp_from_unix(time.time())
-        stream = self.producer.forwarded_stream.stats
+        stream, ts_offset = self._clock_source()
         if stream.last_sr_time is not None:
             rtp_now = stream.last_sr_rtp + int((now - stream.last_sr_time) * self.clock_rate)
-            rtp_now += self._ts_offset
+            rtp_now += ts_offset
         else:
             rtp_now = self._max_ts + int((now - self._max_time) * self.clock_rate)
         report = SenderReport(
@@ -360,6 +369,10 @@ class Consumer:
         )
         sdes = Sdes([SdesChunk(self.ssrc, [(_SDES_CNAME, self.cname.encode()[:255])])])
         return [report, sdes]
+
+    def _clock_source(self) -> tuple[ReceiveStats, int]:
+        """The producer stream whose SRs map our timeline, and the offset added to it."""
+        return self.producer.forwarded_stream.stats, self._ts_offset
 
     # -- control ------------------------------------------------------------------
 

@@ -18,7 +18,11 @@ the list. Beyond it: ``transport.close {reason}`` when a transport closed
 itself (DTLS failed), and the methods ``worker.close`` (close every router)
 and ``transport.restart_ice`` (new ICE credentials, ``{ice_parameters}``).
 ``transport.connect`` answers ``{dtls_local_role}``; ``transport.produce``
-answers ``{type: "simulcast"}`` for a producer with several encodings.
+answers ``{type: "simulcast"}`` for a producer with several encodings, and
+its consumers are simulcast consumers: ``consumer.set_preferred_layers
+{consumer_id, spatial_layer, temporal_layer?}`` answers ``{preferredLayers,
+currentLayers}`` and ``consumer.layerschange {spatial_layer, temporal_layer}``
+tells what one forwards.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from .consumer import Consumer
 from .producer import Producer
 from .router import Emit, Router, WorkerObjects
 from .settings import EngineSettings
+from .simulcast_consumer import SimulcastConsumer
 from .transport import WebRtcTransport
 
 __all__ = ["WorkerHandler"]
@@ -62,6 +67,11 @@ class ProducerRef(WireModel):
 
 class ConsumerRef(WireModel):
     consumer_id: Id
+
+
+class ConsumerPreferredLayers(ConsumerRef):
+    spatial_layer: int
+    temporal_layer: int | None = None
 
 
 class RouterCreate(RouterRef):
@@ -140,6 +150,7 @@ class WorkerHandler:
             "consumer.dump": lambda d: self._consumer(d).dump(),
             "consumer.get_stats": lambda d: self._consumer(d).get_stats(),
             "consumer.request_key_frame": self._consumer_request_key_frame,
+            "consumer.set_preferred_layers": self._consumer_set_preferred_layers,
         }
 
     @property
@@ -324,3 +335,11 @@ class WorkerHandler:
     def _consumer_request_key_frame(self, data: Data) -> Data:
         self._consumer(data).request_key_frame()
         return {}
+
+    def _consumer_set_preferred_layers(self, data: Data) -> Data:
+        request = ConsumerPreferredLayers.parse(data, "data")
+        consumer = self._consumer(data)
+        if not isinstance(consumer, SimulcastConsumer):
+            raise ValueError(f"consumer {consumer.id!r} is {consumer.type}: it has no layers")
+        consumer.set_preferred_layers(request.spatial_layer, request.temporal_layer)
+        return consumer.layers()

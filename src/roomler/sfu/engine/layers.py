@@ -320,6 +320,18 @@ class SimulcastSwitcher(_Switcher):
         self._retried_keyframe = False
         self._sender_reports: dict[int, tuple[float, int]] = {}
 
+    @property
+    def ts_offset(self) -> int:
+        """What is subtracted from the current encoding's timestamps (modulo 2**32)."""
+        return self._ts_offset
+
+    def restart(self) -> None:
+        """The stream stops (pause): the next keyframe of the target starts it again,
+        numbered on from what was sent."""
+        self.current_spatial = None
+        self._temporal.current = None
+        self._report_layers()
+
     def on_sender_report(self, spatial: int, ntp_time: float, rtp_timestamp: int) -> None:
         """Encoding ``spatial``'s latest SR: ``ntp_time`` (seconds) and its RTP timestamp."""
         self._sender_reports[spatial] = (ntp_time, rtp_timestamp & _TS_MASK)

@@ -12,9 +12,10 @@ packet is
 3. read once into an :class:`~.rewrite.RtpForward` with the Router's payload
    type and extension ids, and handed to every consumer.
 
-Simulcast: only the first encoding (``encodings[0]``, the lowest layer with
-mediasoup-client) is forwarded; the others are received, counted and
-reported, not forwarded. Consumers therefore see a single stream.
+Simulcast: every encoding is received, repaired (NACK), reported and
+forwarded, tagged with its index (``RtpForward.layer``); keyframes are asked
+for per encoding.  A simple consumer passes on encoding 0 only; a simulcast
+consumer (:mod:`.simulcast_consumer`) picks among them.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ class ProducerStream:
     __slots__ = (
         "duplicates",
         "index",
+        "key_request_handle",
+        "key_request_pending",
+        "last_key_request",
         "mapped_ssrc",
         "nack",
         "nacked_packets",
@@ -83,6 +87,9 @@ class ProducerStream:
         self.retransmitted = 0
         self.duplicates = 0
         self.nacked_packets = 0
+        self.last_key_request = -1e9
+        self.key_request_pending = False
+        self.key_request_handle: asyncio.TimerHandle | None = None
 
     def bind(self, ssrc: int, *, rtx: bool) -> None:
         if rtx:
@@ -98,7 +105,7 @@ class ProducerStream:
             "rtxSsrc": self.rtx_ssrc,
             "rid": self.rid,
             "mappedSsrc": self.mapped_ssrc,
-            "forwarded": self.index == 0,
+            "forwarded": True,
             "packetCount": stats.packets,
             "byteCount": stats.bytes,
             "packetsLost": stats.lost,
@@ -213,9 +220,6 @@ class Producer:
         }
 
     def _init_keyframe_state(self) -> None:
-        self._last_key_request = -1e9
-        self._key_request_pending = False
-        self._key_request_handle: Any = None
         self._fir_seq = 0
         self.keyframe_requests = 0
         self.keyframes_received = 0
@@ -265,9 +269,9 @@ class Producer:
         if rtx and not self._rtx_apt:
             return None
         stream.bind(ssrc, rtx=rtx)
-        if stream.index == 0 and not rtx and (self._key_request_pending or self.consumers):
+        if not rtx and (stream.key_request_pending or self.consumers):
             # Requests made before the SSRC was known could not be sent.
-            self.request_key_frame(self.loop.time())
+            self.request_key_frame(self.loop.time(), stream.index)
         logger.info(
             "%r: SSRC %d is %s of encoding %d", self, ssrc, "RTX" if rtx else "media", stream.index
         )
@@ -305,11 +309,15 @@ class Producer:
         )
         stream.rate.add(len(data), now)
         self.rate.add(len(data), now)
-        if stream.index == 0:
-            self._forward(data, header, extensions, now)
+        self._forward(data, header, extensions, stream, now)
 
     def _forward(
-        self, data: bytes, header: RtpHeader, extensions: dict[int, bytes], now: float
+        self,
+        data: bytes,
+        header: RtpHeader,
+        extensions: dict[int, bytes],
+        stream: ProducerStream,
+        now: float,
     ) -> None:
         router_pt = self._pt_map.get(header.payload_type)
         if router_pt is None:
@@ -319,7 +327,7 @@ class Producer:
             data[header.payload_start : header.payload_end], self.mime_type
         )
         if keyframe:
-            self._on_keyframe()
+            self._on_keyframe(stream)
         if self.paused or not self.consumers:
             return
         ext_map = self._ext_map
@@ -334,46 +342,50 @@ class Producer:
             data[header.payload_start :],
             keyframe,
             {},
+            stream.index,
         )
         for consumer in tuple(self.consumers.values()):
             consumer.forward(packet, now)
 
     # -- keyframes -------------------------------------------------------------------
 
-    def _on_keyframe(self) -> None:
+    def _on_keyframe(self, stream: ProducerStream) -> None:
         self.keyframes_received += 1
-        self._key_request_pending = False
-        if self._key_request_handle is not None:
-            self._key_request_handle.cancel()
-            self._key_request_handle = None
+        stream.key_request_pending = False
+        if stream.key_request_handle is not None:
+            stream.key_request_handle.cancel()
+            stream.key_request_handle = None
 
-    def request_key_frame(self, now: float) -> None:
-        """Ask the browser for a keyframe: at once, or when the rate limit allows."""
-        if self.kind != "video" or self.closed:
+    def request_key_frame(self, now: float, layer: int = 0) -> None:
+        """Ask the browser for a keyframe of encoding ``layer``: at once, or when the
+        rate limit (per encoding) allows."""
+        if self.kind != "video" or self.closed or not 0 <= layer < len(self.streams):
             return
+        stream = self.streams[layer]
         interval = self.settings.keyframe_request_interval
-        if now - self._last_key_request >= interval:
-            self._send_key_frame_request(now)
+        if now - stream.last_key_request >= interval:
+            self._send_key_frame_request(stream, now)
             return
-        if not self._key_request_pending:
-            self._key_request_pending = True
-            loop = self.loop
-            when = self._last_key_request + interval
-            self._key_request_handle = loop.call_at(when, self._deferred_key_frame_request)
+        if not stream.key_request_pending:
+            stream.key_request_pending = True
+            when = stream.last_key_request + interval
+            stream.key_request_handle = self.loop.call_at(
+                when, self._deferred_key_frame_request, stream
+            )
 
-    def _deferred_key_frame_request(self) -> None:
-        self._key_request_handle = None
-        if self._key_request_pending and not self.closed:
-            self._send_key_frame_request(self.loop.time())
+    def _deferred_key_frame_request(self, stream: ProducerStream) -> None:
+        stream.key_request_handle = None
+        if stream.key_request_pending and not self.closed:
+            self._send_key_frame_request(stream, self.loop.time())
 
-    def _send_key_frame_request(self, now: float) -> None:
-        ssrc = self.forwarded_stream.ssrc
+    def _send_key_frame_request(self, stream: ProducerStream, now: float) -> None:
+        ssrc = stream.ssrc
         if ssrc is None or not self.sender.can_send:
             # Sent once the SSRC is learned or the transport is connected.
-            self._key_request_pending = True
+            stream.key_request_pending = True
             return
-        self._key_request_pending = False
-        self._last_key_request = now
+        stream.key_request_pending = False
+        stream.last_key_request = now
         self.keyframe_requests += 1
         sender = self.sender.rtcp_ssrc
         packet: RtcpPacket
@@ -386,8 +398,9 @@ class Producer:
         self.sender.send_rtcp([packet])
 
     def on_transport_connected(self) -> None:
-        if self._key_request_pending:
-            self.request_key_frame(self.loop.time())
+        for stream in self.streams:
+            if stream.key_request_pending:
+                self.request_key_frame(self.loop.time(), stream.index)
 
     # -- RTCP ------------------------------------------------------------------------
 
@@ -404,8 +417,7 @@ class Producer:
         for stream in self.streams:
             if stream.ssrc is None:
                 continue
-            if not self.nack_enabled or stream.index != 0:
-                # Layers we do not forward are not worth a retransmission.
+            if not self.nack_enabled:
                 stream.nack.expire(now)
                 continue
             lost = stream.nack.due(now)
@@ -414,8 +426,7 @@ class Producer:
                 packets.append(GenericNack(self.sender.rtcp_ssrc, stream.ssrc, lost))
             if stream.nack.keyframe_needed:
                 stream.nack.keyframe_needed = False
-                if stream.index == 0:
-                    self.request_key_frame(now)
+                self.request_key_frame(now, stream.index)
         return packets
 
     # -- control ---------------------------------------------------------------------
@@ -451,9 +462,10 @@ class Producer:
         if self.closed:
             return
         self.closed = True
-        if self._key_request_handle is not None:
-            self._key_request_handle.cancel()
-            self._key_request_handle = None
+        for stream in self.streams:
+            if stream.key_request_handle is not None:
+                stream.key_request_handle.cancel()
+                stream.key_request_handle = None
         for consumer in tuple(self.consumers.values()):
             consumer.close(producer_closed=True)
         self._on_close(self)

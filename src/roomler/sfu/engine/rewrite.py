@@ -50,7 +50,8 @@ class RtpForward(NamedTuple):
     original (its X bit is recomputed); ``payload_type`` is the Router's;
     ``extensions`` maps Router extension ids to values; ``body`` is the
     payload followed by the original padding, if any; ``cache`` memoizes
-    what several consumers derive alike from this packet.
+    what several consumers derive alike from this packet; ``layer`` is the
+    producer's encoding it came on (simulcast; 0 otherwise).
     """
 
     first_byte: int
@@ -63,6 +64,7 @@ class RtpForward(NamedTuple):
     body: bytes
     keyframe: bool
     cache: dict[Any, Any]
+    layer: int = 0
 
 
 def _fits_one_byte(items: Sequence[tuple[int, bytes]]) -> bool:

@@ -77,6 +77,7 @@ from .rtcp_scheduler import RtcpScheduler
 from .rtp_listener import RtpListener
 from .rtp_stats import CounterRate
 from .settings import EngineSettings
+from .simulcast_consumer import SimulcastConsumer
 from .udp import bind_udp_socket
 
 __all__ = ["TransportOwner", "WebRtcTransport", "bind_udp_socket"]
@@ -633,14 +634,16 @@ class WebRtcTransport:
         paused: bool = False,
     ) -> Consumer:
         if not ortc.can_consume(producer.consumable_rtp_parameters, rtp_capabilities):
-            raise ValueError(
+            raise ortc.UnsupportedError(
                 f"cannot consume producer {producer.id}: no codec in rtp_capabilities matches"
             )
         mid = str(self._next_mid)
         params = ortc.get_consumer_rtp_parameters(
             producer.consumable_rtp_parameters, rtp_capabilities, mid=mid
         )
-        consumer = Consumer(
+        # A producer of several encodings gets a consumer that switches among them.
+        consumer_class = SimulcastConsumer if producer.type == "simulcast" else Consumer
+        consumer = consumer_class(
             consumer_id,
             producer,
             params,

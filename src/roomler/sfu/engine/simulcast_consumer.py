@@ -1,0 +1,198 @@
+"""A simulcast consumer: one of the producer's encodings at a time (mediasoup's SimulcastConsumer).
+
+The producer forwards every encoding, each tagged with its index
+(``RtpForward.layer``).  This consumer passes on one of them, chosen as the
+highest *active* encoding (a packet within ``ACTIVE_WINDOW``) not above the
+preferred spatial layer -- ``consumer.set_preferred_layers`` from the web
+process -- and drops temporal layers above the preferred temporal layer.
+:class:`~.layers.SimulcastSwitcher` makes the switches invisible to the
+receiver (keyframe-gated, gap-free numbering, VP8 descriptor rewriting,
+timestamps mapped with the encodings' sender reports) and says when a
+keyframe is needed on which encoding; the producer sends that PLI/FIR.
+
+Events: ``consumer.layerschange`` ``{spatial_layer, temporal_layer}`` (both
+None when nothing is forwarded), as mediasoup's ``layerschange``.
+
+Not yet: the transport's bandwidth estimate does not take part (see
+:mod:`.gcc` / :mod:`.allocation`); the choice is preference and activity.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from typing import Any
+
+from roomler.sfu import ortc
+from roomler.sfu.rtcp import ntp_to_unix
+
+from .consumer import Consumer
+from .layers import KeyframeNeeded, LayersChanged, SimulcastSwitcher, Vp8Rewriter, layer_packet
+from .rewrite import RtpForward
+from .rtp_stats import ReceiveStats
+
+__all__ = ["ACTIVE_WINDOW", "SimulcastConsumer"]
+
+#: An encoding without a packet for this long is not chosen (the sender dropped it).
+ACTIVE_WINDOW = 1.0
+_CHOICE_INTERVAL = 0.25
+
+
+class SimulcastConsumer(Consumer):
+    type = "simulcast"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        spatial = len(self.producer.streams)
+        mode = ortc.parse_scalability_mode(
+            self.rtp_parameters["encodings"][0].get("scalabilityMode")
+        )
+        vp8 = self.mime_type.lower() == "video/vp8"
+        self.switcher = SimulcastSwitcher(
+            spatial,
+            mode.temporal_layers,
+            self.clock_rate,
+            rewriter=Vp8Rewriter() if vp8 else None,
+            initial_sequence_number=secrets.randbelow(0x10000),
+        )
+        self.preferred_spatial = spatial - 1
+        self.preferred_temporal = mode.temporal_layers - 1
+        self._last_seen = [-math.inf] * spatial
+        self._sr_fed: list[float | None] = [None] * spatial
+        self._next_choice = 0.0
+
+    # -- forwarding -------------------------------------------------------------------
+
+    def forward(self, packet: RtpForward, now: float) -> None:
+        if self.paused or self.producer_paused or self.closed:
+            return
+        if packet.payload_type not in self._payload_types or not self.sender.can_send:
+            return
+        layer = packet.layer
+        if layer >= len(self._last_seen):
+            return
+        newly_active = now - self._last_seen[layer] > ACTIVE_WINDOW
+        self._last_seen[layer] = now
+        if newly_active or now >= self._next_choice:
+            self._choose_target(now)
+        if packet.keyframe:  # a switch may map this layer onto another: all reports
+            for index in range(len(self._sr_fed)):
+                self._feed_sender_report(index)
+        else:
+            self._feed_sender_report(layer)
+        body = packet.body
+        padding = body[-1] if packet.first_byte & 0x20 and body else 0
+        payload = body[: len(body) - padding] if padding else body
+        try:
+            incoming = layer_packet(
+                self.mime_type,
+                layer,
+                packet.sequence_number,
+                packet.timestamp,
+                packet.marker,
+                payload,
+            )
+        except ValueError:
+            return  # a malformed payload: nothing a receiver could decode
+        out = self.switcher.forward(incoming, now)
+        self._handle_events(now)
+        if out is None:
+            return
+        if out.payload is not payload:
+            body = out.payload + body[len(payload) :]
+        self._send(packet, out.sequence_number, out.timestamp, body, now)
+
+    def _choose_target(self, now: float) -> None:
+        self._next_choice = now + _CHOICE_INTERVAL
+        active = [
+            index
+            for index, seen in enumerate(self._last_seen)
+            if now - seen <= ACTIVE_WINDOW and index <= self.preferred_spatial
+        ]
+        if not active:
+            return
+        switcher = self.switcher
+        target = max(active)
+        if (target, self.preferred_temporal) != (switcher.target_spatial, switcher.target_temporal):
+            switcher.set_target(target, self.preferred_temporal)
+
+    def _feed_sender_report(self, layer: int) -> None:
+        stats = self.producer.streams[layer].stats
+        if stats.last_sr_time is not None and stats.last_sr_time != self._sr_fed[layer]:
+            self._sr_fed[layer] = stats.last_sr_time
+            self.switcher.on_sender_report(layer, ntp_to_unix(stats.last_sr_ntp), stats.last_sr_rtp)
+
+    def _handle_events(self, now: float) -> None:
+        for event in self.switcher.pop_events():
+            if isinstance(event, KeyframeNeeded):
+                if self.active:
+                    self.producer.request_key_frame(now, event.spatial_layer)
+            elif isinstance(event, LayersChanged):
+                self._emit(
+                    "consumer.layerschange",
+                    self.id,
+                    {"spatial_layer": event.spatial_layer, "temporal_layer": event.temporal_layer},
+                )
+
+    def _clock_source(self) -> tuple[ReceiveStats, int]:
+        layer = self.switcher.current_spatial or 0
+        return self.producer.streams[layer].stats, -self.switcher.ts_offset
+
+    # -- control ----------------------------------------------------------------------
+
+    def set_preferred_layers(self, spatial: int, temporal: int | None = None) -> None:
+        """The most the receiver wants (mediasoup's preferredLayers), clamped to the stream."""
+        switcher = self.switcher
+        self.preferred_spatial = max(0, min(spatial, switcher.spatial_layers - 1))
+        top = switcher.temporal_layers - 1
+        self.preferred_temporal = top if temporal is None else max(0, min(temporal, top))
+        now = self.loop.time()
+        self._choose_target(now)
+        self._handle_events(now)
+
+    def _restart(self) -> None:
+        self.switcher.restart()
+        super()._restart()
+        self._handle_events(self.loop.time())
+
+    def on_producer_resume(self) -> None:
+        super().on_producer_resume()
+        self.switcher.restart()
+
+    def on_key_frame_request(self, kind: str, now: float) -> None:
+        if kind == "fir":
+            self.fir_count += 1
+        else:
+            self.pli_count += 1
+        if self.active:
+            layer = self.switcher.current_spatial
+            self.producer.request_key_frame(
+                now, self.switcher.target_spatial if layer is None else layer
+            )
+
+    def request_key_frame(self) -> None:
+        self.producer.request_key_frame(self.loop.time(), self.switcher.target_spatial)
+
+    # -- introspection ----------------------------------------------------------------
+
+    def layers(self) -> dict[str, Any]:
+        switcher = self.switcher
+        current = None
+        if switcher.current_spatial is not None:
+            current = {
+                "spatialLayer": switcher.current_spatial,
+                "temporalLayer": switcher.current_temporal,
+            }
+        return {
+            "preferredLayers": {
+                "spatialLayer": self.preferred_spatial,
+                "temporalLayer": self.preferred_temporal,
+            },
+            "currentLayers": current,
+        }
+
+    def dump(self) -> dict[str, Any]:
+        return {**super().dump(), **self.layers()}
+
+    def get_stats(self) -> dict[str, Any]:
+        return {**super().get_stats(), **self.layers()}

@@ -1,0 +1,169 @@
+"""Simulcast end to end through a worker: a producer of three rid-based encodings, one consumer.
+
+The sending peer produces with the rtpParameters Chrome's mediasoup-client
+built for three simulcast encodings (r0, r1, r2, SSRCs learned from MID and
+RID); each test packet's payload carries its encoding index, so what the
+receiving peer gets shows which encoding was forwarded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from roomler.sfu.rtcp import Pli, SenderReport, ntp_from_unix
+from roomler.sfu.rtp import RtpPacket
+from tests.sfu.engine.test_producer_consumer import SIMULCAST, Call, _chrome_ids, start_call
+from tests.sfu.engine_client import Harness, wait_for
+
+IDS = _chrome_ids(SIMULCAST)
+SSRCS = (1111, 2222, 3333)
+TS_BASE = (10_000, 5_000_000, 900_000_000)  # each encoding's own timestamp origin
+
+
+@pytest.fixture
+async def engine() -> AsyncIterator[Harness]:
+    harness = Harness()
+    yield harness
+    await harness.close()
+
+
+class Sender:
+    """Three encodings of one camera, each with its own numbering."""
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+        self.seq = [100, 20_000, 40_000]
+        self.frame = 0
+
+    def send(self, layer: int, *, keyframe: bool = False) -> None:
+        payload = bytes([0x10, 0x00 if keyframe else 0x01, layer]) + bytes(40)
+        packet = RtpPacket(
+            payload_type=96,
+            sequence_number=self.seq[layer] & 0xFFFF,
+            timestamp=(TS_BASE[layer] + self.frame * 3000) & 0xFFFFFFFF,
+            ssrc=SSRCS[layer],
+            marker=True,
+            extensions={IDS["mid"]: b"2", IDS["rid"]: f"r{layer}".encode()},
+            payload=payload,
+        )
+        self.seq[layer] += 1
+        self.call.sender.send_rtp(packet)
+
+    async def frames(
+        self, layers: tuple[int, ...], count: int, keyframe: int | None = None
+    ) -> None:
+        """``count`` frames of each of ``layers``, 20 ms apart; ``keyframe``: that layer's first."""
+        for index in range(count):
+            self.frame += 1
+            for layer in layers:
+                self.send(layer, keyframe=index == 0 and layer == keyframe)
+            await asyncio.sleep(0.02)
+
+    def plis_for(self, layer: int) -> int:
+        return sum(1 for p in self.call.sender.rtcp_of(Pli) if p.media_ssrc == SSRCS[layer])
+
+
+def layers_of(call: Call) -> list[int]:
+    return [p.payload[2] for p in call.forwarded()]
+
+
+def assert_one_stream(call: Call) -> None:
+    """What a decoder needs: no sequence gaps (one skip at a switch), time never goes back."""
+    packets = call.forwarded()
+    steps = [
+        (b.sequence_number - a.sequence_number) & 0xFFFF
+        for a, b in zip(packets, packets[1:], strict=False)
+    ]
+    assert set(steps) <= {1, 2}, steps
+    for a, b in zip(packets, packets[1:], strict=False):
+        assert (b.timestamp - a.timestamp) & 0xFFFFFFFF < 0x80000000
+    for a, b in zip(packets, packets[1:], strict=False):
+        if a.payload[2] != b.payload[2]:
+            assert b.payload[1] == 0x00, "switched encodings on a non-keyframe"
+
+
+async def test_the_consumer_climbs_to_the_best_active_encoding_and_follows_preferences(
+    engine: Harness,
+) -> None:
+    call = await start_call(engine, SIMULCAST)
+    assert call.consumer["type"] == "simulcast"
+    assert call.consumer["rtp_parameters"]["encodings"][0]["scalabilityMode"] == "L3T3"
+    sender = Sender(call)
+
+    # Only r0 is sent: it is forwarded from its keyframe on.
+    await sender.frames((0,), 3, keyframe=0)
+    await wait_for(lambda: len(call.forwarded()) >= 3)
+    assert set(layers_of(call)) == {0}
+
+    # r1 starts: the consumer asks for a keyframe on r1 and switches on it.
+    await sender.frames((0, 1), 20)
+    await wait_for(lambda: sender.plis_for(1) >= 1)
+    await sender.frames((0, 1), 5, keyframe=1)
+    await wait_for(lambda: layers_of(call)[-1] == 1)
+    assert_one_stream(call)
+
+    changes = engine.events_of("consumer.layerschange", call.consumer_id)
+    assert {"spatial_layer": 1, "temporal_layer": 0} in changes
+
+    # The receiver prefers the lowest layer: back to r0 on its next keyframe.
+    reply = await call.request(
+        "consumer.set_preferred_layers", consumer_id=call.consumer_id, spatial_layer=0
+    )
+    assert reply["preferredLayers"] == {"spatialLayer": 0, "temporalLayer": 2}
+    await wait_for(lambda: sender.plis_for(0) >= 1)
+    await sender.frames((0, 1), 3)
+    assert set(layers_of(call)[-3:]) == {1}  # no keyframe yet: still r1
+    await sender.frames((0, 1), 5, keyframe=0)
+    await wait_for(lambda: layers_of(call)[-1] == 0)
+    assert_one_stream(call)
+    stats = await call.request("consumer.get_stats", consumer_id=call.consumer_id)
+    assert stats["currentLayers"] == {"spatialLayer": 0, "temporalLayer": 0}
+
+
+async def test_an_encoding_that_stops_is_left_for_one_that_flows(engine: Harness) -> None:
+    call = await start_call(engine, SIMULCAST)
+    sender = Sender(call)
+    await sender.frames((0, 1, 2), 20, keyframe=2)
+    await wait_for(lambda: bool(call.forwarded()) and layers_of(call)[-1] == 2)
+    # The sender drops its top encoding (its bandwidth fell): r1 takes over.
+    await sender.frames((0, 1), 70)
+    await wait_for(lambda: sender.plis_for(1) >= 1)
+    await sender.frames((0, 1), 5, keyframe=1)
+    await wait_for(lambda: layers_of(call)[-1] == 1)
+    assert_one_stream(call)
+
+
+async def test_sender_reports_line_up_the_encodings_timestamps(engine: Harness) -> None:
+    call = await start_call(engine, SIMULCAST)
+    sender = Sender(call)
+    await sender.frames((0,), 3, keyframe=0)
+    await wait_for(lambda: len(call.forwarded()) >= 3)
+    await sender.frames((0, 1), 20)
+    await wait_for(lambda: sender.plis_for(1) >= 1)
+    # Once their SSRCs are known: both encodings sampled one instant at their origins.
+    ntp = ntp_from_unix(1_000_000.0)
+    for layer in (0, 1):
+        call.sender.send_rtcp([SenderReport(SSRCS[layer], ntp, TS_BASE[layer], 0, 0)])
+    await asyncio.sleep(0.1)
+    frame = sender.frame + 1
+    # r1's keyframe goes before r0's packet of the same frame (else it would be
+    # moved one frame later: that instant was already sent).
+    await sender.frames((1, 0), 3, keyframe=1)
+    await wait_for(lambda: layers_of(call)[-1] == 1)
+    first = next(p for p in call.forwarded() if p.payload[2] == 1)
+    reference = call.forwarded()[0]
+    # r1's keyframe of frame N carries r0's timeline: the receiver sees no jump.
+    assert (first.timestamp - reference.timestamp) & 0xFFFFFFFF == (frame - 1) * 3000
+
+
+async def test_preferred_layers_are_refused_for_a_simple_consumer(engine: Harness) -> None:
+    call = await start_call(engine)
+    with pytest.raises(ValueError, match="simple: it has no layers"):
+        await call.request(
+            "consumer.set_preferred_layers", consumer_id=call.consumer_id, spatial_layer=0
+        )
+    with pytest.raises(ValueError, match="spatial_layer"):
+        await call.request("consumer.set_preferred_layers", consumer_id=call.consumer_id)
