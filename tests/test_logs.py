@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import re
+import secrets
 import sys
 import time
 from collections.abc import Iterator
@@ -48,12 +49,13 @@ def logged_server(
 
 async def exercise(base: str) -> dict[str, Any]:
     """What a user does that puts credentials on the wire; returns those credentials."""
+    username = f"log_{secrets.token_hex(4)}"  # the PostgreSQL database outlives this test
     async with httpx.AsyncClient(base_url=base) as http:
         registered = await http.post(
             "/api/auth/register",
             json={
-                "email": "logs@example.com",
-                "username": "log_user",
+                "email": f"{username}@example.com",
+                "username": username,
                 "display_name": "Logs",
                 "password": PASSWORD,
             },
@@ -68,7 +70,7 @@ async def exercise(base: str) -> dict[str, Any]:
         assert me.status_code == 200 and me.headers["x-request-id"] == "probe-123"
         query = {"access_token": access, "password": PASSWORD}
         assert (await http.get("/api/nowhere", params=query)).status_code == 404
-        wrong = {"username": "log_user", "password": WRONG_PASSWORD}
+        wrong = {"username": username, "password": WRONG_PASSWORD}
         assert (await http.post("/api/auth/login", json=wrong)).status_code == 401
 
     ws_base = base.replace("http://", "ws://")

@@ -11,7 +11,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from roomler import __version__
-from roomler.api import auth, channels, conferences, messages, tenants, turn
+from roomler.api import auth, channels, conferences, health, messages, tenants, turn
 from roomler.api.accesslog import AccessLogMiddleware
 from roomler.api.docs import install_api_docs
 from roomler.api.errors import install_error_handlers
@@ -22,6 +22,7 @@ from roomler.conference.signaling import register_media_signaling
 from roomler.config import Settings, load_settings
 from roomler.context import ServerContext
 from roomler.db.engine import create_engine, create_session_factory
+from roomler.readiness import Readiness, SfuCheck, database_check, redis_check
 from roomler.realtime import routes as realtime_routes
 from roomler.realtime.endpoint import websocket_endpoint
 from roomler.realtime.hub import REALTIME_KEY, Realtime, realtime_of
@@ -85,16 +86,26 @@ def build_context(settings: Settings) -> ServerContext:
     )
 
 
+def build_readiness(ctx: ServerContext) -> Readiness:
+    """`/ready`'s checks (roomler.readiness): the database, the SFU, Redis with several nodes."""
+    checks = {"database": database_check(ctx.engine), "sfu": SfuCheck(media_of(ctx))}
+    cluster = realtime_of(ctx).cluster
+    if cluster is not None:
+        checks["redis"] = redis_check(lambda: cluster.link.up)
+    return Readiness(checks)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     ctx = build_context(settings)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await realtime_of(ctx).start()
         try:
             yield
         finally:
+            app.state.readiness.drain()
             await realtime_of(ctx).shutdown()
             await media_of(ctx).close()
             await ctx.engine.dispose()
@@ -120,10 +131,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
         )
 
-    @app.get("/health", tags=["health"])
-    async def health() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
-
+    app.state.readiness = build_readiness(ctx)
+    app.include_router(health.router)
     app.include_router(auth.router, prefix="/api")
     app.include_router(realtime_routes.router, prefix="/api")
     app.include_router(tenants.router, prefix="/api")

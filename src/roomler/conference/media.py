@@ -115,6 +115,11 @@ class ConferenceMedia:
     def pool_started(self) -> bool:
         return self._pool is not None
 
+    @property
+    def live_workers(self) -> int:
+        """SFU worker processes alive now (0 before the pool starts)."""
+        return len(self._pool.workers) if self._pool is not None else 0
+
     async def pool(self) -> WorkerPool:
         """The running worker pool, started on the first call."""
         if self._pool is not None:
