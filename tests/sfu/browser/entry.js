@@ -132,7 +132,15 @@ async function createTransport(direction) {
 	return { id: transport.id, port: params.iceCandidates[0].port };
 }
 
-async function produceCameraAndMic({ width = 640, height = 360 } = {}) {
+// Three simulcast encodings (a quarter, half and full resolution, each with three
+// temporal layers), as an app sends a camera to an SFU that picks per receiver.
+const SIMULCAST_ENCODINGS = [
+	{ scaleResolutionDownBy: 4, maxBitrate: 150_000, scalabilityMode: 'L1T3' },
+	{ scaleResolutionDownBy: 2, maxBitrate: 500_000, scalabilityMode: 'L1T3' },
+	{ scaleResolutionDownBy: 1, maxBitrate: 1_200_000, scalabilityMode: 'L1T3' },
+];
+
+async function produceCameraAndMic({ width = 640, height = 360, simulcast = false } = {}) {
 	const stream = await navigator.mediaDevices.getUserMedia({
 		audio: true,
 		video: { width, height, frameRate: 30 },
@@ -140,7 +148,10 @@ async function produceCameraAndMic({ width = 640, height = 360 } = {}) {
 	const transport = state.transports.send;
 	const videoTrack = stream.getVideoTracks()[0];
 	const audio = await transport.produce({ track: stream.getAudioTracks()[0] });
-	const video = await transport.produce({ track: videoTrack });
+	const video = await transport.produce({
+		track: videoTrack,
+		...(simulcast ? { encodings: SIMULCAST_ENCODINGS } : {}),
+	});
 	state.producers.set(audio.id, audio);
 	state.producers.set(video.id, video);
 	return { audio: audio.id, video: video.id };
@@ -159,6 +170,10 @@ async function consume(producerId) {
 	// RTP arrives before the browser is ready; resume once it is.
 	await state.signaling.request('resumeConsumer', { consumerId: consumer.id });
 	return { id: consumer.id, kind: consumer.kind, producerId };
+}
+
+async function setPreferredLayers(consumerId, spatialLayer, temporalLayer) {
+	return state.signaling.request('setPreferredLayers', { consumerId, spatialLayer, temporalLayer });
 }
 
 async function closeProducer(producerId) {
@@ -198,6 +213,8 @@ async function stats() {
 			packetsReceived: rtp?.packetsReceived ?? 0,
 			bytesReceived: rtp?.bytesReceived ?? 0,
 			framesDecoded: rtp?.framesDecoded ?? 0,
+			frameWidth: rtp?.frameWidth ?? null,
+			frameHeight: rtp?.frameHeight ?? null,
 			packetsLost: rtp?.packetsLost ?? 0,
 			nackCount: rtp?.nackCount ?? 0,
 			pliCount: rtp?.pliCount ?? 0,
@@ -242,6 +259,7 @@ window.roomler = {
 	createTransport,
 	produceCameraAndMic,
 	consume,
+	setPreferredLayers,
 	closeProducer,
 	closeTransport,
 	consumerState,

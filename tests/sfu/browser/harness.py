@@ -133,9 +133,18 @@ class BrowserPeer:
                 self.transports[direction] = created["id"]
                 self.ports[direction] = created["port"]
 
-    async def produce(self) -> dict[str, str]:
-        self.producers = await self.call("produceCameraAndMic")
+    async def produce(self, **options: Any) -> dict[str, str]:
+        """Camera and microphone; ``width``, ``height``, ``simulcast`` as entry.js takes them."""
+        self.producers = await self.call("produceCameraAndMic", options)
         return self.producers
+
+    async def set_preferred_layers(
+        self, consumer_id: str, spatial: int, temporal: int | None = None
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = await self.call(
+            "setPreferredLayers", consumer_id, spatial, temporal
+        )
+        return result
 
     async def consume(self, producer_id: str) -> dict[str, Any]:
         consumed: dict[str, Any] = await self.call("consume", producer_id)

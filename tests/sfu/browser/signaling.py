@@ -125,6 +125,7 @@ class SignalingServer:
             "produce": self._produce,
             "consume": self._consume,
             "resumeConsumer": self._resume_consumer,
+            "setPreferredLayers": self._set_preferred_layers,
             "pauseConsumer": self._pause_consumer,
             "closeConsumer": self._close_consumer,
             "closeProducer": self._close_producer,
@@ -313,6 +314,12 @@ class SignalingServer:
     async def _resume_consumer(self, peer: Peer, params: Params) -> Any:
         await self._lookup(self.consumers, params, "consumerId").resume()
         return {}
+
+    async def _set_preferred_layers(self, peer: Peer, params: Params) -> Any:
+        consumer = self._lookup(self.consumers, params, "consumerId")
+        return await consumer.set_preferred_layers(
+            _require(params, "spatialLayer"), params.get("temporalLayer")
+        )
 
     async def _pause_consumer(self, peer: Peer, params: Params) -> Any:
         await self._lookup(self.consumers, params, "consumerId").pause()

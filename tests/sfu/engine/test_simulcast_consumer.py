@@ -123,6 +123,27 @@ async def test_the_consumer_climbs_to_the_best_active_encoding_and_follows_prefe
     assert stats["currentLayers"] == {"spatialLayer": 0, "temporalLayer": 0}
 
 
+async def test_a_keyframe_that_does_not_come_is_asked_for_again(engine: Harness) -> None:
+    call = await start_call(engine, SIMULCAST)
+    sender = Sender(call)
+    await sender.frames((0, 1), 10, keyframe=1)
+    await wait_for(lambda: bool(call.forwarded()) and layers_of(call)[-1] == 1)
+    await call.request(
+        "consumer.set_preferred_layers", consumer_id=call.consumer_id, spatial_layer=0
+    )
+    await asyncio.sleep(0.1)  # the first request has arrived
+    asked = sender.plis_for(0)
+    # The browser ignores the request (too soon after its last keyframe, say).
+    await sender.frames((0, 1), 60)
+    assert sender.plis_for(0) >= asked + 1
+    assert set(layers_of(call)[-3:]) == {1}  # still waiting, nothing broken meanwhile
+    await sender.frames((0, 1), 3, keyframe=0)
+    await wait_for(lambda: layers_of(call)[-1] == 0)
+    plis = sender.plis_for(0)
+    await sender.frames((0, 1), 60)
+    assert sender.plis_for(0) == plis  # switched: no more asking
+
+
 async def test_an_encoding_that_stops_is_left_for_one_that_flows(engine: Harness) -> None:
     call = await start_call(engine, SIMULCAST)
     sender = Sender(call)

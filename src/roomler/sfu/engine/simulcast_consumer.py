@@ -35,6 +35,9 @@ __all__ = ["ACTIVE_WINDOW", "SimulcastConsumer"]
 
 #: An encoding without a packet for this long is not chosen (the sender dropped it).
 ACTIVE_WINDOW = 1.0
+#: A keyframe asked for a switch that has not come after this long is asked again:
+#: a browser ignores a request too soon after its last keyframe (libwebrtc: 300 ms).
+KEYFRAME_RETRY = 1.0
 _CHOICE_INTERVAL = 0.25
 
 
@@ -60,6 +63,7 @@ class SimulcastConsumer(Consumer):
         self._last_seen = [-math.inf] * spatial
         self._sr_fed: list[float | None] = [None] * spatial
         self._next_choice = 0.0
+        self._keyframe_asked: float | None = None  # when the pending switch asked for one
 
     # -- forwarding -------------------------------------------------------------------
 
@@ -75,6 +79,13 @@ class SimulcastConsumer(Consumer):
         self._last_seen[layer] = now
         if newly_active or now >= self._next_choice:
             self._choose_target(now)
+        asked = self._keyframe_asked
+        if asked is not None and now - asked >= KEYFRAME_RETRY:
+            switcher = self.switcher
+            if switcher.current_spatial != switcher.target_spatial:
+                self._ask_keyframe(switcher.target_spatial, now)
+            else:
+                self._keyframe_asked = None
         if packet.keyframe:  # a switch may map this layer onto another: all reports
             for index in range(len(self._sr_fed)):
                 self._feed_sender_report(index)
@@ -122,12 +133,18 @@ class SimulcastConsumer(Consumer):
             self._sr_fed[layer] = stats.last_sr_time
             self.switcher.on_sender_report(layer, ntp_to_unix(stats.last_sr_ntp), stats.last_sr_rtp)
 
+    def _ask_keyframe(self, layer: int, now: float) -> None:
+        self._keyframe_asked = now
+        if self.active:
+            self.producer.request_key_frame(now, layer)
+
     def _handle_events(self, now: float) -> None:
         for event in self.switcher.pop_events():
             if isinstance(event, KeyframeNeeded):
-                if self.active:
-                    self.producer.request_key_frame(now, event.spatial_layer)
+                self._ask_keyframe(event.spatial_layer, now)
             elif isinstance(event, LayersChanged):
+                if event.spatial_layer == self.switcher.target_spatial:
+                    self._keyframe_asked = None  # the switch is done
                 self._emit(
                     "consumer.layerschange",
                     self.id,
