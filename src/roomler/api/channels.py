@@ -23,6 +23,7 @@ from roomler.api.errors import ApiError, conflict, forbidden, not_found, validat
 from roomler.api.fields import Text
 from roomler.api.pagination import Pagination, paginated
 from roomler.api.serialize import iso
+from roomler.context import ServerContext
 from roomler.db.models import Channel, ChannelMember, TenantMember, User, utcnow
 from roomler.db.queries import is_channel_member
 from roomler.ids import is_id
@@ -338,15 +339,21 @@ async def rename_channel(session: AsyncSession, channel: Channel, name: str) -> 
 
 @router.delete("/{cid}")
 async def delete_channel(
-    channel: ManageableChannel, member: Membership, session: Session
+    channel: ManageableChannel, member: Membership, session: Session, ctx: Context
 ) -> dict[str, bool]:
-    """Soft delete; the channel's sub-channels go with it, so their paths are freed too."""
+    """Soft delete; the channel's sub-channels go with it, so their paths are freed too.
+
+    The conferences announced in them end (their rooms close with `channel_deleted`).
+    """
     require_manager(member, channel)
     now = utcnow()
+    deleted = [channel.id]
     for child in await live_descendants(session, channel):
         child.deleted_at = now
+        deleted.append(child.id)
     channel.deleted_at = now
     await session.commit()
+    await notify.channels_deleted(ctx, session, member.tenant_id, deleted)
     return {"deleted": True}
 
 
@@ -365,21 +372,34 @@ async def join_channel(
 
 @router.post("/{cid}/leave")
 async def leave_channel(
-    channel: VisibleChannel, member: Membership, session: Session
+    channel: VisibleChannel, member: Membership, session: Session, ctx: Context
 ) -> dict[str, bool]:
+    await remove_channel_member(ctx, session, channel, member.user_id)
+    return {"left": True}
+
+
+async def remove_channel_member(
+    ctx: ServerContext, session: AsyncSession, channel: Channel, user_id: str
+) -> bool:
+    """Delete the membership and count it; the user leaves the channel's conferences they
+    may no longer see. False if they were not a member."""
+    channel_id, tenant_id = channel.id, channel.tenant_id
     removed = await session.execute(
         delete(ChannelMember).where(
-            ChannelMember.channel_id == channel.id, ChannelMember.user_id == member.user_id
+            ChannelMember.channel_id == channel_id, ChannelMember.user_id == user_id
         )
     )
-    if removed.rowcount:  # type: ignore[attr-defined]
-        await session.execute(
-            update(Channel)
-            .where(Channel.id == channel.id)
-            .values(member_count=Channel.member_count - 1)
-        )
+    if not removed.rowcount:  # type: ignore[attr-defined]
+        await session.commit()
+        return False
+    await session.execute(
+        update(Channel)
+        .where(Channel.id == channel_id)
+        .values(member_count=Channel.member_count - 1)
+    )
     await session.commit()
-    return {"left": True}
+    await notify.access_lost(ctx, session, tenant_id, user_id, [channel_id])
+    return True
 
 
 @router.get("/{cid}/member")
@@ -414,6 +434,18 @@ async def add_member(
     if row is None:
         raise conflict("That user is already a member of the channel")
     return member_out(row, user)
+
+
+@router.delete("/{cid}/member/{user_id}")
+async def remove_member(
+    user_id: str, channel: ManageableChannel, member: Membership, session: Session, ctx: Context
+) -> dict[str, bool]:
+    """The channel's creator or a tenant owner/admin removes a member (anyone: themselves)."""
+    if user_id != member.user_id:
+        require_manager(member, channel)
+    if not is_id(user_id) or not await remove_channel_member(ctx, session, channel, user_id):
+        raise not_found("That user is not a member of this channel")
+    return {"removed": True}
 
 
 async def tenant_user(session: AsyncSession, tenant_id: str, user_id: str) -> User:

@@ -2,7 +2,8 @@
 
 Each function runs after the change is committed and never fails the request: a
 delivery problem is logged, the change stands. `docs/protocol.md` ("Workspace events")
-lists the events and who gets them.
+lists the events and who gets them. A change that takes access away also reaches the
+media rooms (`access_lost`, `channels_deleted`): see `roomler.conference.access`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from roomler.conference.access import end_channel_conferences, revoke_user
+from roomler.conference.media import media_of
 from roomler.context import ServerContext
 from roomler.db.models import TenantMember
 
@@ -98,3 +101,28 @@ async def channel_created(
         await publish(ctx, member_ids, "channel:created", others, exclude_user=creator_id)
     mine = {"tenant_id": tenant_id, "channel": {**channel, "is_member": True}}
     await publish(ctx, [creator_id], "channel:created", mine)
+
+
+async def access_lost(
+    ctx: ServerContext,
+    session: AsyncSession,
+    tenant_id: str,
+    user_id: str,
+    channel_ids: list[str] | None = None,
+) -> None:
+    """The user left or was removed (from the tenant, or from `channel_ids`): they leave
+    the running conferences they may no longer see (`roomler.conference.access`)."""
+    try:
+        await revoke_user(media_of(ctx), session, user_id, tenant_id, channel_ids)
+    except Exception:
+        logger.exception("revoking user %s's conferences in tenant %s failed", user_id, tenant_id)
+
+
+async def channels_deleted(
+    ctx: ServerContext, session: AsyncSession, tenant_id: str, channel_ids: list[str]
+) -> None:
+    """The channels' conferences end (`roomler.conference.access`)."""
+    try:
+        await end_channel_conferences(media_of(ctx), session, tenant_id, channel_ids)
+    except Exception:
+        logger.exception("ending the conferences of deleted channels %s failed", channel_ids)

@@ -201,6 +201,7 @@ async def remove_member(
         tenant.owner_id = (await _owner_ids(session, tenant.id))[0]
     await session.commit()
     await notify.member_removed(ctx, session, tenant.id, user_id)
+    await notify.access_lost(ctx, session, tenant.id, user_id)
     return {"removed": True}
 
 

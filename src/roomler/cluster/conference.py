@@ -66,7 +66,7 @@ NODE_LOST = "node_lost"
 MAX_QUEUED_REQUESTS = 256
 # How long a `start` on a node that does not host the room waits for the host's router.
 CAPS_WAIT_SECS = 5.0
-CLOSED, END, LEAVE = "closed", "end", "leave"
+CLOSED, END, LEAVE, REVOKE = "closed", "end", "leave", "revoke"
 
 
 class RemoteConnection:
@@ -172,6 +172,10 @@ class ClusterRooms:
         await self._command_host(
             conference_id, LEAVE, {"conference_id": conference_id, "user_id": user_id}
         )
+
+    async def revoke_elsewhere(self, conference_id: str, user_id: str, reason: str) -> None:
+        args = {"conference_id": conference_id, "user_id": user_id, "reason": reason}
+        await self._command_host(conference_id, REVOKE, args)
 
     async def _command_host(self, conference_id: str, action: str, args: dict[str, str]) -> None:
         owner = await self.owner(conference_id)
@@ -340,6 +344,10 @@ class ConferenceForwarding:
             self._tasks.spawn(self.media.close_room_here(args["conference_id"], reason))
         elif action == LEAVE and is_id(args.get("user_id")):
             self._tasks.spawn(self.media.leave_user(args["conference_id"], args["user_id"]))
+        elif action == REVOKE and is_id(args.get("user_id")):
+            reason = str(args.get("reason", "access_revoked"))
+            revoke = self.media.revoke_here(args["conference_id"], args["user_id"], reason)
+            self._tasks.spawn(revoke)
         else:
             raise ValueError(f"unknown conference command {action[:16]!r}")
 

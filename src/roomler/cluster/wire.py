@@ -17,8 +17,8 @@ separated by newlines, the last of which (the body) may itself contain anything:
   receiving node; the targets are the origin node, the connection and its user, the
   body is the client's frame as it arrived (see `roomler.cluster.conference`);
 - kind `x`: a conference command for the receiving node, the action in the skip field:
-  `closed` (targets: origin node, connection: it went away), `end` and `leave` (targets:
-  origin node; body: JSON arguments).
+  `closed` (targets: origin node, connection: it went away), `end`, `leave` and `revoke`
+  (a user lost access to the conference; targets: origin node; body: JSON arguments).
 
 The Lua route script builds `u`, `v` and `p` envelopes itself (`scripts.py`); both sides must agree
 with `serialize` here. User ids and connection ids never contain commas or newlines.

@@ -9,15 +9,17 @@ failure into `RoomError` (conference/errors.py), and sends the peer notification
   `media:peer_left` (with the `connection_id` when one connection left), to the users
   still in the room (user-level);
 - `media:room_closed {conference_id, reason}` to every participant connection when a
-  room goes away: `"ended"` (the conference ended) or `"worker_died"`.
+  room goes away: `"ended"` (the conference ended) or `"worker_died"`, and to a user's
+  participant connections when they lose access to it (`conference/access.py`):
+  `"access_revoked"`, or `"channel_deleted"` for everyone when its channel goes.
 
 The pool of worker processes starts on first use (the first conference started), so a
 server that never hosts a call never forks a worker.
 
 With several nodes, a `RoomPlacement` (`roomler.cluster.conference`) given at
 construction records which node hosts each room: a start refuses with `RoomElsewhere`
-when another live node has it, and an end or a user's leave for a room hosted
-elsewhere is carried out by that node.
+when another live node has it, and an end, a user's leave or a revoked access for a
+room hosted elsewhere is carried out by that node.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ class RoomPlacement(Protocol):
 
     async def leave_elsewhere(self, conference_id: str, user_id: str) -> None: ...
 
+    async def revoke_elsewhere(self, conference_id: str, user_id: str, reason: str) -> None: ...
+
 
 def pool_settings(settings: MediasoupSettings) -> WorkerPoolSettings:
     """The pool's settings from ``ROOMLER__MEDIASOUP__*`` (`roomler.sfu` reads no config)."""
@@ -110,6 +114,8 @@ class ConferenceMedia:
         self._pool: WorkerPool | None = None
         self._pool_lock = asyncio.Lock()
         self._closed = False
+        # Counts revocations carried out here: a join that overlapped one checks again.
+        self.revocations = 0
 
     @property
     def pool_started(self) -> bool:
@@ -170,14 +176,17 @@ class ConferenceMedia:
                     await session.commit()
         return StartedRoom(rtp_capabilities, newly_started)
 
-    async def end_conference(self, conference_id: str) -> bool:
-        """Close the room and mark the conference ended; False if it had ended already."""
+    async def end_conference(self, conference_id: str, reason: str = ROOM_ENDED) -> bool:
+        """Close the room and mark the conference ended; False if it had ended already.
+
+        `reason` is what the participants are told (`media:room_closed`).
+        """
         async with self.rooms.lock(conference_id):
             async with self.sessions() as session:
                 conference = await session.get(Conference, conference_id)
                 if conference is None or conference.status == ENDED:
                     return False
-                await self.close_room(conference_id)
+                await self.close_room(conference_id, reason)
                 conference.status = ENDED
                 conference.ended_at = utcnow()
                 await close_participation(session, conference_id)
@@ -192,14 +201,27 @@ class ConferenceMedia:
         A conference in progress has no room after its worker died or the server
         restarted: the first join places a new router, as `POST .../start` would.
         """
+        revocations = self.revocations
         display_name = await self._joinable(user_id, conference_id)
         if self.rooms.get_room(conference_id) is None:
             async with self.rooms.lock(conference_id):
                 await self._joinable(user_id, conference_id)  # it may have ended meanwhile
                 await self.place_room(conference_id)
-        return await self.rooms.create_transports(
+        joined = await self.rooms.create_transports(
             conference_id, user_id, connection_id, display_name
         )
+        if self.revocations != revocations:
+            await self._still_joinable(conference_id, user_id, connection_id)
+        return joined
+
+    async def _still_joinable(self, conference_id: str, user_id: str, connection_id: str) -> None:
+        """Access was revoked while the transports were made: ask the database again, so
+        that a join checked just before a revocation does not outlive it."""
+        try:
+            await self._joinable(user_id, conference_id)
+        except RoomError:
+            await self.rooms.close_participant(conference_id, connection_id)
+            raise
 
     async def _joinable(self, user_id: str, conference_id: str) -> str:
         """The user's display name, if they may join the conference now."""
@@ -338,6 +360,33 @@ class ConferenceMedia:
             return []
         departures = await self.rooms.close_participant_by_user(conference_id, user_id)
         if departures:
+            await self._announce_departures(conference_id, departures)
+        return departures
+
+    async def revoke(self, conference_id: str, user_id: str, reason: str) -> list[Departure]:
+        """The user may no longer take part (`conference/access.py`): all their
+        connections leave the room, wherever it is hosted."""
+        if self.placement is not None and self.rooms.get_room(conference_id) is None:
+            await self.placement.revoke_elsewhere(conference_id, user_id, reason)
+            return []
+        return await self.revoke_here(conference_id, user_id, reason)
+
+    async def revoke_here(self, conference_id: str, user_id: str, reason: str) -> list[Departure]:
+        """`media:room_closed {reason}` to the user's participant connections, which leave;
+        the others hear `media:producer_closed` and `media:peer_left`."""
+        self.revocations += 1
+        departures = await self.rooms.close_participant_by_user(conference_id, user_id)
+        frame = encode(ROOM_CLOSED, {"conference_id": conference_id, "reason": reason})
+        for departure in departures:
+            await self.dispatcher.send_to_connection(departure.connection_id, frame)
+        if departures:
+            logger.info(
+                "user %s lost access to conference %s (%s): %d connection(s) left its room",
+                user_id,
+                conference_id,
+                reason,
+                len(departures),
+            )
             await self._announce_departures(conference_id, departures)
         return departures
 
