@@ -26,7 +26,7 @@ from roomler.context import ServerContext
 from roomler.realtime.connection import CloseHook, Connection, Peer
 from roomler.realtime.dispatcher import Dispatcher, LocalDispatcher
 from roomler.realtime.handlers import register_builtin_handlers
-from roomler.realtime.membership import store_presence, tenant_peer_ids
+from roomler.realtime.membership import channel_members, store_presence, tenant_peer_ids
 from roomler.realtime.presence import Presence, PresenceService
 from roomler.realtime.protocol import CLOSE_GOING_AWAY, encode
 from roomler.realtime.registry import HandlerRegistry
@@ -83,7 +83,10 @@ class Realtime:
             self.dispatcher = dispatcher or LocalDispatcher(self.storage)
             self.presence = PresenceService(self.dispatcher, self._peers_of, self._store_presence)
         self.typing = TypingIndicators(
-            self.dispatcher, settings.typing.timeout_secs, ledger=self.cluster
+            self.dispatcher,
+            settings.typing.timeout_secs,
+            ledger=self.cluster,
+            members=partial(channel_members, sessions),
         )
         self.registry = HandlerRegistry()
         self.close_hooks: list[CloseHook] = []

@@ -3,13 +3,15 @@
 A `typing:start` goes to the channel's members except the typer. The indicator ends,
 with a `typing:stop` to the same recipients, when the typer sends `typing:stop`, posts a
 message in the channel, closes the connection that typed, or sends no new
-`typing:start` within the timeout.
+`typing:start` within the timeout. Those of the recipients who have left the channel
+since (or lost the workspace) are not told: a channel's members are read again then.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,6 +22,8 @@ from roomler.tasks import BackgroundTasks
 logger = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (channel_id, user_id)
+# The current members of a channel (`membership.channel_members`).
+MemberLookup = Callable[[str], Awaitable[list[str]]]
 
 
 class TypingLedger(Protocol):
@@ -40,11 +44,17 @@ class _Typing:
 
 class TypingIndicators:
     def __init__(
-        self, dispatcher: Dispatcher, timeout_secs: float, ledger: TypingLedger | None = None
+        self,
+        dispatcher: Dispatcher,
+        timeout_secs: float,
+        ledger: TypingLedger | None = None,
+        *,
+        members: MemberLookup | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.timeout_secs = timeout_secs
         self.ledger = ledger
+        self.members = members
         self._active: dict[Key, _Typing] = {}
         self._by_connection: dict[str, set[Key]] = {}
         self._tasks = BackgroundTasks(logger, "typing:stop delivery failed")
@@ -91,14 +101,19 @@ class TypingIndicators:
     async def _end(self, key: Key) -> None:
         typing = self._forget(key)
         if typing is not None:
-            await self.dispatcher.broadcast(typing.recipients, _frame("typing:stop", key))
+            await self._stopped(key, typing.recipients)
 
     def _expire(self, key: Key) -> None:
         typing = self._forget(key)
         if typing is not None:
-            self._tasks.spawn(
-                self.dispatcher.broadcast(typing.recipients, _frame("typing:stop", key))
-            )
+            self._tasks.spawn(self._stopped(key, typing.recipients))
+
+    async def _stopped(self, key: Key, recipients: list[str]) -> None:
+        """`typing:stop` to those told of the start who are still in the channel."""
+        if self.members is not None:
+            current = set(await self.members(key[0]))
+            recipients = [user_id for user_id in recipients if user_id in current]
+        await self.dispatcher.broadcast(recipients, _frame("typing:stop", key))
 
     def _forget(self, key: Key, *, quiet: bool = False) -> _Typing | None:
         """Drop the indicator; `quiet` leaves the ledger alone (renewal, shutdown)."""
