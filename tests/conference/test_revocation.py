@@ -8,10 +8,14 @@ tests/cluster/test_revocation.py.
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
+from sqlalchemy import delete
 
-from tests.conference.conftest import Team, media_client, room_router
+from roomler.db.models import ChannelMember
+from tests.conference.conftest import Team, media_client, media_service, room_router
 from tests.conference.revocation import (
     CHANNEL_DELETED,
     REVOCATIONS,
@@ -125,3 +129,37 @@ async def test_removing_a_channel_member_is_for_managers_and_the_member(
     assert [m["user_id"] for m in members["items"]] == [team.owner.id]
     channel = await rest.ok(team.owner, "GET", f"/channel/{channel_id}")
     assert channel["member_count"] == 1
+
+
+async def test_a_join_under_way_when_access_ends_is_refused(
+    team: Team, server: LiveServer, http: httpx.AsyncClient
+) -> None:
+    """Bob's join passed the access check; the revocation lands while his transports are
+    being made: the join checks again and is refused, his transports closed."""
+    rest = Rest(http, team.api.tenant_id)
+    channel_id, conference_id = await private_conference(rest, team.owner, team.bob)
+    owner = await media_client(server, team.owner, conference_id)
+    await owner.join()
+    media = media_service(server)
+    create_transports = media.rooms.create_transports
+
+    async def revoked_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        async with media.sessions() as session:  # what `POST .../leave` commits
+            await session.execute(
+                delete(ChannelMember).where(
+                    ChannelMember.channel_id == channel_id, ChannelMember.user_id == team.bob.id
+                )
+            )
+            await session.commit()
+        await media.revoke(conference_id, team.bob.id, "access_revoked")
+        return await create_transports(*args, **kwargs)
+
+    def patch() -> None:
+        media.rooms.create_transports = revoked_meanwhile  # type: ignore[method-assign]
+
+    await server.call(patch)
+    bob = await media_client(server, team.bob, conference_id)
+    error = await bob.error("media:join")
+    assert error["message"] == f"unknown conference {conference_id}"
+    assert len(await transport_ids(server, conference_id)) == 2  # the owner's only
+    assert await owner.drain() == []
