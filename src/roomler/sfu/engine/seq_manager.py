@@ -24,6 +24,9 @@ from bisect import bisect_left, insort
 
 __all__ = ["SeqManager"]
 
+# How far behind the newest input a late input is still numbered (packets).
+_REORDER_WINDOW = 1024
+
 
 class SeqManager:
     __slots__ = (
@@ -31,6 +34,7 @@ class SeqManager:
         "_dropped",
         "_floor",
         "_half",
+        "_window",
         "_mask",
         "_max_ext",
         "_pending_gap",
@@ -42,6 +46,7 @@ class SeqManager:
             raise ValueError(f"SeqManager bits must be 2..32, got {bits}")
         self._mask = (1 << bits) - 1
         self._half = 1 << (bits - 1)
+        self._window = min(self._half, _REORDER_WINDOW)
         self._base = 0  # output = ext + base - (drops below ext), modulo 2**bits
         self._dropped: list[int] = []  # extended inputs, sorted
         self._floor = 0  # extended inputs below this are refused (older than a sync)
@@ -72,6 +77,19 @@ class SeqManager:
 
     def input(self, value: int) -> int | None:
         """The output for ``value``; None if it was dropped or predates the last sync."""
+        if self._pending_gap is None and not self._dropped:
+            # The per-packet case: no drops to account for (same result as below).
+            mask = self._mask
+            delta = (value - self._max_ext) & mask
+            if delta < self._half:
+                ext = self._max_ext = self._max_ext + delta
+                output = self.max_output = (ext + self._base) & mask
+                return output
+            ext = self._max_ext + delta - mask - 1
+            return None if ext < self._floor else (ext + self._base) & mask
+        return self._input_slow(value)
+
+    def _input_slow(self, value: int) -> int | None:
         ext = self._extend(value)
         if ext < self._floor:
             return None
@@ -93,9 +111,11 @@ class SeqManager:
             insort(self._dropped, ext)
 
     def _forget_old_drops(self, ext: int) -> None:
-        # Drops more than half the number space behind can no longer be told
-        # apart from new inputs: fold them into the base and refuse older inputs.
-        horizon = ext - self._half
+        # Drops more than a reorder window behind are folded into the base, and
+        # inputs older than that are refused: late packets that old are useless
+        # to the receiver (the consumer answers its NACKs from its own buffer),
+        # and the drop list stays short (bisect and insert stay cheap).
+        horizon = ext - self._window
         count = bisect_left(self._dropped, horizon)
         if count:
             del self._dropped[:count]

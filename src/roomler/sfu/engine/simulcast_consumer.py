@@ -27,7 +27,14 @@ from roomler.sfu import ortc
 from roomler.sfu.rtcp import ntp_to_unix
 
 from .consumer import Consumer
-from .layers import KeyframeNeeded, LayersChanged, SimulcastSwitcher, Vp8Rewriter, layer_packet
+from .layers import (
+    KeyframeNeeded,
+    LayerPacket,
+    LayersChanged,
+    SimulcastSwitcher,
+    Vp8Rewriter,
+    layer_packet,
+)
 from .rewrite import RtpForward
 from .rtp_stats import ReceiveStats
 
@@ -39,6 +46,27 @@ ACTIVE_WINDOW = 1.0
 #: a browser ignores a request too soon after its last keyframe (libwebrtc: 300 ms).
 KEYFRAME_RETRY = 1.0
 _CHOICE_INTERVAL = 0.25
+
+
+_LAYER_PACKET = "simulcast.layer_packet"  # RtpForward.cache key
+_MISSING: Any = object()
+
+
+def _read(packet: RtpForward, mime_type: str) -> LayerPacket | None:
+    body = packet.body
+    padding = body[-1] if packet.first_byte & 0x20 and body else 0
+    payload = body[: len(body) - padding] if padding else body
+    try:
+        return layer_packet(
+            mime_type,
+            packet.layer,
+            packet.sequence_number,
+            packet.timestamp,
+            packet.marker,
+            payload,
+        )
+    except ValueError:
+        return None
 
 
 class SimulcastConsumer(Consumer):
@@ -92,19 +120,13 @@ class SimulcastConsumer(Consumer):
         else:
             self._feed_sender_report(layer)
         body = packet.body
-        padding = body[-1] if packet.first_byte & 0x20 and body else 0
-        payload = body[: len(body) - padding] if padding else body
-        try:
-            incoming = layer_packet(
-                self.mime_type,
-                layer,
-                packet.sequence_number,
-                packet.timestamp,
-                packet.marker,
-                payload,
-            )
-        except ValueError:
+        # Read once per packet, shared by the producer's simulcast consumers.
+        incoming = packet.cache.get(_LAYER_PACKET, _MISSING)
+        if incoming is _MISSING:
+            incoming = packet.cache[_LAYER_PACKET] = _read(packet, self.mime_type)
+        if incoming is None:
             return  # a malformed payload: nothing a receiver could decode
+        payload = incoming.payload
         out = self.switcher.forward(incoming, now)
         self._handle_events(now)
         if out is None:
