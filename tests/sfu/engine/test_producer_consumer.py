@@ -618,3 +618,21 @@ async def test_remb_is_sent_when_the_producer_has_no_transport_cc(engine: Harnes
     assert remb[0].ssrcs == [VIDEO_SSRC]
     assert remb[0].bitrate >= 500_000
     assert call.sender.rtcp_of(TransportFeedback) == []
+
+
+async def test_a_producer_without_encodings_is_bound_by_its_mid(engine: Harness) -> None:
+    params = copy.deepcopy(AUDIO)
+    del params["encodings"]  # mediasoup-client may leave them out; mediasoup binds by MID
+    call = await start_call(engine, params, kind="audio")
+    ids = CHROME_AUDIO_IDS
+    packet = RtpPacket(
+        payload_type=111,
+        sequence_number=7,
+        timestamp=960,
+        ssrc=123456,  # signalled nowhere: learned from the MID
+        extensions={ids["mid"]: AUDIO["mid"].encode(), ids["twcc"]: b"\x00\x01"},
+        payload=b"opus" * 10,
+    )
+    await send_and_wait(call, [packet], 1)
+    stats = await call.request("producer.get_stats", producer_id=call.producer_id)
+    assert [s["ssrc"] for s in stats["streams"]] == [123456]

@@ -188,3 +188,24 @@ async def test_preferred_layers_are_refused_for_a_simple_consumer(engine: Harnes
         )
     with pytest.raises(ValueError, match="spatial_layer"):
         await call.request("consumer.set_preferred_layers", consumer_id=call.consumer_id)
+
+
+async def test_numbering_continues_across_pause_and_resume(engine: Harness) -> None:
+    call = await start_call(engine, SIMULCAST)
+    sender = Sender(call)
+    await sender.frames((0, 1), 5, keyframe=1)
+    await wait_for(lambda: len(call.forwarded()) >= 5)
+    await call.request("consumer.pause", consumer_id=call.consumer_id)
+    await sender.frames((0, 1), 5)
+    count = len(call.forwarded())
+    await call.request("consumer.resume", consumer_id=call.consumer_id)
+    await wait_for(lambda: sender.plis_for(1) >= 2)  # resume asks for a keyframe
+    await sender.frames((0, 1), 3)  # not a keyframe yet: nothing
+    assert len(call.forwarded()) == count
+    await sender.frames((0, 1), 3, keyframe=1)
+    await wait_for(lambda: len(call.forwarded()) >= count + 3)
+    assert_one_stream(call)
+    resumed = call.forwarded()[count]
+    assert resumed.payload[1] == 0x00  # starts again on a keyframe
+    stats = await call.request("consumer.get_stats", consumer_id=call.consumer_id)
+    assert stats["currentLayers"] == {"spatialLayer": 1, "temporalLayer": 0}
