@@ -75,6 +75,13 @@ async def _remove_from_channel(rest: Rest, cid: str, owner: User, bob: User) -> 
     return await rest.ok(owner, "DELETE", f"/channel/{cid}/member/{bob.id}")
 
 
+async def _make_channel_private(rest: Rest, cid: str, owner: User, bob: User) -> Any:
+    """Public first, so that Bob outside it keeps the call; private again: he loses it."""
+    await rest.ok(owner, "PUT", f"/channel/{cid}", {"is_private": False})
+    await rest.ok(owner, "DELETE", f"/channel/{cid}/member/{bob.id}")
+    return await rest.ok(owner, "PUT", f"/channel/{cid}", {"is_private": True})
+
+
 async def _delete_channel(rest: Rest, cid: str, owner: User, _bob: User) -> Any:
     return await rest.ok(owner, "DELETE", f"/channel/{cid}")
 
@@ -83,6 +90,7 @@ REVOCATIONS = [
     Revocation("removed_from_workspace", _remove_from_workspace, "access_revoked"),
     Revocation("left_private_channel", _leave_channel, "access_revoked"),
     Revocation("removed_from_private_channel", _remove_from_channel, "access_revoked"),
+    Revocation("channel_made_private", _make_channel_private, "access_revoked"),
 ]
 CHANNEL_DELETED = Revocation("channel_deleted", _delete_channel, "channel_deleted")
 

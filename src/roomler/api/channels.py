@@ -304,9 +304,14 @@ async def get_channel(
 
 @router.put("/{cid}")
 async def update_channel(
-    body: ChannelUpdate, channel: ManageableChannel, member: Membership, session: Session
+    body: ChannelUpdate,
+    channel: ManageableChannel,
+    member: Membership,
+    session: Session,
+    ctx: Context,
 ) -> dict[str, Any]:
     require_manager(member, channel)
+    made_private = body.is_private is True and not channel.is_private
     if not body.model_fields_set:
         raise validation("Nothing to update: give name, purpose or is_private")
     if body.name is not None and body.name != channel.name:
@@ -316,6 +321,8 @@ async def update_channel(
     if body.is_private is not None:
         channel.is_private = body.is_private
     await commit_or_conflict(session, channel.path)
+    if made_private:
+        await notify.channel_made_private(ctx, session, channel.id)
     joined = await is_channel_member(session, channel.id, member.user_id)
     return channel_out(channel, is_member=joined)
 

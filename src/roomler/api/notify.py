@@ -3,7 +3,8 @@
 Each function runs after the change is committed and never fails the request: a
 delivery problem is logged, the change stands. `docs/protocol.md` ("Workspace events")
 lists the events and who gets them. A change that takes access away also reaches the
-media rooms (`access_lost`, `channels_deleted`): see `roomler.conference.access`.
+media rooms (`access_lost`, `channel_made_private`, `channels_deleted`): see
+`roomler.conference.access`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from roomler.conference.access import end_channel_conferences, revoke_user
+from roomler.conference.access import end_channel_conferences, revoke_lost, revoke_user
 from roomler.conference.media import media_of
 from roomler.context import ServerContext
 from roomler.db.models import TenantMember
@@ -126,3 +127,11 @@ async def channels_deleted(
         await end_channel_conferences(media_of(ctx), session, tenant_id, channel_ids)
     except Exception:
         logger.exception("ending the conferences of deleted channels %s failed", channel_ids)
+
+
+async def channel_made_private(ctx: ServerContext, session: AsyncSession, channel_id: str) -> None:
+    """Tenant members outside the channel leave its running conferences."""
+    try:
+        await revoke_lost(media_of(ctx), session, channel_id)
+    except Exception:
+        logger.exception("revoking access to the conferences of channel %s failed", channel_id)

@@ -173,8 +173,10 @@ class ClusterRooms:
             conference_id, LEAVE, {"conference_id": conference_id, "user_id": user_id}
         )
 
-    async def revoke_elsewhere(self, conference_id: str, user_id: str, reason: str) -> None:
-        args = {"conference_id": conference_id, "user_id": user_id, "reason": reason}
+    async def revoke_elsewhere(self, conference_id: str, user_id: str | None, reason: str) -> None:
+        args = {"conference_id": conference_id, "reason": reason}
+        if user_id is not None:
+            args["user_id"] = user_id
         await self._command_host(conference_id, REVOKE, args)
 
     async def _command_host(self, conference_id: str, action: str, args: dict[str, str]) -> None:
@@ -344,10 +346,13 @@ class ConferenceForwarding:
             self._tasks.spawn(self.media.close_room_here(args["conference_id"], reason))
         elif action == LEAVE and is_id(args.get("user_id")):
             self._tasks.spawn(self.media.leave_user(args["conference_id"], args["user_id"]))
-        elif action == REVOKE and is_id(args.get("user_id")):
+        elif action == REVOKE and (args.get("user_id") is None or is_id(args["user_id"])):
             reason = str(args.get("reason", "access_revoked"))
-            revoke = self.media.revoke_here(args["conference_id"], args["user_id"], reason)
-            self._tasks.spawn(revoke)
+            conference_id, user_id = args["conference_id"], args.get("user_id")
+            if user_id is None:
+                self._tasks.spawn(self.media.revoke_lost_here(conference_id, reason))
+            else:
+                self._tasks.spawn(self.media.revoke_here(conference_id, user_id, reason))
         else:
             raise ValueError(f"unknown conference command {action[:16]!r}")
 

@@ -6,6 +6,8 @@ change is committed, from the REST routes that make it:
 - removed from the workspace (or left it): every running conference of the workspace;
 - left, or removed from, a channel: the running conferences announced in it, for as far
   as the user may no longer see them (a private channel; the organizer keeps theirs);
+- the channel made private: everyone in its conferences' rooms who is not a member
+  (nor the organizer);
 - the channel deleted: its conferences, and its sub-channels', end.
 
 Who lost what is decided by the same rule as joining (`records.member_conference`), so
@@ -29,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from roomler.conference.media import ConferenceMedia
 from roomler.conference.records import ENDED, IN_PROGRESS, close_participation, visible_to
-from roomler.db.models import Conference, TenantMember
+from roomler.db.models import Channel, Conference, TenantMember
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +97,19 @@ async def _revoke_logged(media: ConferenceMedia, conference_id: str, user_id: st
         # The access is gone in the database (a rejoin is refused); the room could not
         # be told, which the operator must see.
         logger.exception("revoking user %s from conference %s failed", user_id, conference_id)
+
+
+async def revoke_lost(media: ConferenceMedia, session: AsyncSession, channel_id: str) -> None:
+    """Who may see the channel's conferences shrank for many users at once (it became
+    private): everyone in their rooms who may no longer join them leaves."""
+    channel = await session.get(Channel, channel_id)
+    if channel is None:
+        return
+    for conference_id in await running_conferences(session, channel.tenant_id, [channel_id]):
+        try:
+            await media.revoke(conference_id, None, ACCESS_REVOKED)
+        except Exception:
+            logger.exception("revoking lost access to conference %s failed", conference_id)
 
 
 async def end_channel_conferences(

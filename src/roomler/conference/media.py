@@ -71,7 +71,9 @@ class RoomPlacement(Protocol):
 
     async def leave_elsewhere(self, conference_id: str, user_id: str) -> None: ...
 
-    async def revoke_elsewhere(self, conference_id: str, user_id: str, reason: str) -> None: ...
+    async def revoke_elsewhere(
+        self, conference_id: str, user_id: str | None, reason: str
+    ) -> None: ...
 
 
 def pool_settings(settings: MediasoupSettings) -> WorkerPoolSettings:
@@ -363,13 +365,28 @@ class ConferenceMedia:
             await self._announce_departures(conference_id, departures)
         return departures
 
-    async def revoke(self, conference_id: str, user_id: str, reason: str) -> list[Departure]:
+    async def revoke(self, conference_id: str, user_id: str | None, reason: str) -> list[Departure]:
         """The user may no longer take part (`conference/access.py`): all their
-        connections leave the room, wherever it is hosted."""
+        connections leave the room, wherever it is hosted. `user_id` None: everyone in
+        the room who may no longer join it (the database says who) leaves."""
         if self.placement is not None and self.rooms.get_room(conference_id) is None:
             await self.placement.revoke_elsewhere(conference_id, user_id, reason)
             return []
-        return await self.revoke_here(conference_id, user_id, reason)
+        if user_id is not None:
+            return await self.revoke_here(conference_id, user_id, reason)
+        return await self.revoke_lost_here(conference_id, reason)
+
+    async def revoke_lost_here(self, conference_id: str, reason: str) -> list[Departure]:
+        """Every user in the room here who may no longer join it leaves."""
+        self.revocations += 1  # before reading the database: a join under way checks again
+        room = self.rooms.get_room(conference_id)
+        departures: list[Departure] = []
+        for user_id in sorted(room.user_ids() if room is not None else ()):
+            async with self.sessions() as session:
+                allowed = await member_conference(session, conference_id, user_id)
+            if allowed is None:
+                departures += await self.revoke_here(conference_id, user_id, reason)
+        return departures
 
     async def revoke_here(self, conference_id: str, user_id: str, reason: str) -> list[Departure]:
         """`media:room_closed {reason}` to the user's participant connections, which leave;
