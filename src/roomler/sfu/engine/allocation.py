@@ -31,7 +31,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-__all__ = ["Allocation", "BitrateAllocator", "Demand", "Priority"]
+__all__ = ["Allocation", "BitrateAllocator", "Demand", "Layers", "Priority"]
 
 UPGRADE_HEADROOM = 1.15
 UPGRADE_HOLD = 2.0

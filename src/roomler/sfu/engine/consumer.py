@@ -44,12 +44,14 @@ from roomler.sfu.rtcp import (
     round_trip_time,
 )
 from roomler.sfu.rtp import (
+    RtpPacket,
     encode_abs_send_time,
     read_header,
     wrap_rtx,
     write_transport_sequence_number,
 )
 
+from .allocation import Demand, Layers, Priority
 from .interfaces import Emit, MediaSender
 from .nack import RetransmissionBuffer
 from .producer import Producer
@@ -116,6 +118,8 @@ class Consumer:
         self.paused = paused
         self.producer_paused = producer.paused
         self.closed = False
+        #: mediasoup's consumer priority (1..255): above 1, video is served as a speaker's.
+        self.priority = 1
         self.clock_rate = producer.clock_rate
         self._init_codecs(rtp_parameters)
         self._init_extensions(rtp_parameters)
@@ -184,6 +188,7 @@ class Consumer:
         self.bytes_sent = 0
         self.payload_bytes_sent = 0
         self.retransmitted_packets = 0
+        self.padding_packets_sent = 0
         self.nack_count = 0
         self.nack_packets = 0
         self.pli_count = 0
@@ -374,6 +379,55 @@ class Consumer:
         """The producer stream whose SRs map our timeline, and the offset added to it."""
         return self.producer.forwarded_stream.stats, self._ts_offset
 
+    # -- bandwidth (the transport's allocator, engine/bandwidth.py) ------------------
+
+    def _priority_class(self) -> Priority:
+        if self.kind == "audio":
+            return Priority.AUDIO
+        return Priority.SPEAKER if self.priority > 1 else Priority.VIDEO
+
+    def demand(self, now: float) -> Demand:
+        """What this consumer would send, for the transport's allocator: one stream,
+        at the bitrate the producer receives it."""
+        if not self.active:
+            return Demand(self.id, self._priority_class(), {}, paused=True)
+        bitrate = float(self.producer.forwarded_stream.rate.rate(now))
+        return Demand(self.id, self._priority_class(), {(0, 0): bitrate})
+
+    def apply_layers(self, layers: Layers | None, now: float) -> None:
+        """The allocator's share for this consumer: a simple consumer has nothing to drop."""
+
+    def send_padding(self, size: int) -> bool:
+        """Send an RTX padding-only packet of ``size`` padding bytes (a bandwidth probe).
+
+        Padding goes on the RTX stream so the media stream's numbering is untouched
+        (libwebrtc probes the same way); it needs RTX, transport-cc and a stream started.
+        """
+        if self._rtx_pt is None or self.rtx_ssrc is None or self._twcc_id is None:
+            return False
+        if self._max_seq is None or not self.active:
+            return False
+        extensions = {self._twcc_id: _U16.pack(self.sender.next_transport_sequence())}
+        if self._mid_value is not None and self._mid_id is not None:
+            extensions[self._mid_id] = self._mid_value
+        packet = RtpPacket(
+            payload_type=self._rtx_pt,
+            sequence_number=self._rtx_seq,
+            timestamp=self._max_ts,
+            ssrc=self.rtx_ssrc,
+            extensions=extensions,
+            padding_size=size,
+        )
+        self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
+        self.padding_packets_sent += 1
+        return self.sender.send_rtp(packet.serialize()) is not None
+
+    def set_priority(self, priority: int) -> None:
+        """mediasoup's setPriority: 1..255, 1 the default."""
+        if not 1 <= priority <= 255:
+            raise ValueError(f"priority must be 1..255, got {priority}")
+        self.priority = priority
+
     # -- control ------------------------------------------------------------------
 
     def _restart(self) -> None:
@@ -436,6 +490,7 @@ class Consumer:
             "transportId": self.sender.id,
             "paused": self.paused,
             "producerPaused": self.producer_paused,
+            "priority": self.priority,
             "rtpParameters": self.rtp_parameters,
         }
 
@@ -452,6 +507,8 @@ class Consumer:
             "packetCount": self.packets_sent,
             "byteCount": self.bytes_sent,
             "retransmittedPackets": self.retransmitted_packets,
+            "paddingPacketsSent": self.padding_packets_sent,
+            "priority": self.priority,
             "nackCount": self.nack_count,
             "nackPacketCount": self.nack_packets,
             "pliCount": self.pli_count,

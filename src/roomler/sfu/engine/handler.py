@@ -21,8 +21,11 @@ and ``transport.restart_ice`` (new ICE credentials, ``{ice_parameters}``).
 answers ``{type: "simulcast"}`` for a producer with several encodings, and
 its consumers are simulcast consumers: ``consumer.set_preferred_layers
 {consumer_id, spatial_layer, temporal_layer?}`` answers ``{preferredLayers,
-currentLayers}`` and ``consumer.layerschange {spatial_layer, temporal_layer}``
-tells what one forwards.
+currentLayers, allowedSpatialLayer}`` and ``consumer.layerschange {spatial_layer,
+temporal_layer}`` tells what one forwards (the transport's bandwidth estimate caps
+it, see ``engine/bandwidth.py``). ``consumer.set_priority {consumer_id, priority}``
+(1..255, mediasoup's) answers ``{priority}``: above 1 a video consumer is served
+before other video when the estimate is short.
 """
 
 from __future__ import annotations
@@ -72,6 +75,10 @@ class ConsumerRef(WireModel):
 class ConsumerPreferredLayers(ConsumerRef):
     spatial_layer: int
     temporal_layer: int | None = None
+
+
+class ConsumerPriority(ConsumerRef):
+    priority: int
 
 
 class RouterCreate(RouterRef):
@@ -151,6 +158,7 @@ class WorkerHandler:
             "consumer.get_stats": lambda d: self._consumer(d).get_stats(),
             "consumer.request_key_frame": self._consumer_request_key_frame,
             "consumer.set_preferred_layers": self._consumer_set_preferred_layers,
+            "consumer.set_priority": self._consumer_set_priority,
         }
 
     @property
@@ -343,3 +351,9 @@ class WorkerHandler:
             raise ValueError(f"consumer {consumer.id!r} is {consumer.type}: it has no layers")
         consumer.set_preferred_layers(request.spatial_layer, request.temporal_layer)
         return consumer.layers()
+
+    def _consumer_set_priority(self, data: Data) -> Data:
+        request = ConsumerPriority.parse(data, "data")
+        consumer = self._consumer(data)
+        consumer.set_priority(request.priority)
+        return {"priority": consumer.priority}

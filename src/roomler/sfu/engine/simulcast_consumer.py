@@ -13,8 +13,12 @@ keyframe is needed on which encoding; the producer sends that PLI/FIR.
 Events: ``consumer.layerschange`` ``{spatial_layer, temporal_layer}`` (both
 None when nothing is forwarded), as mediasoup's ``layerschange``.
 
-Not yet: the transport's bandwidth estimate does not take part (see
-:mod:`.gcc` / :mod:`.allocation`); the choice is preference and activity.
+Bandwidth: once the receiver sends congestion feedback, the transport's
+allocator (:mod:`.bandwidth`) caps the spatial layer every 100 ms
+(:meth:`SimulcastConsumer.apply_layers`) from :meth:`SimulcastConsumer.demand`,
+the bitrate of each active encoding up to the preferred one, measured at the
+producer.  When even the lowest does not fit, the lowest is still sent: a
+receiver that decodes something small is better off than a frozen one.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 from roomler.sfu import ortc
 from roomler.sfu.rtcp import ntp_to_unix
 
+from .allocation import Demand, Layers
 from .consumer import Consumer
 from .layers import (
     KeyframeNeeded,
@@ -88,6 +93,8 @@ class SimulcastConsumer(Consumer):
         )
         self.preferred_spatial = spatial - 1
         self.preferred_temporal = mode.temporal_layers - 1
+        #: The highest spatial layer the transport's bandwidth allows.
+        self.allowed_spatial = spatial - 1
         self._last_seen = [-math.inf] * spatial
         self._sr_fed: list[float | None] = [None] * spatial
         self._next_choice = 0.0
@@ -144,6 +151,8 @@ class SimulcastConsumer(Consumer):
         ]
         if not active:
             return
+        # The bandwidth cap, but never below the lowest active encoding.
+        active = [index for index in active if index <= self.allowed_spatial] or [min(active)]
         switcher = self.switcher
         target = max(active)
         if (target, self.preferred_temporal) != (switcher.target_spatial, switcher.target_temporal):
@@ -176,6 +185,28 @@ class SimulcastConsumer(Consumer):
     def _clock_source(self) -> tuple[ReceiveStats, int]:
         layer = self.switcher.current_spatial or 0
         return self.producer.streams[layer].stats, -self.switcher.ts_offset
+
+    # -- bandwidth --------------------------------------------------------------------
+
+    def demand(self, now: float) -> Demand:
+        """Each active encoding up to the preferred one, at its measured bitrate."""
+        if not self.active:
+            return Demand(self.id, self._priority_class(), {}, paused=True)
+        streams = self.producer.streams
+        layers = {
+            (index, self.preferred_temporal): float(streams[index].rate.rate(now))
+            for index, seen in enumerate(self._last_seen)
+            if index <= self.preferred_spatial and now - seen <= ACTIVE_WINDOW
+        }
+        return Demand(self.id, self._priority_class(), layers)
+
+    def apply_layers(self, layers: Layers | None, now: float) -> None:
+        allowed = 0 if layers is None else layers[0]
+        if allowed == self.allowed_spatial:
+            return
+        self.allowed_spatial = allowed
+        self._choose_target(now)
+        self._handle_events(now)
 
     # -- control ----------------------------------------------------------------------
 
@@ -228,6 +259,7 @@ class SimulcastConsumer(Consumer):
                 "temporalLayer": self.preferred_temporal,
             },
             "currentLayers": current,
+            "allowedSpatialLayer": self.allowed_spatial,
         }
 
     def dump(self) -> dict[str, Any]:

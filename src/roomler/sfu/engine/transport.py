@@ -27,10 +27,15 @@ connected transport runs it). Producers and consumers see the transport only
 as a :class:`~.interfaces.MediaSender`; the transport sees its router only as
 a :class:`TransportOwner`.
 
-Incoming transport-cc feedback and REMB from receivers are counted, not used:
-the SFU does not adapt what it forwards yet. A send-side bandwidth estimator
-would take them in :meth:`WebRtcTransport._on_receiver_feedback`, and the
-packets it sent from :meth:`WebRtcTransport.send_rtp`.
+What the transport sends is fitted to the receiver's link by its
+:class:`~.bandwidth.TransportBandwidth`: :meth:`WebRtcTransport.send_rtp`
+records each packet that carries a transport-wide sequence number (handed
+out just before by :meth:`WebRtcTransport.next_transport_sequence`),
+:meth:`WebRtcTransport._on_receiver_feedback` passes the receiver's
+transport-cc feedback and REMB on, and a timer of its own (every 100 ms
+while the transport has consumers, every few ms while a probe runs; the
+RTCP timer of a transport with only consumers beats once a second) shares
+the estimate among the consumers and sends the probes' padding.
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ from roomler.sfu.rtcp import (
 from roomler.sfu.rtp import read_extensions, read_header
 from roomler.sfu.srtp import SrtpContext
 
+from .bandwidth import ALLOCATION_INTERVAL, TransportBandwidth
 from .consumer import Consumer
 from .dtls_driver import DtlsDriver
 from .ice_path import Address, IcePath
@@ -88,6 +94,9 @@ logger = logging.getLogger(__name__)
 RECV_SIZE = 4096
 #: Datagrams handled per readiness callback before yielding to the loop.
 MAX_READS = 64
+#: The bandwidth timer's beat while a probe cluster is being sent (its packets are spaced
+#: over 30 ms).
+PROBE_TICK = 0.005
 #: ICE priority of our host candidate: type preference 126 (host), local
 #: preference 65535, component 1 (RFC 8445 section 5.1.2.1).
 CANDIDATE_PRIORITY = (126 << 24) | (65535 << 8) | 255
@@ -203,6 +212,10 @@ class WebRtcTransport:
         self._rtcp = RtcpScheduler(self.settings, self.rtcp_ssrc, self.cname, self.loop.time())
         self._twcc = self._rtcp.transport_cc
         self._twcc_out_seq = 0
+        # The transport-wide number handed out for the packet about to be sent.
+        self._twcc_pending: int | None = None
+        self.bandwidth = TransportBandwidth()
+        self._bandwidth_handle: asyncio.TimerHandle | None = None
         self._next_mid = 0
 
     def _init_counters(self) -> None:
@@ -214,6 +227,7 @@ class WebRtcTransport:
         self.rtcp_packets_received = 0
         self.rtcp_packets_sent = 0
         self.transport_cc_feedback_received = 0
+        self.remb_received = 0
         self.available_outgoing_bitrate: int | None = None
         self.drops: Counter[str] = Counter()
         self._recv_rate = CounterRate()
@@ -385,6 +399,7 @@ class WebRtcTransport:
             producer.on_transport_connected()
         for consumer in tuple(self.consumers.values()):
             consumer.on_transport_connected()
+        self._start_bandwidth_timer()
 
     def _on_dtls_failed(self, reason: str) -> None:
         logger.warning("%r DTLS failed: %s", self, reason)
@@ -460,11 +475,14 @@ class WebRtcTransport:
                 consumer.on_report_block(block, arrival_ntp)
 
     def _on_receiver_feedback(self, packet: TransportFeedback | Remb, now: float) -> None:
-        """Congestion feedback from the receiving browser: counted (no estimator yet)."""
+        """Congestion feedback from the receiving browser, for the bandwidth estimate."""
         if isinstance(packet, TransportFeedback):
             self.transport_cc_feedback_received += 1
+            self.bandwidth.on_transport_feedback(packet, now)
         else:
-            self.available_outgoing_bitrate = packet.bitrate
+            self.remb_received += 1
+            self.bandwidth.on_remb(packet.bitrate)
+        self.available_outgoing_bitrate = int(self.bandwidth.target_bitrate)
 
     # -- sending ----------------------------------------------------------------
 
@@ -498,6 +516,7 @@ class WebRtcTransport:
         """The next transport-wide sequence number of what we send on this transport."""
         seq = self._twcc_out_seq
         self._twcc_out_seq = (seq + 1) & 0xFFFF
+        self._twcc_pending = seq  # recorded by send_rtp, which comes next
         return seq
 
     def send_rtp(self, packet: bytes) -> bytes | None:
@@ -505,6 +524,8 @@ class WebRtcTransport:
 
         The forwarding hot path: `_sendto` inlined, the destination cached.
         """
+        pending = self._twcc_pending
+        self._twcc_pending = None
         destination = self.media_destination
         if destination is None:
             return None
@@ -514,6 +535,9 @@ class WebRtcTransport:
             self.drops["srtp_protect"] += 1
             logger.debug("%r cannot protect RTP: %s", self, exc)
             return None
+        if pending is not None:
+            # Recorded even if the socket refuses it: the receiver will report it lost.
+            self.bandwidth.on_packet_sent(pending, len(protected), self.loop.time())
         try:
             self._sock.sendto(protected, destination)
         except (BlockingIOError, InterruptedError):
@@ -579,6 +603,48 @@ class WebRtcTransport:
             self._tick_handle.cancel()
         delay = self._rtcp.next_delay(now, has_producers=bool(self.producers))
         self._tick_handle = self.loop.call_later(delay, self._on_tick)
+
+    def _start_bandwidth_timer(self) -> None:
+        if self._bandwidth_handle is None and self.consumers and self._srtp is not None:
+            self._bandwidth_handle = self.loop.call_later(
+                ALLOCATION_INTERVAL, self._on_bandwidth_tick
+            )
+
+    def _on_bandwidth_tick(self) -> None:
+        """Share the estimate among the consumers; send the running probe's padding."""
+        self._bandwidth_handle = None
+        if self.closed or not self.consumers:
+            return
+        now = self.loop.time()
+        bandwidth = self.bandwidth
+        try:
+            if bandwidth.allocation_due(now):
+                self._allocate(now)
+            sizes = bandwidth.padding_due(now)
+            if sizes:
+                self._send_padding(sizes)
+        except Exception:
+            logger.exception("%r bandwidth allocation failed", self)
+        delay = PROBE_TICK if bandwidth.probing else ALLOCATION_INTERVAL
+        self._bandwidth_handle = self.loop.call_later(delay, self._on_bandwidth_tick)
+
+    def _allocate(self, now: float) -> None:
+        consumers = tuple(self.consumers.values())
+        rtts = [c.round_trip_time for c in consumers if c.round_trip_time is not None]
+        if rtts:
+            self.bandwidth.on_rtt(min(rtts))
+        allocation = self.bandwidth.allocate([c.demand(now) for c in consumers], now)
+        if self.bandwidth.limiting:
+            for consumer in consumers:
+                consumer.apply_layers(allocation.layers.get(consumer.id), now)
+
+    def _send_padding(self, sizes: list[int]) -> None:
+        """The probe's padding, on the RTX stream of the first consumer that can carry it."""
+        for consumer in self.consumers.values():
+            if consumer.kind == "video" and consumer.send_padding(sizes[0]):
+                for size in sizes[1:]:
+                    consumer.send_padding(size)
+                return
 
     def _meter_rates(self, now: float) -> None:
         """Sample the byte counters for the bitrates, per tick rather than per packet."""
@@ -661,6 +727,7 @@ class WebRtcTransport:
         self.router.add_consumer(consumer)
         if consumer.active:
             producer.request_key_frame(self.loop.time())
+        self._start_bandwidth_timer()
         logger.info("%r consumes %r as %r (mid %s)", self, producer, consumer, mid)
         return consumer
 
@@ -705,6 +772,9 @@ class WebRtcTransport:
         if self._tick_handle is not None:
             self._tick_handle.cancel()
             self._tick_handle = None
+        if self._bandwidth_handle is not None:
+            self._bandwidth_handle.cancel()
+            self._bandwidth_handle = None
         self.loop.remove_reader(self._fd)
         self._sock.close()
         self._ice_path.close()
@@ -758,6 +828,9 @@ class WebRtcTransport:
             "transportCcFeedbackReceived": self.transport_cc_feedback_received,
             "transportCcPacketsReceived": self._twcc.received,
             "availableOutgoingBitrate": self.available_outgoing_bitrate,
+            "rembReceived": self.remb_received,
+            "bandwidthLimiting": self.bandwidth.limiting,
+            "probeCluster": self.bandwidth.prober.cluster,
             "droppedPackets": sum(self.drops.values()),
             "dropReasons": dict(self.drops),
         }
