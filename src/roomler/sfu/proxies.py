@@ -504,6 +504,7 @@ class Consumer(_Proxy):
         self.type = str(reply.get("type", "simple"))
         self.paused = paused
         self.producer_paused = bool(reply.get("producer_paused", producer.paused))
+        self.priority = 1
         self._producer = producer
 
     async def pause(self) -> None:
@@ -528,6 +529,11 @@ class Consumer(_Proxy):
         if temporal_layer is not None:
             data["temporal_layer"] = temporal_layer
         return await self._request("set_preferred_layers", data)
+
+    async def set_priority(self, priority: int) -> None:
+        """mediasoup's setPriority (1..255): above 1, served before other video."""
+        reply = await self._request("set_priority", {"priority": priority})
+        self.priority = int(reply["priority"])
 
     async def get_stats(self) -> JsonObject:
         return await self._request("get_stats")
