@@ -4,8 +4,9 @@ nginx ends TLS with a self-signed certificate this test makes, in front of one r
 `roomler serve`. Chromium reaches it as `roomler.test` (mapped to 127.0.0.1 by its host
 resolver, so the name is not a loopback name Chromium would trust anyway): two people
 sign in over https://, chat over wss://, and the camera and microphone open because the
-page is a secure context; the same client over plain http:// to that name gets no
-`navigator.mediaDevices` at all.
+page is a secure context (and a call shows each the other's video); the same client over
+plain http:// to that name gets no `navigator.mediaDevices` at all. The same in front of
+two nodes in cluster mode: tests/cluster/test_https.py.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -36,9 +38,9 @@ from tests.web.harness import (
     REPO,
     STEP_MS,
     BrowserUser,
-    ServerProcess,
     free_port,
 )
+from tests.web.test_call import assert_video_plays
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -76,11 +78,14 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     return cert_file, key_file
 
 
-def site_config(upstream_port: int, http_port: int, https_port: int, cert: Path, key: Path) -> str:
+def site_config(
+    upstream_ports: list[int], http_port: int, https_port: int, cert: Path, key: Path
+) -> str:
     """deploy/nginx.conf with this test's name, ports and certificate, on loopback only."""
     text = SITE_CONFIG.read_text()
+    servers = "\n    ".join(f"server 127.0.0.1:{port};" for port in upstream_ports)
     replacements = {
-        "server 127.0.0.1:3000;": f"server 127.0.0.1:{upstream_port};",
+        "server 127.0.0.1:3000;": servers,
         "    listen [::]:80;\n": "",
         "    listen [::]:443 ssl;\n": "",
         "listen 80;": f"listen 127.0.0.1:{http_port};",
@@ -124,16 +129,16 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> Non
 
 
 class Nginx:
-    """nginx in front of `upstream`, HTTPS on `https_port`, all of it under `prefix`."""
+    """nginx in front of the Roomler nodes on `upstream_ports`, under `prefix`."""
 
-    def __init__(self, prefix: Path, upstream: ServerProcess, https_port: int) -> None:
+    def __init__(self, prefix: Path, upstream_ports: list[int], https_port: int) -> None:
         self.prefix = prefix
-        self.upstream = upstream
+        self.upstream_ports = upstream_ports
         self.http_port, self.https_port = free_port(), https_port
         self.base = f"https://{HOST}:{https_port}"
         cert, key = self_signed_certificate(prefix)
         site = prefix / "roomler.conf"
-        site.write_text(site_config(upstream.port, self.http_port, https_port, cert, key))
+        site.write_text(site_config(upstream_ports, self.http_port, https_port, cert, key))
         (prefix / "nginx.conf").write_text(main_config(prefix, site))
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -190,19 +195,26 @@ async def browser() -> AsyncIterator[Browser]:
             await launched.close()
 
 
+@contextmanager
+def nginx_in_front_of(
+    nginx: str, prefix: Path, ports: list[int], https_port: int
+) -> Iterator[Nginx]:
+    prefix.mkdir()
+    proxy = Nginx(prefix, ports, https_port)
+    proxy.start(nginx)
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
 @pytest.fixture
 def site(nginx_binary: str, start_server: StartServer, tmp_path: Path) -> Iterator[Nginx]:
     https_port = free_port()
     # The public URL is the production setting that names the origin browsers use.
     server = start_server({"ROOMLER__APP__PUBLIC_URL": f"https://{HOST}:{https_port}"})
-    prefix = tmp_path / "nginx"
-    prefix.mkdir()
-    proxy = Nginx(prefix, server, https_port)
-    proxy.start(nginx_binary)
-    try:
+    with nginx_in_front_of(nginx_binary, tmp_path / "nginx", [server.port], https_port) as proxy:
         yield proxy
-    finally:
-        proxy.stop()
 
 
 async def open_user(browser: Browser, name: str, username: str) -> BrowserUser:
@@ -216,12 +228,44 @@ async def open_user(browser: Browser, name: str, username: str) -> BrowserUser:
     return user
 
 
-async def test_sign_in_chat_and_camera_over_https_and_wss(site: Nginx, browser: Browser) -> None:
+async def test_sign_in_chat_call_and_camera_over_https_and_wss(
+    site: Nginx, browser: Browser
+) -> None:
     # Plain HTTP is redirected to HTTPS.
     redirect = httpx.get(f"http://127.0.0.1:{site.http_port}/login", headers={"Host": HOST})
     assert redirect.status_code == 301
     assert redirect.headers["location"] == f"https://{HOST}/login"
 
+    users = await chat_and_call_over_https(site, browser)
+    alice = users[0]
+
+    # A secure context: the camera and microphone open (Chromium's fake devices).
+    assert await alice.page.evaluate("window.isSecureContext") is True
+    tracks = await alice.page.evaluate(
+        """async () => {
+            const stream = await navigator.mediaDevices.getUserMedia({audio: true, video: true});
+            const kinds = stream.getTracks().map((t) => t.kind).sort();
+            stream.getTracks().forEach((t) => t.stop());
+            return kinds;
+        }"""
+    )
+    assert tracks == ["audio", "video"]
+
+    # The same name over plain HTTP (straight to Roomler) is no secure context: no camera.
+    plain = await open_user(browser, "Plain", "plain")
+    users.append(plain)
+    await plain.page.goto(f"http://{HOST}:{site.upstream_ports[0]}/")
+    assert await plain.page.evaluate("window.isSecureContext") is False
+    assert await plain.page.evaluate("typeof navigator.mediaDevices") == "undefined"
+    await close_all(users)
+
+    # nginx logs a WebSocket when it ends (now): the upgrade, without the client's token.
+    access = site.wait_for_log('"GET /ws HTTP/1.1" 101')
+    assert "token" not in access and "eyJ" not in access
+
+
+async def chat_and_call_over_https(site: Nginx, browser: Browser) -> list[BrowserUser]:
+    """Alice and Bob sign up, chat over wss:// and see each other's video; [alice, bob]."""
     alice = await open_user(browser, "Alice", "alice")
     bob = await open_user(browser, "Bob", "bob")
     sockets: list[WebSocket] = []
@@ -238,29 +282,17 @@ async def test_sign_in_chat_and_camera_over_https_and_wss(site: Nginx, browser: 
     await expect(alice.messages("Loud and clear")).to_have_count(1)
     assert sockets and all(s.url.startswith(f"wss://{HOST}:{site.https_port}/ws") for s in sockets)
 
-    # A secure context: the camera and microphone open (Chromium's fake devices).
-    assert await alice.page.evaluate("window.isSecureContext") is True
-    tracks = await alice.page.evaluate(
-        """async () => {
-            const stream = await navigator.mediaDevices.getUserMedia({audio: true, video: true});
-            const kinds = stream.getTracks().map((t) => t.kind).sort();
-            stream.getTracks().forEach((t) => t.stop());
-            return kinds;
-        }"""
-    )
-    assert tracks == ["audio", "video"]
+    # A call: signaling over wss://, media straight to the SFU's UDP ports.
+    await alice.page.get_by_role("button", name="Start call").click()
+    await bob.page.get_by_role("button", name="Join call").click()
+    await assert_video_plays(alice, "bob")
+    await assert_video_plays(bob, "alice")
+    return [alice, bob]
 
-    # The same name over plain HTTP (straight to Roomler) is no secure context: no camera.
-    plain = await open_user(browser, "Plain", "plain")
-    await plain.page.goto(f"http://{HOST}:{site.upstream.port}/")
-    assert await plain.page.evaluate("window.isSecureContext") is False
-    assert await plain.page.evaluate("typeof navigator.mediaDevices") == "undefined"
 
-    errors = [e for u in (alice, bob, plain) for e in u.errors]
-    for user in (alice, bob, plain):
+async def close_all(users: list[BrowserUser]) -> None:
+    """Close every context; the test fails on any console error the pages logged."""
+    errors = [f"{u.username}: {e}" for u in users for e in u.errors]
+    for user in users:
         await user.context.close()
     assert not errors, errors
-
-    # nginx logs a WebSocket when it ends (now): the upgrade, without the client's token.
-    access = site.wait_for_log('"GET /ws HTTP/1.1" 101')
-    assert "token" not in access and "eyJ" not in access
