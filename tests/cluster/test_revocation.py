@@ -32,7 +32,9 @@ from tests.conference.revocation import (
     assert_revoked,
     assert_transports_closed,
     mid_call,
+    next_media,
     private_conference,
+    refused,
 )
 from tests.realtime.conftest import add_tenant
 
@@ -64,12 +66,12 @@ async def test_a_revocation_on_another_node_reaches_the_hosting_node(
             await revocation.act(Rest(on_n2, tenant_id), channel_id, owner, bob)
             if revocation is CHANNEL_DELETED:
                 for client in (call.owner, call.alice, call.bob):
-                    assert await client.next_media() == {
+                    assert await next_media(client) == {
                         "type": "media:room_closed",
                         "data": {"conference_id": conference_id, "reason": "channel_deleted"},
                     }
                 await assert_transports_closed(*call.peers, ports=call.bob_ports)
-                error = await call.bob.error("media:join")
+                error = await refused(call.bob, "media:join")
                 assert error["message"] == f"conference {conference_id} is ended, not in progress"
             else:
                 await assert_revoked(call, bob, revocation.reason)

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from roomler.sfu.dtls import DtlsState
-from tests.conference.conftest import MediaClient, chrome_rtp_capabilities, join_all
+from tests.conference.conftest import MediaClient, chrome_rtp_capabilities, is_media, join_all
 from tests.conference.peers import connect, vp8_packet
 from tests.realtime.conftest import User
 from tests.sfu.browser.harness import udp_port_is_bound
@@ -132,6 +132,29 @@ class MidCall:
             await asyncio.sleep(0.05)
 
 
+async def next_media(client: MediaClient, timeout: float = SETTLE_SECS) -> dict[str, Any]:
+    """The client's next `media:*` frame, waited for up to `timeout` (what a revocation
+    causes may cross Redis twice on a loaded machine)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        remaining = deadline - loop.time()
+        assert remaining > 0, f"no media frame within {timeout} s"
+        frame = await client.client.recv(remaining)
+        if is_media(frame):
+            return frame
+
+
+async def refused(client: MediaClient, message_type: str, **data: Any) -> dict[str, Any]:
+    """Send a request that must fail: its `media:error` data, to this connection."""
+    request_id = await client.send(message_type, **data)
+    frame = await next_media(client)
+    assert frame["type"] == "media:error" and frame.get("request_id") == request_id, frame
+    error: dict[str, Any] = frame["data"]
+    assert error["request_type"] == message_type, error
+    return error
+
+
 def candidate_ports(joined_transport: dict[str, Any]) -> list[int]:
     return [candidate["port"] for candidate in joined_transport["ice_candidates"]]
 
@@ -143,7 +166,7 @@ async def _consumer_ssrc(client: MediaClient, producer_id: str) -> int:
 
 async def _heard_new_producer(producer_id: str, *clients: MediaClient) -> None:
     for client in clients:
-        frame = await client.next_media()
+        frame = await next_media(client)
         assert frame["type"] == "media:new_producer", frame
         assert frame["data"]["producer_id"] == producer_id, frame
 
@@ -186,18 +209,18 @@ async def mid_call(
 
 async def assert_revoked(call: MidCall, bob: User, reason: str) -> None:
     """Bob is out, told why; the others are told he left; their media keeps flowing."""
-    closed = await call.bob.next_media()
+    closed = await next_media(call.bob)
     assert closed == {
         "type": "media:room_closed",
         "data": {"conference_id": call.conference_id, "reason": reason},
     }
     for other in (call.owner, call.alice):
-        producer_closed = await other.next_media()
+        producer_closed = await next_media(other)
         assert producer_closed == {
             "type": "media:producer_closed",
             "data": {"producer_id": call.bob_audio, "user_id": bob.id},
         }
-        peer_left = await other.next_media()
+        peer_left = await next_media(other)
         assert peer_left == {
             "type": "media:peer_left",
             "data": {
@@ -227,10 +250,13 @@ async def assert_transports_closed(*peers: WebRtcPeer, ports: list[int]) -> None
 
 async def assert_refused(call: MidCall) -> None:
     """Bob's later requests for the conference get `media:error`, to him only."""
-    error = await call.bob.error(
-        "media:consume", producer_id=call.video, rtp_capabilities=chrome_rtp_capabilities()
+    error = await refused(
+        call.bob,
+        "media:consume",
+        producer_id=call.video,
+        rtp_capabilities=chrome_rtp_capabilities(),
     )
     assert "not a participant" in error["message"], error
-    error = await call.bob.error("media:join")
+    error = await refused(call.bob, "media:join")
     assert call.conference_id in error["message"], error
     assert await call.bob.drain() == []

@@ -25,7 +25,9 @@ from tests.conference.revocation import (
     assert_revoked,
     assert_transports_closed,
     mid_call,
+    next_media,
     private_conference,
+    refused,
 )
 from tests.realtime.conftest import LiveServer
 
@@ -67,13 +69,13 @@ async def test_deleting_the_channel_ends_its_call_for_everyone(
     try:
         await CHANNEL_DELETED.act(rest, channel_id, team.owner, team.bob)
         for client in (call.owner, call.alice, call.bob):
-            assert await client.next_media() == {
+            assert await next_media(client) == {
                 "type": "media:room_closed",
                 "data": {"conference_id": call.conference_id, "reason": "channel_deleted"},
             }
         await assert_transports_closed(*call.peers, ports=call.bob_ports)
         for client in (call.owner, call.bob):
-            error = await client.error("media:join")
+            error = await refused(client, "media:join")
             assert error["message"] == f"conference {call.conference_id} is ended, not in progress"
         conference = await rest.ok(team.owner, "GET", f"/conference/{call.conference_id}")
         assert conference["status"] == "ended" and conference["participant_count"] == 0
@@ -159,7 +161,7 @@ async def test_a_join_under_way_when_access_ends_is_refused(
 
     await server.call(patch)
     bob = await media_client(server, team.bob, conference_id)
-    error = await bob.error("media:join")
+    error = await refused(bob, "media:join")
     assert error["message"] == f"unknown conference {conference_id}"
     assert len(await transport_ids(server, conference_id)) == 2  # the owner's only
     assert await owner.drain() == []
