@@ -15,6 +15,7 @@ from roomler.api import auth, channels, conferences, health, messages, tenants, 
 from roomler.api.accesslog import AccessLogMiddleware
 from roomler.api.docs import install_api_docs
 from roomler.api.errors import install_error_handlers
+from roomler.auth.ratelimit import create_limiter
 from roomler.auth.tokens import TokenIssuer
 from roomler.cluster.conference import ClusterRooms, ConferenceForwarding
 from roomler.conference.media import CONFERENCE_KEY, ConferenceMedia, media_of
@@ -82,6 +83,12 @@ def build_context(settings: Settings) -> ServerContext:
         sessions=sessions,
         tokens=tokens,
         events=realtime,
+        login_failures=create_limiter(
+            settings.auth.login_max_failures,
+            settings.auth.login_window_secs,
+            settings.redis.url,
+            settings.redis.key_prefix + "login:",
+        ),
         extras={REALTIME_KEY: realtime, CONFERENCE_KEY: media},
     )
 
@@ -108,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.readiness.drain()
             await realtime_of(ctx).shutdown()
             await media_of(ctx).close()
+            await ctx.login_failures.close()
             await ctx.engine.dispose()
 
     app = RoomlerApp(

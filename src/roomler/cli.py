@@ -142,6 +142,9 @@ def serve_forever(settings: Settings, host: str | None, port: int | None) -> int
         port=port or settings.app.port,
         log_config=None,  # roomler.logs configured every logger, uvicorn's included
         access_log=False,  # replaced by roomler.access, with durations (api/accesslog.py)
+        # X-Forwarded-For / -Proto only from the configured proxies (none by default).
+        proxy_headers=bool(settings.app.forwarded_allow_ips),
+        forwarded_allow_ips=settings.app.forwarded_allow_ips or None,
         # Pings every ROOMLER__WS__PING_INTERVAL_SECS, frame size limit: see realtime/keepalive.py
         **uvicorn_websocket_options(settings.ws),
     )

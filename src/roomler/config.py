@@ -27,6 +27,10 @@ class AppSettings(BaseModel):
     data_dir: Path = Path("./data")
     # Public base URL used in links such as a conference's join_url.
     public_url: str = ""
+    # Addresses of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed
+    # (uvicorn's forwarded_allow_ips: comma-separated IPs or networks, "*" for any).
+    # Empty: none, so a client cannot choose the address the rate limits count it under.
+    forwarded_allow_ips: str = ""
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -67,6 +71,14 @@ class JwtSettings(BaseModel):
         if value is not None and len(value.encode()) < 32:
             raise ValueError("must be at least 32 bytes (RFC 7518 section 3.2)")
         return value
+
+
+class AuthSettings(BaseModel):
+    """Login and sign-up limits (docs/operations.md, Security)."""
+
+    # Failed logins per account (whichever identifier names it) and per client address.
+    login_max_failures: int = Field(default=10, ge=1)
+    login_window_secs: float = Field(default=60.0, gt=0)
 
 
 class RedisSettings(BaseModel):
@@ -159,6 +171,7 @@ class Settings(BaseSettings):
     app: AppSettings = Field(default_factory=AppSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     jwt: JwtSettings = Field(default_factory=JwtSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     mediasoup: MediasoupSettings = Field(default_factory=MediasoupSettings)
     turn: TurnSettings = Field(default_factory=TurnSettings)

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from roomler.auth.ratelimit import FailureLimiter
+from roomler.auth.ratelimit import AttemptLimiter, LocalLimiter
 from roomler.auth.tokens import TokenIssuer
 from roomler.config import Settings
 from roomler.realtime.events import EventPublisher
@@ -20,6 +20,7 @@ class ServerContext:
     sessions: async_sessionmaker[AsyncSession]
     tokens: TokenIssuer
     events: EventPublisher
-    login_failures: FailureLimiter = field(default_factory=FailureLimiter)
+    # Failed logins per account and per client address (auth/ratelimit.py).
+    login_failures: AttemptLimiter = field(default_factory=LocalLimiter)
     # Filled by the real-time and media layers when they start.
     extras: dict[str, Any] = field(default_factory=dict)

@@ -127,21 +127,29 @@ async def login(
     body: LoginIn, request: Request, ctx: Context, session: Session, response: Response
 ) -> dict[str, Any]:
     identifier = (body.username or body.email or "").lower()
-    client = request.client.host if request.client else "unknown"
-    keys = [f"user:{identifier}", f"addr:{client}"]
-    wait = ctx.login_failures.retry_after(keys)
-    if wait:
-        raise ApiError(
-            429, "Too many failed logins; try again later", headers={"Retry-After": str(wait)}
-        )
     column = User.username if body.username else User.email
     user = await session.scalar(select(User).where(func.lower(column) == identifier))
+    # One window per account whichever identifier names it; an unknown name has its own.
+    account_key = f"user:{user.id}" if user is not None else f"name:{identifier}"
+    attempt = await ctx.login_failures.acquire([account_key, f"addr:{client_address(request)}"])
+    if attempt.retry_after:
+        raise ApiError(
+            429,
+            "Too many failed logins; try again later",
+            headers={"Retry-After": str(attempt.retry_after)},
+        )
     stored_hash = user.password_hash if user is not None else None
     if not await run_in_threadpool(verify_password, stored_hash, body.password):
-        ctx.login_failures.record_failure(keys)
-        raise unauthorized("Invalid credentials")
+        raise unauthorized("Invalid credentials")  # the attempt stays counted
     assert user is not None
+    await ctx.login_failures.release(attempt)
     return token_response(ctx, user, response)
+
+
+def client_address(request: Request) -> str:
+    """The peer's address; a proxy's X-Forwarded-For only from ROOMLER__APP__FORWARDED_ALLOW_IPS
+    (uvicorn rewrites the peer address for those, `roomler serve` configures it)."""
+    return request.client.host if request.client else "unknown"
 
 
 @router.post("/refresh")
