@@ -22,7 +22,7 @@ async def test_register_returns_tokens_user_and_sets_cookie(client: httpx.AsyncC
     assert response.status_code == 201
     body = response.json()
     assert set(body) == {"access_token", "refresh_token", "expires_in", "user"}
-    assert body["expires_in"] == 3600
+    assert body["expires_in"] == 900
     assert body["user"]["username"] == "alice"
     assert body["user"]["email"] == "alice@example.com"
     assert len(body["user"]["id"]) == 24 and int(body["user"]["id"], 16) >= 0
@@ -33,7 +33,7 @@ async def test_register_returns_tokens_user_and_sets_cookie(client: httpx.AsyncC
         body["access_token"], TEST_JWT_SECRET, algorithms=["HS256"], issuer="roomler"
     )
     assert claims["sub"] == body["user"]["id"] and claims["token_type"] == "access"
-    assert claims["exp"] - claims["iat"] == 3600
+    assert claims["exp"] - claims["iat"] == 900
 
 
 async def test_register_with_tenant_makes_user_owner(client: httpx.AsyncClient) -> None:

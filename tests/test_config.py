@@ -33,7 +33,7 @@ def test_defaults_match_the_reference(monkeypatch: pytest.MonkeyPatch, tmp_path:
     settings = load_settings()
     assert (settings.app.host, settings.app.port) == ("0.0.0.0", 3000)
     assert settings.database.url == "sqlite+aiosqlite:///./data/roomler.db"
-    assert settings.jwt.access_token_ttl_secs == 3600
+    assert settings.jwt.access_token_ttl_secs == 900
     assert settings.jwt.refresh_token_ttl_secs == 604800
     assert settings.jwt.issuer == "roomler"
     assert settings.mediasoup.num_workers == 2

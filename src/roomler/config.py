@@ -61,7 +61,9 @@ class DatabaseSettings(BaseModel):
 
 class JwtSettings(BaseModel):
     secret: str | None = None
-    access_token_ttl_secs: int = Field(default=3600, gt=0)
+    # Short: an access token is not looked up per request, so it outlives a logout by at
+    # most this long (auth/sessions.py).
+    access_token_ttl_secs: int = Field(default=900, gt=0)
     refresh_token_ttl_secs: int = Field(default=604800, gt=0)
     issuer: str = "roomler"
 

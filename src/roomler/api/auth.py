@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
@@ -10,12 +11,13 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
-from roomler.api.deps import ACCESS_COOKIE, Context, CurrentUser, Session
+from roomler.api.deps import ACCESS_COOKIE, Context, CurrentUser, Session, request_token
 from roomler.api.errors import ApiError, conflict, unauthorized, validation
 from roomler.api.fields import Text
 from roomler.api.serialize import user_out
 from roomler.auth.passwords import hash_password, verify_password
-from roomler.auth.tokens import InvalidToken
+from roomler.auth.sessions import TokenPair, revoke_family, rotate, start_session
+from roomler.auth.tokens import InvalidToken, TokenType
 from roomler.context import ServerContext
 from roomler.db.models import Tenant, TenantMember, User
 
@@ -62,20 +64,33 @@ class MeUpdate(BaseModel):
     avatar: Annotated[Text, Field(max_length=2048)] | None = None
 
 
-def token_response(ctx: ServerContext, user: User, response: Response) -> dict[str, Any]:
-    access = ctx.tokens.issue(user.id, "access")
-    refresh = ctx.tokens.issue(user.id, "refresh")
+class LogoutIn(BaseModel):
+    refresh_token: Text | None = None
+
+
+async def token_response(
+    ctx: ServerContext, session: Session, user: User, response: Response
+) -> dict[str, Any]:
+    """A new sign-in for `user`: a fresh refresh token family."""
+    pair = await start_session(session, ctx.tokens, user)
+    await session.commit()
+    return tokens_out(ctx, user, pair, response)
+
+
+def tokens_out(
+    ctx: ServerContext, user: User, pair: TokenPair, response: Response
+) -> dict[str, Any]:
     response.set_cookie(
         ACCESS_COOKIE,
-        access,
+        pair.access_token,
         max_age=ctx.settings.jwt.access_token_ttl_secs,
         httponly=True,
         samesite="lax",
         path="/",
     )
     return {
-        "access_token": access,
-        "refresh_token": refresh,
+        "access_token": pair.access_token,
+        "refresh_token": pair.refresh_token,
         "expires_in": ctx.settings.jwt.access_token_ttl_secs,
         "user": user_out(user),
     }
@@ -115,7 +130,7 @@ async def register(
         # Lost a race with a concurrent registration of the same name.
         await session.rollback()
         raise conflict("That email, username or tenant slug is already taken") from None
-    return token_response(ctx, user, response)
+    return await token_response(ctx, session, user, response)
 
 
 async def _slug_taken(session: Session, slug: str) -> bool:
@@ -143,7 +158,7 @@ async def login(
         raise unauthorized("Invalid credentials")  # the attempt stays counted
     assert user is not None
     await ctx.login_failures.release(attempt)
-    return token_response(ctx, user, response)
+    return await token_response(ctx, session, user, response)
 
 
 def client_address(request: Request) -> str:
@@ -156,18 +171,37 @@ def client_address(request: Request) -> str:
 async def refresh(
     body: RefreshIn, ctx: Context, session: Session, response: Response
 ) -> dict[str, Any]:
+    """The next token pair of the session; the refresh token presented is used up."""
     try:
-        claims = ctx.tokens.verify(body.refresh_token, "refresh")
+        user, pair = await rotate(session, ctx.tokens, body.refresh_token)
     except InvalidToken as exc:
         raise unauthorized(str(exc)) from None
-    user = await session.get(User, claims.user_id)
-    if user is None:
-        raise unauthorized("User no longer exists")
-    return token_response(ctx, user, response)
+    return tokens_out(ctx, user, pair, response)
 
 
 @router.post("/logout")
-async def logout(response: Response) -> dict[str, bool]:
+async def logout(
+    request: Request,
+    ctx: Context,
+    session: Session,
+    response: Response,
+    body: LogoutIn | None = None,
+) -> dict[str, bool]:
+    """End the session named by the refresh token in the body and/or the access token
+    (header or cookie): its refresh tokens stop working at once."""
+    sessions: set[str] = set()
+    presented: list[tuple[str | None, TokenType]] = [
+        (body.refresh_token if body else None, "refresh"),
+        (request_token(request), "access"),
+    ]
+    for token, kind in presented:
+        if token:
+            with contextlib.suppress(InvalidToken):
+                claims = ctx.tokens.verify(token, kind)
+                if claims.session_id is not None:
+                    sessions.add(claims.session_id)
+    for session_id in sessions:
+        await revoke_family(session, session_id)
     response.delete_cookie(ACCESS_COOKIE, path="/", httponly=True, samesite="lax")
     return {"logged_out": True}
 

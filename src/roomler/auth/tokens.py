@@ -1,4 +1,8 @@
-"""JWT access and refresh tokens (HS256) with `sub`, `iat`, `exp`, `iss`, `token_type`."""
+"""JWT access and refresh tokens (HS256) with `sub`, `iat`, `exp`, `iss`, `token_type`, `jti`.
+
+Both carry `sid`, the sign-in (refresh token family) they belong to; a refresh token's
+`jti` is its row in `refresh_tokens` (auth/sessions.py).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,8 @@ class TokenClaims:
     token_type: TokenType
     issued_at: int
     expires_at: int
+    token_id: str = ""
+    session_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -31,18 +37,28 @@ class TokenIssuer:
     access_ttl: int
     refresh_ttl: int
 
-    def issue(self, user_id: str, token_type: TokenType, now: float | None = None) -> str:
+    def issue(
+        self,
+        user_id: str,
+        token_type: TokenType,
+        now: float | None = None,
+        *,
+        session_id: str | None = None,
+        token_id: str | None = None,
+    ) -> str:
         issued = int(time.time() if now is None else now)
         ttl = self.access_ttl if token_type == "access" else self.refresh_ttl
-        claims = {
+        claims: dict[str, object] = {
             "sub": user_id,
             "iat": issued,
             "exp": issued + ttl,
             "iss": self.issuer,
             "token_type": token_type,
             # A unique id so two tokens issued in the same second differ.
-            "jti": _random_jti(),
+            "jti": token_id or _random_jti(),
         }
+        if session_id is not None:
+            claims["sid"] = session_id
         return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
 
     def verify(self, token: str, expected: TokenType) -> TokenClaims:
@@ -62,7 +78,15 @@ class TokenIssuer:
             raise InvalidToken(f"Expected an {expected} token")
         if not isinstance(claims["sub"], str):
             raise InvalidToken("Invalid token subject")
-        return TokenClaims(claims["sub"], expected, int(claims["iat"]), int(claims["exp"]))
+        token_id, session_id = claims.get("jti"), claims.get("sid")
+        return TokenClaims(
+            claims["sub"],
+            expected,
+            int(claims["iat"]),
+            int(claims["exp"]),
+            token_id if isinstance(token_id, str) else "",
+            session_id if isinstance(session_id, str) else None,
+        )
 
 
 def _random_jti() -> str:

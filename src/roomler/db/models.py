@@ -233,3 +233,24 @@ class ConferenceParticipant(Base):
     joined_at: Mapped[datetime] = created_column()
     left_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     is_present: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+
+
+class RefreshToken(Base):
+    """A refresh token issued (its JWT `jti`). The tokens of one sign-in form a family:
+    each refresh marks its token used and issues the next one in the family; a used or
+    revoked token presented again revokes the whole family (RFC 6819 section 5.2.2.3,
+    OAuth 2.0 Security BCP, RFC 9700 section 4.14.2)."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[str] = id_column()
+    family_id: Mapped[str] = mapped_column(String(24), nullable=False, index=True)
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    created_at: Mapped[datetime] = created_column()
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
+    # Exchanged for its successor; presenting it again is reuse.
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Logged out, or its family was revoked on reuse.
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

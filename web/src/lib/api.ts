@@ -1,5 +1,5 @@
 // The REST API (docs/api.md): one function per route the client uses.
-import { accessToken, refreshAccessToken, SignedOut } from './session';
+import { accessToken, currentRefreshToken, refreshAccessToken, SignedOut } from './session';
 import type {
 	AuthResponse,
 	Channel,
@@ -106,7 +106,9 @@ export const login = (login: string, password: string) =>
 		auth: false,
 	});
 
-export const logout = () => post<{ logged_out: boolean }>('/auth/logout');
+// Ends the session on the server too: its refresh token stops working at once.
+export const logout = () =>
+	post<{ logged_out: boolean }>('/auth/logout', { refresh_token: currentRefreshToken() });
 
 export const me = () => get<User>('/auth/me');
 

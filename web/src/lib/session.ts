@@ -95,10 +95,37 @@ export async function accessToken(): Promise<string> {
 /** Trade the refresh token for a new pair; a refused refresh token ends the session. */
 export function refreshAccessToken(): Promise<string> {
 	if (stored === null) return Promise.reject(new SignedOut());
-	refreshing ??= exchange(stored.refreshToken).finally(() => {
+	const presented = stored.refreshToken;
+	refreshing ??= oneTabAtATime(() => exchangeUnlessRotated(presented)).finally(() => {
 		refreshing = null;
 	});
 	return refreshing;
+}
+
+/** The refresh token the server knows this session by, for signing out. */
+export function currentRefreshToken(): string | null {
+	return stored?.refreshToken ?? null;
+}
+
+// A refresh token works once: the server revokes the whole session when a used one comes
+// back. The tabs share one session, so they refresh in turn (a Web Lock across tabs), and
+// a tab that finds the token already rotated by another takes the new pair instead.
+function oneTabAtATime<T>(task: () => Promise<T>): Promise<T> {
+	if (!navigator.locks) return task();
+	return navigator.locks.request('roomler.refresh', task);
+}
+
+async function exchangeUnlessRotated(presented: string): Promise<string> {
+	const latest = load();
+	if (latest === null) {
+		endSession();
+		throw new SignedOut();
+	}
+	if (latest.refreshToken !== presented) {
+		stored = latest;
+		return latest.accessToken;
+	}
+	return exchange(presented);
 }
 
 async function exchange(refreshToken: string): Promise<string> {

@@ -11,7 +11,7 @@ const CHOICES: Presence[] = ['online', 'idle', 'dnd', 'invisible'];
 
 export async function signOut(): Promise<void> {
 	try {
-		await api.logout(); // clears the cookie; the tokens themselves just expire
+		await api.logout(); // revokes the session's refresh token and clears the cookie
 	} catch {
 		// Signing out locally is what matters.
 	}
