@@ -18,6 +18,7 @@ from roomler.api.errors import install_error_handlers
 from roomler.auth.ratelimit import create_limiter
 from roomler.auth.tokens import TokenIssuer
 from roomler.cluster.conference import ClusterRooms, ConferenceForwarding
+from roomler.conference.attendance import ATTENDANCE_KEY, Attendance
 from roomler.conference.media import CONFERENCE_KEY, ConferenceMedia, media_of
 from roomler.conference.signaling import register_media_signaling
 from roomler.config import Settings, load_settings
@@ -68,12 +69,21 @@ def build_context(settings: Settings) -> ServerContext:
     sessions = create_session_factory(engine)
     realtime = Realtime(settings, sessions, tokens)
     node = realtime.cluster
+    grace = settings.conference.rejoin_grace_secs
     if node is None:
-        media = ConferenceMedia(settings.mediasoup, realtime.dispatcher, sessions)
+        media = ConferenceMedia(
+            settings.mediasoup, realtime.dispatcher, sessions, rejoin_grace_secs=grace
+        )
         register_media_signaling(realtime, media)
     else:  # several nodes: rooms are placed and requests forwarded (roomler.cluster)
         rooms = ClusterRooms(node)
-        media = ConferenceMedia(settings.mediasoup, realtime.dispatcher, sessions, placement=rooms)
+        media = ConferenceMedia(
+            settings.mediasoup,
+            realtime.dispatcher,
+            sessions,
+            placement=rooms,
+            rejoin_grace_secs=grace,
+        )
         forwarding = ConferenceForwarding(node, rooms, realtime, media)
         node.attach(forwarding)
         register_media_signaling(realtime, media, forwarder=forwarding)
@@ -89,7 +99,17 @@ def build_context(settings: Settings) -> ServerContext:
             settings.redis.url,
             settings.redis.key_prefix + "login:",
         ),
-        extras={REALTIME_KEY: realtime, CONFERENCE_KEY: media},
+        extras={
+            REALTIME_KEY: realtime,
+            CONFERENCE_KEY: media,
+            ATTENDANCE_KEY: Attendance(
+                media,
+                sessions,
+                realtime,
+                rejoin_grace_secs=grace,
+                empty_end_secs=settings.conference.empty_end_secs,
+            ),
+        },
     )
 
 
@@ -109,10 +129,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await realtime_of(ctx).start()
+        attendance: Attendance = ctx.extras[ATTENDANCE_KEY]
+        attendance.start()
         try:
             yield
         finally:
             app.state.readiness.drain()
+            await attendance.close()
             await realtime_of(ctx).shutdown()
             await media_of(ctx).close()
             await ctx.login_failures.close()

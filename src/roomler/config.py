@@ -125,6 +125,14 @@ class TurnSettings(BaseModel):
     secret: str | None = None
 
 
+class ConferenceSettings(BaseModel):
+    # A participant whose last connection in a conference closed is kept this long for a
+    # rejoin (the same participant to the others); after it, its record is marked left.
+    rejoin_grace_secs: float = Field(default=30.0, gt=0)
+    # An in-progress conference with nobody present this long ends itself.
+    empty_end_secs: float = Field(default=300.0, gt=0)
+
+
 class TypingSettings(BaseModel):
     timeout_secs: float = Field(default=8.0, gt=0)
 
@@ -177,6 +185,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     mediasoup: MediasoupSettings = Field(default_factory=MediasoupSettings)
     turn: TurnSettings = Field(default_factory=TurnSettings)
+    conference: ConferenceSettings = Field(default_factory=ConferenceSettings)
     typing: TypingSettings = Field(default_factory=TypingSettings)
     ws: WsSettings = Field(default_factory=WsSettings)
     log: LogSettings = Field(default_factory=LogSettings)

@@ -88,7 +88,10 @@ def candidate_ports(transports: dict[str, Any]) -> set[int]:
 async def test_a_participant_on_another_node_is_served_by_the_host_in_order(
     start_nodes: StartNodes, shared_redis: RedisTarget, cluster_db: AsyncEngine
 ) -> None:
-    n1, n2 = start_nodes(2, shared_redis, per_node=media_settings)
+    # A short rejoin grace: a closed WebSocket's peer_left comes after it (test_rejoin.py).
+    n1, n2 = start_nodes(
+        2, shared_redis, per_node=media_settings, ROOMLER__CONFERENCE__REJOIN_GRACE_SECS="0.5"
+    )
     call = await started_call(n1, cluster_db)  # the room lives on node 1
     alice_tab, bob_tab = await open_tab(n1, call.alice), await open_tab(n2, call.bob)
     await settle(alice_tab, bob_tab)
@@ -121,7 +124,7 @@ async def test_a_participant_on_another_node_is_served_by_the_host_in_order(
     assert frame["data"]["user_id"] == call.bob.id
     assert [f for f in await alice_tab.quiet() if f["type"].startswith("media:")] == []
 
-    # Bob's WebSocket closes: the host removes him from the room.
+    # Bob's WebSocket closes: the host removes him from the room (after the grace period).
     await bob_tab.close()
     await alice_tab.wait_for(is_type("media:producer_closed", producer_id=bob_audio))
     await alice_tab.wait_for(is_type("media:peer_left", user_id=call.bob.id))

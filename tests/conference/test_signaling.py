@@ -374,22 +374,6 @@ async def test_ws_leave(team: Team, server: LiveServer) -> None:
         await client.close()
 
 
-async def test_disconnect_is_a_leave(team: Team, server: LiveServer) -> None:
-    conference_id, alice, bob, owner, producers = await _room_of_three(team, server)
-
-    await alice.close()
-
-    expected = _departure(team, conference_id, producers, alice)
-    for client in (bob, owner):
-        frames: list[dict[str, object]] = []
-        while len(frames) < len(expected):
-            frames.append(await client.next_media())
-        assert frames == expected
-    await _assert_alice_is_gone(server, conference_id, alice)
-    await bob.close()
-    await owner.close()
-
-
 async def test_http_leave_removes_every_tab_of_the_user(team: Team, server: LiveServer) -> None:
     conference_id, alice, bob, owner, producers = await _room_of_three(team, server)
     alice_tab2 = await media_client(server, team.alice, conference_id)

@@ -19,7 +19,7 @@ import pytest
 from playwright.async_api import expect
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.web.conftest import NewUser
+from tests.web.conftest import NewUser, StartServer
 from tests.web.harness import BrowserUser, ServerProcess, alice_and_bob_in_general
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -74,8 +74,10 @@ def call_tile(viewer: BrowserUser, username: str) -> Any:
 
 
 async def test_a_participant_without_media_gets_a_tile_and_a_shared_screen_is_labelled(
-    server: ServerProcess, new_user: NewUser
+    start_server: StartServer, new_user: NewUser
 ) -> None:
+    # A lost connection keeps its place this long before the others hear it left.
+    server = start_server({"ROOMLER__CONFERENCE__REJOIN_GRACE_SECS": "2"})
     alice, bob = await alice_and_bob_in_general(server, new_user)
     await alice.page.get_by_role("button", name="Start call").click()
     await expect(alice.page.locator('.tile[data-local="true"]')).to_have_count(1)
@@ -110,6 +112,7 @@ async def test_a_participant_without_media_gets_a_tile_and_a_shared_screen_is_la
     finally:
         await bob_socket.ws.close()
 
-    # His connection closes: he is gone from the call.
+    # His connection closes: his screen goes at once, he himself after the grace period.
+    await expect(call_tile(alice, "bob")).not_to_have_class(re.compile(r"\bscreen\b"))
     await expect(call_tile(alice, "bob")).to_have_count(0)
     await expect(alice.page.locator('.tile[data-local="true"]')).to_have_count(1)

@@ -23,6 +23,7 @@ from roomler.api.errors import ApiError, conflict, forbidden, not_found
 from roomler.api.fields import Text
 from roomler.api.pagination import Pagination, paginated
 from roomler.api.serialize import iso
+from roomler.conference.attendance import ConferenceRef, announce_count
 from roomler.conference.errors import ConferenceEnded, MediaUnavailable
 from roomler.conference.media import media_of
 from roomler.conference.records import (
@@ -223,11 +224,13 @@ def _sentence(message: str) -> str:
 
 @router.post("/{conf_id}/join")
 async def join_conference(
-    conference: VisibleConference, member: Membership, session: Session
+    ctx: Context, conference: VisibleConference, member: Membership, session: Session
 ) -> dict[str, Any]:
     if conference.status != IN_PROGRESS:
         raise conflict(f"The conference is {conference.status.replace('_', ' ')}, not in progress")
+    ref = ConferenceRef.of(conference)  # the commit below expires `conference`
     record = await open_participation(session, conference.id, member.user_id)
+    await announce_count(ctx.events, session, ref)
     return {"participant_id": record.id, "joined": True}
 
 
@@ -236,9 +239,11 @@ async def leave_conference(
     ctx: Context, conference: VisibleConference, member: Membership, session: Session
 ) -> dict[str, bool]:
     """Close the caller's record and every media connection they have in the room."""
+    ref = ConferenceRef.of(conference)  # the commit below expires `conference`
     await close_participation(session, conference.id, member.user_id)
     await session.commit()
-    await media_of(ctx).leave_user(conference.id, member.user_id)
+    await media_of(ctx).leave_user(ref.id, member.user_id)
+    await announce_count(ctx.events, session, ref)
     return {"left": True}
 
 

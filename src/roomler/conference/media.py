@@ -41,13 +41,20 @@ from roomler.conference.errors import (
     RoomError,
 )
 from roomler.conference.records import ENDED, IN_PROGRESS, close_participation, member_conference
-from roomler.conference.rooms import Departure, MediaRoom, ParticipantMedia, RoomManager
+from roomler.conference.rooms import (
+    Departure,
+    MediaRoom,
+    ParticipantMedia,
+    Reconnecting,
+    RoomManager,
+)
 from roomler.config import MediasoupSettings
 from roomler.context import ServerContext
 from roomler.db.models import Conference, User, utcnow
 from roomler.realtime.dispatcher import Dispatcher
 from roomler.realtime.protocol import encode
 from roomler.sfu import Router, Worker, WorkerPool, WorkerPoolSettings
+from roomler.tasks import BackgroundTasks
 
 logger = logging.getLogger(__name__)
 
@@ -105,12 +112,17 @@ class ConferenceMedia:
         *,
         placement: RoomPlacement | None = None,
         pool_options: dict[str, Any] | None = None,
+        rejoin_grace_secs: float = 30.0,
     ) -> None:
         self.settings = settings
         self.dispatcher = dispatcher
         self.sessions = sessions
         self.placement = placement
+        self.rejoin_grace_secs = rejoin_grace_secs
         self.rooms = RoomManager()
+        # Lost connections waiting for a rejoin: connection id -> the timer that ends it.
+        self._grace_timers: dict[str, asyncio.TimerHandle] = {}
+        self._tasks = BackgroundTasks(logger, "a conference announcement failed")
         # Extra `WorkerPool` arguments (`handler=...` in tests); read when the pool starts.
         self.pool_options: dict[str, Any] = dict(pool_options or {})
         self._pool: WorkerPool | None = None
@@ -147,6 +159,10 @@ class ConferenceMedia:
         async with self._pool_lock:
             self._closed = True
             pool, self._pool = self._pool, None
+        for timer in self._grace_timers.values():
+            timer.cancel()
+        self._grace_timers.clear()
+        self._tasks.cancel_all()
         for conference_id in list(self.rooms.rooms):
             self.rooms.remove_room(conference_id)
             self._released(conference_id)
@@ -196,12 +212,20 @@ class ConferenceMedia:
         return True
 
     async def join(
-        self, conference_id: str, user_id: str, connection_id: str
-    ) -> tuple[MediaRoom, ParticipantMedia]:
+        self,
+        conference_id: str,
+        user_id: str,
+        connection_id: str,
+        previous_connection_id: str | None = None,
+    ) -> tuple[MediaRoom, ParticipantMedia, bool]:
         """Make the connection a participant (`media:join`), placing the room if needed.
 
         A conference in progress has no room after its worker died or the server
         restarted: the first join places a new router, as `POST .../start` would.
+        `previous_connection_id` names the user's connection that was in the room before
+        a reconnect; the third value says whether the new connection took its place (the
+        same participant to the others), which it does while that one is within its grace
+        period or still open (a connection that died without the server noticing yet).
         """
         revocations = self.revocations
         display_name = await self._joinable(user_id, conference_id)
@@ -209,12 +233,15 @@ class ConferenceMedia:
             async with self.rooms.lock(conference_id):
                 await self._joinable(user_id, conference_id)  # it may have ended meanwhile
                 await self.place_room(conference_id)
-        joined = await self.rooms.create_transports(
+        room, participant = await self.rooms.create_transports(
             conference_id, user_id, connection_id, display_name
         )
         if self.revocations != revocations:
             await self._still_joinable(conference_id, user_id, connection_id)
-        return joined
+        replaced = False
+        if previous_connection_id is not None and previous_connection_id != connection_id:
+            replaced = await self._take_place_of(room, participant, previous_connection_id)
+        return room, participant, replaced
 
     async def _still_joinable(self, conference_id: str, user_id: str, connection_id: str) -> None:
         """Access was revoked while the transports were made: ask the database again, so
@@ -224,6 +251,26 @@ class ConferenceMedia:
         except RoomError:
             await self.rooms.close_participant(conference_id, connection_id)
             raise
+
+    async def _take_place_of(
+        self, room: MediaRoom, participant: ParticipantMedia, previous_connection_id: str
+    ) -> bool:
+        """The rejoining connection replaces its user's previous one; False if none to replace."""
+        absent = room.reconnecting.get(previous_connection_id)
+        if absent is not None and absent.user_id == participant.user_id:
+            del room.reconnecting[previous_connection_id]
+            self._cancel_grace(previous_connection_id)
+            return True
+        previous = room.participants.get(previous_connection_id)
+        if previous is None or previous.user_id != participant.user_id:
+            return False
+        # Still open here (a half-open TCP connection): it goes without a peer_left.
+        departure = await self.rooms.close_participant(room.conference_id, previous_connection_id)
+        if departure is not None:
+            await self._announce_producers_closed(
+                room.conference_id, [departure], exclude_connection=previous_connection_id
+            )
+        return True
 
     async def _joinable(self, user_id: str, conference_id: str) -> str:
         """The user's display name, if they may join the conference now."""
@@ -347,13 +394,52 @@ class ConferenceMedia:
     # --- participants leaving --------------------------------------------------------------
 
     async def leave_connection(self, conference_id: str, connection_id: str) -> Departure | None:
-        """One connection leaves (`media:leave`, or its WebSocket closed)."""
+        """One connection leaves (`media:leave`)."""
         departure = await self.rooms.close_participant(conference_id, connection_id)
         if departure is not None:
             await self._announce_departures(
                 conference_id, [departure], exclude_connection=connection_id
             )
         return departure
+
+    async def connection_lost(self, conference_id: str, connection_id: str) -> Departure | None:
+        """The connection's WebSocket closed or died: its media goes at once, but the
+        others hear `media:peer_left` only if no rejoin replaces it within the grace period.
+        """
+        departure = await self.rooms.close_participant(conference_id, connection_id)
+        room = self.rooms.get_room(conference_id)
+        if departure is None or room is None:
+            return departure
+        await self._announce_producers_closed(
+            conference_id, [departure], exclude_connection=connection_id
+        )
+        loop = asyncio.get_running_loop()
+        grace = self.rejoin_grace_secs
+        name = departure.participant.display_name
+        room.reconnecting[connection_id] = Reconnecting(
+            departure.user_id, connection_id, name, loop.time() + grace
+        )
+        self._grace_timers[connection_id] = loop.call_later(
+            grace, self._grace_over, room, connection_id
+        )
+        return departure
+
+    def _grace_over(self, room: MediaRoom, connection_id: str) -> None:
+        self._grace_timers.pop(connection_id, None)
+        absent = room.reconnecting.pop(connection_id, None)
+        if absent is None or room.closed:
+            return
+        data = {
+            "user_id": absent.user_id,
+            "conference_id": room.conference_id,
+            "connection_id": connection_id,
+        }
+        self._tasks.spawn(self.publish(room.user_ids(), "media:peer_left", data))
+
+    def _cancel_grace(self, connection_id: str) -> None:
+        timer = self._grace_timers.pop(connection_id, None)
+        if timer is not None:
+            timer.cancel()
 
     async def leave_user(self, conference_id: str, user_id: str) -> list[Departure]:
         """Every connection of the user leaves (the HTTP leave, which knows no connection)."""
@@ -363,6 +449,12 @@ class ConferenceMedia:
         departures = await self.rooms.close_participant_by_user(conference_id, user_id)
         if departures:
             await self._announce_departures(conference_id, departures)
+        elif self._forget_reconnecting(conference_id, user_id):
+            room = self.rooms.get_room(conference_id)
+            if room is not None and room.user_ids():
+                data = {"user_id": user_id, "conference_id": conference_id}
+                await self.publish(room.user_ids(), "media:peer_left", data)
+        self._forget_reconnecting(conference_id, user_id)
         return departures
 
     async def revoke(self, conference_id: str, user_id: str | None, reason: str) -> list[Departure]:
@@ -405,7 +497,19 @@ class ConferenceMedia:
                 len(departures),
             )
             await self._announce_departures(conference_id, departures)
+        self._forget_reconnecting(conference_id, user_id)
         return departures
+
+    def _forget_reconnecting(self, conference_id: str, user_id: str) -> bool:
+        """Drop the user's lost connections still in their grace period; True if any."""
+        room = self.rooms.get_room(conference_id)
+        if room is None:
+            return False
+        lost = [c for c, absent in room.reconnecting.items() if absent.user_id == user_id]
+        for connection_id in lost:
+            del room.reconnecting[connection_id]
+            self._cancel_grace(connection_id)
+        return bool(lost)
 
     async def _announce_departures(
         self,
@@ -414,20 +518,15 @@ class ConferenceMedia:
         *,
         exclude_connection: str | None = None,
     ) -> None:
-        room = self.rooms.get_room(conference_id)
-        remaining = room.user_ids() if room is not None else set()
+        departures = list(departures)
+        remaining = await self._announce_producers_closed(
+            conference_id, departures, exclude_connection=exclude_connection
+        )
         if not remaining:
             return
         # user id -> the connections of theirs that left, in order of departure
         left: dict[str, list[str]] = {}
         for departure in departures:
-            for producer_id in departure.producer_ids:
-                await self.publish(
-                    remaining,
-                    "media:producer_closed",
-                    {"producer_id": producer_id, "user_id": departure.user_id},
-                    exclude_connection=exclude_connection,
-                )
             left.setdefault(departure.user_id, []).append(departure.connection_id)
         for user_id, connection_ids in left.items():
             data = {"user_id": user_id, "conference_id": conference_id}
@@ -437,6 +536,29 @@ class ConferenceMedia:
             await self.publish(
                 remaining, "media:peer_left", data, exclude_connection=exclude_connection
             )
+
+    async def _announce_producers_closed(
+        self,
+        conference_id: str,
+        departures: Iterable[Departure],
+        *,
+        exclude_connection: str | None = None,
+    ) -> set[str]:
+        """`media:producer_closed` for each producer the departed had; returns the users
+        still in the room, who were told."""
+        room = self.rooms.get_room(conference_id)
+        remaining = room.user_ids() if room is not None else set()
+        if not remaining:
+            return remaining
+        for departure in departures:
+            for producer_id in departure.producer_ids:
+                await self.publish(
+                    remaining,
+                    "media:producer_closed",
+                    {"producer_id": producer_id, "user_id": departure.user_id},
+                    exclude_connection=exclude_connection,
+                )
+        return remaining
 
     async def publish(
         self,

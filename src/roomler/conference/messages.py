@@ -65,13 +65,40 @@ def optional_app_data(data: dict[str, Any]) -> dict[str, Any] | None:
 
 @dataclass(frozen=True, slots=True)
 class Join:
-    """`media:join` and `media:leave`: just the conference."""
+    """`media:join`: the conference, and the connection this one replaces after a reconnect."""
+
+    conference_id: str
+    previous_connection_id: str | None = None
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> Join:
+        previous = None
+        if data.get("previous_connection_id") is not None:
+            previous = require_object_id(data, "previous_connection_id")
+        return cls(require_id(data, "conference_id"), previous)
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    """`media:leave`: just the conference."""
 
     conference_id: str
 
     @classmethod
-    def parse(cls, data: dict[str, Any]) -> Join:
+    def parse(cls, data: dict[str, Any]) -> Leave:
         return cls(require_id(data, "conference_id"))
+
+
+@dataclass(frozen=True, slots=True)
+class RestartIce:
+    """`media:restart_ice`: new ICE credentials for one of the connection's transports."""
+
+    conference_id: str
+    transport_id: str
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> RestartIce:
+        return cls(require_id(data, "conference_id"), require_object_id(data, "transport_id"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ __all__ = [
     "Departure",
     "MediaRoom",
     "ParticipantMedia",
+    "Reconnecting",
     "RoomError",
     "RoomManager",
     "request_key_frame",
@@ -122,16 +123,37 @@ class Departure:
 
 
 @dataclass(eq=False)
+class Reconnecting:
+    """A participant whose connection was lost, kept for a rejoin until `deadline`.
+
+    Its media is gone (the transports closed with the connection); the others still
+    list it, so a rejoin within the grace period is the same participant to them.
+    """
+
+    user_id: str
+    connection_id: str
+    display_name: str
+    # loop.time() after which it has left.
+    deadline: float
+
+
+@dataclass(eq=False)
 class MediaRoom:
     """A running conference: its router and the connections taking part."""
 
     conference_id: str
     router: Router
     participants: dict[str, ParticipantMedia] = field(default_factory=dict)
+    # Lost connections within their grace period, by connection id.
+    reconnecting: dict[str, Reconnecting] = field(default_factory=dict)
     closed: bool = False
 
     def user_ids(self) -> set[str]:
         return {participant.user_id for participant in self.participants.values()}
+
+    def present_user_ids(self) -> set[str]:
+        """Users with a connection in the room or one that may still come back."""
+        return self.user_ids() | {absent.user_id for absent in self.reconnecting.values()}
 
     def connection_ids(self) -> list[str]:
         return list(self.participants)

@@ -26,10 +26,12 @@ from roomler.conference.messages import (
     Consume,
     ConsumerAction,
     Join,
+    Leave,
     Produce,
     ProducerAction,
+    RestartIce,
 )
-from roomler.conference.rooms import ParticipantMedia, request_key_frame
+from roomler.conference.rooms import ParticipantMedia, Reconnecting, request_key_frame
 from roomler.conference.turn import ice_servers
 from roomler.logs import log_context
 from roomler.realtime.connection import Peer
@@ -64,13 +66,16 @@ def new_producer_out(owner: ParticipantMedia, producer: Producer) -> dict[str, A
     }
 
 
-def participant_out(participant: ParticipantMedia) -> dict[str, Any]:
+def participant_out(participant: ParticipantMedia | Reconnecting) -> dict[str, Any]:
     """One participant connection, as `media:participants` and `media:peer_joined` name it."""
-    return {
+    out: dict[str, Any] = {
         "user_id": participant.user_id,
         "display_name": participant.display_name,
         "connection_id": participant.connection_id,
     }
+    if isinstance(participant, Reconnecting):
+        out["reconnecting"] = True  # its connection was lost; it may rejoin
+    return out
 
 
 def reply_media_error(request: Request, message: str) -> None:
@@ -114,7 +119,8 @@ class MediaSignaling:
             ("media:producer_resume", ProducerAction.parse, self.producer_resume),
             ("media:consumer_pause", ConsumerAction.parse, self.consumer_pause),
             ("media:consumer_resume", ConsumerAction.parse, self.consumer_resume),
-            ("media:leave", Join.parse, self.leave),
+            ("media:restart_ice", RestartIce.parse, self.restart_ice),
+            ("media:leave", Leave.parse, self.leave),
         ]
         for message_type, parse, handle in handlers:
             self.hub.registry.register(message_type, self._guarded(parse, handle))
@@ -123,8 +129,11 @@ class MediaSignaling:
     # --- joining -----------------------------------------------------------------------------
 
     async def join(self, request: Request, message: Join) -> None:
-        room, participant = await self.media.join(
-            message.conference_id, request.user_id, request.connection_id
+        room, participant, replaced = await self.media.join(
+            message.conference_id,
+            request.user_id,
+            request.connection_id,
+            message.previous_connection_id,
         )
         # No await from here on: the producers and participants listed are exactly those
         # there before this connection became a participant; later ones reach it by broadcast.
@@ -142,7 +151,10 @@ class MediaSignaling:
         )
         for owner, producer in room.producers(exclude_connection=request.connection_id):
             request.reply("media:new_producer", new_producer_out(owner, producer))
-        others = [p for p in room.participants.values() if p is not participant]
+        others: list[ParticipantMedia | Reconnecting] = [
+            p for p in room.participants.values() if p is not participant
+        ]
+        others += room.reconnecting.values()
         request.reply(
             "media:participants",
             {
@@ -150,12 +162,11 @@ class MediaSignaling:
                 "participants": [participant_out(other) for other in others],
             },
         )
-        await self._to_others(
-            request,
-            message.conference_id,
-            "media:peer_joined",
-            {"conference_id": message.conference_id, **participant_out(participant)},
-        )
+        joined = {"conference_id": message.conference_id, **participant_out(participant)}
+        if replaced:
+            joined["previous_connection_id"] = message.previous_connection_id
+        event = "media:peer_reconnected" if replaced else "media:peer_joined"
+        await self._to_others(request, message.conference_id, event, joined)
 
     # --- transports, producers, consumers ----------------------------------------------------
 
@@ -164,6 +175,14 @@ class MediaSignaling:
         transport = participant.transport(message.transport_id)
         await transport.connect(message.dtls_parameters)
         request.reply("media:transport_connected", {"transport_id": transport.id})
+
+    async def restart_ice(self, request: Request, message: RestartIce) -> None:
+        participant = self._participant(request, message.conference_id)
+        transport = participant.transport(message.transport_id)
+        ice_parameters = await transport.restart_ice()
+        request.reply(
+            "media:ice_restarted", {"transport_id": transport.id, "ice_parameters": ice_parameters}
+        )
 
     async def produce(self, request: Request, message: Produce) -> None:
         participant = self._participant(request, message.conference_id)
@@ -241,7 +260,7 @@ class MediaSignaling:
 
     # --- leaving -----------------------------------------------------------------------------
 
-    async def leave(self, request: Request, message: Join) -> None:
+    async def leave(self, request: Request, message: Leave) -> None:
         self._participant(request, message.conference_id)
         await self.media.leave_connection(message.conference_id, request.connection_id)
         request.reply(
@@ -251,7 +270,7 @@ class MediaSignaling:
     async def connection_closed(self, connection: Peer) -> None:
         conference_id = self.media.conference_of(connection.connection_id)
         if conference_id is not None:
-            await self.media.leave_connection(conference_id, connection.connection_id)
+            await self.media.connection_lost(conference_id, connection.connection_id)
 
     # --- helpers -----------------------------------------------------------------------------
 

@@ -405,6 +405,13 @@ class WebRtcTransport(_Proxy):
     async def get_stats(self) -> JsonObject:
         return await self._request("get_stats")
 
+    async def restart_ice(self) -> JsonObject:
+        """New ICE credentials (the browser's `transport.restartIce`); they are also kept."""
+        reply = await self._request("restart_ice")
+        ice_parameters: JsonObject = reply["ice_parameters"]
+        self.ice_parameters = ice_parameters
+        return ice_parameters
+
     async def close(self) -> None:
         if self._close_locally(None):
             await self._request_close()

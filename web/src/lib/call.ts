@@ -15,8 +15,14 @@
 //
 // Handlers for peer events are registered before `media:join` is sent, and producers
 // announced before the receive transport exists wait in a queue, so none is missed.
-// If the WebSocket reconnects (a new connection id), the server has already dropped us
-// from the room: we join again with fresh transports and the same local tracks.
+// If the WebSocket reconnects (a new connection id), the server has already closed our
+// transports: we join again with fresh transports and the same local tracks (producers
+// are made with `stopTracks: false`, so closing a transport never ends a track), naming
+// our previous connection (`previous_connection_id`) so the others see the same
+// participant come back (`media:peer_reconnected`), not a leave and a join. When ICE
+// itself goes `disconnected`/`failed` (the network changed), we ask for new ICE
+// credentials (`media:restart_ice`) and restart ICE on that transport; if it does not
+// connect again in time, we leave and join again on the same socket.
 import { computed, signal } from '@preact/signals';
 import { Device, type types } from 'mediasoup-client';
 import * as api from './api';
@@ -25,6 +31,14 @@ import { currentAccessToken, currentUser } from './session';
 import type { Id } from './types';
 
 export type CallPhase = 'joining' | 'joined' | 'ended' | 'failed';
+
+// How long ICE may stay `disconnected` before we restart it (Chrome often recovers alone).
+const ICE_DISCONNECTED_GRACE_MS = 2_000;
+// After an ICE restart, how long to wait for `connected` before rejoining instead.
+const ICE_RESTART_TIMEOUT_MS = 10_000;
+// Rejoin attempts after a reconnect, and the pause between them (the server may be starting).
+const REJOIN_ATTEMPTS = 5;
+const REJOIN_PAUSE_MS = 1_000;
 type Kind = 'audio' | 'video';
 /** What a producer carries, as its `app_data.source` says (we send it; others may not). */
 export type Source = 'camera' | 'mic' | 'screen';
@@ -56,6 +70,7 @@ interface PeerData {
 	user_id: Id;
 	display_name?: string;
 	connection_id: string;
+	previous_connection_id?: string;
 }
 
 const SOURCES: readonly string[] = ['camera', 'mic', 'screen'];
@@ -85,6 +100,10 @@ const VIDEO_CONSTRAINTS: MediaTrackConstraints = { width: { ideal: 640 }, height
 export class CallSession {
 	readonly phase = signal<CallPhase>('joining');
 	readonly error = signal<string | null>(null);
+	/** Joining again after the WebSocket came back, or restarting ICE. */
+	readonly reconnecting = signal(false);
+	/** ICE restarts done on this page (shown to tests through `window.roomlerCall`). */
+	readonly iceRestarts = signal(0);
 	readonly remotes = signal<ReadonlyMap<string, RemoteMedia>>(new Map());
 	/** The other connections in the room, by connection id (media:participants, peer_joined). */
 	readonly peers = signal<ReadonlyMap<string, Peer>>(new Map());
@@ -119,6 +138,10 @@ export class CallSession {
 	private queued: Announced[] = [];
 	private unsubscribe: (() => void)[] = [];
 	private left = false;
+	/** The connection we are in the room with; named when we rejoin on a new one. */
+	private joinedAs: string | null = null;
+	private rejoining: Promise<void> | null = null;
+	private iceTimers = new Map<string, number>();
 
 	constructor(
 		readonly tenantId: Id,
@@ -128,6 +151,7 @@ export class CallSession {
 	// --- joining ------------------------------------------------------------------------------
 
 	async join(): Promise<void> {
+		(window as unknown as { roomlerCall?: CallSession }).roomlerCall = this;
 		this.listen();
 		window.addEventListener('pagehide', this.onPageHide);
 		try {
@@ -159,6 +183,11 @@ export class CallSession {
 		});
 		on<PeerData & { conference_id: Id }>('media:peer_joined', (data) => {
 			if (data.conference_id === this.conferenceId) this.addPeers([data]);
+		});
+		on<PeerData & { conference_id: Id }>('media:peer_reconnected', (data) => {
+			if (data.conference_id !== this.conferenceId) return;
+			if (data.previous_connection_id) this.dropPeer(data.user_id, data.previous_connection_id);
+			this.addPeers([data]);
 		});
 		on<{ conference_id: Id; user_id: Id; connection_id?: string }>('media:peer_left', (data) => {
 			if (data.conference_id === this.conferenceId) this.dropPeer(data.user_id, data.connection_id);
@@ -204,12 +233,11 @@ export class CallSession {
 		await this.refreshDevices();
 	}
 
-	private async connectMedia(): Promise<void> {
-		const frames = await realtime.collect(
-			'media:join',
-			{ conference_id: this.conferenceId },
-			'media:transport_created',
-		);
+	private async connectMedia(previousConnectionId: string | null = null): Promise<void> {
+		const join: Record<string, unknown> = { conference_id: this.conferenceId };
+		if (previousConnectionId !== null) join.previous_connection_id = previousConnectionId;
+		const frames = await realtime.collect('media:join', join, 'media:transport_created');
+		this.joinedAs = realtime.connectionId;
 		const capabilities = frameData<{ rtp_capabilities: types.RtpCapabilities }>(frames, 'media:router_capabilities');
 		const created = frameData<{
 			send_transport: TransportInfo;
@@ -254,20 +282,73 @@ export class CallSession {
 				.then(() => done())
 				.catch(fail);
 		});
+		transport.on('connectionstatechange', (state) => this.iceStateChanged(transport, state));
+	}
+
+	// --- the media path breaking ------------------------------------------------------------
+
+	private iceStateChanged(transport: types.Transport, state: string): void {
+		if (this.left || transport.closed) return;
+		const pending = this.iceTimers.get(transport.id);
+		if (pending !== undefined) window.clearTimeout(pending);
+		this.iceTimers.delete(transport.id);
+		if (state === 'failed') {
+			void this.restartIce(transport);
+		} else if (state === 'disconnected') {
+			this.iceTimers.set(
+				transport.id,
+				window.setTimeout(() => void this.restartIce(transport), ICE_DISCONNECTED_GRACE_MS),
+			);
+		} else if (state === 'connected' || state === 'completed') {
+			this.reconnecting.value = this.rejoining !== null;
+		}
+	}
+
+	/**
+	 * New ICE credentials from the SFU (`media:restart_ice`) and an ICE restart on this
+	 * transport; if it is not connected again in time, leave and join again.
+	 */
+	async restartIce(transport: types.Transport | null = this.recvTransport): Promise<void> {
+		if (transport === null || this.left || transport.closed || realtime.state.value !== 'open') return;
+		this.reconnecting.value = true;
+		try {
+			const reply = await this.signal('media:restart_ice', { transport_id: transport.id });
+			const { ice_parameters } = reply.data as { ice_parameters: types.IceParameters };
+			await transport.restartIce({ iceParameters: ice_parameters });
+			this.iceRestarts.value += 1;
+		} catch (error) {
+			console.warn('ICE restart failed; joining again', error);
+			await this.rejoin();
+			return;
+		}
+		const checkLater = window.setTimeout(() => {
+			this.iceTimers.delete(transport.id);
+			const state = transport.connectionState;
+			if (!transport.closed && state !== 'connected') void this.rejoin();
+		}, ICE_RESTART_TIMEOUT_MS);
+		this.iceTimers.set(transport.id, checkLater);
 	}
 
 	private async produceLocal(): Promise<void> {
 		const transport = this.sendTransport!;
 		if (this.mic !== null) {
-			this.producers.audio = await transport.produce({ track: this.mic, appData: { source: 'mic' } });
+			this.producers.audio = await transport.produce({ track: this.mic, stopTracks: false, appData: { source: 'mic' } });
 			if (!this.micOn.value) await this.pauseProducer(this.producers.audio);
 		}
 		if (this.camera.value !== null) {
-			this.producers.video = await transport.produce({ track: this.camera.value, appData: { source: 'camera' } });
+			this.producers.video = await transport.produce({
+				track: this.camera.value,
+				stopTracks: false,
+				appData: { source: 'camera' },
+			});
 			if (!this.cameraOn.value) await this.pauseProducer(this.producers.video);
 		}
 		if (this.screen.value !== null) {
-			this.producers.screen = await transport.produce({ track: this.screen.value, appData: { source: 'screen' } });
+			this.producers.screen = await transport.produce({
+				track: this.screen.value,
+				stopTracks: false,
+				appData: { source: 'screen' },
+			});
 		}
 	}
 
@@ -402,7 +483,7 @@ export class CallSession {
 		track.addEventListener('ended', () => void this.stopScreenShare());
 		this.screen.value = track;
 		if (this.sendTransport !== null) {
-			this.producers.screen = await this.sendTransport.produce({ track, appData: { source: 'screen' } });
+			this.producers.screen = await this.sendTransport.produce({ track, stopTracks: false, appData: { source: 'screen' } });
 		}
 	}
 
@@ -472,21 +553,55 @@ export class CallSession {
 		this.teardown();
 	};
 
-	private async rejoin(): Promise<void> {
-		if (this.left || this.phase.value !== 'joined') return;
-		this.closeTransports();
-		this.remotes.value = new Map();
-		this.peers.value = new Map();
-		try {
-			await this.connectMedia();
-		} catch (error) {
-			this.error.value = `Reconnecting to the call failed: ${error instanceof Error ? error.message : error}`;
-			this.phase.value = 'failed';
-			this.teardown();
+	/**
+	 * Join again with fresh transports and the same local tracks. After a reconnect the
+	 * server knows us by a new connection id and we name the old one; on the same socket
+	 * (ICE could not be restarted) we leave first.
+	 */
+	private rejoin(): Promise<void> {
+		if (this.left || this.phase.value !== 'joined') return Promise.resolve();
+		if (this.rejoining === null) {
+			this.rejoining = this.rejoinNow().finally(() => {
+				this.rejoining = null;
+				this.reconnecting.value = false;
+			});
 		}
+		return this.rejoining;
+	}
+
+	private async rejoinNow(): Promise<void> {
+		this.reconnecting.value = true;
+		let lastError: unknown = null;
+		for (let attempt = 0; attempt < REJOIN_ATTEMPTS && !this.left; attempt++) {
+			if (attempt > 0) await new Promise((resolve) => window.setTimeout(resolve, REJOIN_PAUSE_MS));
+			if (realtime.state.value !== 'open') return; // the next reconnect tries again
+			this.closeTransports();
+			try {
+				const previous = this.joinedAs;
+				if (previous === realtime.connectionId) {
+					await this.signal('media:leave', {}).catch(() => undefined);
+				}
+				this.remotes.value = new Map();
+				this.peers.value = new Map();
+				await this.connectMedia(previous !== realtime.connectionId ? previous : null);
+				// The record may have been closed while we were away (the server's grace period).
+				await api.joinConference(this.tenantId, this.conferenceId);
+				return;
+			} catch (error) {
+				lastError = error;
+				if (error instanceof Error && /\bis (ended|scheduled)\b/.test(error.message)) break;
+			}
+		}
+		if (this.left) return;
+		const reason = lastError instanceof Error ? lastError.message : String(lastError);
+		this.error.value = `Reconnecting to the call failed: ${reason}`;
+		this.phase.value = 'failed';
+		this.teardown();
 	}
 
 	private closeTransports(): void {
+		for (const timer of this.iceTimers.values()) window.clearTimeout(timer);
+		this.iceTimers.clear();
 		for (const consumer of this.consumers.values()) consumer.close();
 		this.consumers.clear();
 		this.sendTransport?.close();
@@ -497,6 +612,8 @@ export class CallSession {
 
 	private teardown(): void {
 		this.left = true;
+		const global = window as unknown as { roomlerCall?: CallSession };
+		if (global.roomlerCall === this) delete global.roomlerCall;
 		window.removeEventListener('pagehide', this.onPageHide);
 		for (const unsubscribe of this.unsubscribe) unsubscribe();
 		this.unsubscribe = [];

@@ -142,5 +142,5 @@ export interface ConferenceEvent {
 	channel_id: Id;
 	subject: string;
 	started_by?: Id;
-	ended_by?: Id;
+	ended_by?: Id | null;
 }

@@ -71,6 +71,15 @@ function announced({ conference_id, channel_id }: ConferenceEvent): void {
 	if (channels.value.some((c) => c.id === channel_id)) void refreshOne(conference_id);
 }
 
+/** Someone joined or left (or was found gone): the count on "Join call (n)" changes. */
+function countChanged({ conference_id, participant_count }: ConferenceEvent & { participant_count: number }): void {
+	const list = conferences.value;
+	const known = list?.find((c) => c.id === conference_id);
+	if (list === null || known === undefined || known.participant_count === participant_count) return;
+	conferences.value = list.map((c) => (c.id === conference_id ? { ...c, participant_count } : c));
+}
+
 realtime.on<ConferenceEvent>('conference:started', announced);
+realtime.on<ConferenceEvent & { participant_count: number }>('conference:updated', countChanged);
 realtime.on<ConferenceEvent>('conference:ended', announced);
 realtime.onReconnect(() => void loadConferences().catch(() => undefined));

@@ -240,6 +240,11 @@ function CallBody({ session, conference }: { session: CallSession; conference: C
 					Joining…
 				</p>
 			)}
+			{phase === 'joined' && session.reconnecting.value && (
+				<p class="muted center call-reconnecting" role="status">
+					Reconnecting to the call…
+				</p>
+			)}
 			<VideoGrid session={session} />
 			<CallControls session={session} onLeave={back} canEnd={canEnd(conference)} />
 		</>
