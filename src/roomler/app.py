@@ -12,6 +12,7 @@ from starlette.websockets import WebSocket
 
 from roomler import __version__
 from roomler.api import auth, channels, conferences, health, messages, tenants, turn
+from roomler.api import metrics as metrics_routes
 from roomler.api.accesslog import AccessLogMiddleware
 from roomler.api.docs import install_api_docs
 from roomler.api.errors import install_error_handlers
@@ -24,6 +25,7 @@ from roomler.conference.signaling import register_media_signaling
 from roomler.config import Settings, load_settings
 from roomler.context import ServerContext
 from roomler.db.engine import create_engine, create_session_factory
+from roomler.metrics import ServerMetrics
 from roomler.readiness import Readiness, SfuCheck, database_check, redis_check
 from roomler.realtime import routes as realtime_routes
 from roomler.realtime.endpoint import websocket_endpoint
@@ -122,20 +124,39 @@ def build_readiness(ctx: ServerContext) -> Readiness:
     return Readiness(checks)
 
 
+def build_metrics(ctx: ServerContext) -> ServerMetrics | None:
+    """`/metrics`' collectors when ROOMLER__METRICS__ENABLED (roomler.metrics)."""
+    if not ctx.settings.metrics.enabled:
+        return None
+    realtime = realtime_of(ctx)
+    pool = ctx.engine.sync_engine.pool
+    checked_out = getattr(pool, "checkedout", None)
+    metrics = ServerMetrics(
+        lambda: realtime.live_sessions, checked_out if callable(checked_out) else lambda: None
+    )
+    realtime.close_observers.append(metrics.websocket_closed)
+    return metrics
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     ctx = build_context(settings)
+    metrics = build_metrics(ctx)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await realtime_of(ctx).start()
         attendance: Attendance = ctx.extras[ATTENDANCE_KEY]
         attendance.start()
+        if metrics is not None:
+            metrics.start()
         try:
             yield
         finally:
             app.state.readiness.drain()
             await attendance.close()
+            if metrics is not None:
+                await metrics.stop()
             await realtime_of(ctx).shutdown()
             await media_of(ctx).close()
             await ctx.login_failures.close()
@@ -152,7 +173,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ctx = ctx
     install_error_handlers(app)
     install_api_docs(app)
-    app.add_middleware(AccessLogMiddleware)
+    app.state.metrics = metrics
+    app.add_middleware(
+        AccessLogMiddleware, on_response=metrics.observe_http if metrics is not None else None
+    )
     if settings.app.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -164,6 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.state.readiness = build_readiness(ctx)
     app.include_router(health.router)
+    app.include_router(metrics_routes.router)
     app.include_router(auth.router, prefix="/api")
     app.include_router(realtime_routes.router, prefix="/api")
     app.include_router(tenants.router, prefix="/api")

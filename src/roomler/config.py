@@ -152,6 +152,13 @@ class WsSettings(BaseModel):
     per_message_deflate: bool = False
 
 
+class MetricsSettings(BaseModel):
+    # `GET /metrics` in Prometheus's text format; off: 404.
+    enabled: bool = False
+    # When set, a scrape must send `Authorization: Bearer <token>`.
+    token: str | None = Field(default=None, min_length=16)
+
+
 class LogSettings(BaseModel):
     # `text`: one line per record for people; `json`: one JSON object per line for machines.
     format: Literal["text", "json"] = "text"
@@ -189,6 +196,7 @@ class Settings(BaseSettings):
     typing: TypingSettings = Field(default_factory=TypingSettings)
     ws: WsSettings = Field(default_factory=WsSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @cached_property
     def jwt_secret(self) -> str:

@@ -13,6 +13,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -34,9 +35,15 @@ def request_id_of(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
+ResponseObserver = Callable[[Scope, int, float], None]
+
+
 class AccessLogMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    """`on_response(scope, status, seconds)` is told of each response too (the metrics)."""
+
+    def __init__(self, app: ASGIApp, on_response: ResponseObserver | None = None) -> None:
         self.app = app
+        self.on_response = on_response
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,7 +64,10 @@ class AccessLogMiddleware:
             try:
                 await self.app(scope, receive, send_with_id)
             finally:
-                log_request(scope, status, time.perf_counter() - started)
+                seconds = time.perf_counter() - started
+                log_request(scope, status, seconds)
+                if self.on_response is not None:
+                    self.on_response(scope, status, seconds)
 
 
 def log_request(scope: Scope, status: int, seconds: float) -> None:

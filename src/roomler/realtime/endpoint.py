@@ -109,6 +109,7 @@ class WsSession:
             direct.get("write"),
         )
         self.max_frame_chars = ws.max_frame_bytes
+        self.peer_close_code: int | None = None
 
     async def run(self, stored_presence: str) -> None:
         connection = self.connection
@@ -135,6 +136,9 @@ class WsSession:
             await self._stop(reader, writer)
             await self.hub.closed(connection)
             ended_by = "the client" if server_close is None else f"the server ({server_close})"
+            code = server_close if server_close is not None else self.peer_close_code
+            for observe in self.hub.close_observers:
+                observe(code)
             logger.info(
                 "WebSocket closed by %s after %.1f s %s",
                 ended_by,
@@ -173,6 +177,9 @@ class WsSession:
         while not connection.closing:
             message = await receive()
             if message["type"] == "websocket.disconnect":
+                # The peer's close code, or the server's own when uvicorn closed for it
+                # (a frame over the size limit: 1009).
+                self.peer_close_code = message.get("code")
                 return
             text = message.get("text")
             verdict = limiter.check(time.monotonic())

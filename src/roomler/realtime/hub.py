@@ -92,6 +92,9 @@ class Realtime:
         self.close_hooks: list[CloseHook] = []
         # Connections accepted and not yet fully cleaned up (presence, typing, hooks).
         self.live_sessions = 0
+        # Told of each connection's end with its close code (the server's, else the peer's;
+        # None if there was none). The metrics count closes by code (roomler.metrics).
+        self.close_observers: list[Callable[[int | None], None]] = []
         register_builtin_handlers(self.registry)
 
     # --- EventPublisher --------------------------------------------------------------------

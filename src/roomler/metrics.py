@@ -1,0 +1,126 @@
+"""Prometheus metrics of one server process (`GET /metrics`, off by default).
+
+Each application gets its own `CollectorRegistry` (tests build many apps in one process).
+Counters and histograms are updated where the event happens (an HTTP response, a
+WebSocket close); gauges that describe a state (connections open, database pool in use,
+event-loop lag) are read at scrape time or sampled by a small background task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.types import Scope
+
+# Event-loop lag: how late a sleep of LAG_INTERVAL_SECS wakes up, sampled this often.
+LAG_INTERVAL_SECS = 0.5
+# HTTP latency buckets (seconds): API calls are milliseconds; argon2 logins ~0.1-0.5 s.
+HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+UNMATCHED = "unmatched"
+
+
+class ServerMetrics:
+    def __init__(
+        self,
+        open_connections: Callable[[], int],
+        pool_in_use: Callable[[], int | None],
+    ) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.http_requests = Counter(
+            "roomler_http_requests",
+            "HTTP requests answered, by method, route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.http_duration = Histogram(
+            "roomler_http_request_duration_seconds",
+            "Time from request to the end of the response, by method and route template.",
+            ["method", "route"],
+            buckets=HTTP_BUCKETS,
+            registry=self.registry,
+        )
+        self.ws_closes = Counter(
+            "roomler_websocket_closes",
+            "WebSocket connections ended, by close code (RFC 6455 section 7.4; 'none': no code).",
+            ["code"],
+            registry=self.registry,
+        )
+        self.loop_lag = Gauge(
+            "roomler_event_loop_lag_seconds",
+            f"How late the event loop woke a {LAG_INTERVAL_SECS} s sleep, last sample.",
+            registry=self.registry,
+        )
+        self.registry.register(_StateCollector(open_connections, pool_in_use))
+        self._lag_task: asyncio.Task[None] | None = None
+
+    def observe_http(self, scope: Scope, status: int, seconds: float) -> None:
+        template = route_template(scope)
+        method = scope["method"]
+        self.http_requests.labels(method, template, str(status)).inc()
+        self.http_duration.labels(method, template).observe(seconds)
+
+    def websocket_closed(self, code: int | None) -> None:
+        self.ws_closes.labels("none" if code is None else str(code)).inc()
+
+    def start(self) -> None:
+        self._lag_task = asyncio.create_task(self._sample_lag())
+
+    async def stop(self) -> None:
+        if self._lag_task is not None:
+            self._lag_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lag_task
+
+    async def _sample_lag(self) -> None:
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(LAG_INTERVAL_SECS)
+            self.loop_lag.set(max(0.0, time.monotonic() - before - LAG_INTERVAL_SECS))
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template, with the prefix it was included under.
+
+    A label per template, never per path (ids would make one series per user). FastAPI
+    leaves the route's own template in `scope["route"]`; the include prefix (`/api`) is
+    the leading segments of the request path that the template does not cover.
+    """
+    template: str | None = getattr(scope.get("route"), "path", None)
+    if not template:
+        return UNMATCHED
+    if ":path}" in template:  # a catch-all (the web client): its own template says it all
+        return template
+    path: str = scope["path"]
+    extra = path.rstrip("/").count("/") - template.rstrip("/").count("/")
+    prefix = "/".join(path.split("/")[: extra + 1]) if extra > 0 else ""
+    return prefix + template
+
+
+class _StateCollector(Collector):
+    """Gauges read when Prometheus scrapes: open WebSockets, database connections in use."""
+
+    def __init__(
+        self, open_connections: Callable[[], int], pool_in_use: Callable[[], int | None]
+    ) -> None:
+        self.open_connections = open_connections
+        self.pool_in_use = pool_in_use
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "roomler_websocket_connections",
+            "WebSocket connections open now.",
+            value=self.open_connections(),
+        )
+        in_use = self.pool_in_use()
+        if in_use is not None:
+            yield GaugeMetricFamily(
+                "roomler_db_pool_connections_in_use",
+                "Database connections checked out of the pool now.",
+                value=in_use,
+            )
