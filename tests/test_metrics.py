@@ -18,6 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from roomler.app import create_app
 from roomler.config import Settings
 from tests.conftest import TEST_JWT_SECRET
+from tests.test_ready import MEDIA_ENV, redis_port, start_redis  # noqa: F401  (fixture)
 from tests.test_serve import RoomlerProcess
 
 TOKEN = "metrics-" + secrets.token_hex(16)
@@ -89,6 +90,8 @@ async def test_metrics_follow_requests_and_websockets(server: RoomlerProcess) ->
     assert value(samples, "roomler_event_loop_lag_seconds") is not None
     assert value(samples, "roomler_db_pool_connections_in_use") is not None
     assert value(samples, "roomler_websocket_connections") == 0
+    assert value(samples, "roomler_sfu_workers_alive") == 0  # no call yet: no worker
+    assert value(samples, "roomler_redis_link_up") is None  # one process, no Redis
 
     ws_url = base.replace("http://", "ws://") + f"/ws?token={token}"
     async with connect(ws_url, max_size=None) as ws:
@@ -115,3 +118,38 @@ async def test_metrics_are_off_by_default(tmp_path: Path, database_url: str) -> 
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         response = await http.get("/metrics")
     assert response.status_code == 404 and response.json()["error"] == "not_found"
+
+
+@pytest.fixture
+def cluster_node(
+    tmp_path: Path,
+    database_url: str,
+    redis_port: int,  # noqa: F811
+) -> Iterator[RoomlerProcess]:
+    process = RoomlerProcess(tmp_path, database_url)
+    process.env.update(MEDIA_ENV)
+    process.env["ROOMLER__METRICS__ENABLED"] = "true"
+    process.env["ROOMLER__METRICS__TOKEN"] = TOKEN
+    process.env["ROOMLER__REDIS__URL"] = f"redis://127.0.0.1:{redis_port}/0"
+    process.env["ROOMLER__REDIS__KEY_PREFIX"] = f"metrics{redis_port}:"
+    yield process
+    process.stop()
+
+
+def test_sfu_workers_and_the_redis_link(
+    cluster_node: RoomlerProcess,
+    redis_port: int,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    redis = start_redis(redis_port, tmp_path)
+    try:
+        cluster_node.start()
+        scrape_until(cluster_node.base, "roomler_redis_link_up", 1)
+        # /ready starts the worker pool (roomler.readiness): the gauge follows.
+        httpx.get(f"{cluster_node.base}/ready")
+        samples = scrape_until(cluster_node.base, "roomler_sfu_workers_alive", 1)
+        assert value(samples, "roomler_redis_pending_commands") is not None
+    finally:
+        redis.terminate()
+        redis.wait(timeout=10)
+    scrape_until(cluster_node.base, "roomler_redis_link_up", 0)

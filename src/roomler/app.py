@@ -25,7 +25,7 @@ from roomler.conference.signaling import register_media_signaling
 from roomler.config import Settings, load_settings
 from roomler.context import ServerContext
 from roomler.db.engine import create_engine, create_session_factory
-from roomler.metrics import ServerMetrics
+from roomler.metrics import ServerMetrics, StateReaders
 from roomler.readiness import Readiness, SfuCheck, database_check, redis_check
 from roomler.realtime import routes as realtime_routes
 from roomler.realtime.endpoint import websocket_endpoint
@@ -129,10 +129,17 @@ def build_metrics(ctx: ServerContext) -> ServerMetrics | None:
     if not ctx.settings.metrics.enabled:
         return None
     realtime = realtime_of(ctx)
-    pool = ctx.engine.sync_engine.pool
-    checked_out = getattr(pool, "checkedout", None)
+    media = media_of(ctx)
+    checked_out = getattr(ctx.engine.sync_engine.pool, "checkedout", None)
+    cluster = realtime.cluster
     metrics = ServerMetrics(
-        lambda: realtime.live_sessions, checked_out if callable(checked_out) else lambda: None
+        StateReaders(
+            open_connections=lambda: realtime.live_sessions,
+            pool_in_use=checked_out if callable(checked_out) else lambda: None,
+            sfu_workers_alive=lambda: media.live_workers,
+            redis_link_up=(lambda: cluster.link.up) if cluster is not None else None,
+            redis_pending=(lambda: cluster.link.pending) if cluster is not None else None,
+        )
     )
     realtime.close_observers.append(metrics.websocket_closed)
     return metrics

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -25,12 +26,19 @@ HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.
 UNMATCHED = "unmatched"
 
 
+@dataclass
+class StateReaders:
+    """What the scrape-time gauges read; None: not part of this process."""
+
+    open_connections: Callable[[], int]
+    pool_in_use: Callable[[], int | None]
+    sfu_workers_alive: Callable[[], int]
+    redis_link_up: Callable[[], bool] | None = None
+    redis_pending: Callable[[], int] | None = None
+
+
 class ServerMetrics:
-    def __init__(
-        self,
-        open_connections: Callable[[], int],
-        pool_in_use: Callable[[], int | None],
-    ) -> None:
+    def __init__(self, state: StateReaders) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.http_requests = Counter(
             "roomler_http_requests",
@@ -56,7 +64,7 @@ class ServerMetrics:
             f"How late the event loop woke a {LAG_INTERVAL_SECS} s sleep, last sample.",
             registry=self.registry,
         )
-        self.registry.register(_StateCollector(open_connections, pool_in_use))
+        self.registry.register(_StateCollector(state))
         self._lag_task: asyncio.Task[None] | None = None
 
     def observe_http(self, scope: Scope, status: int, seconds: float) -> None:
@@ -103,24 +111,41 @@ def route_template(scope: Scope) -> str:
 
 
 class _StateCollector(Collector):
-    """Gauges read when Prometheus scrapes: open WebSockets, database connections in use."""
+    """Gauges read when Prometheus scrapes: the state of the process right now."""
 
-    def __init__(
-        self, open_connections: Callable[[], int], pool_in_use: Callable[[], int | None]
-    ) -> None:
-        self.open_connections = open_connections
-        self.pool_in_use = pool_in_use
+    def __init__(self, state: StateReaders) -> None:
+        self.state = state
 
     def collect(self) -> Iterator[Metric]:
-        yield GaugeMetricFamily(
-            "roomler_websocket_connections",
-            "WebSocket connections open now.",
-            value=self.open_connections(),
+        state = self.state
+        yield _gauge(
+            "websocket_connections", "WebSocket connections open now.", state.open_connections()
         )
-        in_use = self.pool_in_use()
+        in_use = state.pool_in_use()
         if in_use is not None:
-            yield GaugeMetricFamily(
-                "roomler_db_pool_connections_in_use",
+            yield _gauge(
+                "db_pool_connections_in_use",
                 "Database connections checked out of the pool now.",
-                value=in_use,
+                in_use,
             )
+        yield _gauge(
+            "sfu_workers_alive",
+            "SFU worker processes alive (0 until the first conference or /ready).",
+            state.sfu_workers_alive(),
+        )
+        if state.redis_link_up is not None:
+            yield _gauge(
+                "redis_link_up",
+                "1 while this node's link to Redis is up.",
+                1 if state.redis_link_up() else 0,
+            )
+        if state.redis_pending is not None:
+            yield _gauge(
+                "redis_pending_commands",
+                "Redis commands waiting to be sent.",
+                state.redis_pending(),
+            )
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(f"roomler_{name}", documentation, value=value)
