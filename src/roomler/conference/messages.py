@@ -170,3 +170,55 @@ class ConsumerAction:
     @classmethod
     def parse(cls, data: dict[str, Any]) -> ConsumerAction:
         return cls(require_id(data, "conference_id"), require_object_id(data, "consumer_id"))
+
+
+def require_int(data: dict[str, Any], field: str, low: int, high: int) -> int:
+    value = data.get(field)
+    if value is None:
+        raise ValueError(f"data.{field} is required")
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"data.{field} must be an integer from {low} to {high}")
+    return value
+
+
+# More layers than any encoder makes; the SFU clamps to what the producer has.
+MAX_LAYER = 15
+
+
+@dataclass(frozen=True, slots=True)
+class SetPreferredLayers:
+    """`media:set_preferred_layers`: the most a simulcast consumer should receive."""
+
+    conference_id: str
+    consumer_id: str
+    spatial_layer: int
+    temporal_layer: int | None
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> SetPreferredLayers:
+        temporal = None
+        if data.get("temporal_layer") is not None:
+            temporal = require_int(data, "temporal_layer", 0, MAX_LAYER)
+        return cls(
+            require_id(data, "conference_id"),
+            require_object_id(data, "consumer_id"),
+            require_int(data, "spatial_layer", 0, MAX_LAYER),
+            temporal,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SetConsumerPriority:
+    """`media:set_consumer_priority`: mediasoup's consumer priority, 1..255."""
+
+    conference_id: str
+    consumer_id: str
+    priority: int
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> SetConsumerPriority:
+        return cls(
+            require_id(data, "conference_id"),
+            require_object_id(data, "consumer_id"),
+            require_int(data, "priority", 1, 255),
+        )

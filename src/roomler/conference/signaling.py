@@ -30,14 +30,17 @@ from roomler.conference.messages import (
     Produce,
     ProducerAction,
     RestartIce,
+    SetConsumerPriority,
+    SetPreferredLayers,
 )
 from roomler.conference.rooms import ParticipantMedia, Reconnecting, request_key_frame
 from roomler.conference.turn import ice_servers
 from roomler.logs import log_context
 from roomler.realtime.connection import Peer
 from roomler.realtime.hub import Realtime
+from roomler.realtime.protocol import encode
 from roomler.realtime.registry import Request
-from roomler.sfu import Producer, WebRtcTransport
+from roomler.sfu import Consumer, Producer, WebRtcTransport
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +123,8 @@ class MediaSignaling:
             ("media:consumer_pause", ConsumerAction.parse, self.consumer_pause),
             ("media:consumer_resume", ConsumerAction.parse, self.consumer_resume),
             ("media:restart_ice", RestartIce.parse, self.restart_ice),
+            ("media:set_preferred_layers", SetPreferredLayers.parse, self.set_preferred_layers),
+            ("media:set_consumer_priority", SetConsumerPriority.parse, self.set_priority),
             ("media:leave", Leave.parse, self.leave),
         ]
         for message_type, parse, handle in handlers:
@@ -217,11 +222,52 @@ class MediaSignaling:
                 "id": consumer.id,
                 "producer_id": producer.id,
                 "kind": consumer.kind,
+                "type": consumer.type,
                 "rtp_parameters": consumer.rtp_parameters,
                 "producer_paused": consumer.producer_paused,
             },
         )
+        self._report_consumer_changes(consumer, request.connection_id)
         await request_key_frame(consumer)
+
+    def _report_consumer_changes(self, consumer: Consumer, connection_id: str) -> None:
+        """The SFU's layer and score events of ``consumer``, to the connection consuming."""
+        dispatcher = self.media.dispatcher
+
+        def to_connection(event_type: str) -> Callable[[dict[str, Any]], Awaitable[None]]:
+            async def send(data: dict[str, Any]) -> None:
+                frame = encode(event_type, {"consumer_id": consumer.id, **data})
+                await dispatcher.send_to_connection(connection_id, frame)
+
+            return send
+
+        consumer.on("layerschange", to_connection("media:consumer_layers_changed"))
+        consumer.on("score", to_connection("media:consumer_score"))
+
+    async def set_preferred_layers(self, request: Request, message: SetPreferredLayers) -> None:
+        participant = self._participant(request, message.conference_id)
+        consumer = participant.consumer(message.consumer_id)
+        if consumer.type != "simulcast":
+            raise RoomError(f"consumer {consumer.id} is {consumer.type}: it has no layers")
+        layers = await consumer.set_preferred_layers(message.spatial_layer, message.temporal_layer)
+        preferred = layers["preferredLayers"]
+        request.reply(
+            "media:preferred_layers_set",
+            {
+                "consumer_id": consumer.id,
+                "spatial_layer": preferred["spatialLayer"],
+                "temporal_layer": preferred["temporalLayer"],
+            },
+        )
+
+    async def set_priority(self, request: Request, message: SetConsumerPriority) -> None:
+        participant = self._participant(request, message.conference_id)
+        consumer = participant.consumer(message.consumer_id)
+        await consumer.set_priority(message.priority)
+        request.reply(
+            "media:consumer_priority_set",
+            {"consumer_id": consumer.id, "priority": consumer.priority},
+        )
 
     async def producer_close(self, request: Request, message: ProducerAction) -> None:
         participant = self._participant(request, message.conference_id)

@@ -512,6 +512,10 @@ class Consumer(_Proxy):
         self.paused = paused
         self.producer_paused = bool(reply.get("producer_paused", producer.paused))
         self.priority = 1
+        #: The last ``score`` event ({score, producer_score, producer_scores}), mediasoup's.
+        self.score: JsonObject | None = None
+        #: The last ``layerschange`` event ({spatial_layer, temporal_layer}).
+        self.current_layers: JsonObject | None = None
         self._producer = producer
 
     async def pause(self) -> None:
@@ -565,4 +569,8 @@ class Consumer(_Proxy):
         elif name == "producerresume":
             self._set_producer_paused(False)
         else:
+            if name == "score":
+                self.score = data
+            elif name == "layerschange":
+                self.current_layers = data
             super()._on_event(name, data)

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from roomler.sfu.rtcp import Pli, Remb, TransportFeedbackBuilder
+from roomler.sfu.rtcp import Pli, ReceiverReport, Remb, ReportBlock, TransportFeedbackBuilder
 from roomler.sfu.rtp import RtpPacket
 from tests.sfu.engine.test_producer_consumer import SIMULCAST, Call, _chrome_ids, start_call
 from tests.sfu.engine_client import Harness, wait_for
@@ -211,3 +211,28 @@ async def test_priority_is_set_and_reported(engine: Harness) -> None:
     assert stats["priority"] == 5
     with pytest.raises(Exception, match="priority must be 1..255"):
         await call.request("consumer.set_priority", consumer_id=call.consumer_id, priority=0)
+
+
+async def test_the_score_follows_the_receivers_loss(engine: Harness) -> None:
+    call = await start_call(engine, SIMULCAST)
+    camera = Camera(call)
+    try:
+        await wait_for(lambda: call.forwarded())
+
+        def report(fraction_lost: int) -> None:
+            block = ReportBlock(call.ssrc, fraction_lost, 0, 0, 0, 0, 0)
+            call.receiver.send_rtcp([ReceiverReport(ssrc=77, reports=[block])])
+
+        def scores() -> list[int]:
+            return [e["score"] for e in engine.events_of("consumer.score", call.consumer_id)]
+
+        report(128)  # half lost
+        await wait_for(lambda: scores() and scores()[-1] == 0)
+        report(0)
+        await wait_for(lambda: scores()[-1] == 10)
+        [*_, last] = engine.events_of("consumer.score", call.consumer_id)
+        # Every encoding flows without loss into the SFU.
+        assert last["producer_scores"] == [10, 10, 10]
+        assert last["producer_score"] == 10
+    finally:
+        camera.stop()

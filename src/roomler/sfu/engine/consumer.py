@@ -64,7 +64,7 @@ from .rewrite import (
     one_byte_elements,
     template_key,
 )
-from .rtp_stats import ReceiveStats
+from .rtp_stats import ReceiveStats, score_from_loss
 from .settings import EngineSettings
 
 __all__ = ["Consumer"]
@@ -195,6 +195,8 @@ class Consumer:
         self.fir_count = 0
         self.report: ReportBlock | None = None
         self.round_trip_time: float | None = None
+        self._score = 10
+        self._last_score_event: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         return f"Consumer({self.id[:8]}, {self.kind}, ssrc={self.ssrc})"
@@ -353,6 +355,37 @@ class Consumer:
             rtt = round_trip_time(arrival_ntp, block.lsr, block.dlsr)
             if rtt < 60:
                 self.round_trip_time = rtt
+        self._update_score(score_from_loss(block.fraction_lost))
+
+    # -- score (mediasoup's consumer.score: 0..10 for what the receiver and the producer get)
+
+    def _forwarded_layer(self) -> int:
+        """The producer encoding this consumer passes on."""
+        return 0
+
+    def producer_scores(self, now: float) -> list[int]:
+        """Each producer encoding's score from the loss the SFU saw on it (0: not flowing)."""
+        return [
+            score_from_loss(stream.stats.last_fraction_lost) if stream.rate.rate(now) else 0
+            for stream in self.producer.streams
+        ]
+
+    def score(self, now: float) -> dict[str, Any]:
+        producer_scores = self.producer_scores(now)
+        layer = min(self._forwarded_layer(), len(producer_scores) - 1)
+        return {
+            "score": self._score,
+            "producer_score": producer_scores[layer],
+            "producer_scores": producer_scores,
+        }
+
+    def _update_score(self, score: int) -> None:
+        """Emit ``consumer.score`` when the score or the producer's changed."""
+        self._score = score
+        current = self.score(self.loop.time())
+        if current != self._last_score_event:
+            self._last_score_event = current
+            self._emit("consumer.score", self.id, current)
 
     def sender_report(self, now: float) -> list[RtcpPacket]:
         """SR + SDES CNAME for this stream (RFC 3550 section 6.4.1), once it has sent."""
@@ -517,4 +550,5 @@ class Consumer:
             "fractionLost": report.fraction_lost if report else 0,
             "jitter": report.jitter if report else 0,
             "roundTripTime": self.round_trip_time,
+            "score": self.score(self.loop.time()),
         }

@@ -25,7 +25,9 @@ currentLayers, allowedSpatialLayer}`` and ``consumer.layerschange {spatial_layer
 temporal_layer}`` tells what one forwards (the transport's bandwidth estimate caps
 it, see ``engine/bandwidth.py``). ``consumer.set_priority {consumer_id, priority}``
 (1..255, mediasoup's) answers ``{priority}``: above 1 a video consumer is served
-before other video when the estimate is short.
+before other video when the estimate is short. Every consumer emits ``consumer.score
+{score, producer_score, producer_scores}`` (0..10, from the loss its receiver reports and
+the loss the SFU sees on each producer encoding) when it changes.
 """
 
 from __future__ import annotations

@@ -13,7 +13,13 @@ from collections import deque
 
 from roomler.sfu.rtcp import ReportBlock, ntp_middle_32
 
-__all__ = ["CounterRate", "RateMeter", "ReceiveStats"]
+__all__ = ["CounterRate", "RateMeter", "ReceiveStats", "score_from_loss"]
+
+
+def score_from_loss(fraction_lost: int) -> int:
+    """A stream's quality 0..10 (mediasoup's score range) from an RTCP fraction lost
+    (x/256): 10 without loss, one point less per 2 % lost, 0 from 20 %."""
+    return max(0, 10 - round(fraction_lost * 100 / 256 / 2))
 
 
 class ReceiveStats:
@@ -28,6 +34,7 @@ class ReceiveStats:
         "_transit",
         "bytes",
         "clock_rate",
+        "last_fraction_lost",
         "last_sr_ntp",
         "last_sr_rtp",
         "last_sr_time",
@@ -49,6 +56,8 @@ class ReceiveStats:
         self.last_sr_ntp = 0
         self.last_sr_rtp = 0
         self.last_sr_time: float | None = None
+        #: Fraction lost (x/256) of the last report block made (RFC 3550 A.3).
+        self.last_fraction_lost = 0
 
     def update(self, seq: int, timestamp: int, size: int, now: float, *, jitter: bool) -> None:
         """Count one (non-duplicate) packet; ``jitter`` False for retransmissions."""
@@ -109,6 +118,7 @@ class ReceiveStats:
         fraction = 0
         if expected_interval > 0 and lost_interval > 0:
             fraction = min((lost_interval << 8) // expected_interval, 255)
+        self.last_fraction_lost = fraction
         lsr = dlsr = 0
         if self.last_sr_time is not None:
             lsr = ntp_middle_32(self.last_sr_ntp)

@@ -186,6 +186,10 @@ class SimulcastConsumer(Consumer):
         layer = self.switcher.current_spatial or 0
         return self.producer.streams[layer].stats, -self.switcher.ts_offset
 
+    def _forwarded_layer(self) -> int:
+        current = self.switcher.current_spatial
+        return self.switcher.target_spatial if current is None else current
+
     # -- bandwidth --------------------------------------------------------------------
 
     def demand(self, now: float) -> Demand:
