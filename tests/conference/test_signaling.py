@@ -196,7 +196,15 @@ async def test_consume_answers_the_consumer_with_real_parameters(
     consumer = await bob.consume(video)
     audio_consumer = await bob.consume(audio)
 
-    assert set(consumer) == {"id", "producer_id", "kind", "rtp_parameters", "producer_paused"}
+    assert set(consumer) == {
+        "id",
+        "producer_id",
+        "kind",
+        "type",
+        "rtp_parameters",
+        "producer_paused",
+    }
+    assert consumer["type"] == audio_consumer["type"] == "simple"
     assert (consumer["producer_id"], consumer["kind"], consumer["producer_paused"]) == (
         video,
         "video",
