@@ -9,7 +9,10 @@
 //                                      peers get media:peer_joined
 //   media:connect_transport →          ← media:transport_connected   (first use of a transport)
 //   media:produce        →             ← media:produce_result {id}
-//   media:consume        →             ← media:consumer_created
+//   media:consume        →             ← media:consumer_created {type: simple|simulcast}
+//   media:set_preferred_layers →       ← media:preferred_layers_set   (a tile's size changed)
+//   media:consumer_pause|resume →      ← media:consumer_paused|resumed (a tile hidden/shown)
+//                                      ← media:consumer_layers_changed, media:consumer_score
 //   media:producer_pause|resume →      peers get media:producer_paused|resumed
 //   media:leave          →             peers get media:producer_closed, media:peer_left
 //
@@ -28,6 +31,13 @@ import { Device, type types } from 'mediasoup-client';
 import * as api from './api';
 import { realtime, type ServerFrame } from './realtime';
 import { currentAccessToken, currentUser } from './session';
+import {
+	CAMERA_CONSTRAINTS,
+	SCREEN_CONSTRAINTS,
+	SCREEN_ENCODINGS,
+	cameraEncodings,
+	layerForHeight,
+} from './simulcast';
 import type { Id } from './types';
 
 export type CallPhase = 'joining' | 'joined' | 'ended' | 'failed';
@@ -89,13 +99,34 @@ interface TransportInfo {
 	dtls_parameters: types.DtlsParameters;
 }
 
+/** What the SFU says it sends us of one remote video (the debug overlay shows it). */
+export interface Received {
+	spatialLayer: number | null;
+	temporalLayer: number | null;
+	score: number | null;
+}
+
+/** How a remote video's tile is shown, for the layer and pause it asks the SFU for. */
+export interface TileView {
+	height: number;
+	visible: boolean;
+}
+
+interface ConsumerState {
+	consumer: types.Consumer;
+	type: string;
+	/** Encodings the producer sends (1 for a simple consumer). */
+	layers: number;
+	preferred: number | null;
+	hidden: boolean;
+}
+
 export interface DeviceChoice {
 	audioInputs: MediaDeviceInfo[];
 	videoInputs: MediaDeviceInfo[];
 }
 
-// Camera resolution asked for: enough for a grid tile, kind to a 2-core server.
-const VIDEO_CONSTRAINTS: MediaTrackConstraints = { width: { ideal: 640 }, height: { ideal: 360 } };
+const VIDEO_CONSTRAINTS = CAMERA_CONSTRAINTS;
 
 export class CallSession {
 	readonly phase = signal<CallPhase>('joining');
@@ -105,6 +136,8 @@ export class CallSession {
 	/** ICE restarts done on this page (shown to tests through `window.roomlerCall`). */
 	readonly iceRestarts = signal(0);
 	readonly remotes = signal<ReadonlyMap<string, RemoteMedia>>(new Map());
+	/** Per remote video producer: the layers and score the SFU reports for our consumer. */
+	readonly received = signal<ReadonlyMap<string, Received>>(new Map());
 	/** The other connections in the room, by connection id (media:participants, peer_joined). */
 	readonly peers = signal<ReadonlyMap<string, Peer>>(new Map());
 	readonly camera = signal<MediaStreamTrack | null>(null);
@@ -134,7 +167,9 @@ export class CallSession {
 	private sendTransport: types.Transport | null = null;
 	private recvTransport: types.Transport | null = null;
 	private producers: { audio?: types.Producer; video?: types.Producer; screen?: types.Producer } = {};
-	private consumers = new Map<string, types.Consumer>();
+	private consumers = new Map<string, ConsumerState>();
+	/** Tile views reported before their consumer existed, applied once it does. */
+	private views = new Map<string, TileView>();
 	private queued: Announced[] = [];
 	private unsubscribe: (() => void)[] = [];
 	private left = false;
@@ -196,6 +231,13 @@ export class CallSession {
 		on<{ producer_id: string }>('media:producer_paused', ({ producer_id }) => this.setPaused(producer_id, true));
 		on<{ producer_id: string }>('media:producer_resumed', ({ producer_id }) =>
 			this.setPaused(producer_id, false),
+		);
+		on<{ consumer_id: string; spatial_layer: number | null; temporal_layer: number | null }>(
+			'media:consumer_layers_changed',
+			(data) => this.updateReceived(data.consumer_id, { spatialLayer: data.spatial_layer, temporalLayer: data.temporal_layer }),
+		);
+		on<{ consumer_id: string; score: number }>('media:consumer_score', (data) =>
+			this.updateReceived(data.consumer_id, { score: data.score }),
 		);
 		on<{ conference_id: Id; reason: string }>('media:room_closed', ({ conference_id, reason }) => {
 			if (conference_id !== this.conferenceId) return;
@@ -339,17 +381,24 @@ export class CallSession {
 			this.producers.video = await transport.produce({
 				track: this.camera.value,
 				stopTracks: false,
+				encodings: cameraEncodings(this.camera.value),
+				codecOptions: { videoGoogleStartBitrate: 1000 },
 				appData: { source: 'camera' },
 			});
 			if (!this.cameraOn.value) await this.pauseProducer(this.producers.video);
 		}
 		if (this.screen.value !== null) {
-			this.producers.screen = await transport.produce({
-				track: this.screen.value,
-				stopTracks: false,
-				appData: { source: 'screen' },
-			});
+			this.producers.screen = await this.produceScreen(transport, this.screen.value);
 		}
+	}
+
+	private produceScreen(transport: types.Transport, track: MediaStreamTrack): Promise<types.Producer> {
+		return transport.produce({
+			track,
+			stopTracks: false,
+			encodings: SCREEN_ENCODINGS.map((e) => ({ ...e })),
+			appData: { source: 'screen' },
+		});
 	}
 
 	private signal(type: string, data: Record<string, unknown>): Promise<ServerFrame> {
@@ -379,6 +428,7 @@ export class CallSession {
 				id: string;
 				producer_id: string;
 				kind: Kind;
+				type?: string;
 				rtp_parameters: types.RtpParameters;
 				producer_paused: boolean;
 			};
@@ -392,11 +442,21 @@ export class CallSession {
 				consumer.close(); // it closed while we were setting it up
 				return;
 			}
-			this.consumers.set(producerId, consumer);
+			this.consumers.set(producerId, {
+				consumer,
+				type: created.type ?? 'simple',
+				layers: simulcastLayers(created.rtp_parameters),
+				preferred: null,
+				hidden: false,
+			});
 			const current = this.remotes.value.get(producerId)!;
 			this.updateRemote({ ...current, stream: new MediaStream([consumer.track]), paused: created.producer_paused });
 			// The transport is connected by now: a fresh keyframe lets the video start at once.
-			if (kind === 'video') void this.signal('media:consumer_resume', { consumer_id: consumer.id }).catch(() => undefined);
+			if (kind === 'video') {
+				void this.signal('media:consumer_resume', { consumer_id: consumer.id }).catch(() => undefined);
+				const view = this.views.get(producerId);
+				if (view !== undefined) void this.setTileView(producerId, view);
+			}
 		} catch (error) {
 			// The producer went away meanwhile (or belongs to a room we are not in).
 			console.warn(`Could not receive producer ${producerId}`, error);
@@ -409,13 +469,54 @@ export class CallSession {
 	}
 
 	private dropRemote(producerId: string): void {
-		this.consumers.get(producerId)?.close();
+		this.consumers.get(producerId)?.consumer.close();
 		this.consumers.delete(producerId);
+		this.views.delete(producerId);
+		if (this.received.value.has(producerId)) {
+			const received = new Map(this.received.value);
+			received.delete(producerId);
+			this.received.value = received;
+		}
 		this.queued = this.queued.filter((p) => p.producerId !== producerId);
 		if (!this.remotes.value.has(producerId)) return;
 		const next = new Map(this.remotes.value);
 		next.delete(producerId);
 		this.remotes.value = next;
+	}
+
+	// --- what each tile receives -------------------------------------------------------------
+
+	/**
+	 * A remote video's tile was resized, shown or hidden: ask the SFU for the layer that suits
+	 * its height (simulcast only) and pause the consumer while nobody can see it.
+	 */
+	async setTileView(producerId: string, view: TileView): Promise<void> {
+		this.views.set(producerId, view);
+		const state = this.consumers.get(producerId);
+		if (state === undefined || this.left) return;
+		const consumerId = state.consumer.id;
+		if (!view.visible !== state.hidden) {
+			state.hidden = !view.visible;
+			if (state.hidden) state.consumer.pause();
+			else state.consumer.resume();
+			await this.signal(state.hidden ? 'media:consumer_pause' : 'media:consumer_resume', {
+				consumer_id: consumerId,
+			}).catch(() => undefined);
+		}
+		if (state.type !== 'simulcast' || state.hidden || view.height <= 0) return;
+		const layer = layerForHeight(view.height, window.devicePixelRatio || 1, state.layers);
+		if (layer === state.preferred) return;
+		state.preferred = layer;
+		await this.signal('media:set_preferred_layers', { consumer_id: consumerId, spatial_layer: layer }).catch(
+			() => undefined,
+		);
+	}
+
+	private updateReceived(consumerId: string, change: Partial<Received>): void {
+		const producerId = [...this.consumers].find(([, state]) => state.consumer.id === consumerId)?.[0];
+		if (producerId === undefined) return;
+		const current = this.received.value.get(producerId) ?? { spatialLayer: null, temporalLayer: null, score: null };
+		this.received.value = new Map(this.received.value).set(producerId, { ...current, ...change });
 	}
 
 	// --- who is in the room ----------------------------------------------------------------
@@ -477,13 +578,14 @@ export class CallSession {
 
 	async startScreenShare(): Promise<void> {
 		if (this.screen.value !== null) return;
-		const stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+		const stream = await navigator.mediaDevices.getDisplayMedia({ video: SCREEN_CONSTRAINTS, audio: false });
 		const track = stream.getVideoTracks()[0];
 		if (track === undefined) return;
+		track.contentHint = 'detail'; // keep the resolution, drop frames when short
 		track.addEventListener('ended', () => void this.stopScreenShare());
 		this.screen.value = track;
 		if (this.sendTransport !== null) {
-			this.producers.screen = await this.sendTransport.produce({ track, stopTracks: false, appData: { source: 'screen' } });
+			this.producers.screen = await this.produceScreen(this.sendTransport, track);
 		}
 	}
 
@@ -602,7 +704,7 @@ export class CallSession {
 	private closeTransports(): void {
 		for (const timer of this.iceTimers.values()) window.clearTimeout(timer);
 		this.iceTimers.clear();
-		for (const consumer of this.consumers.values()) consumer.close();
+		for (const state of this.consumers.values()) state.consumer.close();
 		this.consumers.clear();
 		this.sendTransport?.close();
 		this.recvTransport?.close();
@@ -635,4 +737,11 @@ function frameData<T>(frames: ServerFrame[], type: string): T {
 	const frame = frames.find((f) => f.type === type);
 	if (frame === undefined) throw new Error(`The server did not send ${type}`);
 	return frame.data as T;
+}
+
+/** How many simulcast encodings a consumer's producer sends (its scalabilityMode's L). */
+function simulcastLayers(parameters: types.RtpParameters): number {
+	const mode = parameters.encodings?.[0]?.scalabilityMode ?? 'L1T1';
+	const match = /^L(\d+)/.exec(mode);
+	return match ? Number(match[1]) : 1;
 }

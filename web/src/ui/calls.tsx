@@ -11,6 +11,7 @@ import { describe } from '../state/chat';
 import { channels, displayName, members, tenant } from '../state/workspace';
 import { Avatar, ErrorText, formatDay, formatTime } from './common';
 import { MembersButton } from './MemberList';
+import { DebugOverlay, useTileView } from './tileMedia';
 
 // --- starting and joining ------------------------------------------------------------------
 
@@ -367,7 +368,7 @@ function VideoGrid({ session }: { session: CallSession }) {
 	return (
 		<div class="video-grid" data-count={list.length} aria-label="Participants">
 			{list.map((tile) => (
-				<Tile key={tile.key} tile={tile} />
+				<Tile key={tile.key} tile={tile} session={session} />
 			))}
 			{audio.map((remote) => (
 				<AudioSink key={remote.producerId} remote={remote} />
@@ -381,8 +382,10 @@ function usernameOf(userId: Id): string {
 	return members.value.get(userId)?.username ?? userId;
 }
 
-function Tile({ tile }: { tile: TileSpec }) {
+function Tile({ tile, session }: { tile: TileSpec; session: CallSession }) {
 	const video = useRef<HTMLVideoElement>(null);
+	const figure = useRef<HTMLElement>(null);
+	useTileView(session, tile.local ? undefined : tile.producerId, figure);
 	useEffect(() => {
 		const element = video.current;
 		if (element === null) return;
@@ -393,6 +396,7 @@ function Tile({ tile }: { tile: TileSpec }) {
 	}, [tile.stream]);
 	return (
 		<figure
+			ref={figure}
 			class={`tile${tile.local ? ' local' : ''}${tile.screen ? ' screen' : ''}${tile.videoOff ? ' video-off' : ''}`}
 			data-user={usernameOf(tile.userId)}
 			data-local={tile.local ? 'true' : 'false'}
@@ -400,6 +404,7 @@ function Tile({ tile }: { tile: TileSpec }) {
 			data-producer={tile.producerId}
 		>
 			<video ref={video} autoplay playsInline muted />
+			{!tile.local && <DebugOverlay session={session} producerId={tile.producerId} video={video} />}
 			{tile.videoOff && (
 				<div class="tile-avatar">
 					<Avatar name={displayName(tile.userId)} id={tile.userId} size={72} />
