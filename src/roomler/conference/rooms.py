@@ -146,6 +146,8 @@ class MediaRoom:
     participants: dict[str, ParticipantMedia] = field(default_factory=dict)
     # Lost connections within their grace period, by connection id.
     reconnecting: dict[str, Reconnecting] = field(default_factory=dict)
+    # The last `media:active_speaker` data, told to each joiner.
+    active_speaker: dict[str, str] | None = None
     closed: bool = False
 
     def user_ids(self) -> set[str]:

@@ -301,6 +301,23 @@ class Router(_Proxy):
         self.transports[transport_id] = transport
         return transport
 
+    async def enable_audio_levels(
+        self, *, interval_ms: int = 300, threshold: float = -70.0, switch_intervals: int = 2
+    ) -> None:
+        """Have the worker report who is speaking (engine/audio_level.py): this router then
+        emits ``audiolevels`` {volumes: [{producer_id, volume}]} every `interval_ms` while
+        someone is above `threshold` dBov, ``silence`` once when nobody is any more, and
+        ``dominantspeaker`` {producer_id} when the dominant speaker changes (after
+        `switch_intervals` intervals as the loudest)."""
+        await self._request(
+            "enable_audio_levels",
+            {
+                "interval_ms": interval_ms,
+                "threshold": threshold,
+                "switch_intervals": switch_intervals,
+            },
+        )
+
     async def can_consume(self, producer_id: str, rtp_capabilities: JsonObject) -> bool:
         reply = await self._request(
             "can_consume", {"producer_id": producer_id, "rtp_capabilities": rtp_capabilities}

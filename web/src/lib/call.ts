@@ -133,6 +133,10 @@ export class CallSession {
 	readonly error = signal<string | null>(null);
 	/** Joining again after the WebSocket came back, or restarting ICE. */
 	readonly reconnecting = signal(false);
+	/** The dominant speaker's user id (`media:active_speaker`), kept through silences. */
+	readonly activeSpeaker = signal<Id | null>(null);
+	/** Users heard in the last interval (`media:audio_levels`). */
+	readonly speaking = signal<ReadonlySet<Id>>(new Set());
 	/** ICE restarts done on this page (shown to tests through `window.roomlerCall`). */
 	readonly iceRestarts = signal(0);
 	readonly remotes = signal<ReadonlyMap<string, RemoteMedia>>(new Map());
@@ -226,6 +230,12 @@ export class CallSession {
 		});
 		on<{ conference_id: Id; user_id: Id; connection_id?: string }>('media:peer_left', (data) => {
 			if (data.conference_id === this.conferenceId) this.dropPeer(data.user_id, data.connection_id);
+		});
+		on<{ conference_id: Id; user_id: Id }>('media:active_speaker', (data) => {
+			if (data.conference_id === this.conferenceId) this.activeSpeaker.value = data.user_id;
+		});
+		on<{ conference_id: Id; levels: { user_id: Id }[] }>('media:audio_levels', (data) => {
+			if (data.conference_id === this.conferenceId) this.speaking.value = new Set(data.levels.map((l) => l.user_id));
 		});
 		on<{ producer_id: string }>('media:producer_closed', ({ producer_id }) => this.dropRemote(producer_id));
 		on<{ producer_id: string }>('media:producer_paused', ({ producer_id }) => this.setPaused(producer_id, true));

@@ -246,6 +246,7 @@ function CallBody({ session, conference }: { session: CallSession; conference: C
 					Reconnecting to the call…
 				</p>
 			)}
+			<ActiveSpeaker session={session} />
 			<VideoGrid session={session} />
 			<CallControls session={session} onLeave={back} canEnd={canEnd(conference)} />
 		</>
@@ -258,6 +259,18 @@ function canEnd(conference: Conference | null): boolean {
 	return conference.organizer_id === currentUser.value?.id || tenant.value?.role !== 'member';
 }
 
+/** Names the dominant speaker (the one in the large tile). */
+function ActiveSpeaker({ session }: { session: CallSession }) {
+	const speaker = session.activeSpeaker.value;
+	if (speaker === null) return null;
+	const name = speaker === currentUser.value?.id ? 'You are' : `${nameOf(speaker, peerNames(session.peers.value))} is`;
+	return (
+		<p class="active-speaker muted" aria-live="polite" data-user={usernameOf(speaker)}>
+			{name} speaking
+		</p>
+	);
+}
+
 interface TileSpec {
 	key: string;
 	userId: Id;
@@ -268,6 +281,10 @@ interface TileSpec {
 	local: boolean;
 	screen: boolean;
 	producerId?: string;
+	/** The dominant speaker's tile: first and large. */
+	dominant?: boolean;
+	/** Heard in the last interval: outlined. */
+	speaking?: boolean;
 }
 
 /**
@@ -362,8 +379,20 @@ function remoteTile(remote: RemoteMedia, muted: boolean, names: Map<Id, string>)
 	};
 }
 
+/** The dominant speaker's camera (or avatar) first and large; a screen share stays first. */
+function withSpeakerFirst(list: TileSpec[], speaker: Id | null): TileSpec[] {
+	const index = list.findIndex((t) => !t.local && !t.screen && t.userId === speaker);
+	if (index < 0) return list;
+	const dominant = list[index]!;
+	return [{ ...dominant, dominant: true }, ...list.slice(0, index), ...list.slice(index + 1)];
+}
+
 function VideoGrid({ session }: { session: CallSession }) {
-	const list = tiles(session);
+	const speaking = session.speaking.value;
+	const list = withSpeakerFirst(tiles(session), session.activeSpeaker.value).map((tile) => ({
+		...tile,
+		speaking: speaking.has(tile.userId) && !tile.screen && !tile.muted,
+	}));
 	const audio = [...session.remotes.value.values()].filter((r) => r.kind === 'audio' && r.stream);
 	return (
 		<div class="video-grid" data-count={list.length} aria-label="Participants">
@@ -397,7 +426,9 @@ function Tile({ tile, session }: { tile: TileSpec; session: CallSession }) {
 	return (
 		<figure
 			ref={figure}
-			class={`tile${tile.local ? ' local' : ''}${tile.screen ? ' screen' : ''}${tile.videoOff ? ' video-off' : ''}`}
+			class={`tile${tile.local ? ' local' : ''}${tile.screen ? ' screen' : ''}${tile.videoOff ? ' video-off' : ''}${tile.dominant ? ' dominant' : ''}${tile.speaking ? ' speaking' : ''}`}
+			data-speaking={tile.speaking ? 'true' : 'false'}
+			data-dominant={tile.dominant ? 'true' : 'false'}
 			data-user={usernameOf(tile.userId)}
 			data-local={tile.local ? 'true' : 'false'}
 			data-muted={tile.muted ? 'true' : 'false'}

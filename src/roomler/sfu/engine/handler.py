@@ -38,6 +38,8 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pydantic import Field
+
 from roomler.sfu.validation import Id, JsonObject, Text, WireModel
 
 from .consumer import Consumer
@@ -93,6 +95,12 @@ class RouterCanConsume(RouterRef):
     rtp_capabilities: JsonObject
 
 
+class RouterEnableAudioLevels(RouterRef):
+    interval_ms: int = Field(ge=20, le=10_000)
+    threshold: float = Field(ge=-127, le=0)  # dBov
+    switch_intervals: int = Field(ge=1, le=100)
+
+
 class CreateWebRtcTransport(RouterRef):
     transport_id: Id
     listen_ip: Text
@@ -140,6 +148,7 @@ class WorkerHandler:
             "router.close": self._router_close,
             "router.dump": lambda d: self._router(d).dump(),
             "router.can_consume": self._router_can_consume,
+            "router.enable_audio_levels": self._router_enable_audio_levels,
             "router.create_webrtc_transport": self._create_webrtc_transport,
             "transport.connect": self._transport_connect,
             "transport.close": self._transport_close,
@@ -251,6 +260,15 @@ class WorkerHandler:
 
     def _router_close(self, data: Data) -> Data:
         self._router(data).close()
+        return {}
+
+    def _router_enable_audio_levels(self, data: Data) -> Data:
+        request = RouterEnableAudioLevels.parse(data, "data")
+        self._router(data).enable_audio_levels(
+            interval=request.interval_ms / 1000,
+            threshold=request.threshold,
+            switch_intervals=request.switch_intervals,
+        )
         return {}
 
     def _router_can_consume(self, data: Data) -> Data:

@@ -26,10 +26,11 @@ from collections.abc import Callable
 from typing import Any
 
 from roomler.sfu import ortc
-from roomler.sfu.codecs import TRANSPORT_CC_URI
+from roomler.sfu.codecs import AUDIO_LEVEL_URI, TRANSPORT_CC_URI
 from roomler.sfu.rtcp import Fir, GenericNack, Pli, ReportBlock, RtcpPacket
 from roomler.sfu.rtp import RtpHeader, is_keyframe, read_header, unwrap_rtx
 
+from .audio_level import AUDIO_LEVEL_MASK
 from .interfaces import Emit, MediaSender, RtpSink
 from .nack import NackGenerator
 from .rewrite import RtpForward
@@ -186,6 +187,9 @@ class Producer:
         self._ext_map = ortc.get_header_extension_id_mapping(kind, params, router_caps)
         #: The browser's own extension ids, by URI (for SSRC learning and TWCC).
         self.extension_ids = {ext["uri"]: ext["id"] for ext in params["headerExtensions"]}
+        # Where each packet's RFC 6464 audio level goes (the router's AudioLevels), if anywhere.
+        self.audio_level_sink: Callable[[str, int], None] | None = None
+        self._audio_level_id = self.extension_ids.get(AUDIO_LEVEL_URI)
         self._init_codecs(params)
         self.streams = [
             ProducerStream(
@@ -309,7 +313,14 @@ class Producer:
         )
         stream.rate.add(len(data), now)
         self.rate.add(len(data), now)
+        if self.audio_level_sink is not None and not self.paused:
+            self._report_audio_level(extensions)
         self._forward(data, header, extensions, stream, now)
+
+    def _report_audio_level(self, extensions: dict[int, bytes]) -> None:
+        element = extensions.get(self._audio_level_id) if self._audio_level_id else None
+        if element and self.audio_level_sink is not None:
+            self.audio_level_sink(self.id, element[0] & AUDIO_LEVEL_MASK)
 
     def _forward(
         self,

@@ -18,6 +18,7 @@ from typing import Any
 from roomler.sfu import ortc
 from roomler.sfu.codecs import DEFAULT_MEDIA_CODECS
 
+from .audio_level import AudioLevels
 from .consumer import Consumer
 from .producer import Producer
 from .settings import EngineSettings
@@ -70,6 +71,9 @@ class Router:
         self.transports: dict[str, WebRtcTransport] = {}
         self.producers: dict[str, Producer] = {}
         self._emit = emit
+        # Who is speaking (enable_audio_levels); None until the web process asks.
+        self.audio_levels: AudioLevels | None = None
+        self._levels_timer: asyncio.TimerHandle | None = None
 
     def __repr__(self) -> str:
         return f"Router({self.id[:8]})"
@@ -117,8 +121,11 @@ class Router:
     def add_producer(self, producer: Producer) -> None:
         self.producers[producer.id] = producer
         self.objects.producers[producer.id] = producer
+        self._observe_levels(producer)
 
     def remove_producer(self, producer: Producer) -> None:
+        if self.audio_levels is not None:
+            self.audio_levels.remove_producer(producer.id)
         self.producers.pop(producer.id, None)
         if self.objects.producers.get(producer.id) is producer:
             del self.objects.producers[producer.id]
@@ -141,12 +148,48 @@ class Router:
         producer = self.get_producer(producer_id)
         return ortc.can_consume(producer.consumable_rtp_parameters, rtp_capabilities)
 
+    # -- who is speaking ---------------------------------------------------------
+
+    def enable_audio_levels(
+        self, *, interval: float, threshold: float, switch_intervals: int
+    ) -> None:
+        """Every `interval` s, emit ``router.audiolevels`` {volumes: [{producer_id, volume}]}
+        (or once ``router.silence``) and ``router.dominantspeaker`` {producer_id} when the
+        dominant speaker changes (audio_level.py). Its audio producers, now and later,
+        report their levels."""
+        if self.audio_levels is not None:
+            raise ValueError(f"{self!r} reports audio levels already")
+        self.audio_levels = AudioLevels(threshold=threshold, switch_intervals=switch_intervals)
+        for producer in self.producers.values():
+            self._observe_levels(producer)
+        self._levels_timer = self.loop.call_later(interval, self._report_levels, interval)
+
+    def _observe_levels(self, producer: Producer) -> None:
+        if self.audio_levels is not None and producer.kind == "audio":
+            self.audio_levels.add_producer(producer.id)
+            producer.audio_level_sink = self.audio_levels.add_level
+
+    def _report_levels(self, interval: float) -> None:
+        self._levels_timer = self.loop.call_later(interval, self._report_levels, interval)
+        if self.audio_levels is None:
+            return
+        report = self.audio_levels.report()
+        if report.volumes:
+            volumes = [{"producer_id": v.producer_id, "volume": v.volume} for v in report.volumes]
+            self.emit("router.audiolevels", self.id, {"volumes": volumes})
+        elif report.silence:
+            self.emit("router.silence", self.id, {})
+        if report.dominant is not None:
+            self.emit("router.dominantspeaker", self.id, {"producer_id": report.dominant})
+
     # -- lifecycle --------------------------------------------------------------
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
+        if self._levels_timer is not None:
+            self._levels_timer.cancel()
         for transport in tuple(self.transports.values()):
             transport.close(reason="router closed")
         self.objects.routers.pop(self.id, None)
