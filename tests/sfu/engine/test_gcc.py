@@ -346,3 +346,22 @@ def test_paused_and_empty_demands_get_nothing_and_no_probe() -> None:
     )
     assert result.layers == {"p": None, "e": None}
     assert result.probe_bitrate is None and result.allocated == 0
+
+
+def test_upgrades_need_what_the_link_was_seen_to_carry() -> None:
+    """A high estimate alone does not lift a layer: the upgrade limit (acknowledged or
+    probed throughput) must cover it; a layer already held is kept on the estimate."""
+    allocator = BitrateAllocator()
+    demands = [video("v")]
+    assert allocator.allocate(600_000, demands, 0.0, upgrade_limit=None).layers["v"] == (1, 0)
+    # The estimate allows the top layer, but only 700 kbps were ever acknowledged.
+    result = allocator.allocate(3_000_000, demands, 5.0, upgrade_limit=700_000)
+    assert result.layers["v"] == (1, 0)
+    assert result.probe_bitrate is not None  # a probe is what would show more
+    # A probe measured enough: up.
+    assert allocator.allocate(3_000_000, demands, 6.0, upgrade_limit=2_000_000).layers["v"] == (
+        2,
+        0,
+    )
+    # Kept while the estimate holds it, whatever the limit.
+    assert allocator.allocate(1_600_000, demands, 7.0, upgrade_limit=100_000).layers["v"] == (2, 0)

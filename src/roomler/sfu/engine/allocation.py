@@ -19,6 +19,11 @@ already had is kept until its cost exceeds the budget by more than
 ``UPGRADE_HEADROOM`` to spare, and not within ``UPGRADE_HOLD`` seconds of a
 downgrade forced on that consumer.
 
+An upgrade may also be limited by ``upgrade_limit`` (what the link has been seen to
+carry: acknowledged throughput or a probe's measurement): the estimate alone climbs
+past a bottleneck between two over-use detections, and an upgrade on that guess
+would freeze the receiver until the next downgrade.
+
 When some consumer could use more than fits, :attr:`Allocation.probe_bitrate`
 is the total rate to probe at (what is allocated plus that consumer's next
 step, times ``PROBE_MARGIN`` so that a successful probe clears the
@@ -87,10 +92,18 @@ class BitrateAllocator:
     def __init__(self) -> None:
         self._had: dict[str, int] = {}  # consumer -> index of its step last time
         self._downgraded_at: dict[str, float] = {}
+        self._upgrade_slack = 0.0  # how much less than the estimate upgrades may use
 
-    def allocate(self, estimate: float, demands: list[Demand], now: float) -> Allocation:
+    def allocate(
+        self,
+        estimate: float,
+        demands: list[Demand],
+        now: float,
+        upgrade_limit: float | None = None,
+    ) -> Allocation:
         result = Allocation()
         budget = estimate
+        self._upgrade_slack = 0.0 if upgrade_limit is None else max(0.0, estimate - upgrade_limit)
         video: list[tuple[Demand, list[tuple[Layers, float]]]] = []
         for demand in sorted(demands, key=lambda d: d.priority):
             if demand.paused or not demand.layers:
@@ -130,7 +143,7 @@ class BitrateAllocator:
             return charge if charge <= budget else None
         if now - self._downgraded_at.get(consumer_id, -UPGRADE_HOLD) < UPGRADE_HOLD:
             return None
-        return cost if cost * UPGRADE_HEADROOM <= budget else None
+        return cost if cost * UPGRADE_HEADROOM <= budget - self._upgrade_slack else None
 
     def _give_base_layers(
         self,

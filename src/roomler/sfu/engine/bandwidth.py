@@ -18,6 +18,13 @@ runs for the receiver at the other end:
   probes a receiver dropped to a low layer would stay there: the estimate
   only grows up to 1.5x what the receiver acknowledges.
 
+Upgrades need evidence: a consumer moves to a higher layer only when it fits
+under what the link has been seen to carry -- the acknowledged throughput or a
+probe measured within ``PROBE_VALID`` -- not under the estimate alone, which
+climbs past a bottleneck between over-use detections (a receiver behind a
+300 kbit/s link would otherwise be lifted to a layer it cannot take every few
+seconds, and freeze each time).
+
 Until the receiver has sent any feedback :attr:`limiting` is False and the
 allocation is not applied (a peer that sends neither transport-cc nor REMB
 gets what it prefers, as before the estimator existed).
@@ -34,6 +41,8 @@ __all__ = ["ALLOCATION_INTERVAL", "PADDING_SIZE", "TransportBandwidth"]
 
 #: How often the estimate is shared again (also the beat of the transport's timer).
 ALLOCATION_INTERVAL = 0.1
+#: How long a probe's measurement counts as evidence for upgrades (s).
+PROBE_VALID = 5.0
 #: Bytes of padding in one probe packet: an RTP padding count is one octet (RFC 3550 5.1).
 PADDING_SIZE = 255
 
@@ -48,6 +57,7 @@ class TransportBandwidth:
         self.allocation: Allocation | None = None
         self.limiting = False
         self._next_allocation = 0.0
+        self._probed: tuple[float, float] | None = None  # (measured bps, when)
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -63,6 +73,7 @@ class TransportBandwidth:
         measured = estimator.probe_results.pop(self.prober.cluster, None)
         if measured is not None:
             self.prober.on_result(measured)
+            self._probed = (measured, now)
         estimator.probe_results.clear()  # older clusters: nobody asks any more
 
     def on_remb(self, bitrate: float) -> None:
@@ -84,7 +95,9 @@ class TransportBandwidth:
     def allocate(self, demands: list[Demand], now: float) -> Allocation:
         """Share the estimate among ``demands``; plans a probe when someone wants more."""
         self._next_allocation = now + ALLOCATION_INTERVAL
-        allocation = self.allocator.allocate(self.estimator.target_bitrate, demands, now)
+        allocation = self.allocator.allocate(
+            self.estimator.target_bitrate, demands, now, self._upgrade_limit(now)
+        )
         self.allocation = allocation
         probe = allocation.probe_bitrate
         # Only transport-cc feedback measures a probe: a REMB-only receiver is not probed.
@@ -92,6 +105,15 @@ class TransportBandwidth:
         if probe is not None and measured and self.estimator.probe_allowed(now):
             self.prober.start(probe, now, allocation.allocated)
         return allocation
+
+    def _upgrade_limit(self, now: float) -> float | None:
+        """What the link has been seen to carry (None: no transport-cc, no evidence to ask)."""
+        if self.estimator.feedback_count == 0:
+            return None
+        seen = self.estimator.acknowledged_bitrate or 0.0
+        if self._probed is not None and now - self._probed[1] <= PROBE_VALID:
+            seen = max(seen, self._probed[0])
+        return seen
 
     def padding_due(self, now: float) -> list[int]:
         """Padding sizes (bytes) to send now for the running probe."""

@@ -465,6 +465,11 @@ class GccEstimator:
         )
 
     @property
+    def acknowledged_bitrate(self) -> float | None:
+        """What the receiver acknowledged over the last half second (bps), if known."""
+        return self._acked.bitrate()
+
+    @property
     def delay_based_bitrate(self) -> float:
         return self._aimd.bitrate
 
