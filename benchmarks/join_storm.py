@@ -278,6 +278,8 @@ def start_server(
             "ROOMLER__MEDIASOUP__LISTEN_IP": HOST,
             "ROOMLER__MEDIASOUP__RTC_MIN_PORT": str(rtc[0]),
             "ROOMLER__MEDIASOUP__RTC_MAX_PORT": str(rtc[1]),
+            # Every participant registers from this one address.
+            "ROOMLER__AUTH__SIGNUP_PER_ADDRESS": "1000000",
         }
     )
     env.update(extra_env)

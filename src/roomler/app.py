@@ -16,6 +16,8 @@ from roomler.api import metrics as metrics_routes
 from roomler.api.accesslog import AccessLogMiddleware
 from roomler.api.docs import install_api_docs
 from roomler.api.errors import install_error_handlers
+from roomler.api.openapi import AllowedMethods, install_openapi
+from roomler.auth.passwords import HashingPool, default_hash_workers
 from roomler.auth.ratelimit import create_limiter
 from roomler.auth.tokens import TokenIssuer
 from roomler.cluster.conference import ClusterRooms, ConferenceForwarding
@@ -101,6 +103,15 @@ def build_context(settings: Settings) -> ServerContext:
             settings.redis.url,
             settings.redis.key_prefix + "login:",
         ),
+        signups=create_limiter(
+            settings.auth.signup_per_address,
+            settings.auth.signup_window_secs,
+            settings.redis.url,
+            settings.redis.key_prefix + "signup:",
+        ),
+        hashing=HashingPool(
+            settings.auth.hash_workers or default_hash_workers(), settings.auth.hash_queue
+        ),
         extras={
             REALTIME_KEY: realtime,
             CONFERENCE_KEY: media,
@@ -167,6 +178,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await realtime_of(ctx).shutdown()
             await media_of(ctx).close()
             await ctx.login_failures.close()
+            await ctx.signups.close()
+            ctx.hashing.close()
             await ctx.engine.dispose()
 
     app = RoomlerApp(
@@ -179,6 +192,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.ctx = ctx
     install_error_handlers(app)
+    install_openapi(app)
+    app.add_middleware(AllowedMethods, api=app)
     install_api_docs(app)
     app.state.metrics = metrics
     app.add_middleware(

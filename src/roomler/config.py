@@ -81,6 +81,15 @@ class AuthSettings(BaseModel):
     # Failed logins per account (whichever identifier names it) and per client address.
     login_max_failures: int = Field(default=10, ge=1)
     login_window_secs: float = Field(default=60.0, gt=0)
+    # Who may register: anyone, holders of an invitation (issue 18), nobody.
+    signup: Literal["open", "invite", "closed"] = "open"
+    # Registrations per client address in the window.
+    signup_per_address: int = Field(default=20, ge=1)
+    signup_window_secs: float = Field(default=3600.0, gt=0)
+    # Password hashes computed at once (argon2id: 64 MiB and a core each); default: cores.
+    hash_workers: int | None = Field(default=None, ge=1, le=256)
+    # Hashes that may wait for a worker; beyond them, 503 with Retry-After.
+    hash_queue: int = Field(default=8, ge=0)
 
 
 class RedisSettings(BaseModel):

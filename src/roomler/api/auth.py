@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, EmailStr, Field, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
-from starlette.concurrency import run_in_threadpool
 
 from roomler.api.deps import ACCESS_COOKIE, Context, CurrentUser, Session, request_token
-from roomler.api.errors import ApiError, conflict, unauthorized, validation
-from roomler.api.fields import Text
+from roomler.api.errors import ApiError, conflict, forbidden, unauthorized, validation
+from roomler.api.fields import Text, given_string
+from roomler.api.openapi import refusals
 from roomler.api.serialize import user_out
-from roomler.auth.passwords import hash_password, verify_password
+from roomler.auth.passwords import HashingBusy, hash_password, verify_password
 from roomler.auth.sessions import TokenPair, revoke_family, rotate, start_session
+from roomler.auth.signup import SignupRefused, admit
 from roomler.auth.tokens import InvalidToken, TokenType
 from roomler.context import ServerContext
 from roomler.db.models import Tenant, TenantMember, User
 
 router = APIRouter(prefix="/auth", tags=["auth"])
+
+T = TypeVar("T")
 
 Username = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{3,32}$")]
 TenantSlug = Annotated[str, Field(pattern=r"^[a-z0-9-]{2,64}$")]
@@ -29,12 +33,21 @@ Password = Annotated[Text, Field(min_length=8, max_length=1024)]
 
 
 class RegisterIn(BaseModel):
+    # The cross-field rules in the schema too (JSON Schema 2020-12, OpenAPI 3.1).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "dependentRequired": {"tenant_name": ["tenant_slug"], "tenant_slug": ["tenant_name"]}
+        }
+    )
+
     email: EmailStr
     username: Username
     display_name: Annotated[Text, Field(min_length=1, max_length=100)]
     password: Password
     tenant_name: Annotated[Text, Field(min_length=1, max_length=100)] | None = None
     tenant_slug: TenantSlug | None = None
+    # Required when the server's sign-up policy is `invite` (auth/signup.py).
+    invite_code: Annotated[Text, Field(max_length=128)] | None = None
 
     @model_validator(mode="after")
     def _tenant_fields_together(self) -> RegisterIn:
@@ -44,6 +57,10 @@ class RegisterIn(BaseModel):
 
 
 class LoginIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [given_string("username"), given_string("email")]}
+    )
+
     username: Annotated[Text, Field(max_length=254)] | None = None
     email: Annotated[Text, Field(max_length=254)] | None = None
     password: Annotated[Text, Field(max_length=1024)]
@@ -60,6 +77,10 @@ class RefreshIn(BaseModel):
 
 
 class MeUpdate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [given_string("display_name"), given_string("avatar")]}
+    )
+
     display_name: Annotated[Text, Field(min_length=1, max_length=100)] | None = None
     avatar: Annotated[Text, Field(max_length=2048)] | None = None
 
@@ -77,6 +98,11 @@ async def token_response(
     return tokens_out(ctx, user, pair, response)
 
 
+def secure_cookie(ctx: ServerContext) -> bool:
+    """`Secure` (sent over https only) when the server's public URL is https."""
+    return ctx.settings.app.public_url.lower().startswith("https://")
+
+
 def tokens_out(
     ctx: ServerContext, user: User, pair: TokenPair, response: Response
 ) -> dict[str, Any]:
@@ -87,6 +113,7 @@ def tokens_out(
         httponly=True,
         samesite="lax",
         path="/",
+        secure=secure_cookie(ctx),
     )
     return {
         "access_token": pair.access_token,
@@ -96,11 +123,22 @@ def tokens_out(
     }
 
 
-@router.post("/register", status_code=201)
+@router.post("/register", status_code=201, responses=refusals(403, 409, 429, 503))
 async def register(
-    body: RegisterIn, ctx: Context, session: Session, response: Response
+    body: RegisterIn, request: Request, ctx: Context, session: Session, response: Response
 ) -> dict[str, Any]:
     email = body.email.lower()
+    try:
+        admit(ctx.settings.auth.signup, body.invite_code)
+    except SignupRefused as exc:
+        raise forbidden(str(exc)) from None
+    attempt = await ctx.signups.acquire([f"addr:{client_address(request)}"])
+    if attempt.retry_after:
+        raise ApiError(
+            429,
+            "Too many registrations from this address; try again later",
+            headers={"Retry-After": str(attempt.retry_after)},
+        )
     taken = await session.scalar(
         select(User).where(
             or_(func.lower(User.email) == email, func.lower(User.username) == body.username.lower())
@@ -111,11 +149,16 @@ async def register(
         raise conflict(f"That {field} is already registered")
     if body.tenant_slug is not None and await _slug_taken(session, body.tenant_slug):
         raise conflict(f"Tenant slug '{body.tenant_slug}' is already taken")
+    try:
+        password_hash = await hashed(ctx, hash_password, body.password)
+    except ApiError:
+        await ctx.signups.release(attempt)  # busy, not registered: not counted
+        raise
     user = User(
         email=email,
         username=body.username,
         display_name=body.display_name,
-        password_hash=await run_in_threadpool(hash_password, body.password),
+        password_hash=password_hash,
     )
     session.add(user)
     try:
@@ -125,6 +168,11 @@ async def register(
             session.add(tenant)
             await session.flush()
             session.add(TenantMember(tenant_id=tenant.id, user_id=user.id, role="owner"))
+        if ctx.settings.auth.signup == "invite":
+            # Consumed in this transaction: a registration that fails keeps it unused.
+            assert body.invite_code is not None
+            if not await ctx.invitations.redeem(session, body.invite_code, email):
+                raise forbidden("The invitation is not valid")
         await session.commit()
     except IntegrityError:
         # Lost a race with a concurrent registration of the same name.
@@ -133,11 +181,21 @@ async def register(
     return await token_response(ctx, session, user, response)
 
 
+async def hashed(ctx: ServerContext, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` on the bounded hashing pool; 503 when it is full (auth/passwords.py)."""
+    try:
+        return await ctx.hashing.run(fn, *args)
+    except HashingBusy:
+        raise ApiError(
+            503, "The server is busy; try again in a moment", headers={"Retry-After": "1"}
+        ) from None
+
+
 async def _slug_taken(session: Session, slug: str) -> bool:
     return await session.scalar(select(Tenant.id).where(Tenant.slug == slug)) is not None
 
 
-@router.post("/login")
+@router.post("/login", responses=refusals(401, 429, 503))
 async def login(
     body: LoginIn, request: Request, ctx: Context, session: Session, response: Response
 ) -> dict[str, Any]:
@@ -154,7 +212,12 @@ async def login(
             headers={"Retry-After": str(attempt.retry_after)},
         )
     stored_hash = user.password_hash if user is not None else None
-    if not await run_in_threadpool(verify_password, stored_hash, body.password):
+    try:
+        verified = await hashed(ctx, verify_password, stored_hash, body.password)
+    except ApiError:
+        await ctx.login_failures.release(attempt)  # not checked, so not a failure
+        raise
+    if not verified:
         raise unauthorized("Invalid credentials")  # the attempt stays counted
     assert user is not None
     await ctx.login_failures.release(attempt)
@@ -167,7 +230,7 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-@router.post("/refresh")
+@router.post("/refresh", responses=refusals(401))
 async def refresh(
     body: RefreshIn, ctx: Context, session: Session, response: Response
 ) -> dict[str, Any]:
@@ -192,7 +255,7 @@ async def logout(
     sessions: set[str] = set()
     presented: list[tuple[str | None, TokenType]] = [
         (body.refresh_token if body else None, "refresh"),
-        (request_token(request), "access"),
+        (request_token(request, ctx), "access"),
     ]
     for token, kind in presented:
         if token:
@@ -202,7 +265,9 @@ async def logout(
                     sessions.add(claims.session_id)
     for session_id in sessions:
         await revoke_family(session, session_id)
-    response.delete_cookie(ACCESS_COOKIE, path="/", httponly=True, samesite="lax")
+    response.delete_cookie(
+        ACCESS_COOKIE, path="/", httponly=True, samesite="lax", secure=secure_cookie(ctx)
+    )
     return {"logged_out": True}
 
 

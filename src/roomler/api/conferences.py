@@ -12,7 +12,7 @@ import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -57,6 +57,19 @@ Subject = Annotated[Text, Field(min_length=1, max_length=200), AfterValidator(_n
 
 
 class ConferenceIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {
+                "required": ["conference_type"],
+                "properties": {"conference_type": {"const": "scheduled"}},
+            },
+            "then": {
+                "required": ["scheduled_at"],
+                "properties": {"scheduled_at": {"type": "string"}},
+            },
+        }
+    )
+
     subject: Subject
     conference_type: Literal["instant", "scheduled"] = "instant"
     channel_id: Text | None = None

@@ -25,6 +25,13 @@ def refuse_nul(value: str) -> str:
     return value
 
 
+def given_string(field: str) -> dict[str, object]:
+    """JSON Schema: `field` is present and a string (not null), for cross-field rules
+    such as "one of these is required" in a model's `json_schema_extra`."""
+    text = {"type": "string", "minLength": 1, "pattern": NO_NUL_PATTERN}
+    return {"required": [field], "properties": {field: text}}
+
+
 # Length limits go on top: `Annotated[Text, Field(min_length=1, max_length=100)]`.
 Text = Annotated[
     str, AfterValidator(refuse_nul), Field(json_schema_extra={"pattern": NO_NUL_PATTERN})

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -17,7 +17,7 @@ from roomler.api import notify
 from roomler.api.auth import TenantSlug
 from roomler.api.deps import Context, CurrentUser, Membership, Session, is_tenant_admin
 from roomler.api.errors import conflict, forbidden, not_found
-from roomler.api.fields import Text
+from roomler.api.fields import Text, given_string
 from roomler.api.pagination import Pagination, paginated
 from roomler.api.serialize import iso
 from roomler.db.models import Channel, ChannelMember, Tenant, TenantMember, User
@@ -35,6 +35,12 @@ class TenantIn(BaseModel):
 
 
 class MemberIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [given_string("user_id"), given_string("username"), given_string("email")]
+        }
+    )
+
     user_id: ObjectId | None = None
     username: Annotated[Text, Field(min_length=1, max_length=32)] | None = None
     email: Annotated[Text, Field(min_length=1, max_length=254)] | None = None
