@@ -39,7 +39,6 @@ from __future__ import annotations
 import enum
 import math
 from collections import deque
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from roomler.sfu.rtcp import TransportFeedback
@@ -74,13 +73,6 @@ class BandwidthUsage(enum.Enum):
     UNDERUSING = "underusing"
 
 
-@dataclass(slots=True)
-class _Sent:
-    send_time: float
-    size: int
-    probe_cluster: int | None
-
-
 class PacketResult(NamedTuple):
     """One sent packet as the receiver reported it (``arrival`` None: lost)."""
 
@@ -91,14 +83,21 @@ class PacketResult(NamedTuple):
 
 
 class SendHistory:
-    """The packets sent on one transport, by transport-wide sequence number."""
+    """The packets sent on one transport, by transport-wide sequence number.
 
-    __slots__ = ("_capacity", "_last_ext", "_packets")
+    A ring of ``capacity`` slots indexed by the extended sequence number: recording a
+    packet is a tuple stored in a list (it runs once per packet sent), and a slot
+    reused by a newer packet simply forgets the older one.
+    """
+
+    __slots__ = ("_last_ext", "_mask", "_slots")
 
     def __init__(self, capacity: int = 8192) -> None:
-        self._packets: dict[int, _Sent] = {}
+        if capacity & (capacity - 1):
+            raise ValueError(f"capacity must be a power of two, got {capacity}")
+        self._slots: list[tuple[int, float, int, int | None] | None] = [None] * capacity
+        self._mask = capacity - 1
         self._last_ext: int | None = None
-        self._capacity = capacity
 
     def _extend(self, seq: int) -> int:
         if self._last_ext is None:
@@ -109,22 +108,28 @@ class SendHistory:
         return self._last_ext + delta
 
     def record(self, seq: int, size: int, now: float, probe_cluster: int | None = None) -> None:
-        ext = self._extend(seq & 0xFFFF)
-        if self._last_ext is None or ext > self._last_ext:
+        last = self._last_ext
+        if last is None:
+            ext = seq & 0xFFFF
+        else:
+            delta = (seq - last) & 0xFFFF
+            ext = last + (delta - 0x10000 if delta >= 0x8000 else delta)
+        if last is None or ext > last:
             self._last_ext = ext
-        self._packets[ext] = _Sent(now, size, probe_cluster)
-        if len(self._packets) > self._capacity:
-            del self._packets[next(iter(self._packets))]  # the oldest (insertion order)
+        self._slots[ext & self._mask] = (ext, now, size, probe_cluster)
 
     def results(self, feedback: TransportFeedback) -> list[PacketResult]:
         """The reported packets we still know, in sequence order (each reported once)."""
         out: list[PacketResult] = []
+        slots, mask = self._slots, self._mask
         for seq, arrival_us in feedback.arrivals():
-            sent = self._packets.pop(self._extend(seq), None)
-            if sent is None:
-                continue  # unknown or already reported
+            ext = self._extend(seq)
+            sent = slots[ext & mask]
+            if sent is None or sent[0] != ext:
+                continue  # unknown, overwritten or already reported
+            slots[ext & mask] = None
             arrival = None if arrival_us is None else arrival_us / 1_000_000
-            out.append(PacketResult(sent.send_time, arrival, sent.size, sent.probe_cluster))
+            out.append(PacketResult(sent[1], arrival, sent[2], sent[3]))
         return out
 
 
