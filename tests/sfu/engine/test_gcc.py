@@ -246,6 +246,18 @@ def test_send_history_matches_feedback_across_the_sequence_wrap() -> None:
     assert history.results(feedback_for([(0, 1.02)])) == []  # reported once
 
 
+def test_send_history_forgets_what_its_ring_no_longer_holds() -> None:
+    history = SendHistory(capacity=16)
+    for seq in range(40):
+        history.record(seq, 100, seq * 0.01)
+    # 0..23 were overwritten by 16..39: of 10..30 (11..29 reported lost) only 24.. are known.
+    results = history.results(feedback_for([(10, 1.0), (30, 1.2)]))
+    assert [round(r.send_time, 2) for r in results] == [0.24, 0.25, 0.26, 0.27, 0.28, 0.29, 0.3]
+    assert [r.arrival for r in results] == [None] * 6 + [1.2]
+    with pytest.raises(ValueError, match="power of two"):
+        SendHistory(capacity=1000)
+
+
 def test_growing_queueing_delay_is_detected_as_overuse() -> None:
     estimator = GccEstimator(start_bitrate=1_000_000)
     seq = 0
