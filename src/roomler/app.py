@@ -27,7 +27,13 @@ from roomler.conference.signaling import register_media_signaling
 from roomler.config import Settings, load_settings
 from roomler.context import ServerContext
 from roomler.db.engine import create_engine, create_session_factory
-from roomler.metrics import ServerMetrics, StateReaders
+from roomler.metrics import (
+    RedisTrafficCollector,
+    ServerMetrics,
+    SfuCollector,
+    StateReaders,
+    WsTrafficCollector,
+)
 from roomler.readiness import Readiness, SfuCheck, database_check, redis_check
 from roomler.realtime import routes as realtime_routes
 from roomler.realtime.endpoint import websocket_endpoint
@@ -153,6 +159,11 @@ def build_metrics(ctx: ServerContext) -> ServerMetrics | None:
         )
     )
     realtime.close_observers.append(metrics.websocket_closed)
+    metrics.add(WsTrafficCollector(realtime.counters))
+    sfu = SfuCollector(lambda: media.started_pool)
+    metrics.add(sfu, sfu.refresh)
+    if cluster is not None:
+        metrics.add(RedisTrafficCollector(cluster.link))
     return metrics
 
 

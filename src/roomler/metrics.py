@@ -4,6 +4,14 @@ Each application gets its own `CollectorRegistry` (tests build many apps in one 
 Counters and histograms are updated where the event happens (an HTTP response, a
 WebSocket close); gauges that describe a state (connections open, database pool in use,
 event-loop lag) are read at scrape time or sampled by a small background task.
+
+Per-frame figures never call prometheus_client: the WebSocket path adds one to plain
+integers (`realtime/counters.py`) that `WsTrafficCollector` reads at scrape time. The SFU
+workers are separate processes: at scrape time the web process asks each one over its
+channel (`worker.get_metrics`, all at once, bounded by `SFU_TIMEOUT_SECS`;
+`SfuCollector.refresh`). Asking then, rather than having workers push periodic stats
+events, keeps the channel quiet when nobody scrapes and gives figures as of the scrape;
+a worker that does not answer in time is reported as not alive.
 """
 
 from __future__ import annotations
@@ -11,19 +19,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import Scope
+
+from roomler.realtime.counters import WsCounters
+
+if TYPE_CHECKING:
+    from roomler.cluster.link import RedisLink
+    from roomler.sfu.pool import WorkerPool
+    from roomler.sfu.validation import JsonObject
 
 # Event-loop lag: how late a sleep of LAG_INTERVAL_SECS wakes up, sampled this often.
 LAG_INTERVAL_SECS = 0.5
 # HTTP latency buckets (seconds): API calls are milliseconds; argon2 logins ~0.1-0.5 s.
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 UNMATCHED = "unmatched"
+# How long a scrape waits for the SFU workers' answers.
+SFU_TIMEOUT_SECS = 2.0
 
 
 @dataclass
@@ -66,6 +84,19 @@ class ServerMetrics:
         )
         self.registry.register(_StateCollector(state))
         self._lag_task: asyncio.Task[None] | None = None
+        self._refreshers: list[Callable[[], Awaitable[None]]] = []
+
+    def add(
+        self, collector: Collector, refresh: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        """Register a collector; `refresh()` is awaited before each scrape renders."""
+        self.registry.register(collector)
+        if refresh is not None:
+            self._refreshers.append(refresh)
+
+    async def refresh(self) -> None:
+        for refresh in self._refreshers:
+            await refresh()
 
     def observe_http(self, scope: Scope, status: int, seconds: float) -> None:
         template = route_template(scope)
@@ -149,3 +180,116 @@ class _StateCollector(Collector):
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(f"roomler_{name}", documentation, value=value)
+
+
+class WsTrafficCollector(Collector):
+    """WebSocket frames and deliveries, from the plain integers of `WsCounters`."""
+
+    def __init__(self, counters: WsCounters) -> None:
+        self.counters = counters
+
+    def collect(self) -> Iterator[Metric]:
+        counters = self.counters
+        yield CounterMetricFamily(
+            "roomler_websocket_frames_in", "WebSocket frames read from clients.", counters.frames_in
+        )
+        yield CounterMetricFamily(
+            "roomler_websocket_frames_out",
+            "WebSocket frames written to sockets (at once or by the writer task).",
+            counters.frames_out,
+        )
+        yield CounterMetricFamily(
+            "roomler_websocket_deliveries",
+            "Frames handed to a connection (written at once or queued).",
+            counters.deliveries,
+        )
+
+
+class RedisTrafficCollector(Collector):
+    """Several nodes: what went through this node's Redis link."""
+
+    def __init__(self, link: RedisLink) -> None:
+        self.link = link
+
+    def collect(self) -> Iterator[Metric]:
+        link = self.link
+        yield CounterMetricFamily(
+            "roomler_redis_commands_sent",
+            "Commands written to Redis (PUBLISHes, scripts, ...).",
+            link.commands_sent,
+        )
+        yield CounterMetricFamily(
+            "roomler_redis_envelopes_in",
+            "Envelopes received from other nodes on this node's channel.",
+            link.messages_received,
+        )
+        yield CounterMetricFamily(
+            "roomler_redis_commands_dropped",
+            "Commands refused because the queue was full.",
+            link.dropped,
+        )
+
+
+# The SFU totals a worker reports (sfu/engine/metrics.py): metric name, help, report key.
+SFU_COUNTERS = (
+    ("rtp_packets_in", "RTP packets received by the worker's transports.", "rtp_packets_in"),
+    ("rtp_bytes_in", "Bytes received by the worker's transports.", "rtp_bytes_in"),
+    ("rtp_packets_out", "Packets (RTP and RTCP) sent by the worker's transports.", "packets_out"),
+    ("rtp_bytes_out", "Bytes sent by the worker's transports.", "bytes_out"),
+    ("nacks_received", "NACKs received from receivers.", "nacks_received"),
+    ("plis_received", "PLIs received from receivers.", "plis_received"),
+)
+SFU_GAUGES = (
+    ("routers", "Routers in the worker.", "routers"),
+    ("transports", "WebRTC transports in the worker.", "transports"),
+    ("producers", "Producers in the worker.", "producers"),
+    ("consumers", "Consumers in the worker.", "consumers"),
+    ("send_bitrate_bps", "Current send bitrate of the worker's transports.", "send_bitrate"),
+)
+
+
+class SfuCollector(Collector):
+    """Each SFU worker's figures, as fetched by `refresh()` just before the scrape renders."""
+
+    def __init__(self, started_pool: Callable[[], WorkerPool | None]) -> None:
+        self.started_pool = started_pool
+        self.reports: list[tuple[int, JsonObject | None]] = []
+
+    async def refresh(self) -> None:
+        pool = self.started_pool()  # a scrape does not start the pool
+        self.reports = [] if pool is None else await pool.worker_metrics(SFU_TIMEOUT_SECS)
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ("worker",)
+        alive = GaugeMetricFamily(
+            "roomler_sfu_worker_alive", "1 when the worker answered this scrape.", labels=labels
+        )
+        cpu = CounterMetricFamily(
+            "roomler_sfu_cpu_seconds", "CPU time of the worker process.", labels=labels
+        )
+        lost = CounterMetricFamily(
+            "roomler_sfu_packets_lost",
+            "Packets lost: in = missing from senders, out = reported lost by receivers.",
+            labels=("worker", "direction"),
+        )
+        counters = {
+            key: CounterMetricFamily(f"roomler_sfu_{name}", text, labels=labels)
+            for name, text, key in SFU_COUNTERS
+        }
+        gauges = {
+            key: GaugeMetricFamily(f"roomler_sfu_{name}", text, labels=labels)
+            for name, text, key in SFU_GAUGES
+        }
+        for index, report in self.reports:
+            worker = str(index)
+            alive.add_metric((worker,), 0 if report is None else 1)
+            if report is None:
+                continue
+            cpu.add_metric((worker,), report["cpu_seconds"])
+            lost.add_metric((worker, "in"), report["packets_lost_in"])
+            lost.add_metric((worker, "out"), report["packets_lost_out"])
+            for key, counter in counters.items():
+                counter.add_metric((worker,), report[key])
+            for key, gauge in gauges.items():
+                gauge.add_metric((worker,), report[key])
+        yield from (alive, cpu, lost, *counters.values(), *gauges.values())

@@ -28,4 +28,5 @@ async def metrics(request: Request) -> Response:
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
             raise unauthorized("A bearer token is required for /metrics")
+    await collected.refresh()  # the SFU workers' figures, asked over their channels
     return Response(generate_latest(collected.registry), media_type=CONTENT_TYPE_LATEST)

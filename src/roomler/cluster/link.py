@@ -97,6 +97,8 @@ class RedisLink:
         self._down_since: float | None = None
         self._overflowing = False
         self.dropped = 0  # commands refused because the queue was full
+        self.commands_sent = 0  # commands written to Redis (PUBLISH, scripts, ...)
+        self.messages_received = 0  # envelopes received on our channel
 
     def __repr__(self) -> str:
         return f"RedisLink({self.name or self.channel})"
@@ -286,6 +288,7 @@ class RedisLink:
                     if item.future is not None and not item.future.done():
                         item.future.set_exception(RedisUnavailable(str(exc)))
                 raise
+            self.commands_sent += len(batch)
             self._resolve(batch, results)
             if not queue:
                 self._overflowing = False
@@ -311,6 +314,7 @@ class RedisLink:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
             if message is None or message.get("type") != "message":
                 continue
+            self.messages_received += 1
             try:
                 self._on_message(message["data"])
             except Exception:

@@ -141,6 +141,11 @@ class ConferenceMedia:
         return self._pool is not None
 
     @property
+    def started_pool(self) -> WorkerPool | None:
+        """The worker pool if it has started (a scrape does not start it)."""
+        return self._pool
+
+    @property
     def live_workers(self) -> int:
         """SFU worker processes alive now (0 before the pool starts)."""
         return len(self._pool.workers) if self._pool is not None else 0

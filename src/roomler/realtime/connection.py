@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from roomler.realtime.counters import WsCounters
 from roomler.realtime.protocol import CLOSE_TRY_AGAIN_LATER
 from roomler.realtime.wsprotocol import TextFrames, WriteFrame
 
@@ -67,6 +68,7 @@ class Connection:
         send_text: SendText,
         max_queued: int,
         write_frame: WriteFrame | None = None,
+        counters: WsCounters | None = None,
     ) -> None:
         if max_queued < 1:
             raise ValueError("max_queued must be at least 1")
@@ -81,6 +83,8 @@ class Connection:
         self._queue: deque[str] = deque()
         self._wakeup: asyncio.Future[None] | None = None
         self._writer: asyncio.Task[None] | None = None
+        # The node's counters (plain integers: one addition per frame, see counters.py).
+        self.counters = counters or WsCounters()
 
     def __repr__(self) -> str:
         return f"Connection({self.connection_id}, user={self.user_id})"
@@ -101,12 +105,15 @@ class Connection:
             return False
         # The writer waits on `_wakeup` only with nothing queued and nothing in flight.
         wakeup = self._wakeup
+        counters = self.counters
+        counters.deliveries += 1
         if (
             self._write_frame is not None
             and wakeup is not None
             and not wakeup.done()
             and self._write_frame(_frames.wire(frame))
         ):
+            counters.frames_out += 1
             return True
         self._queue.append(frame)
         self._wake()
@@ -143,6 +150,7 @@ class Connection:
         while self.close_code is None:
             if queue:
                 await self._send_text(queue.popleft())
+                self.counters.frames_out += 1
                 continue
             self._wakeup = loop.create_future()
             try:

@@ -107,6 +107,7 @@ class WsSession:
             websocket.send_text,
             ws.send_queue_frames,
             direct.get("write"),
+            hub.counters,
         )
         self.max_frame_chars = ws.max_frame_bytes
         self.peer_close_code: int | None = None
@@ -174,6 +175,7 @@ class WsSession:
             ws.rate_per_sec, ws.rate_burst, ws.flood_close_secs, time.monotonic()
         )
         receive = self.websocket.receive
+        counters = self.hub.counters
         while not connection.closing:
             message = await receive()
             if message["type"] == "websocket.disconnect":
@@ -181,6 +183,7 @@ class WsSession:
                 # (a frame over the size limit: 1009).
                 self.peer_close_code = message.get("code")
                 return
+            counters.frames_in += 1
             text = message.get("text")
             verdict = limiter.check(time.monotonic())
             if verdict is Verdict.CLOSE:

@@ -24,6 +24,7 @@ from roomler.auth.tokens import TokenIssuer
 from roomler.config import Settings
 from roomler.context import ServerContext
 from roomler.realtime.connection import CloseHook, Connection, Peer
+from roomler.realtime.counters import WsCounters
 from roomler.realtime.dispatcher import Dispatcher, LocalDispatcher
 from roomler.realtime.handlers import register_builtin_handlers
 from roomler.realtime.membership import channel_members, store_presence, tenant_peer_ids
@@ -92,6 +93,8 @@ class Realtime:
         self.close_hooks: list[CloseHook] = []
         # Connections accepted and not yet fully cleaned up (presence, typing, hooks).
         self.live_sessions = 0
+        # Frames in/out and deliveries, plain integers read by /metrics (counters.py).
+        self.counters = WsCounters()
         # Told of each connection's end with its close code (the server's, else the peer's;
         # None if there was none). The metrics count closes by code (roomler.metrics).
         self.close_observers: list[Callable[[int | None], None]] = []

@@ -36,6 +36,7 @@ from roomler.sfu.channel import (
     ChannelError,
 )
 from roomler.sfu.proxies import InvalidStateError, Router, Worker
+from roomler.sfu.validation import JsonObject
 from roomler.sfu.worker import DEFAULT_HANDLER
 
 __all__ = ["WorkerPool", "WorkerPoolSettings", "describe_exit", "split_port_range"]
@@ -166,6 +167,24 @@ class WorkerPool:
     def workers(self) -> list[Worker]:
         """The live workers, in slot order."""
         return [worker for slot in self._slots if (worker := slot.live_worker) is not None]
+
+    async def worker_metrics(self, timeout: float) -> list[tuple[int, JsonObject | None]]:
+        """Each slot's ``worker.get_metrics`` figures, asked of all workers at once.
+
+        None for a slot whose worker is down, or did not answer within `timeout`.
+        """
+
+        async def ask(slot: _Slot) -> tuple[int, JsonObject | None]:
+            worker = slot.live_worker
+            if worker is None:
+                return slot.index, None
+            try:
+                return slot.index, await worker.request("worker.get_metrics", timeout=timeout)
+            except Exception as exc:  # a busy or dying worker: reported as not alive
+                logger.warning("%r gave no metrics: %s", worker, exc)
+                return slot.index, None
+
+        return list(await asyncio.gather(*(ask(slot) for slot in self._slots)))
 
     def on_worker_died(self, callback: DiedListener) -> None:
         """Call `callback(worker, reason, router_ids)` when a worker process dies."""

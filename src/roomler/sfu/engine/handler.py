@@ -15,8 +15,9 @@ registered only once they are complete.
 
 Events go out through ``emit(event, target_id, data)``; see the contract for
 the list. Beyond it: ``transport.close {reason}`` when a transport closed
-itself (DTLS failed), and the methods ``worker.close`` (close every router)
-and ``transport.restart_ice`` (new ICE credentials, ``{ice_parameters}``).
+itself (DTLS failed), and the methods ``worker.close`` (close every router),
+``transport.restart_ice`` (new ICE credentials, ``{ice_parameters}``) and
+``worker.get_metrics`` (object counts and packet totals, ``engine/metrics.py``).
 ``transport.connect`` answers ``{dtls_local_role}``; ``transport.produce``
 answers ``{type: "simulcast"}`` for a producer with several encodings, and
 its consumers are simulcast consumers: ``consumer.set_preferred_layers
@@ -43,6 +44,7 @@ from pydantic import Field
 from roomler.sfu.validation import Id, JsonObject, Text, WireModel
 
 from .consumer import Consumer
+from .metrics import worker_metrics
 from .producer import Producer
 from .router import Emit, Router, WorkerObjects
 from .settings import EngineSettings
@@ -144,6 +146,7 @@ class WorkerHandler:
         self._methods: dict[str, Method] = {
             "worker.dump": self._worker_dump,
             "worker.close": self._worker_close,
+            "worker.get_metrics": self._worker_get_metrics,
             "router.create": self._router_create,
             "router.close": self._router_close,
             "router.dump": lambda d: self._router(d).dump(),
@@ -236,6 +239,16 @@ class WorkerHandler:
             "consumers": len(objects.consumers),
             "ports": sorted(objects.ports),
         }
+
+    def _worker_get_metrics(self, data: Data) -> Data:
+        objects = self.objects
+        return worker_metrics(
+            objects.retired,
+            len(objects.routers),
+            objects.transports,
+            objects.producers,
+            objects.consumers,
+        )
 
     def _worker_close(self, data: Data) -> Data:
         for router in tuple(self.objects.routers.values()):

@@ -20,6 +20,7 @@ from roomler.sfu.codecs import DEFAULT_MEDIA_CODECS
 
 from .audio_level import AudioLevels
 from .consumer import Consumer
+from .metrics import RetiredCounts
 from .producer import Producer
 from .settings import EngineSettings
 from .transport import WebRtcTransport
@@ -41,6 +42,8 @@ class WorkerObjects:
     producers: dict[str, Producer] = field(default_factory=dict)
     consumers: dict[str, Consumer] = field(default_factory=dict)
     ports: set[int] = field(default_factory=set)
+    # The counts of closed objects, for worker.get_metrics (engine/metrics.py).
+    retired: RetiredCounts = field(default_factory=RetiredCounts)
 
     def check_free(self, kind: str, object_id: str) -> None:
         table: dict[str, Any] = getattr(self, f"{kind}s")
@@ -114,6 +117,7 @@ class Router:
         self.transports.pop(transport.id, None)
         if self.objects.transports.get(transport.id) is transport:
             del self.objects.transports[transport.id]
+            self.objects.retired.add_transport(transport)
             self.objects.ports.discard(transport.port)
 
     # -- producers and consumers ------------------------------------------------
@@ -129,6 +133,7 @@ class Router:
         self.producers.pop(producer.id, None)
         if self.objects.producers.get(producer.id) is producer:
             del self.objects.producers[producer.id]
+            self.objects.retired.add_producer(producer)
 
     def add_consumer(self, consumer: Consumer) -> None:
         self.objects.consumers[consumer.id] = consumer
@@ -136,6 +141,7 @@ class Router:
     def remove_consumer(self, consumer: Consumer) -> None:
         if self.objects.consumers.get(consumer.id) is consumer:
             del self.objects.consumers[consumer.id]
+            self.objects.retired.add_consumer(consumer)
 
     def get_producer(self, producer_id: str) -> Producer:
         producer = self.producers.get(producer_id)
