@@ -81,15 +81,15 @@ def test_x_forwarded_for_is_ignored_unless_from_a_configured_proxy(
     tmp_path: Path, database_url: str
 ) -> None:
     server = RoomlerProcess(tmp_path, database_url)
-    server.start()
     try:
+        server.start()  # inside: a server that starts too slowly is still stopped
         # Loopback is not a trusted proxy by default: all 12 come from one address.
         assert _wrong_logins_from_rotating_addresses(server.base, 12) == {401: 10, 429: 2}
     finally:
         server.stop()
     server.env["ROOMLER__APP__FORWARDED_ALLOW_IPS"] = "127.0.0.1"
-    server.start()
     try:
+        server.start()
         # Behind a configured proxy, each forwarded address is counted on its own.
         assert _wrong_logins_from_rotating_addresses(server.base, 12) == {401: 12}
     finally:
