@@ -60,6 +60,8 @@ from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any
 
+from harness import cpu_model, free_port, percentile
+
 HOST = "127.0.0.1"
 JWT_SECRET = "cluster-fanout-benchmark-secret-" + "x" * 16
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -495,12 +497,6 @@ def load_main(pipe: Pipe, spec: list[tuple[str, list[tuple[int, str]]]]) -> None
 # --- processes we start -------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 def machine_busy(secs: float = 1.0) -> float:
     """The fraction of all CPUs busy over `secs` (from /proc/stat)."""
 
@@ -553,7 +549,7 @@ class RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             raise SystemExit("redis-server is not installed")
-        self.port = free_port()
+        self.port = free_port(HOST)
         command = [binary, "--port", str(self.port), "--bind", HOST, "--save", ""]
         command += ["--appendonly", "no", "--dir", str(workdir)]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
@@ -640,7 +636,7 @@ def start_nodes(count: int, redis_url: str | None, db_url: str, workdir: Path) -
             node_env["ROOMLER__REDIS__URL"] = redis_url
             node_env["ROOMLER__REDIS__KEY_PREFIX"] = prefix
             node_env["ROOMLER__REDIS__NODE_ID"] = f"bench{index + 1}"
-        port = free_port()
+        port = free_port(HOST)
         log = (workdir / f"node{index + 1}-{port}.log").open("ab")
         command = [sys.executable, "-m", "roomler", "serve", "--host", HOST, "--port", str(port)]
         processes.append(
@@ -675,14 +671,6 @@ class Result:
     machine_busy_pct: float
     other_cpu_pct: float
     busy_before_pct: float
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
-    return ordered[index]
 
 
 def receive(pipe: Pipe, secs: float = PHASE_SECS) -> Any:
@@ -774,8 +762,8 @@ def measure_round(
         config,
         count,
         plan.groups * plan.group_size,
-        percentile(latencies, 50),
-        percentile(latencies, 99),
+        percentile(latencies, 0.50),
+        percentile(latencies, 0.99),
         delivered / plan.seconds,
         100 * redis_cpu / elapsed if redis_url else 0.0,
         100 * nodes_cpu / elapsed,
@@ -790,12 +778,7 @@ def measure_round(
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_model()
     return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"
 
 

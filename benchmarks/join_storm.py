@@ -58,14 +58,13 @@ import os
 import platform
 import resource
 import secrets
-import socket
 import statistics
 import struct
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -73,6 +72,7 @@ from typing import Any
 
 import httpx
 from aioice import stun
+from harness import cpu_model, free_port, percentile
 from websockets.asyncio.client import ClientConnection, connect
 
 from roomler.sfu.certificate import DtlsCertificate
@@ -94,14 +94,6 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # --- figures ---------------------------------------------------------------------------------
-
-
-def percentile(samples: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile: the smallest sample with at least q of them at or below it."""
-    if not samples:
-        return math.nan
-    ordered = sorted(samples)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 @dataclass
@@ -225,13 +217,6 @@ def usage(server_pid: int, generator_pids: Iterable[int]) -> Usage:
 # --- the server ----------------------------------------------------------------------------
 
 
-def free_tcp_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def rtc_port_range(rtc_min: int, participants: int, workers: int) -> tuple[int, int]:
     """A range whose every worker share holds 2 ports per participant, plus some slack.
 
@@ -265,7 +250,7 @@ class Server:
 def start_server(
     directory: Path, workers: int, rtc: tuple[int, int], extra_env: dict[str, str]
 ) -> Server:
-    port = free_tcp_port()
+    port = free_port(HOST)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMLER__")}
     env.update(
         {
@@ -873,12 +858,7 @@ def storm(args: argparse.Namespace, directory: Path, emit: Callable[[str], None]
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_model()
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return (
         f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB RAM, Linux {platform.release()}, "

@@ -55,6 +55,7 @@ from typing import Any
 
 import pylibsrtp
 from aioice import stun
+from harness import cpu_model, percentile
 
 from roomler.sfu.certificate import DtlsCertificate
 from roomler.sfu.dtls import DtlsEndpoint, DtlsState
@@ -169,12 +170,7 @@ def fixture(name: str) -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
-    model = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+    model = cpu_model()
     ram = 0
     with contextlib.suppress(OSError, ValueError):
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -240,13 +236,6 @@ def udp_drops() -> dict[int, int]:
             port = int(port_hex, 16)
             drops[port] = drops.get(port, 0) + int(parts[-1])
     return drops
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
-    return sorted_values[index]
 
 
 # --- SRTP -------------------------------------------------------------------------------------

@@ -38,7 +38,6 @@ import os
 import platform
 import resource
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -50,6 +49,8 @@ from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any
+
+from harness import cpu_model, free_port, percentile
 
 EVENTS = ("presence:update", "message:create", "typing:start")
 # The first broadcasts of a kind after start pay one-time costs (SQL compilation, route
@@ -1064,13 +1065,6 @@ def run_with_gc_log(target: list[str]) -> None:
         runpy.run_path(target[0], run_name="__main__")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @dataclass
 class Server:
     process: subprocess.Popen[bytes]
@@ -1108,7 +1102,7 @@ class Server:
 
 
 def start_server(impl: str, workdir: Path, db_path: Path) -> Server:
-    port = free_port()
+    port = free_port(HOST)
     log = workdir / f"{impl}-{port}.log"
     gc_log = workdir / f"{impl}-{port}.gc.json"
     env = dict(os.environ, **{GC_LOG_ENV: str(gc_log)})
@@ -1378,16 +1372,10 @@ def measure_latency(workers: Workers, server: Server, event: str, plan: Plan) ->
         other_cpu_pct=max(0.0, 100 * (busy - server_secs - clients) / wall),
     )
     if latencies:
-        out.p50_ms = percentile(latencies, 50) / 1e6
-        out.p99_ms = percentile(latencies, 99) / 1e6
+        out.p50_ms = percentile(latencies, 0.50) / 1e6
+        out.p99_ms = percentile(latencies, 0.99) / 1e6
         out.max_ms = latencies[-1] / 1e6
     return out
-
-
-def percentile(sorted_values: Sequence[int], pct: float) -> float:
-    """Nearest-rank percentile of already sorted values."""
-    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
-    return float(sorted_values[rank - 1])
 
 
 def measure_throughput(workers: Workers, server: Server, event: str, plan: Plan) -> Throughput:
@@ -1445,12 +1433,7 @@ def wait_until_ns(t_ns: int) -> None:
 
 
 def machine() -> dict[str, str]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_model()
     mem_kb = 0
     with contextlib.suppress(OSError):
         mem_kb = int(Path("/proc/meminfo").read_text().split()[1])

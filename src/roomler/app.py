@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -11,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from roomler import __version__
-from roomler.api import auth, channels, conferences, health, messages, tenants, turn
+from roomler.api import auth, channels, conferences, health, messages, presence, tenants, turn
 from roomler.api import metrics as metrics_routes
 from roomler.api.accesslog import AccessLogMiddleware
 from roomler.api.docs import install_api_docs
@@ -21,12 +23,14 @@ from roomler.auth.passwords import HashingPool, default_hash_workers
 from roomler.auth.ratelimit import create_limiter
 from roomler.auth.tokens import TokenIssuer
 from roomler.cluster.conference import ClusterRooms, ConferenceForwarding
-from roomler.conference.attendance import ATTENDANCE_KEY, Attendance
-from roomler.conference.media import CONFERENCE_KEY, ConferenceMedia, media_of
-from roomler.conference.signaling import register_media_signaling
+from roomler.cluster.node import ClusterNode
+from roomler.conference.attendance import Attendance
+from roomler.conference.conference_media import ConferenceMedia
+from roomler.conference.signaling import MediaSignaling
 from roomler.config import Settings, load_settings
 from roomler.context import ServerContext
 from roomler.db.engine import create_engine, create_session_factory
+from roomler.db.queries import store_presence, tenant_peer_ids, with_session
 from roomler.metrics import (
     RedisTrafficCollector,
     ServerMetrics,
@@ -34,13 +38,19 @@ from roomler.metrics import (
     StateReaders,
     WsTrafficCollector,
 )
-from roomler.readiness import Readiness, SfuCheck, database_check, redis_check
-from roomler.realtime import routes as realtime_routes
+from roomler.readiness import Check, Readiness, SfuCheck, database_check, redis_check
+from roomler.realtime.dispatcher import LocalDispatcher
 from roomler.realtime.endpoint import websocket_endpoint
-from roomler.realtime.hub import REALTIME_KEY, Realtime, realtime_of
+from roomler.realtime.layer import Realtime
+from roomler.realtime.open_connections import OpenConnections
+from roomler.realtime.presence import PresenceService
 from roomler.web import mount_web_client
 
 WS_PATH = "/ws"
+
+
+# How long a node leaving the cluster waits for closed connections to be cleaned up.
+SHUTDOWN_DRAIN_SECS = 3.0
 
 
 class RoomlerApp(FastAPI):
@@ -53,10 +63,15 @@ class RoomlerApp(FastAPI):
     own handshake and answers its own errors (realtime/endpoint.py).
     """
 
+    def __init__(self, server: Server, **options: Any) -> None:
+        super().__init__(**options)
+        self.server = server
+        self.state.ctx = server.context
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and _route_path(scope) == WS_PATH:
-            scope["app"] = self  # what Starlette sets; the endpoint reads app.state from it
-            await websocket_endpoint(WebSocket(scope, receive, send))
+            scope["app"] = self  # what Starlette sets
+            await websocket_endpoint(self.server.realtime, WebSocket(scope, receive, send))
             return
         await super().__call__(scope, receive, send)
 
@@ -68,7 +83,39 @@ def _route_path(scope: Scope) -> str:
     return path[len(root) :] if root and path.startswith(root) else path
 
 
-def build_context(settings: Settings) -> ServerContext:
+@dataclass
+class Server:
+    """The layers of one server, composed: what `create_app` serves and its lifespan runs."""
+
+    context: ServerContext
+    realtime: Realtime
+    media: ConferenceMedia
+    # Who is present in each conference, and the empty ones that end (conference/attendance.py).
+    attendance: Attendance
+    # This process as one node of a cluster (`ROOMLER__REDIS__URL` set), else None.
+    node: ClusterNode | None
+
+    async def start(self) -> None:
+        if self.node is not None:
+            # Join the cluster (Redis unreachable: serve alone meanwhile).
+            await self.node.start(self.realtime.typing)
+        self.attendance.start()
+
+    async def stop(self) -> None:
+        await self.attendance.close()
+        await self.realtime.shutdown()
+        if self.node is not None:
+            await self.realtime.drained(SHUTDOWN_DRAIN_SECS)
+            await self.node.stop()
+        await self.media.close()
+        await self.context.login_failures.close()
+        await self.context.signups.close()
+        self.context.hashing.close()
+        await self.context.engine.dispose()
+
+
+def build_server(settings: Settings) -> Server:
+    """Build every layer, bottom up: each is given what it needs in its constructor."""
     engine = create_engine(settings.database.url)
     tokens = TokenIssuer(
         secret=settings.jwt_secret,
@@ -77,27 +124,37 @@ def build_context(settings: Settings) -> ServerContext:
         refresh_ttl=settings.jwt.refresh_token_ttl_secs,
     )
     sessions = create_session_factory(engine)
-    realtime = Realtime(settings, sessions, tokens)
-    node = realtime.cluster
-    grace = settings.conference.rejoin_grace_secs
-    if node is None:
-        media = ConferenceMedia(
-            settings.mediasoup, realtime.dispatcher, sessions, rejoin_grace_secs=grace
+    storage = OpenConnections()
+    peers_of = with_session(sessions, tenant_peer_ids)
+    keep_presence = with_session(sessions, store_presence)
+    node: ClusterNode | None = None
+    if settings.redis.url:  # several nodes: see roomler.cluster
+        node = ClusterNode(
+            settings.redis, storage, sessions, peers_of=peers_of, store_presence=keep_presence
         )
-        register_media_signaling(realtime, media)
-    else:  # several nodes: rooms are placed and requests forwarded (roomler.cluster)
-        rooms = ClusterRooms(node)
-        media = ConferenceMedia(
-            settings.mediasoup,
-            realtime.dispatcher,
+        realtime = Realtime(
+            settings,
             sessions,
-            placement=rooms,
-            rejoin_grace_secs=grace,
+            tokens,
+            storage=storage,
+            dispatcher=node.dispatcher,
+            presence=node.presence,
+            typing_ledger=node,
+            on_message_posted=node.message_posted,
         )
-        forwarding = ConferenceForwarding(node, rooms, realtime, media)
-        node.attach(forwarding)
-        register_media_signaling(realtime, media, forwarder=forwarding)
-    return ServerContext(
+    else:
+        dispatcher = LocalDispatcher(storage)
+        realtime = Realtime(
+            settings,
+            sessions,
+            tokens,
+            storage=storage,
+            dispatcher=dispatcher,
+            presence=PresenceService(dispatcher, peers_of, keep_presence),
+        )
+    media, forwarding = _build_conferences(settings, realtime, node)
+    MediaSignaling(media, settings.turn, forwarder=forwarding).register(realtime)
+    context = ServerContext(
         settings=settings,
         engine=engine,
         sessions=sessions,
@@ -118,82 +175,99 @@ def build_context(settings: Settings) -> ServerContext:
         hashing=HashingPool(
             settings.auth.hash_workers or default_hash_workers(), settings.auth.hash_queue
         ),
-        extras={
-            REALTIME_KEY: realtime,
-            CONFERENCE_KEY: media,
-            ATTENDANCE_KEY: Attendance(
-                media,
-                sessions,
-                realtime,
-                rejoin_grace_secs=grace,
-                empty_end_secs=settings.conference.empty_end_secs,
-            ),
-        },
+        presence=realtime.presence,
+        media=media,
     )
+    attendance = Attendance(
+        media,
+        sessions,
+        realtime,
+        rejoin_grace_secs=settings.conference.rejoin_grace_secs,
+        empty_end_secs=settings.conference.empty_end_secs,
+    )
+    return Server(context, realtime, media, attendance, node)
 
 
-def build_readiness(ctx: ServerContext) -> Readiness:
+def _build_conferences(
+    settings: Settings, realtime: Realtime, node: ClusterNode | None
+) -> tuple[ConferenceMedia, ConferenceForwarding | None]:
+    """The media rooms; with several nodes, placed and reached through the cluster."""
+    grace = settings.conference.rejoin_grace_secs
+    if node is None:
+        media = ConferenceMedia(
+            settings.mediasoup, realtime.dispatcher, realtime.sessions, rejoin_grace_secs=grace
+        )
+        return media, None
+    rooms = ClusterRooms(node)
+    media = ConferenceMedia(
+        settings.mediasoup,
+        realtime.dispatcher,
+        realtime.sessions,
+        placement=rooms,
+        rejoin_grace_secs=grace,
+    )
+    forwarding = ConferenceForwarding(node, rooms, realtime, media)
+    node.attach(forwarding)
+    realtime.on_disconnect(forwarding.connection_closed)
+    return media, forwarding
+
+
+def build_readiness(server: Server) -> Readiness:
     """`/ready`'s checks (roomler.readiness): the database, the SFU, Redis with several nodes."""
-    checks = {"database": database_check(ctx.engine), "sfu": SfuCheck(media_of(ctx))}
-    cluster = realtime_of(ctx).cluster
-    if cluster is not None:
-        checks["redis"] = redis_check(lambda: cluster.link.up)
+    checks: dict[str, Check] = {
+        "database": database_check(server.context.engine),
+        "sfu": SfuCheck(server.media),
+    }
+    node = server.node
+    if node is not None:
+        checks["redis"] = redis_check(lambda: node.link.up)
     return Readiness(checks)
 
 
-def build_metrics(ctx: ServerContext) -> ServerMetrics | None:
+def build_metrics(server: Server) -> ServerMetrics | None:
     """`/metrics`' collectors when ROOMLER__METRICS__ENABLED (roomler.metrics)."""
-    if not ctx.settings.metrics.enabled:
+    if not server.context.settings.metrics.enabled:
         return None
-    realtime = realtime_of(ctx)
-    media = media_of(ctx)
-    checked_out = getattr(ctx.engine.sync_engine.pool, "checkedout", None)
-    cluster = realtime.cluster
+    realtime, media, node = server.realtime, server.media, server.node
+    checked_out = getattr(server.context.engine.sync_engine.pool, "checkedout", None)
     metrics = ServerMetrics(
         StateReaders(
             open_connections=lambda: realtime.live_sessions,
             pool_in_use=checked_out if callable(checked_out) else lambda: None,
             sfu_workers_alive=lambda: media.live_workers,
-            redis_link_up=(lambda: cluster.link.up) if cluster is not None else None,
-            redis_pending=(lambda: cluster.link.pending) if cluster is not None else None,
+            redis_link_up=(lambda: node.link.up) if node is not None else None,
+            redis_pending=(lambda: node.link.pending) if node is not None else None,
         )
     )
     realtime.close_observers.append(metrics.websocket_closed)
     metrics.add(WsTrafficCollector(realtime.counters))
     sfu = SfuCollector(lambda: media.started_pool)
     metrics.add(sfu, sfu.refresh)
-    if cluster is not None:
-        metrics.add(RedisTrafficCollector(cluster.link))
+    if node is not None:
+        metrics.add(RedisTrafficCollector(node.link))
     return metrics
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> RoomlerApp:
     settings = settings or load_settings()
-    ctx = build_context(settings)
-    metrics = build_metrics(ctx)
+    server = build_server(settings)
+    metrics = build_metrics(server)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await realtime_of(ctx).start()
-        attendance: Attendance = ctx.extras[ATTENDANCE_KEY]
-        attendance.start()
+        await server.start()
         if metrics is not None:
             metrics.start()
         try:
             yield
         finally:
             app.state.readiness.drain()
-            await attendance.close()
             if metrics is not None:
                 await metrics.stop()
-            await realtime_of(ctx).shutdown()
-            await media_of(ctx).close()
-            await ctx.login_failures.close()
-            await ctx.signups.close()
-            ctx.hashing.close()
-            await ctx.engine.dispose()
+            await server.stop()
 
     app = RoomlerApp(
+        server,
         title="Roomler",
         version=__version__,
         lifespan=lifespan,
@@ -201,7 +275,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url="/openapi.json",
     )
-    app.state.ctx = ctx
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(AllowedMethods, api=app)
@@ -219,11 +292,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
         )
 
-    app.state.readiness = build_readiness(ctx)
+    app.state.readiness = build_readiness(server)
     app.include_router(health.router)
     app.include_router(metrics_routes.router)
     app.include_router(auth.router, prefix="/api")
-    app.include_router(realtime_routes.router, prefix="/api")
+    app.include_router(presence.router, prefix="/api")
     app.include_router(tenants.router, prefix="/api")
     app.include_router(channels.router, prefix="/api")
     app.include_router(messages.router, prefix="/api")

@@ -1,9 +1,13 @@
-"""Everything a running server holds, built once per application."""
+"""What the REST API's handlers are given: the services of one running server, typed.
+
+Built once by `roomler.app` and reached through the `Context` dependency
+(`api/deps.py`). The real-time layer does not see it: `Realtime` is given its own
+dependencies when it is built.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -11,8 +15,10 @@ from roomler.auth.passwords import HashingPool, default_hash_workers
 from roomler.auth.ratelimit import AttemptLimiter, LocalLimiter
 from roomler.auth.signup import Invitations, NoInvitations
 from roomler.auth.tokens import TokenIssuer
+from roomler.conference.conference_media import ConferenceMedia
 from roomler.config import Settings
 from roomler.realtime.events import EventPublisher
+from roomler.realtime.presence import Presence
 
 
 @dataclass
@@ -21,7 +27,12 @@ class ServerContext:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     tokens: TokenIssuer
+    # Delivery of REST changes to the connected clients.
     events: EventPublisher
+    # Who is online, as the caller sees it (`GET .../presence`).
+    presence: Presence
+    # Starting, ending and leaving conferences' media rooms.
+    media: ConferenceMedia
     # Failed logins per account and per client address (auth/ratelimit.py).
     login_failures: AttemptLimiter = field(default_factory=LocalLimiter)
     # Registrations per client address.
@@ -30,5 +41,3 @@ class ServerContext:
     hashing: HashingPool = field(default_factory=lambda: HashingPool(default_hash_workers(), 8))
     # Invitation codes for ROOMLER__AUTH__SIGNUP=invite (issue 18 plugs in here).
     invitations: Invitations = field(default_factory=NoInvitations)
-    # Filled by the real-time and media layers when they start.
-    extras: dict[str, Any] = field(default_factory=dict)

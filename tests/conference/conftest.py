@@ -19,7 +19,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from roomler.conference.media import ConferenceMedia, media_of
+from roomler.conference.conference_media import ConferenceMedia
 from roomler.sfu import Router
 from tests.realtime.conftest import (  # noqa: F401  (fixtures used by the tests here)
     RECEIVE_TIMEOUT,
@@ -36,6 +36,10 @@ from tests.realtime.conftest import (  # noqa: F401  (fixtures used by the tests
 
 FIXTURES = Path(__file__).resolve().parents[1] / "sfu" / "fixtures"
 MEETING_CODE = re.compile(r"^\d{3}-\d{3}-\d{3}$")
+# A conference call may start the SFU's worker processes (the first `start` of a server,
+# or a join after a worker died): on a loaded machine that takes seconds, more than the
+# REST client's default `RECEIVE_TIMEOUT`.
+MEDIA_START_TIMEOUT = 20.0
 # A port range of our own, away from the SFU unit tests' ranges.
 MEDIA = {"listen_ip": "127.0.0.1", "num_workers": 1, "rtc_min_port": 46000, "rtc_max_port": 46999}
 
@@ -59,7 +63,7 @@ def server(start_server: Callable[..., LiveServer]) -> LiveServer:  # noqa: F811
 
 
 def media_service(server: LiveServer) -> ConferenceMedia:
-    return media_of(server.app.state.ctx)
+    return server.app.server.media
 
 
 async def room_router(server: LiveServer, conference_id: str) -> Router:
@@ -94,7 +98,12 @@ class Api:
         self, user: User, method: str, path: str = "", body: Any = None, **params: Any
     ) -> httpx.Response:
         return await self.http.request(
-            method, self.url(path), json=body, headers=user.headers, params=params or None
+            method,
+            self.url(path),
+            json=body,
+            headers=user.headers,
+            params=params or None,
+            timeout=MEDIA_START_TIMEOUT,
         )
 
     async def ok(self, user: User, method: str, path: str = "", body: Any = None) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from roomler.conference.media import pool_settings
+from roomler.conference.conference_media import pool_settings
 from roomler.config import MediasoupSettings
 from roomler.sfu import WorkerPool, WorkerPoolSettings
 

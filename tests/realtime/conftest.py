@@ -32,8 +32,8 @@ from roomler.config import Settings
 from roomler.db.engine import create_engine
 from roomler.db.models import Base, Channel, ChannelMember, TenantMember
 from roomler.ids import new_id
-from roomler.realtime.hub import Realtime, realtime_of
 from roomler.realtime.keepalive import uvicorn_websocket_options
+from roomler.realtime.layer import Realtime
 from tests.conftest import TEST_JWT_SECRET
 
 RECEIVE_TIMEOUT = 3.0
@@ -86,8 +86,8 @@ class LiveServer:
         return f"ws://127.0.0.1:{self.port}/ws"
 
     @property
-    def hub(self) -> Realtime:
-        return realtime_of(self.app.state.ctx)
+    def realtime(self) -> Realtime:
+        return self.app.server.realtime
 
     async def call(self, fn: Callable[[], Any]) -> Any:
         """Run `fn()` (awaiting it if it is a coroutine function) on the server's loop."""
@@ -103,14 +103,14 @@ class LiveServer:
         return await asyncio.wait_for(asyncio.wrap_future(future), RECEIVE_TIMEOUT)
 
     async def connection_count(self) -> int:
-        count: int = await self.call(lambda: self.hub.storage.connection_count())
+        count: int = await self.call(lambda: self.realtime.storage.connection_count())
         return count
 
     async def wait_connections(self, count: int, timeout: float = RECEIVE_TIMEOUT) -> None:
         """Poll until the server holds `count` connections, closed ones fully cleaned up."""
 
         def counts() -> tuple[int, int]:
-            return self.hub.storage.connection_count(), self.hub.live_sessions
+            return self.realtime.storage.connection_count(), self.realtime.live_sessions
 
         deadline = time.monotonic() + timeout
         while (current := await self.call(counts)) != (count, count):

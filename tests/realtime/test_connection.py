@@ -55,7 +55,7 @@ async def test_first_frame_is_connected_with_a_fresh_uuid(
     assert uuid.UUID(one.connection_id) and uuid.UUID(two.connection_id)
     assert one.connection_id != two.connection_id
     assert await server.connection_count() == 2
-    senders = await server.call(lambda: server.hub.storage.get_senders(alice.id))
+    senders = await server.call(lambda: server.realtime.storage.get_senders(alice.id))
     assert {s.connection_id for s in senders} == {one.connection_id, two.connection_id}
     await one.close()
     await two.close()

@@ -1,4 +1,4 @@
-"""Frames written straight to an idle connection's socket (realtime/wsprotocol.py).
+"""Frames written straight to an idle connection's socket (realtime/uvicorn_protocol.py).
 
 What a client must notice: nothing but the frames, whole and in order, whichever way
 each one went out: directly, or queued behind a full socket buffer, or compressed.
@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from roomler.realtime.protocol import encode
+from roomler.realtime.wire import encode
 from tests.realtime.conftest import RECEIVE_TIMEOUT, LiveServer, open_client, register
 
 BIG = "x" * 32_000  # 200 of these overflow the socket buffers of a client that stops reading
@@ -22,7 +22,7 @@ BACKLOG = 200
 
 def send_on_the_only_connection(server: LiveServer, user_id: str, frames: list[str]) -> int:
     """Queue `frames` on the user's connection, then return how many are still queued."""
-    [sender] = server.hub.storage.get_senders(user_id)
+    [sender] = server.realtime.storage.get_senders(user_id)
     for frame in frames:
         assert sender.send(frame)
     return sender.queued()
@@ -98,7 +98,7 @@ async def test_a_closing_connection_takes_no_frame(
     client = await open_client(server, alice)
 
     def close_then_send() -> bool:
-        [sender] = server.hub.storage.get_senders(alice.id)
+        [sender] = server.realtime.storage.get_senders(alice.id)
         sender.close(1000, "bye")
         return bool(sender.send(numbered(1)[0]))
 

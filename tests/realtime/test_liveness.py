@@ -41,14 +41,14 @@ async def test_a_slow_reader_is_closed_with_1013_and_others_get_everything(
     assert await fast.recv() == presence(carol.id, "online")
 
     def slow_connection() -> Any:
-        return server.hub.storage.get_senders(carol.id)
+        return server.realtime.storage.get_senders(carol.id)
 
     async def publish_until_the_slow_reader_is_dropped() -> int:
         pad = "x" * 16000
         for seq in range(2000):  # bounded: ~32 MB at most
             if not slow_connection():
                 return seq
-            await server.hub.publish([bob.id, carol.id], "blob", {"seq": seq, "pad": pad})
+            await server.realtime.publish([bob.id, carol.id], "blob", {"seq": seq, "pad": pad})
             await asyncio.sleep(0)  # let the writer tasks run, as between two requests
         raise AssertionError("the slow reader was never dropped")
 

@@ -195,7 +195,7 @@ async def test_publish_serializes_once_and_honours_exclusions(
 ) -> None:
     users = [room.alice.id, room.bob.id, room.carol.id]
     await server.call(
-        lambda: server.hub.publish(
+        lambda: server.realtime.publish(
             users,
             "custom",
             {"n": 1},
@@ -206,7 +206,7 @@ async def test_publish_serializes_once_and_honours_exclusions(
     event = {"type": "custom", "data": {"n": 1}}
     assert await drain_all(*room.everyone) == [[event], [event], [event], [], [event]]
     await server.call(
-        lambda: server.hub.publish(
+        lambda: server.realtime.publish(
             users, "custom", {"n": 1}, exclude_connection=room.a2.connection_id
         )
     )

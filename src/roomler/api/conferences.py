@@ -25,8 +25,7 @@ from roomler.api.pagination import Pagination, paginated
 from roomler.api.serialize import iso
 from roomler.conference.attendance import ConferenceRef, announce_count
 from roomler.conference.errors import ConferenceEnded, MediaUnavailable
-from roomler.conference.media import media_of
-from roomler.conference.records import (
+from roomler.conference.queries import (
     IN_PROGRESS,
     close_participation,
     new_meeting_code,
@@ -219,7 +218,7 @@ async def start_conference(
 ) -> dict[str, Any]:
     """Place the room's router on a worker; a started conference answers the same."""
     try:
-        started = await media_of(ctx).start_conference(conference.id)
+        started = await ctx.media.start_conference(conference.id)
     except ConferenceEnded:
         raise conflict("The conference has ended") from None
     except MediaUnavailable as exc:
@@ -255,7 +254,7 @@ async def leave_conference(
     ref = ConferenceRef.of(conference)  # the commit below expires `conference`
     await close_participation(session, conference.id, member.user_id)
     await session.commit()
-    await media_of(ctx).leave_user(ref.id, member.user_id)
+    await ctx.media.leave_user(ref.id, member.user_id)
     await announce_count(ctx.events, session, ref)
     return {"left": True}
 
@@ -266,7 +265,7 @@ async def end_conference(
 ) -> dict[str, bool]:
     if conference.organizer_id != member.user_id and not is_tenant_admin(member):
         raise forbidden("Only the organizer or a tenant owner/admin may end a conference")
-    if not await media_of(ctx).end_conference(conference.id):
+    if not await ctx.media.end_conference(conference.id):
         return {"ended": True}  # it had ended already
     await _announce(ctx, session, conference, "conference:ended", {"ended_by": member.user_id})
     return {"ended": True}

@@ -1,4 +1,7 @@
-"""One error shape for every failure: `{"error": kind, "message": text}`."""
+"""REST errors: `ApiError` and the handlers that answer every failure in one shape.
+
+The shape, `{"error": kind, "message": text}`, is `roomler.errors`.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-KIND_BY_STATUS = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "validation",
-    429: "rate_limited",
-    503: "unavailable",
-}
+from roomler.errors import error_response
 
 
 class ApiError(Exception):
@@ -54,13 +45,6 @@ def conflict(message: str) -> ApiError:
 
 def validation(message: str) -> ApiError:
     return ApiError(422, message)
-
-
-def error_response(
-    status: int, message: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    kind = KIND_BY_STATUS.get(status, "internal" if status >= 500 else "bad_request")
-    return JSONResponse({"error": kind, "message": message}, status_code=status, headers=headers)
 
 
 def describe_validation(errors: list[dict[str, Any]]) -> str:

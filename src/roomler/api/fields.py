@@ -5,7 +5,7 @@ U+0000 (asyncpg refuses it at bind time) while SQLite stores it, so a NUL anywhe
 refused with 422 before any route runs, whatever the database. Lone surrogates never
 get this far: pydantic refuses a string that is not valid Unicode (`string_unicode`).
 The rule is also in the OpenAPI schema as a `pattern`, so clients and schema-driven
-tests know it; `tests/test_fields.py` checks that every text field of the API uses it.
+tests know it; `tests/api/test_fields.py` checks that every text field of the API uses it.
 """
 
 from __future__ import annotations

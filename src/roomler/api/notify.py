@@ -13,23 +13,13 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from roomler.conference.access import end_channel_conferences, revoke_lost, revoke_user
-from roomler.conference.media import media_of
 from roomler.context import ServerContext
-from roomler.db.models import TenantMember
+from roomler.db.queries import tenant_member_ids
 
 logger = logging.getLogger(__name__)
-
-
-async def tenant_member_ids(session: AsyncSession, tenant_id: str) -> list[str]:
-    """The user ids of the tenant's members, in no particular order."""
-    rows = await session.scalars(
-        select(TenantMember.user_id).where(TenantMember.tenant_id == tenant_id)
-    )
-    return list(rows)
 
 
 async def publish(
@@ -114,7 +104,7 @@ async def access_lost(
     """The user left or was removed (from the tenant, or from `channel_ids`): they leave
     the running conferences they may no longer see (`roomler.conference.access`)."""
     try:
-        await revoke_user(media_of(ctx), session, user_id, tenant_id, channel_ids)
+        await revoke_user(ctx.media, session, user_id, tenant_id, channel_ids)
     except Exception:
         logger.exception("revoking user %s's conferences in tenant %s failed", user_id, tenant_id)
 
@@ -124,7 +114,7 @@ async def channels_deleted(
 ) -> None:
     """The channels' conferences end (`roomler.conference.access`)."""
     try:
-        await end_channel_conferences(media_of(ctx), session, tenant_id, channel_ids)
+        await end_channel_conferences(ctx.media, session, tenant_id, channel_ids)
     except Exception:
         logger.exception("ending the conferences of deleted channels %s failed", channel_ids)
 
@@ -132,6 +122,6 @@ async def channels_deleted(
 async def channel_made_private(ctx: ServerContext, session: AsyncSession, channel_id: str) -> None:
     """Tenant members outside the channel leave its running conferences."""
     try:
-        await revoke_lost(media_of(ctx), session, channel_id)
+        await revoke_lost(ctx.media, session, channel_id)
     except Exception:
         logger.exception("revoking access to the conferences of channel %s failed", channel_id)

@@ -44,19 +44,19 @@ from roomler.cluster.link import RedisUnavailable
 from roomler.cluster.node import ClusterNode, EnvelopeHandler
 from roomler.cluster.scripts import CLAIM, HOSTED, OWNER, RELEASE
 from roomler.cluster.wire import COMMAND, CONNECTION, REQUEST, Envelope
+from roomler.conference.conference_media import ROOM_CLOSED, ROOM_ENDED, ConferenceMedia
 from roomler.conference.errors import RoomElsewhere, RoomError
-from roomler.conference.media import ROOM_CLOSED, ROOM_ENDED, ConferenceMedia
 from roomler.ids import is_id
 from roomler.realtime.connection import CloseHook, Peer
-from roomler.realtime.hub import Realtime
-from roomler.realtime.protocol import (
+from roomler.realtime.handler_registry import Request
+from roomler.realtime.layer import Realtime
+from roomler.realtime.wire import (
     CLOSE_GOING_AWAY,
     BadRequest,
     ClientMessage,
     encode,
     frame_type,
 )
-from roomler.realtime.registry import Request, handle_message
 from roomler.tasks import BackgroundTasks
 
 logger = logging.getLogger(__name__)
@@ -198,11 +198,11 @@ class ConferenceForwarding:
     """The forwarding of `media:*` requests between edges and hosts (a `NodeService`)."""
 
     def __init__(
-        self, node: ClusterNode, rooms: ClusterRooms, hub: Realtime, media: ConferenceMedia
+        self, node: ClusterNode, rooms: ClusterRooms, realtime: Realtime, media: ConferenceMedia
     ) -> None:
         self.node = node
         self.rooms = rooms
-        self.hub = hub
+        self.realtime = realtime
         self.media = media
         self.node_id = node.node_id
         # Edge side: our connection id -> (conference id, hosting node).
@@ -210,7 +210,6 @@ class ConferenceForwarding:
         # Host side: connection id on another node -> its stand-in here.
         self.remote: dict[str, RemoteConnection] = {}
         self._tasks = BackgroundTasks(logger, "a conference task failed")
-        hub.on_disconnect(self._connection_closed)
 
     # --- NodeService ---------------------------------------------------------------------------
 
@@ -281,7 +280,8 @@ class ConferenceForwarding:
         else:
             self.forwarded[request.connection_id] = (conference_id, host)
 
-    async def _connection_closed(self, connection: Peer) -> None:
+    async def connection_closed(self, connection: Peer) -> None:
+        """An `on_disconnect` hook: a participant forwarded elsewhere left; tell its host."""
         entry = self.forwarded.pop(connection.connection_id, None)
         if entry is not None:
             targets = (self.node_id, connection.connection_id)
@@ -318,7 +318,7 @@ class ConferenceForwarding:
                 except BadRequest as exc:
                     logger.warning("%r: unreadable forwarded request: %s", remote, exc)
                     continue
-                await handle_message(self.hub, remote, message)
+                await self.realtime.registry.handle(remote, message)
         finally:
             await self._forget(remote)
 
@@ -327,7 +327,7 @@ class ConferenceForwarding:
         if self.remote.get(remote.connection_id) is remote:
             del self.remote[remote.connection_id]
         remote.close(CLOSE_GOING_AWAY)
-        await self.hub.run_close_hooks(remote)
+        await self.realtime.run_close_hooks(remote)
 
     def _on_command(self, envelope: Envelope) -> None:
         action = envelope.skip

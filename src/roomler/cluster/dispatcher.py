@@ -1,7 +1,7 @@
 """`ClusterDispatcher`: the `Dispatcher` of a node that shares its users with other nodes.
 
 A broadcast is delivered in two parts. This node's own connections get the frame at
-once, straight from `WsStorage`, exactly as with `LocalDispatcher`. For the other nodes
+once, straight from `OpenConnections`, exactly as with `LocalDispatcher`. For the other nodes
 one Redis script (`scripts.ROUTE`) looks up which nodes hold connections of the
 recipients (the `user:<id>` hashes) and publishes one envelope per such node, on that
 node's own channel, naming only the recipients it holds. The publishing node is never
@@ -20,7 +20,7 @@ from roomler.cluster.link import RedisLink, RedisUnavailable
 from roomler.cluster.scripts import ROUTE, TO_CONNECTION
 from roomler.cluster.wire import USERS
 from roomler.realtime.dispatcher import LocalDispatcher
-from roomler.realtime.storage import WsStorage
+from roomler.realtime.open_connections import OpenConnections
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,9 @@ ROUTE_CHUNK = 1000
 
 
 class ClusterDispatcher:
-    def __init__(self, storage: WsStorage, link: RedisLink, prefix: str, node_id: str) -> None:
+    def __init__(
+        self, storage: OpenConnections, link: RedisLink, prefix: str, node_id: str
+    ) -> None:
         self.storage = storage
         self.local = LocalDispatcher(storage)
         self.link = link

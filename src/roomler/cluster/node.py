@@ -27,7 +27,6 @@ import secrets
 import socket
 import time
 from collections.abc import Callable
-from functools import partial
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -45,11 +44,17 @@ from roomler.cluster.wire import (
     node_channel,
 )
 from roomler.config import RedisSettings
-from roomler.realtime.membership import channel_members, stored_presences, tenant_peer_pairs
+from roomler.db.queries import (
+    channel_member_ids,
+    in_session,
+    stored_presences,
+    tenant_peer_pairs,
+    with_session,
+)
+from roomler.realtime.open_connections import OpenConnections
 from roomler.realtime.presence import OFFLINE, PeerLookup, PresenceStore
-from roomler.realtime.protocol import encode
-from roomler.realtime.storage import WsStorage
 from roomler.realtime.typing_indicator import TypingIndicators
+from roomler.realtime.wire import encode
 from roomler.tasks import BackgroundTasks
 
 logger = logging.getLogger(__name__)
@@ -102,7 +107,7 @@ class ClusterNode:
     def __init__(
         self,
         settings: RedisSettings,
-        storage: WsStorage,
+        storage: OpenConnections,
         sessions: async_sessionmaker[AsyncSession],
         *,
         peers_of: PeerLookup,
@@ -132,7 +137,7 @@ class ClusterNode:
             self.node_id,
             peers_of,
             store_presence,
-            partial(tenant_peer_pairs, sessions),
+            with_session(sessions, tenant_peer_pairs),
         )
         self.typing: TypingIndicators | None = None
         self.envelope_handlers: dict[str, EnvelopeHandler] = {
@@ -246,7 +251,7 @@ class ClusterNode:
             await self.presence.announce(changes[i], changes[i + 1])
         for entry in typing:
             channel_id, _, user_id = entry.partition(":")
-            members = await channel_members(self.sessions, channel_id)
+            members = await in_session(self.sessions, channel_member_ids, channel_id)
             frame = encode("typing:stop", {"channel_id": channel_id, "user_id": user_id})
             await self.dispatcher.broadcast([m for m in members if m != user_id], frame)
 
@@ -266,7 +271,7 @@ class ClusterNode:
         """Replace what Redis holds for this node with what the node holds now."""
         users = self.storage.all_user_ids()
         try:
-            stored = await stored_presences(self.sessions, users)
+            stored = await in_session(self.sessions, stored_presences, users)
         except Exception:
             logger.exception("%r: reading presence choices failed; using memory", self)
             stored = {}

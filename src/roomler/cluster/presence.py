@@ -34,7 +34,7 @@ from roomler.realtime.presence import (
     PresenceStore,
     seen_by_others,
 )
-from roomler.realtime.protocol import encode
+from roomler.realtime.wire import encode
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ change is committed, from the REST routes that make it:
   (nor the organizer);
 - the channel deleted: its conferences, and its sub-channels', end.
 
-Who lost what is decided by the same rule as joining (`records.member_conference`), so
+Who lost what is decided by the same rule as joining (`queries.member_conference`), so
 a room never holds a user the REST API would refuse. The media side is
-`ConferenceMedia.revoke` (`media.py`): on the node hosting the room (carried there by
+`ConferenceMedia.revoke` (`conference_media.py`): on the node hosting the room (carried there by
 the cluster like `end` and `leave`), the user's participants close (transports,
 producers and consumers; the ports are freed and the peer gets DTLS close_notify),
 their connections get `media:room_closed {reason: "access_revoked"}`, the others
@@ -29,8 +29,8 @@ from collections.abc import Iterable
 from sqlalchemy import and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from roomler.conference.media import ConferenceMedia
-from roomler.conference.records import ENDED, IN_PROGRESS, close_participation, visible_to
+from roomler.conference.conference_media import ConferenceMedia
+from roomler.conference.queries import ENDED, IN_PROGRESS, close_participation, visible_to
 from roomler.db.models import Channel, Conference, TenantMember
 
 logger = logging.getLogger(__name__)

@@ -32,8 +32,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from roomler.conference.media import ConferenceMedia
-from roomler.conference.records import IN_PROGRESS, participant_counts
+from roomler.conference.conference_media import ConferenceMedia
+from roomler.conference.queries import IN_PROGRESS, participant_counts
 from roomler.db.models import Conference, ConferenceParticipant, utcnow
 from roomler.db.queries import channel_member_ids
 from roomler.realtime.events import EventPublisher

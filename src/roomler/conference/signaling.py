@@ -19,9 +19,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
+from roomler.conference.conference_media import ConferenceMedia
 from roomler.conference.errors import RoomError, sfu_failures_as_room_errors
-from roomler.conference.media import ConferenceMedia
-from roomler.conference.messages import (
+from roomler.conference.requests import (
     ConnectTransport,
     Consume,
     ConsumerAction,
@@ -35,11 +35,12 @@ from roomler.conference.messages import (
 )
 from roomler.conference.rooms import ParticipantMedia, Reconnecting, request_key_frame
 from roomler.conference.turn import ice_servers
+from roomler.config import TurnSettings
 from roomler.logs import log_context
 from roomler.realtime.connection import Peer
-from roomler.realtime.hub import Realtime
-from roomler.realtime.protocol import encode
-from roomler.realtime.registry import Request
+from roomler.realtime.handler_registry import Request
+from roomler.realtime.layer import Realtime
+from roomler.realtime.wire import encode
 from roomler.sfu import Consumer, Producer, WebRtcTransport
 
 logger = logging.getLogger(__name__)
@@ -98,20 +99,20 @@ class RequestForwarder(Protocol):
 
 
 class MediaSignaling:
-    """Registers the `media:*` handlers and the disconnect cleanup on a `Realtime` hub."""
+    """The `media:*` handlers and the disconnect cleanup, registered on a `Realtime` layer."""
 
     def __init__(
         self,
-        hub: Realtime,
         media: ConferenceMedia,
+        turn: TurnSettings,
         *,
         forwarder: RequestForwarder | None = None,
     ) -> None:
-        self.hub = hub
         self.media = media
+        self.turn = turn
         self.forwarder = forwarder
 
-    def register(self) -> None:
+    def register(self, realtime: Realtime) -> None:
         handlers: list[tuple[str, Callable[[dict[str, Any]], Any], Any]] = [
             ("media:join", Join.parse, self.join),
             ("media:connect_transport", ConnectTransport.parse, self.connect_transport),
@@ -128,8 +129,8 @@ class MediaSignaling:
             ("media:leave", Leave.parse, self.leave),
         ]
         for message_type, parse, handle in handlers:
-            self.hub.registry.register(message_type, self._guarded(parse, handle))
-        self.hub.on_disconnect(self.connection_closed)
+            realtime.registry.register(message_type, self._guarded(parse, handle))
+        realtime.on_disconnect(self.connection_closed)
 
     # --- joining -----------------------------------------------------------------------------
 
@@ -142,7 +143,7 @@ class MediaSignaling:
         )
         # No await from here on: the producers and participants listed are exactly those
         # there before this connection became a participant; later ones reach it by broadcast.
-        servers = ice_servers(self.hub.settings.turn, request.user_id, time.time())
+        servers = ice_servers(self.turn, request.user_id, time.time())
         request.reply(
             "media:router_capabilities", {"rtp_capabilities": room.router.rtp_capabilities}
         )
@@ -358,11 +359,3 @@ class MediaSignaling:
                     reply_media_error(request, "the server failed to handle this message")
 
         return run
-
-
-def register_media_signaling(
-    hub: Realtime, media: ConferenceMedia, *, forwarder: RequestForwarder | None = None
-) -> MediaSignaling:
-    signaling = MediaSignaling(hub, media, forwarder=forwarder)
-    signaling.register()
-    return signaling

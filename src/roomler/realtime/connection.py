@@ -4,7 +4,7 @@
 socket in order. A peer that stops reading fills its queue; the next `send()` then
 requests a close with 1013 instead of growing memory or stalling the broadcaster.
 
-When the server offers a direct write of ready-made frames (realtime/wsprotocol.py) and
+When the server offers a direct write of ready-made frames (realtime/uvicorn_protocol.py) and
 the writer is idle with nothing queued, `send()` writes the frame at once instead: no
 task wake-up, no ASGI call, and a broadcast's frame is built once for all recipients.
 """
@@ -18,8 +18,8 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from roomler.realtime.counters import WsCounters
-from roomler.realtime.protocol import CLOSE_TRY_AGAIN_LATER
-from roomler.realtime.wsprotocol import TextFrames, WriteFrame
+from roomler.realtime.uvicorn_protocol import TextFrames, WriteFrame
+from roomler.realtime.wire import CLOSE_TRY_AGAIN_LATER
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Delivery of encoded frames to connections: to a user, to one connection, to many users.
 
 Everything above this layer (the REST publisher, presence, typing, media handlers) hands
-frames to a `Dispatcher`. `LocalDispatcher` delivers to this node's `WsStorage`; a cluster
+frames to a `Dispatcher`. `LocalDispatcher` delivers to this node's `OpenConnections`; a cluster
 dispatcher can implement the same four methods by routing over a bus to the node that
 holds the connection. A frame is a `str` encoded once (`protocol.encode`) and shared by
 every recipient; no send ever waits on a socket (`WsSender.send` only queues).
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from roomler.realtime.storage import WsStorage
+from roomler.realtime.open_connections import OpenConnections
 
 
 class Dispatcher(Protocol):
@@ -48,7 +48,7 @@ class Dispatcher(Protocol):
 class LocalDispatcher:
     """Delivers to the connections held by this process."""
 
-    def __init__(self, storage: WsStorage) -> None:
+    def __init__(self, storage: OpenConnections) -> None:
         self.storage = storage
 
     async def send_to_user(self, user_id: str, frame: str) -> int:

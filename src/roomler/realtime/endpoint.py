@@ -17,9 +17,9 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from roomler.api.errors import error_response
 from roomler.auth.tokens import InvalidToken
 from roomler.db.models import User
+from roomler.errors import error_response
 from roomler.logs import bind_log_context
 from roomler.realtime.connection import Connection
 from roomler.realtime.handshake import (
@@ -27,8 +27,10 @@ from roomler.realtime.handshake import (
     allowed_origins,
     handshake_token,
 )
-from roomler.realtime.hub import Realtime, realtime_of
-from roomler.realtime.protocol import (
+from roomler.realtime.layer import Realtime
+from roomler.realtime.ratelimit import MessageRateLimiter, Verdict
+from roomler.realtime.uvicorn_protocol import EXTENSION
+from roomler.realtime.wire import (
     CLOSE_GOING_AWAY,
     CLOSE_MESSAGE_TOO_BIG,
     CLOSE_POLICY_VIOLATION,
@@ -40,9 +42,6 @@ from roomler.realtime.protocol import (
     encode_connected,
     encode_error,
 )
-from roomler.realtime.ratelimit import MessageRateLimiter, Verdict
-from roomler.realtime.registry import handle_message
-from roomler.realtime.wsprotocol import EXTENSION
 
 logger = logging.getLogger(__name__)
 
@@ -50,20 +49,19 @@ logger = logging.getLogger(__name__)
 CLOSE_TIMEOUT_SECS = 10.0
 
 
-async def websocket_endpoint(websocket: WebSocket) -> None:
-    hub = realtime_of(websocket.app.state.ctx)
+async def websocket_endpoint(realtime: Realtime, websocket: WebSocket) -> None:
     try:
-        user_id, presence, expires_at = await authenticate(hub, websocket)
+        user_id, presence, expires_at = await authenticate(realtime, websocket)
     except HandshakeRejected as exc:
         await deny(websocket, exc)
         return
     await websocket.accept()
-    await WsSession(hub, websocket, user_id, expires_at).run(presence)
+    await WsSession(realtime, websocket, user_id, expires_at).run(presence)
 
 
-async def authenticate(hub: Realtime, websocket: WebSocket) -> tuple[str, str, int]:
+async def authenticate(realtime: Realtime, websocket: WebSocket) -> tuple[str, str, int]:
     """The user id, stored presence and token expiry (epoch seconds) of an upgrade."""
-    app = hub.settings.app
+    app = realtime.settings.app
     allowed = allowed_origins(
         websocket.url.scheme, websocket.headers.get("host"), app.public_url, app.cors_origins
     )
@@ -71,10 +69,10 @@ async def authenticate(hub: Realtime, websocket: WebSocket) -> tuple[str, str, i
         websocket.query_params, websocket.cookies, websocket.headers.get("origin"), allowed
     )
     try:
-        claims = hub.tokens.verify(token, "access")
+        claims = realtime.tokens.verify(token, "access")
     except InvalidToken as exc:
         raise HandshakeRejected(401, str(exc)) from None
-    async with hub.sessions() as session:
+    async with realtime.sessions() as session:
         user = await session.get(User, claims.user_id)
     if user is None:
         raise HandshakeRejected(401, "User no longer exists")
@@ -95,11 +93,11 @@ async def deny(websocket: WebSocket, rejection: HandshakeRejected) -> None:
 class WsSession:
     """One accepted connection, from the `connected` frame to its cleanup."""
 
-    def __init__(self, hub: Realtime, websocket: WebSocket, user_id: str, expires_at: int):
-        self.hub = hub
+    def __init__(self, realtime: Realtime, websocket: WebSocket, user_id: str, expires_at: int):
+        self.realtime = realtime
         self.websocket = websocket
         self.expires_at = expires_at
-        ws = hub.settings.ws
+        ws = realtime.settings.ws
         direct = websocket.scope.get("extensions", {}).get(EXTENSION, {})
         self.connection = Connection(
             user_id,
@@ -107,7 +105,7 @@ class WsSession:
             websocket.send_text,
             ws.send_queue_frames,
             direct.get("write"),
-            hub.counters,
+            realtime.counters,
         )
         self.max_frame_chars = ws.max_frame_bytes
         self.peer_close_code: int | None = None
@@ -118,7 +116,7 @@ class WsSession:
         bind_log_context(user_id=connection.user_id, connection_id=connection.connection_id)
         opened = time.monotonic()
         connection.send(encode_connected(connection.user_id, connection.connection_id))
-        self.hub.open(connection)
+        self.realtime.open(connection)
         expiry = asyncio.get_running_loop().call_later(
             max(0.0, self.expires_at - time.time()),
             connection.close,
@@ -135,10 +133,10 @@ class WsSession:
             expiry.cancel()
             connection.close(CLOSE_GOING_AWAY)  # no-op if a code was already chosen
             await self._stop(reader, writer)
-            await self.hub.closed(connection)
+            await self.realtime.closed(connection)
             ended_by = "the client" if server_close is None else f"the server ({server_close})"
             code = server_close if server_close is not None else self.peer_close_code
-            for observe in self.hub.close_observers:
+            for observe in self.realtime.close_observers:
                 observe(code)
             logger.info(
                 "WebSocket closed by %s after %.1f s %s",
@@ -169,13 +167,13 @@ class WsSession:
         to its first message, its peers have been told it is here.
         """
         connection = self.connection
-        await self.hub.arrived(connection, stored_presence)
-        ws = self.hub.settings.ws
+        await self.realtime.arrived(connection, stored_presence)
+        ws = self.realtime.settings.ws
         limiter = MessageRateLimiter(
             ws.rate_per_sec, ws.rate_burst, ws.flood_close_secs, time.monotonic()
         )
         receive = self.websocket.receive
-        counters = self.hub.counters
+        counters = self.realtime.counters
         while not connection.closing:
             message = await receive()
             if message["type"] == "websocket.disconnect":
@@ -203,7 +201,7 @@ class WsSession:
         except BadRequest as exc:
             self.send_error(str(exc), exc.request_type, exc.request_id)
             return
-        await handle_message(self.hub, self.connection, message)
+        await self.realtime.registry.handle(self.connection, message)
 
     def send_error(
         self, message: str, request_type: str | None = None, request_id: str | None = None

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from roomler.config import WsSettings
-from roomler.realtime.wsprotocol import RoomlerWebSocketProtocol
+from roomler.realtime.uvicorn_protocol import RoomlerWebSocketProtocol
 
 # uvicorn's implementation on websockets' sans-I/O core, plus the direct frame write.
 UVICORN_WS_IMPL = RoomlerWebSocketProtocol

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Protocol
 
 from roomler.realtime.dispatcher import Dispatcher
-from roomler.realtime.protocol import encode
+from roomler.realtime.wire import encode
 
 OFFLINE = "offline"
 INVISIBLE = "invisible"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from roomler.realtime.dispatcher import Dispatcher
-from roomler.realtime.protocol import encode
+from roomler.realtime.wire import encode
 from roomler.tasks import BackgroundTasks
 
 logger = logging.getLogger(__name__)

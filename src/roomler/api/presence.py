@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from roomler.api.deps import Context, Membership, Session
-from roomler.realtime.hub import realtime_of
-from roomler.realtime.membership import tenant_member_ids
+from roomler.db.queries import tenant_member_ids
 
 router = APIRouter(prefix="/tenant/{tid}", tags=["presence"])
 
@@ -14,6 +13,5 @@ router = APIRouter(prefix="/tenant/{tid}", tags=["presence"])
 @router.get("/presence")
 async def tenant_presence(ctx: Context, member: Membership, session: Session) -> dict[str, str]:
     """`{user_id: presence}` for the tenant's members, so a client can draw them on load."""
-    hub = realtime_of(ctx)
     members = await tenant_member_ids(session, member.tenant_id)
-    return await hub.presence.snapshot(members, member.user_id)
+    return await ctx.presence.snapshot(members, member.user_id)

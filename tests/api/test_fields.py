@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.test_channels import create_channel, make_tenant
 from tests.conftest import Account
-from tests.test_channels import create_channel, make_tenant
 
 NUL = "a\x00b"
 

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.test_channels import add_to_tenant, create_channel, make_tenant
 from tests.conftest import Account
-from tests.test_channels import add_to_tenant, create_channel, make_tenant
 
 
 @dataclass

@@ -5,6 +5,8 @@ the frame's `data` object into whatever the handler wants and raises `ValueError
 precise message when a field is missing or wrong (the client then gets `bad_request`).
 The handler gets a `Request` (the connection, the request id, a way to reply) and the
 parsed data; it may reply to the connection, publish to others, or raise `Refused`.
+A handler is given what it needs when it is built (a bound method of an object that
+holds its services), never the whole layer through the request.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from roomler.realtime.connection import CloseHook, Peer
-from roomler.realtime.protocol import (
+from roomler.realtime.wire import (
     ERROR_BAD_REQUEST,
     ERROR_INTERNAL,
     MAX_ECHOED_TYPE_LENGTH,
@@ -23,9 +25,6 @@ from roomler.realtime.protocol import (
     encode,
     encode_error,
 )
-
-if TYPE_CHECKING:
-    from roomler.realtime.hub import Realtime
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +46,6 @@ class Refused(Exception):
 class Request:
     """One client message being handled, with the connection it came on."""
 
-    hub: Realtime
     connection: Peer
     type: str
     request_id: str | None
@@ -94,49 +92,34 @@ class HandlerRegistry:
             raise ValueError(f"a handler for {message_type!r} is already registered")
         self._handlers[message_type] = Registration(handler, parse or _keep_data)
 
-    def replace(
-        self, message_type: str, handler: Handler[T], parse: Parser[T] | None = None
-    ) -> Registration[Any]:
-        """Put another handler in front of a registered type; returns the old registration.
-
-        Used to route a type elsewhere (the cluster forwards `media:*` to the node that
-        hosts the conference) while keeping the original for local handling.
-        """
-        old = self._handlers.get(message_type)
-        if old is None:
-            raise ValueError(f"no handler for {message_type!r} is registered")
-        self._handlers[message_type] = Registration(handler, parse or _keep_data)
-        return old
-
     def get(self, message_type: str) -> Registration[Any] | None:
         return self._handlers.get(message_type)
 
     def types(self) -> list[str]:
         return sorted(self._handlers)
 
-
-async def handle_message(hub: Realtime, connection: Peer, message: ClientMessage) -> None:
-    """Run the handler of one parsed client message, answering every failure with `error`."""
-    registration = hub.registry.get(message.type)
-    if registration is None:
-        kind = message.type[:MAX_ECHOED_TYPE_LENGTH]
-        connection.send(
-            encode_error(
-                ERROR_BAD_REQUEST,
-                f"unknown message type {kind!r}",
-                request_type=kind,
-                request_id=message.request_id,
+    async def handle(self, connection: Peer, message: ClientMessage) -> None:
+        """Run the handler of one parsed client message, answering every failure with `error`."""
+        registration = self._handlers.get(message.type)
+        if registration is None:
+            kind = message.type[:MAX_ECHOED_TYPE_LENGTH]
+            connection.send(
+                encode_error(
+                    ERROR_BAD_REQUEST,
+                    f"unknown message type {kind!r}",
+                    request_type=kind,
+                    request_id=message.request_id,
+                )
             )
-        )
-        return
-    request = Request(hub, connection, message.type, message.request_id)
-    try:
-        data = registration.parse(message.data)
-        await registration.handler(request, data)
-    except Refused as exc:
-        request.reply_error(exc.code, exc.message)
-    except ValueError as exc:
-        request.reply_error(ERROR_BAD_REQUEST, str(exc))
-    except Exception:
-        logger.exception("%r: handling %s failed", connection, message.type)
-        request.reply_error(ERROR_INTERNAL, "the server failed to handle this message")
+            return
+        request = Request(connection, message.type, message.request_id)
+        try:
+            data = registration.parse(message.data)
+            await registration.handler(request, data)
+        except Refused as exc:
+            request.reply_error(exc.code, exc.message)
+        except ValueError as exc:
+            request.reply_error(ERROR_BAD_REQUEST, str(exc))
+        except Exception:
+            logger.exception("%r: handling %s failed", connection, message.type)
+            request.reply_error(ERROR_INTERNAL, "the server failed to handle this message")

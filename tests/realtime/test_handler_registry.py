@@ -7,9 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
-from roomler.realtime.connection import Connection
-from roomler.realtime.handlers import ping
-from roomler.realtime.registry import HandlerRegistry, Refused, Request
+from roomler.realtime.builtin_handlers import ping
+from roomler.realtime.connection import Peer
+from roomler.realtime.handler_registry import HandlerRegistry, Refused, Request
 from tests.realtime.conftest import LiveServer, open_client, register
 
 
@@ -28,9 +28,9 @@ async def test_a_plugged_in_handler_replies_publishes_and_cleans_up(
 
     async def echo(request: Request, text: str) -> None:
         request.reply("test:echoed", {"text": text, "connection_id": request.connection_id})
-        await request.hub.publish([request.user_id], "test:heard", {"text": text})
+        await server.realtime.publish([request.user_id], "test:heard", {"text": text})
 
-        async def forget(connection: Connection) -> None:
+        async def forget(connection: Peer) -> None:
             closed.append(connection.connection_id)
 
         request.on_close(forget)
@@ -41,14 +41,14 @@ async def test_a_plugged_in_handler_replies_publishes_and_cleans_up(
     async def crash(request: Request, _data: dict[str, Any]) -> None:
         raise RuntimeError("bug")
 
-    async def on_disconnect(connection: Connection) -> None:
+    async def on_disconnect(connection: Peer) -> None:
         disconnected.append(connection.connection_id)
 
     def install() -> None:
-        server.hub.registry.register("test:echo", echo, parse_text)
-        server.hub.registry.register("test:refuse", refuse)
-        server.hub.registry.register("test:crash", crash)
-        server.hub.on_disconnect(on_disconnect)
+        server.realtime.registry.register("test:echo", echo, parse_text)
+        server.realtime.registry.register("test:refuse", refuse)
+        server.realtime.registry.register("test:crash", crash)
+        server.realtime.on_disconnect(on_disconnect)
 
     await server.call(install)
     alice = await register(http, "alice")

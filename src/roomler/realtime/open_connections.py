@@ -1,4 +1,4 @@
-"""`WsStorage`: the open WebSocket connections of this node, by user and by connection id."""
+"""`OpenConnections`: the open WebSocket connections of this node, by user and by connection id."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class WsSender(Protocol):
         ...
 
 
-class WsStorage:
+class OpenConnections:
     """Two indexes over the same senders.
 
     `connections` maps a user to their senders (user-level delivery); `connection_map`

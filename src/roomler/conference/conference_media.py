@@ -40,7 +40,7 @@ from roomler.conference.errors import (
     RoomElsewhere,
     RoomError,
 )
-from roomler.conference.records import ENDED, IN_PROGRESS, close_participation, member_conference
+from roomler.conference.queries import ENDED, IN_PROGRESS, close_participation, member_conference
 from roomler.conference.rooms import (
     Departure,
     MediaRoom,
@@ -49,10 +49,9 @@ from roomler.conference.rooms import (
     RoomManager,
 )
 from roomler.config import MediasoupSettings
-from roomler.context import ServerContext
 from roomler.db.models import Conference, User, utcnow
 from roomler.realtime.dispatcher import Dispatcher
-from roomler.realtime.protocol import encode
+from roomler.realtime.wire import encode
 from roomler.sfu import Router, Worker, WorkerPool, WorkerPoolSettings
 from roomler.tasks import BackgroundTasks
 
@@ -642,12 +641,3 @@ class ConferenceMedia:
         await self.dispatcher.broadcast(
             user_ids, encode(event_type, data), exclude_connection=exclude_connection
         )
-
-
-# Where the server context keeps the service (`ServerContext.extras`).
-CONFERENCE_KEY = "conference"
-
-
-def media_of(ctx: ServerContext) -> ConferenceMedia:
-    media: ConferenceMedia = ctx.extras[CONFERENCE_KEY]
-    return media

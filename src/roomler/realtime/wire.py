@@ -4,6 +4,10 @@ Every frame is a JSON text frame `{"type": ..., "data": {...}}`; a client frame 
 `request_id` (a string of at most 64 characters) which the direct reply echoes. The one
 exception is the first server frame, `{"type": "connected", "user_id", "connection_id"}`.
 `docs/protocol.md` describes every message type.
+
+`ClientMessage.parse` reads the frame by hand: it runs for every frame a client sends, and
+checks only the envelope. The fields of a message's `data` are checked by the handler's
+`RequestData` model (`request_data.py`), with pydantic.
 """
 
 from __future__ import annotations
@@ -11,8 +15,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
-
-from roomler.ids import is_id
 
 MAX_REQUEST_ID_LENGTH = 64
 # Echoed types are cut to this length so an error never reflects a huge string back.
@@ -137,26 +139,3 @@ def encode_error(
     if request_type is not None:
         data["request_type"] = request_type
     return encode("error", data, request_id)
-
-
-# --- field validation for handlers: each raises ValueError naming the field -----------------
-
-
-def require_id(data: dict[str, Any], field: str) -> str:
-    value = data.get(field)
-    if value is None:
-        raise ValueError(f"data.{field} is required")
-    if not is_id(value):
-        raise ValueError(f"data.{field} must be a 24-character lowercase hex id")
-    assert isinstance(value, str)
-    return value
-
-
-def require_choice(data: dict[str, Any], field: str, choices: tuple[str, ...]) -> str:
-    value = data.get(field)
-    if value is None:
-        raise ValueError(f"data.{field} is required")
-    if value not in choices:
-        raise ValueError(f"data.{field} must be one of {'|'.join(choices)}")
-    assert isinstance(value, str)
-    return value

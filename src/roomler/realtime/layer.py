@@ -1,12 +1,12 @@
 """`Realtime`: the real-time layer of one server, and the `EventPublisher` the REST API uses.
 
-It owns the connection storage, the dispatcher, presence, typing indicators and the
-handler registry; `endpoint.py` runs each WebSocket against it. Other features plug in
+It owns the connection storage, the handler registry and typing indicators, and is given
+its dispatcher and presence: one node's (`LocalDispatcher`, `PresenceService`) or the
+cluster's (`roomler.cluster`), the same interfaces either way. `roomler.app` decides
+which and composes them; this layer imports nothing of the cluster, the conferences or
+the REST API. `endpoint.py` runs each WebSocket against it. Other features plug in
 through `registry.register(...)` (message handlers) and `on_disconnect(...)` (cleanup
 when any connection goes away).
-
-With `ROOMLER__REDIS__URL` set, the dispatcher and presence are the cluster's
-(`roomler.cluster`): the same interfaces, shared with the other nodes through Redis.
 """
 
 from __future__ import annotations
@@ -16,39 +16,27 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from roomler.auth.tokens import TokenIssuer
 from roomler.config import Settings
-from roomler.context import ServerContext
+from roomler.db.queries import channel_member_ids, with_session
+from roomler.realtime.builtin_handlers import BuiltinHandlers
 from roomler.realtime.connection import CloseHook, Connection, Peer
 from roomler.realtime.counters import WsCounters
-from roomler.realtime.dispatcher import Dispatcher, LocalDispatcher
-from roomler.realtime.handlers import register_builtin_handlers
-from roomler.realtime.membership import channel_members, store_presence, tenant_peer_ids
-from roomler.realtime.presence import Presence, PresenceService
-from roomler.realtime.protocol import CLOSE_GOING_AWAY, encode
-from roomler.realtime.registry import HandlerRegistry
-from roomler.realtime.storage import WsStorage
-from roomler.realtime.typing_indicator import TypingIndicators
-
-if TYPE_CHECKING:
-    from roomler.cluster.node import ClusterNode
+from roomler.realtime.dispatcher import Dispatcher
+from roomler.realtime.handler_registry import HandlerRegistry
+from roomler.realtime.open_connections import OpenConnections
+from roomler.realtime.presence import Presence
+from roomler.realtime.typing_indicator import TypingIndicators, TypingLedger
+from roomler.realtime.wire import CLOSE_GOING_AWAY, encode
 
 logger = logging.getLogger(__name__)
 
-# How long a shutdown waits for closed connections to be cleaned up before leaving.
-SHUTDOWN_DRAIN_SECS = 3.0
-
-# Where the server context keeps the layer (`ServerContext.extras`).
-REALTIME_KEY = "realtime"
-
-
-def realtime_of(ctx: ServerContext) -> Realtime:
-    hub: Realtime = ctx.extras[REALTIME_KEY]
-    return hub
+# Told when a message is posted (the cluster ends the author's typing on other nodes).
+PostedHook = Callable[[str, str], None]
 
 
 class Realtime:
@@ -58,37 +46,25 @@ class Realtime:
         sessions: async_sessionmaker[AsyncSession],
         tokens: TokenIssuer,
         *,
-        storage: WsStorage | None = None,
-        dispatcher: Dispatcher | None = None,
+        storage: OpenConnections,
+        dispatcher: Dispatcher,
+        presence: Presence,
+        typing_ledger: TypingLedger | None = None,
+        on_message_posted: PostedHook | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.tokens = tokens
-        self.storage = storage or WsStorage()
-        self.cluster: ClusterNode | None = None
-        self.dispatcher: Dispatcher
-        self.presence: Presence
-        if dispatcher is None and settings.redis.url:
-            from roomler.cluster.node import ClusterNode
-
-            self.cluster = ClusterNode(
-                settings.redis,
-                self.storage,
-                sessions,
-                peers_of=self._peers_of,
-                store_presence=self._store_presence,
-            )
-            self.dispatcher = self.cluster.dispatcher
-            self.presence = self.cluster.presence
-        else:
-            self.dispatcher = dispatcher or LocalDispatcher(self.storage)
-            self.presence = PresenceService(self.dispatcher, self._peers_of, self._store_presence)
+        self.storage = storage
+        self.dispatcher = dispatcher
+        self.presence = presence
         self.typing = TypingIndicators(
-            self.dispatcher,
+            dispatcher,
             settings.typing.timeout_secs,
-            ledger=self.cluster,
-            members=partial(channel_members, sessions),
+            ledger=typing_ledger,
+            members=with_session(sessions, channel_member_ids),
         )
+        self._on_message_posted = on_message_posted
         self.registry = HandlerRegistry()
         self.close_hooks: list[CloseHook] = []
         # Connections accepted and not yet fully cleaned up (presence, typing, hooks).
@@ -98,7 +74,9 @@ class Realtime:
         # Told of each connection's end with its close code (the server's, else the peer's;
         # None if there was none). The metrics count closes by code (roomler.metrics).
         self.close_observers: list[Callable[[int | None], None]] = []
-        register_builtin_handlers(self.registry)
+        BuiltinHandlers(with_session(sessions, channel_member_ids), self.typing, presence).register(
+            self.registry
+        )
 
     # --- EventPublisher --------------------------------------------------------------------
 
@@ -120,8 +98,8 @@ class Realtime:
 
     async def message_posted(self, channel_id: str, author_id: str) -> None:
         await self.typing.message_posted(channel_id, author_id)
-        if self.cluster is not None:
-            self.cluster.message_posted(channel_id, author_id)
+        if self._on_message_posted is not None:
+            self._on_message_posted(channel_id, author_id)
 
     # --- connection lifecycle --------------------------------------------------------------
 
@@ -167,26 +145,15 @@ class Realtime:
         except Exception:
             logger.exception("cleanup after %r failed in %r", connection, step)
 
-    async def start(self) -> None:
-        """Join the cluster, when there is one (Redis unreachable: serve alone meanwhile)."""
-        if self.cluster is not None:
-            await self.cluster.start(self.typing)
-
     async def shutdown(self) -> None:
+        """Drop typing indicators and ask every connection to close (server shutdown)."""
         self.typing.close()
         for sender in self.storage:
             if isinstance(sender, Connection):
                 sender.close(CLOSE_GOING_AWAY, "server shutting down")
-        if self.cluster is not None:
-            deadline = time.monotonic() + SHUTDOWN_DRAIN_SECS
-            while self.live_sessions and time.monotonic() < deadline:
-                await asyncio.sleep(0.02)
-            await self.cluster.stop()
 
-    # --- database access for presence ------------------------------------------------------
-
-    async def _peers_of(self, user_id: str) -> list[str]:
-        return await tenant_peer_ids(self.sessions, user_id)
-
-    async def _store_presence(self, user_id: str, presence: str) -> None:
-        await store_presence(self.sessions, user_id, presence)
+    async def drained(self, timeout_secs: float) -> None:
+        """Wait, at most `timeout_secs`, until closed connections are cleaned up."""
+        deadline = time.monotonic() + timeout_secs
+        while self.live_sessions and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)

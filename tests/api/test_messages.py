@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from roomler.db.models import Message
+from tests.api.test_channels import add_to_tenant, create_channel, make_tenant
 from tests.conftest import Account
-from tests.test_channels import add_to_tenant, create_channel, make_tenant
 
 
 @dataclass
