@@ -17,7 +17,13 @@ from typing import Any
 import httpx
 
 from roomler.sfu.dtls import DtlsState
-from tests.conference.conftest import MediaClient, chrome_rtp_capabilities, is_media, join_all
+from tests.conference.conftest import (
+    MEDIA_START_TIMEOUT,
+    MediaClient,
+    chrome_rtp_capabilities,
+    is_media,
+    join_all,
+)
 from tests.conference.peers import connect, vp8_packet
 from tests.realtime.conftest import User
 from tests.sfu.browser.harness import udp_port_is_bound
@@ -36,7 +42,11 @@ class Rest:
 
     async def ok(self, user: User, method: str, path: str, body: Any = None) -> Any:
         response = await self.http.request(
-            method, f"/api/tenant/{self.tenant_id}{path}", json=body, headers=user.headers
+            method,
+            f"/api/tenant/{self.tenant_id}{path}",
+            json=body,
+            headers=user.headers,
+            timeout=MEDIA_START_TIMEOUT,  # `start` may fork the SFU's workers
         )
         assert response.status_code in (200, 201), response.text
         return response.json()
