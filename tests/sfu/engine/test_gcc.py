@@ -377,3 +377,12 @@ def test_upgrades_need_what_the_link_was_seen_to_carry() -> None:
     )
     # Kept while the estimate holds it, whatever the limit.
     assert allocator.allocate(1_600_000, demands, 7.0, upgrade_limit=100_000).layers["v"] == (2, 0)
+
+
+def test_a_higher_layer_measured_cheaper_is_never_the_base_layer() -> None:
+    """The sender starves its middle encoding for a moment: it measures below the lowest."""
+    allocator = BitrateAllocator()
+    demand = Demand("v", Priority.VIDEO, {(0, 0): 150_000.0, (1, 0): 110_000.0, (2, 0): 0.0})
+    # Ordered by cost, (1, 0) would be the base layer and fit here.
+    assert allocator.allocate(140_000, [demand], 0.0).layers["v"] is None
+    assert BitrateAllocator().allocate(200_000, [demand], 0.0).layers["v"] == (0, 0)

@@ -78,9 +78,14 @@ class Allocation:
 
 
 def _steps(demand: Demand) -> list[tuple[Layers, float]]:
-    """The consumer's layers from cheapest up, keeping only those that cost more each step."""
+    """The consumer's layers from the lowest up, keeping only those that cost more each step.
+
+    Ordered by layer, not by cost: the costs are measured, and a higher encoding the sender
+    starves for a moment (CPU, its own estimate) may measure below a lower one; ordered by
+    cost it would become the base layer and be sent to a receiver that cannot carry it.
+    """
     steps: list[tuple[Layers, float]] = []
-    for layers, bitrate in sorted(demand.layers.items(), key=lambda item: (item[1], item[0])):
+    for layers, bitrate in sorted(demand.layers.items()):
         if not steps or bitrate > steps[-1][1]:
             steps.append((layers, bitrate))
     return steps
