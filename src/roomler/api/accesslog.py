@@ -29,7 +29,7 @@ _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 def request_id_of(scope: Scope) -> str:
     for name, value in scope.get("headers", []):
         if name == REQUEST_ID_HEADER.encode():
-            given = value.decode("latin-1")
+            given: str = value.decode("latin-1")
             if _SANE_REQUEST_ID.match(given):
                 return given
     return uuid.uuid4().hex

@@ -10,7 +10,7 @@ tests know it; `tests/api/test_fields.py` checks that every text field of the AP
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
@@ -25,7 +25,7 @@ def refuse_nul(value: str) -> str:
     return value
 
 
-def given_string(field: str) -> dict[str, object]:
+def given_string(field: str) -> dict[str, Any]:
     """JSON Schema: `field` is present and a string (not null), for cross-field rules
     such as "one of these is required" in a model's `json_schema_extra`."""
     text = {"type": "string", "minLength": 1, "pattern": NO_NUL_PATTERN}

@@ -24,6 +24,6 @@ async def health() -> dict[str, str]:
 )
 async def ready(request: Request) -> JSONResponse:
     readiness: Readiness = request.app.state.readiness
-    is_ready, body = await readiness.report()
-    body: dict[str, Any] = {**body, "version": __version__}
+    is_ready, checks = await readiness.report()
+    body: dict[str, Any] = {**checks, "version": __version__}
     return JSONResponse(body, status_code=200 if is_ready else 503)

@@ -24,7 +24,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
 from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
-from starlette.routing import compile_path, get_route_path
+from starlette.routing import compile_path, get_route_path  # type: ignore[attr-defined]
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from roomler.api.deps import get_current_user, get_tenant_member
@@ -110,10 +110,10 @@ def document_errors(app: FastAPI, schema: dict[str, Any]) -> None:
                 statuses.add(422)
             for status in sorted(statuses):
                 responses[str(status)] = _error_response(status)
-            for status, declared in (route.responses or {}).items():
-                if str(status).isdigit() and int(str(status)) >= 400:
-                    responses[str(status)] = _error_response(
-                        int(str(status)), declared.get("description")
+            for code, declared in (route.responses or {}).items():
+                if str(code).isdigit() and int(str(code)) >= 400:
+                    responses[str(code)] = _error_response(
+                        int(str(code)), declared.get("description")
                     )
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from roomler.config import Settings
+from tests.api.test_channels import create_channel, make_tenant
 from tests.conftest import Account
-from tests.test_channels import create_channel, make_tenant
 
 OWN = "http://testserver"
 ALLOWED = "http://allowed.example"  # in the test settings' CORS_ORIGINS

@@ -8,8 +8,8 @@ import httpx
 import jsonschema_rs
 import pytest
 
+from tests.api.test_channels import make_tenant
 from tests.conftest import Account
-from tests.test_channels import make_tenant
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 
