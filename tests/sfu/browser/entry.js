@@ -215,6 +215,7 @@ async function stats() {
 			framesDecoded: rtp?.framesDecoded ?? 0,
 			frameWidth: rtp?.frameWidth ?? null,
 			frameHeight: rtp?.frameHeight ?? null,
+			framesPerSecond: rtp?.framesPerSecond ?? null,
 			packetsLost: rtp?.packetsLost ?? 0,
 			nackCount: rtp?.nackCount ?? 0,
 			pliCount: rtp?.pliCount ?? 0,
@@ -234,6 +235,12 @@ async function stats() {
 			frameWidth: rtps[0]?.frameWidth ?? null,
 			frameHeight: rtps[0]?.frameHeight ?? null,
 			framesPerSecond: rtps[0]?.framesPerSecond ?? null,
+			// Each simulcast encoding as the sender reports encoding it.
+			encodings: rtps.map((rtp) => ({
+				rid: rtp.rid ?? null,
+				frameWidth: rtp.frameWidth ?? null,
+				framesPerSecond: rtp.framesPerSecond ?? null,
+			})),
 			timestamp: rtps[0]?.timestamp ?? performance.timeOrigin + performance.now(),
 		};
 	}
