@@ -186,6 +186,9 @@ async def assert_receives(viewer: BrowserUser, username: str) -> None:
 
 
 async def assert_screen_plays(viewer: BrowserUser, username: str) -> None:
+    # The client pauses the consumer of a tile scrolled out of view (issue 13): the viewer
+    # looks at the share, as a person would.
+    await screen_tile(viewer, username).scroll_into_view_if_needed()
     screen = screen_tile(viewer, username).locator("video")
     ok, video = await poll(
         lambda: inbound(viewer, screen),
