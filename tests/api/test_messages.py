@@ -153,6 +153,34 @@ async def test_invalid_message_bodies_are_422(client: httpx.AsyncClient, room: R
     assert len(longest["content"]) == 10000
 
 
+async def test_a_refused_length_says_the_limit_in_characters(
+    client: httpx.AsyncClient, room: Room
+) -> None:
+    # Characters as people count them: 10001 emoji are 20002 UTF-16 units, still 10001.
+    for content, length in [("x" * 10001, 10001), ("😀" * 10001, 10001)]:
+        response = await client.post(
+            room.url, headers=room.alice.headers, json={"content": content}
+        )
+        assert response.status_code == 422
+        assert response.json() == {
+            "error": "validation",
+            "message": f"content: must be at most 10000 characters long, not {length}",
+        }
+    assert len((await post(client, room, room.alice, "😀" * 10000))["content"]) == 10000
+    empty = await client.post(room.url, headers=room.alice.headers, json={"content": ""})
+    assert empty.json()["message"] == "content: must not be empty"
+    nonce = await client.post(
+        room.url, headers=room.alice.headers, json={"content": "hi", "nonce": "n" * 65}
+    )
+    assert nonce.json()["message"] == "nonce: must be at most 64 characters long, not 65"
+    mid = (await post(client, room, room.alice, "short"))["id"]
+    edit = await client.put(
+        f"{room.url}/{mid}", headers=room.alice.headers, json={"content": "y" * 12000}
+    )
+    assert edit.status_code == 422
+    assert edit.json()["message"] == "content: must be at most 10000 characters long, not 12000"
+
+
 async def test_reading_needs_visibility_and_writing_needs_membership(
     client: httpx.AsyncClient, room: Room
 ) -> None:

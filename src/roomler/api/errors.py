@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from roomler.api.fields import length_message
 from roomler.errors import error_response
 
 
@@ -52,7 +53,8 @@ def describe_validation(errors: list[dict[str, Any]]) -> str:
     parts = []
     for error in errors[:3]:
         location = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{location}: {error.get('msg', 'invalid')}")
+        message = length_message(error) or error.get("msg", "invalid")
+        parts.append(f"{location}: {message}")
     if len(errors) > 3:
         parts.append(f"and {len(errors) - 3} more")
     return "; ".join(parts)

@@ -32,6 +32,28 @@ def given_string(field: str) -> dict[str, Any]:
     return {"required": [field], "properties": {field: text}}
 
 
+def length_message(error: dict[str, Any]) -> str | None:
+    """Our wording for a text length refusal, or None if `error` is not one.
+
+    Length limits go on top of `Text` (`Annotated[Text, Field(max_length=100)]`), after its
+    NUL check; pydantic then checks them as generic constraints and words the refusal for
+    any sized value ("Value should have at most 100 items after validation"). The API says
+    the limit in characters instead.
+    """
+    if error.get("type") not in ("too_long", "too_short") or not isinstance(
+        error.get("input"), str
+    ):
+        return None
+    limits = error.get("ctx") or {}
+    length = len(error["input"])
+    if error["type"] == "too_long":
+        return f"must be at most {limits.get('max_length')} characters long, not {length}"
+    least = limits.get("min_length")
+    if least == 1:
+        return "must not be empty"
+    return f"must be at least {least} characters long, not {length}"
+
+
 # Length limits go on top: `Annotated[Text, Field(min_length=1, max_length=100)]`.
 Text = Annotated[
     str, AfterValidator(refuse_nul), Field(json_schema_extra={"pattern": NO_NUL_PATTERN})

@@ -13,6 +13,16 @@ import type { Id, Message, MessageDeleted, TypingEvent } from '../lib/types';
 import { channels, refreshChannels, tenant } from './workspace';
 
 export const PAGE_SIZE = 50;
+/** The server's limit on a message's `content`, in characters (code points, as Python counts). */
+export const MESSAGE_MAX_CHARS = 10_000;
+
+/** Why `content` cannot be sent as it is, or null: the limit is told before sending, never cut. */
+export function contentTooLong(content: string): string | null {
+	const length = [...content].length;
+	if (length <= MESSAGE_MAX_CHARS) return null;
+	const over = length - MESSAGE_MAX_CHARS;
+	return `Too long: ${length.toLocaleString('en')} characters, the limit is ${MESSAGE_MAX_CHARS.toLocaleString('en')}. Remove ${over.toLocaleString('en')} to send.`;
+}
 // How many pages back a catch-up after a reconnect may go looking for the last known message.
 const CATCH_UP_PAGES = 4;
 // Re-announce typing this often while keys are being pressed (the server forgets after 8 s).

@@ -5,6 +5,7 @@ import * as api from '../lib/api';
 import { navigate, paths } from '../lib/router';
 import type { Channel, Id } from '../lib/types';
 import {
+	contentTooLong,
 	describe,
 	loadOlder,
 	noteTyping,
@@ -219,9 +220,11 @@ function Composer(props: { channel: Channel; replyTo: Id | null; onCancelReply: 
 
 	useEffect(() => () => stopTyping(), [channel.id]);
 
+	const tooLong = contentTooLong(text.trim());
+
 	const send = () => {
 		const content = text.trim();
-		if (content === '') return;
+		if (content === '' || contentTooLong(content) !== null) return;
 		setText('');
 		props.onCancelReply();
 		void sendMessage(channel.id, content, replyTo);
@@ -272,14 +275,20 @@ function Composer(props: { channel: Channel; replyTo: Id | null; onCancelReply: 
 					rows={1}
 					placeholder={`Message #${channel.name}`}
 					value={text}
-					maxLength={10000}
+					aria-invalid={tooLong !== null}
+					aria-describedby={tooLong !== null ? 'composer-limit' : undefined}
 					onInput={onInput}
 					onKeyDown={onKeyDown}
 				/>
-				<button type="submit" class="primary" disabled={text.trim() === ''}>
+				<button type="submit" class="primary" disabled={text.trim() === '' || tooLong !== null}>
 					Send
 				</button>
 			</div>
+			{tooLong !== null && (
+				<p id="composer-limit" class="error-text" role="alert">
+					{tooLong}
+				</p>
+			)}
 		</form>
 	);
 }

@@ -4,6 +4,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Id } from '../lib/types';
 import { currentUser } from '../lib/session';
 import {
+	contentTooLong,
 	deleteMessage,
 	describe,
 	discardMessage,
@@ -134,12 +135,15 @@ function EditBox({ message, onDone }: { message: TimelineItem; onDone: () => voi
 		box?.setSelectionRange(box.value.length, box.value.length);
 	}, []);
 
+	const tooLong = contentTooLong(text.trim());
+
 	const save = async () => {
 		const content = text.trim();
 		if (content === '' || content === message.content) {
 			onDone();
 			return;
 		}
+		if (tooLong !== null) return;
 		try {
 			await editMessage(message.channel_id, message.id, content);
 			onDone();
@@ -177,7 +181,7 @@ function EditBox({ message, onDone }: { message: TimelineItem; onDone: () => voi
 					Save
 				</button>
 			</p>
-			<ErrorText error={error} />
+			<ErrorText error={tooLong ?? error} />
 		</div>
 	);
 }

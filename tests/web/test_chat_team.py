@@ -1,0 +1,37 @@
+"""The team-chat features of issue 18 through the web client: limits said out loud,
+reactions, pins, threads and direct messages, with two people in their own browsers."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import expect
+
+from tests.web.conftest import NewUser
+from tests.web.harness import ServerProcess, alice_and_bob_in_general
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+async def test_a_message_over_the_limit_is_refused_before_sending(
+    server: ServerProcess, new_user: NewUser
+) -> None:
+    alice, bob = await alice_and_bob_in_general(server, new_user)
+    composer = alice.composer()
+    await composer.fill("y" * 10_001)
+    # Nothing is cut: the whole paste stays in the box, and the limit is said.
+    assert await composer.evaluate("(box) => box.value.length") == 10_001
+    alert = alice.page.locator("#composer-limit")
+    await expect(alert).to_have_text(
+        "Too long: 10,001 characters, the limit is 10,000. Remove 1 to send."
+    )
+    await expect(alice.page.get_by_role("button", name="Send")).to_be_disabled()
+    await composer.press("Enter")
+    await expect(alice.page.locator(".message")).to_have_count(0)
+    # One character fewer and it goes, whole.
+    await composer.press("End")
+    await composer.press("Backspace")
+    await expect(alert).to_have_count(0)
+    await composer.press("Enter")
+    sent = bob.page.locator(".message-content", has_text="y" * 100)
+    await expect(sent).to_have_count(1)
+    assert await sent.evaluate("(p) => p.textContent.length") == 10_000
