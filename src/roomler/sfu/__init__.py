@@ -2,7 +2,8 @@
 
 What a caller needs is exported here: the worker processes (``WorkerPool``,
 ``pool.py``), the web-process proxies of the engine's objects (``Worker``,
-``Router``, ``WebRtcTransport``, ``Producer``, ``Consumer``, ``proxies.py``)
+``Router``, ``WebRtcTransport``, ``PipeTransport``, ``Producer``, ``Consumer``,
+``proxies.py``; ``Router.pipe_to_router`` joins two routers)
 and the errors their calls raise (``InvalidStateError`` for a closed proxy, the
 ``ChannelError`` family for a request the worker failed or never answered).
 The media engine that runs inside a worker is ``roomler.sfu.engine``; the
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from roomler.sfu.proxies import (
         Consumer,
         InvalidStateError,
+        PipeToRouterResult,
+        PipeTransport,
         Producer,
         Router,
         WebRtcTransport,
@@ -39,6 +42,8 @@ _EXPORTS = {
     "WorkerPoolSettings": "roomler.sfu.pool",
     "Consumer": "roomler.sfu.proxies",
     "InvalidStateError": "roomler.sfu.proxies",
+    "PipeToRouterResult": "roomler.sfu.proxies",
+    "PipeTransport": "roomler.sfu.proxies",
     "Producer": "roomler.sfu.proxies",
     "Router": "roomler.sfu.proxies",
     "WebRtcTransport": "roomler.sfu.proxies",
@@ -50,6 +55,8 @@ __all__ = [
     "ChannelError",
     "Consumer",
     "InvalidStateError",
+    "PipeToRouterResult",
+    "PipeTransport",
     "Producer",
     "RequestFailedError",
     "RequestTimeoutError",

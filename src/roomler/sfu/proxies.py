@@ -32,6 +32,7 @@ import inspect
 import logging
 import uuid
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from roomler.sfu.channel import Channel, ChannelError, JsonObject
@@ -39,6 +40,8 @@ from roomler.sfu.channel import Channel, ChannelError, JsonObject
 __all__ = [
     "Consumer",
     "InvalidStateError",
+    "PipeToRouterResult",
+    "PipeTransport",
     "Producer",
     "Router",
     "WebRtcTransport",
@@ -269,8 +272,11 @@ class Router(_Proxy):
     ) -> None:
         super().__init__(worker, router_id, app_data)
         self.rtp_capabilities = rtp_capabilities
-        self.transports: dict[str, WebRtcTransport] = {}
+        self.transports: dict[str, _Transport] = {}
         self._producers: dict[str, Producer] = {}
+        # The pipe transport pair toward each other router (pipe_to_router), by its id:
+        # {this router's id: ours, the other's id: theirs}, shared with the other router.
+        self._pipe_pairs: dict[str, asyncio.Future[dict[str, PipeTransport]]] = {}
 
     @property
     def worker(self) -> Worker:
@@ -300,6 +306,162 @@ class Router(_Proxy):
         transport = WebRtcTransport(self, transport_id, reply, app_data)
         self.transports[transport_id] = transport
         return transport
+
+    async def create_pipe_transport(
+        self,
+        *,
+        listen_ip: str = "127.0.0.1",
+        announced_ip: str | None = None,
+        enable_rtx: bool = False,
+        enable_srtp: bool = False,
+        app_data: Any = None,
+    ) -> PipeTransport:
+        """A transport toward another router (engine/pipe_transport.py), on a port of this
+        worker's share; `connect()` it to the other one's `tuple`. `announced_ip` is what
+        the other side sends to (another host's pipe: this host's reachable address)."""
+        worker = self._worker
+        transport_id = _new_id()
+        reply = await self._request(
+            "create_pipe_transport",
+            {
+                "transport_id": transport_id,
+                "listen_ip": listen_ip,
+                "announced_ip": announced_ip,
+                "port_min": worker.port_min,
+                "port_max": worker.port_max,
+                "enable_rtx": enable_rtx,
+                "enable_srtp": enable_srtp,
+            },
+        )
+        self._check_open("create_pipe_transport")
+        transport = PipeTransport(self, transport_id, reply, app_data)
+        self.transports[transport_id] = transport
+        return transport
+
+    async def pipe_to_router(
+        self,
+        *,
+        producer_id: str,
+        router: Router,
+        listen_ip: str = "127.0.0.1",
+        enable_rtx: bool = False,
+        enable_srtp: bool = False,
+    ) -> PipeToRouterResult:
+        """Make this router's producer consumable in `router` (mediasoup's pipeToRouter).
+
+        One pipe transport pair joins two routers, made on first use and shared by every
+        producer piped between them either way; a pipe consumer here sends the producer's
+        every encoding to a pipe producer there, which has the producer's id. Pause and
+        resume are carried to the pipe producer, a close either way closes the other, and
+        closing either pipe transport (or its router, or its worker) closes its twin.
+        The routers must be in different workers (a worker knows each producer id once).
+        """
+        self._check_open("pipe_to_router")
+        if router is self:
+            raise ValueError("cannot pipe a router to itself")
+        if router.worker is self.worker:
+            raise ValueError("cannot pipe between two routers of the same worker")
+        router._check_open("pipe_to_router")
+        producer = self._producers.get(producer_id)
+        if producer is None:
+            raise ValueError(f"producer {producer_id} is not in router {self.id}")
+        if producer_id in router._producers:
+            raise ValueError(f"producer {producer_id} is already in router {router.id}")
+        pair = await self._pipe_pair(router, listen_ip, enable_rtx, enable_srtp)
+        local, remote = pair[self.id], pair[router.id]
+        pipe_consumer: Consumer | None = None
+        pipe_producer: Producer | None = None
+        try:
+            pipe_consumer = await local.consume(producer_id)
+            pipe_producer = await remote.produce(
+                pipe_consumer.kind,
+                pipe_consumer.rtp_parameters,
+                producer.app_data,
+                paused=pipe_consumer.producer_paused,
+                producer_id=producer.id,
+            )
+            if producer.closed:
+                raise InvalidStateError(f"producer {producer_id} closed while it was piped")
+            if pipe_producer.paused != producer.paused:
+                await (pipe_producer.pause() if producer.paused else pipe_producer.resume())
+        except BaseException:
+            for made in (pipe_consumer, pipe_producer):
+                if made is not None:
+                    await made.close()
+            raise
+        _link_pipe(pipe_consumer, pipe_producer)
+        return PipeToRouterResult(pipe_consumer, pipe_producer)
+
+    async def _pipe_pair(
+        self, router: Router, listen_ip: str, enable_rtx: bool, enable_srtp: bool
+    ) -> dict[str, PipeTransport]:
+        pending = self._pipe_pairs.get(router.id)
+        if pending is None:
+            pending = asyncio.ensure_future(
+                self._create_pipe_pair(router, listen_ip, enable_rtx, enable_srtp)
+            )
+            self._pipe_pairs[router.id] = pending
+            router._pipe_pairs[self.id] = pending
+        try:
+            return await asyncio.shield(pending)
+        except BaseException:
+            if pending.done():
+                self._forget_pipe_pair(router, pending)
+            raise
+
+    async def _create_pipe_pair(
+        self, router: Router, listen_ip: str, enable_rtx: bool, enable_srtp: bool
+    ) -> dict[str, PipeTransport]:
+        made = await asyncio.gather(
+            *(
+                side.create_pipe_transport(
+                    listen_ip=listen_ip, enable_rtx=enable_rtx, enable_srtp=enable_srtp
+                )
+                for side in (self, router)
+            ),
+            return_exceptions=True,
+        )
+        local, remote = made
+        try:
+            if not isinstance(local, PipeTransport):
+                raise local
+            if not isinstance(remote, PipeTransport):
+                raise remote
+            await asyncio.gather(local.connect_to(remote), remote.connect_to(local))
+        except BaseException:
+            for transport in made:
+                if isinstance(transport, PipeTransport):
+                    await transport.close()
+            raise
+        pair = {self.id: local, router.id: remote}
+
+        def closed(other: PipeTransport) -> Callable[[], Any]:
+            def on_close() -> Any:
+                self._forget_pipe_pair(router, self._pipe_pairs.get(router.id))
+                return other.close()
+
+            return on_close
+
+        local.on("close", closed(remote))
+        remote.on("close", closed(local))
+        return pair
+
+    def _forget_pipe_pair(
+        self, router: Router, pending: asyncio.Future[dict[str, PipeTransport]] | None
+    ) -> None:
+        if pending is None:
+            return
+        if self._pipe_pairs.get(router.id) is pending:
+            del self._pipe_pairs[router.id]
+        if router._pipe_pairs.get(self.id) is pending:
+            del router._pipe_pairs[self.id]
+
+    def pipe_transport_to(self, router: Router) -> PipeTransport | None:
+        """This router's end of the pipe toward `router`, if one is up."""
+        pending = self._pipe_pairs.get(router.id)
+        if pending is None or not pending.done() or pending.exception() is not None:
+            return None
+        return pending.result()[self.id]
 
     async def enable_audio_levels(
         self, *, interval_ms: int = 300, threshold: float = -70.0, switch_intervals: int = 2
@@ -334,31 +496,17 @@ class Router(_Proxy):
         self._worker.routers.pop(self.id, None)
 
 
-class WebRtcTransport(_Proxy):
-    """A WebRTC transport: one UDP port with ICE-lite, DTLS and SRTP in the worker."""
+class _Transport(_Proxy):
+    """What WebRTC and pipe transports share: producing, consuming, closing."""
 
     _type = "transport"
     _id_field = "transport_id"
 
-    def __init__(
-        self, router: Router, transport_id: str, params: JsonObject, app_data: Any = None
-    ) -> None:
+    def __init__(self, router: Router, transport_id: str, app_data: Any = None) -> None:
         super().__init__(router.worker, transport_id, app_data)
         self.router = router
-        self.ice_parameters: JsonObject = params.get("ice_parameters", {})
-        self.ice_candidates: list[JsonObject] = params.get("ice_candidates", [])
-        self.dtls_parameters: JsonObject = params.get("dtls_parameters", {})
-        self.dtls_state = "new"
-        self.ice_state = "new"
-        self.ice_selected_tuple: JsonObject | None = None
         self.producers: dict[str, Producer] = {}
         self.consumers: dict[str, Consumer] = {}
-
-    async def connect(self, dtls_parameters: JsonObject) -> None:
-        """Give the worker the browser's DTLS role and fingerprints."""
-        if not isinstance(dtls_parameters, dict):
-            raise ValueError("dtls_parameters must be an object")
-        await self._request("connect", {"dtls_parameters": dtls_parameters})
 
     async def produce(
         self,
@@ -367,12 +515,14 @@ class WebRtcTransport(_Proxy):
         app_data: Any = None,
         *,
         paused: bool = False,
+        producer_id: str | None = None,
     ) -> Producer:
+        """`producer_id` is made here unless given (a pipe producer takes its source's)."""
         if kind not in MEDIA_KINDS:
             raise ValueError(f"producer kind must be 'audio' or 'video', got {kind!r}")
         if not isinstance(rtp_parameters, dict):
             raise ValueError("rtp_parameters must be an object")
-        producer_id = _new_id()
+        producer_id = producer_id or _new_id()
         reply = await self._request(
             "produce",
             {
@@ -388,12 +538,8 @@ class WebRtcTransport(_Proxy):
         self.router._producers[producer_id] = producer
         return producer
 
-    async def consume(
-        self,
-        producer_id: str,
-        rtp_capabilities: JsonObject,
-        paused: bool = False,
-        app_data: Any = None,
+    async def _consume(
+        self, producer_id: str, data: JsonObject, paused: bool, app_data: Any
     ) -> Consumer:
         self._check_open("consume")
         producer = self.router._producers.get(producer_id)
@@ -402,12 +548,7 @@ class WebRtcTransport(_Proxy):
         consumer_id = _new_id()
         reply = await self._request(
             "consume",
-            {
-                "consumer_id": consumer_id,
-                "producer_id": producer_id,
-                "rtp_capabilities": rtp_capabilities,
-                "paused": paused,
-            },
+            {"consumer_id": consumer_id, "producer_id": producer_id, "paused": paused, **data},
         )
         self._check_open("consume")
         consumer = Consumer(self, consumer_id, producer, reply, paused, app_data)
@@ -422,13 +563,6 @@ class WebRtcTransport(_Proxy):
     async def get_stats(self) -> JsonObject:
         return await self._request("get_stats")
 
-    async def restart_ice(self) -> JsonObject:
-        """New ICE credentials (the browser's `transport.restartIce`); they are also kept."""
-        reply = await self._request("restart_ice")
-        ice_parameters: JsonObject = reply["ice_parameters"]
-        self.ice_parameters = ice_parameters
-        return ice_parameters
-
     async def close(self) -> None:
         if self._close_locally(None):
             await self._request_close()
@@ -439,6 +573,45 @@ class WebRtcTransport(_Proxy):
         for consumer in list(self.consumers.values()):
             consumer._close_locally("transportclose")
         self.router.transports.pop(self.id, None)
+
+
+class WebRtcTransport(_Transport):
+    """A WebRTC transport: one UDP port with ICE-lite, DTLS and SRTP in the worker."""
+
+    def __init__(
+        self, router: Router, transport_id: str, params: JsonObject, app_data: Any = None
+    ) -> None:
+        super().__init__(router, transport_id, app_data)
+        self.ice_parameters: JsonObject = params.get("ice_parameters", {})
+        self.ice_candidates: list[JsonObject] = params.get("ice_candidates", [])
+        self.dtls_parameters: JsonObject = params.get("dtls_parameters", {})
+        self.dtls_state = "new"
+        self.ice_state = "new"
+        self.ice_selected_tuple: JsonObject | None = None
+
+    async def connect(self, dtls_parameters: JsonObject) -> None:
+        """Give the worker the browser's DTLS role and fingerprints."""
+        if not isinstance(dtls_parameters, dict):
+            raise ValueError("dtls_parameters must be an object")
+        await self._request("connect", {"dtls_parameters": dtls_parameters})
+
+    async def consume(
+        self,
+        producer_id: str,
+        rtp_capabilities: JsonObject,
+        paused: bool = False,
+        app_data: Any = None,
+    ) -> Consumer:
+        return await self._consume(
+            producer_id, {"rtp_capabilities": rtp_capabilities}, paused, app_data
+        )
+
+    async def restart_ice(self) -> JsonObject:
+        """New ICE credentials (the browser's `transport.restartIce`); they are also kept."""
+        reply = await self._request("restart_ice")
+        ice_parameters: JsonObject = reply["ice_parameters"]
+        self.ice_parameters = ice_parameters
+        return ice_parameters
 
     def _on_event(self, name: str, data: JsonObject) -> None:
         if name == "dtlsstatechange":
@@ -455,6 +628,68 @@ class WebRtcTransport(_Proxy):
             super()._on_event(name, data)
 
 
+class PipeTransport(_Transport):
+    """A pipe transport: plain RTP/RTCP (or SRTP) over UDP toward another router's."""
+
+    def __init__(
+        self, router: Router, transport_id: str, params: JsonObject, app_data: Any = None
+    ) -> None:
+        super().__init__(router, transport_id, app_data)
+        #: mediasoup's tuple: {localIp, localPort, protocol[, remoteIp, remotePort]}.
+        self.tuple: JsonObject = params.get("tuple", {})
+        self.srtp_parameters: JsonObject | None = params.get("srtp_parameters")
+
+    async def connect(
+        self, *, ip: str, port: int, srtp_parameters: JsonObject | None = None
+    ) -> None:
+        """Send to (and accept from) the other pipe transport at `ip`:`port`."""
+        data: JsonObject = {"ip": ip, "port": port}
+        if srtp_parameters is not None:
+            data["srtp_parameters"] = srtp_parameters
+        reply = await self._request("connect", data)
+        self.tuple = reply.get("tuple", self.tuple)
+
+    async def connect_to(self, other: PipeTransport) -> None:
+        """Connect to `other`, as `pipe_to_router` does."""
+        await self.connect(
+            ip=str(other.tuple["localIp"]),
+            port=int(other.tuple["localPort"]),
+            srtp_parameters=other.srtp_parameters,
+        )
+
+    async def consume(
+        self, producer_id: str, paused: bool = False, app_data: Any = None
+    ) -> Consumer:
+        """A pipe consumer: every encoding of the producer, toward the other router."""
+        return await self._consume(producer_id, {}, paused, app_data)
+
+
+@dataclass(frozen=True)
+class PipeToRouterResult:
+    """What `Router.pipe_to_router` made: the consumer here, the producer there."""
+
+    pipe_consumer: Consumer
+    pipe_producer: Producer
+
+
+def _link_pipe(pipe_consumer: Consumer, pipe_producer: Producer) -> None:
+    """Carry the source producer's pause, resume and close to the pipe producer, and a
+    closed pipe producer back to its pipe consumer (mediasoup's pipeToRouter)."""
+
+    async def pause() -> None:
+        if not pipe_producer.closed:
+            await pipe_producer.pause()
+
+    async def resume() -> None:
+        if not pipe_producer.closed:
+            await pipe_producer.resume()
+
+    pipe_consumer.on("producerpause", pause)
+    pipe_consumer.on("producerresume", resume)
+    pipe_consumer.on("close", pipe_producer.close)
+    pipe_producer.on("close", pipe_consumer.close)
+
+
 class Producer(_Proxy):
     """Media a browser sends into a router."""
 
@@ -463,7 +698,7 @@ class Producer(_Proxy):
 
     def __init__(
         self,
-        transport: WebRtcTransport,
+        transport: _Transport,
         producer_id: str,
         kind: str,
         rtp_parameters: JsonObject,
@@ -513,7 +748,7 @@ class Consumer(_Proxy):
 
     def __init__(
         self,
-        transport: WebRtcTransport,
+        transport: _Transport,
         consumer_id: str,
         producer: Producer,
         reply: JsonObject,

@@ -45,8 +45,9 @@ from roomler.sfu.validation import Id, JsonObject, Text, WireModel
 
 from .consumer import Consumer
 from .metrics import worker_metrics
+from .pipe_transport import PipeTransport
 from .producer import Producer
-from .router import Emit, Router, WorkerObjects
+from .router import AnyTransport, Emit, Router, WorkerObjects
 from .settings import EngineSettings
 from .simulcast_consumer import SimulcastConsumer
 from .transport import WebRtcTransport
@@ -111,6 +112,28 @@ class CreateWebRtcTransport(RouterRef):
     port_max: int
 
 
+class CreatePipeTransport(RouterRef):
+    transport_id: Id
+    listen_ip: Text
+    announced_ip: str | None = None
+    port_min: int
+    port_max: int
+    enable_rtx: bool = False
+    enable_srtp: bool = False
+
+
+class PipeConnect(TransportRef):
+    ip: Text
+    port: int
+    srtp_parameters: JsonObject | None = None
+
+
+class PipeConsume(TransportRef):
+    consumer_id: Id
+    producer_id: Id
+    paused: bool = False
+
+
 class TransportConnect(TransportRef):
     dtls_parameters: JsonObject
 
@@ -153,11 +176,12 @@ class WorkerHandler:
             "router.can_consume": self._router_can_consume,
             "router.enable_audio_levels": self._router_enable_audio_levels,
             "router.create_webrtc_transport": self._create_webrtc_transport,
+            "router.create_pipe_transport": self._create_pipe_transport,
             "transport.connect": self._transport_connect,
             "transport.close": self._transport_close,
             "transport.dump": lambda d: self._transport(d).dump(),
             "transport.get_stats": lambda d: self._transport(d).get_stats(),
-            "transport.restart_ice": lambda d: {"ice_parameters": self._transport(d).restart_ice()},
+            "transport.restart_ice": lambda d: {"ice_parameters": self._webrtc(d).restart_ice()},
             "transport.produce": self._transport_produce,
             "transport.consume": self._transport_consume,
             "producer.pause": self._producer_pause,
@@ -206,11 +230,17 @@ class WorkerHandler:
             raise ValueError(f"router {router_id!r} not found")
         return router
 
-    def _transport(self, data: Data) -> WebRtcTransport:
+    def _transport(self, data: Data) -> AnyTransport:
         transport_id = TransportRef.parse(data, "data").transport_id
         transport = self.objects.transports.get(transport_id)
         if transport is None:
             raise ValueError(f"transport {transport_id!r} not found")
+        return transport
+
+    def _webrtc(self, data: Data) -> WebRtcTransport:
+        transport = self._transport(data)
+        if not isinstance(transport, WebRtcTransport):
+            raise ValueError(f"transport {transport.id!r} is a pipe transport, not a WebRTC one")
         return transport
 
     def _producer(self, data: Data) -> Producer:
@@ -306,11 +336,39 @@ class WorkerHandler:
             "dtls_parameters": transport.dtls_parameters,
         }
 
+    def _create_pipe_transport(self, data: Data) -> Data:
+        request = CreatePipeTransport.parse(data, "data")
+        router = self._router(data)
+        transport = router.create_pipe_transport(
+            request.transport_id,
+            listen_ip=request.listen_ip,
+            announced_ip=request.announced_ip or None,
+            port_min=request.port_min,
+            port_max=request.port_max,
+            enable_rtx=request.enable_rtx,
+            enable_srtp=request.enable_srtp,
+        )
+        return {
+            "id": transport.id,
+            "tuple": transport.tuple,
+            "srtp_parameters": transport.srtp_parameters,
+        }
+
     # -- transports -----------------------------------------------------------------
 
+    def _pipe(self, data: Data) -> PipeTransport | None:
+        """The pipe transport the request names, if it names one (its data differ)."""
+        transport = self.objects.transports.get(TransportRef.parse(data, "data").transport_id)
+        return transport if isinstance(transport, PipeTransport) else None
+
     def _transport_connect(self, data: Data) -> Data:
+        pipe_transport = self._pipe(data)
+        if pipe_transport is not None:
+            pipe = PipeConnect.parse(data, "data")
+            pipe_transport.connect(pipe.ip, pipe.port, pipe.srtp_parameters)
+            return {"tuple": pipe_transport.tuple}
         request = TransportConnect.parse(data, "data")
-        role = self._transport(data).connect(request.dtls_parameters)
+        role = self._webrtc(data).connect(request.dtls_parameters)
         return {"dtls_local_role": role}
 
     def _transport_close(self, data: Data) -> Data:
@@ -330,16 +388,24 @@ class WorkerHandler:
         return {"type": producer.type}
 
     def _transport_consume(self, data: Data) -> Data:
-        request = TransportConsume.parse(data, "data")
-        transport = self._transport(data)
-        self.objects.check_free("consumer", request.consumer_id)
-        producer = transport.router.get_producer(request.producer_id)
-        consumer = transport.consume(
-            request.consumer_id,
-            producer,
-            request.rtp_capabilities,
-            paused=request.paused,
-        )
+        pipe_transport = self._pipe(data)
+        consumer: Consumer
+        if pipe_transport is not None:
+            pipe = PipeConsume.parse(data, "data")
+            self.objects.check_free("consumer", pipe.consumer_id)
+            producer = pipe_transport.router.get_producer(pipe.producer_id)
+            consumer = pipe_transport.consume(pipe.consumer_id, producer, paused=pipe.paused)
+        else:
+            request = TransportConsume.parse(data, "data")
+            transport = self._webrtc(data)
+            self.objects.check_free("consumer", request.consumer_id)
+            producer = transport.router.get_producer(request.producer_id)
+            consumer = transport.consume(
+                request.consumer_id,
+                producer,
+                request.rtp_capabilities,
+                paused=request.paused,
+            )
         return {
             "kind": consumer.kind,
             "rtp_parameters": consumer.rtp_parameters,

@@ -15,8 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .consumer import Consumer
+    from .pipe_transport import PipeTransport
     from .producer import Producer
     from .transport import WebRtcTransport
+
+    AnyTransport = WebRtcTransport | PipeTransport
 
 
 @dataclass
@@ -32,7 +35,7 @@ class RetiredCounts:
     nacks_received: int = 0
     plis_received: int = 0
 
-    def add_transport(self, transport: WebRtcTransport) -> None:
+    def add_transport(self, transport: AnyTransport) -> None:
         self.rtp_packets_in += transport.rtp_packets_received
         self.rtp_bytes_in += transport.bytes_received
         self.packets_out += transport.packets_sent
@@ -49,7 +52,7 @@ class RetiredCounts:
 
     def plus(
         self,
-        transports: Iterable[WebRtcTransport],
+        transports: Iterable[AnyTransport],
         producers: Iterable[Producer],
         consumers: Iterable[Consumer],
     ) -> RetiredCounts:
@@ -67,7 +70,7 @@ class RetiredCounts:
 def worker_metrics(
     retired: RetiredCounts,
     routers: int,
-    transports: dict[str, WebRtcTransport],
+    transports: dict[str, AnyTransport],
     producers: dict[str, Producer],
     consumers: dict[str, Consumer],
 ) -> dict[str, Any]:

@@ -21,16 +21,19 @@ from roomler.sfu.codecs import DEFAULT_MEDIA_CODECS
 from .audio_level import AudioLevels
 from .consumer import Consumer
 from .metrics import RetiredCounts
+from .pipe_transport import PipeTransport
 from .producer import Producer
 from .settings import EngineSettings
 from .transport import WebRtcTransport
 from .udp import bind_udp_socket
 
-__all__ = ["Emit", "WorkerObjects", "Router"]
+__all__ = ["AnyTransport", "Emit", "WorkerObjects", "Router"]
 
 logger = logging.getLogger(__name__)
 
 Emit = Callable[[str, str, dict[str, Any]], object]
+#: A router's transports: browsers' (WebRTC) and other routers' (pipes).
+AnyTransport = WebRtcTransport | PipeTransport
 
 
 @dataclass
@@ -38,7 +41,7 @@ class WorkerObjects:
     """Every live engine object of one worker, by id, and the ports it holds."""
 
     routers: dict[str, Router] = field(default_factory=dict)
-    transports: dict[str, WebRtcTransport] = field(default_factory=dict)
+    transports: dict[str, AnyTransport] = field(default_factory=dict)
     producers: dict[str, Producer] = field(default_factory=dict)
     consumers: dict[str, Consumer] = field(default_factory=dict)
     ports: set[int] = field(default_factory=set)
@@ -71,7 +74,7 @@ class Router:
         self.loop = loop
         self.settings = settings
         self.closed = False
-        self.transports: dict[str, WebRtcTransport] = {}
+        self.transports: dict[str, AnyTransport] = {}
         self.producers: dict[str, Producer] = {}
         self._emit = emit
         # Who is speaking (enable_audio_levels); None until the web process asks.
@@ -113,7 +116,39 @@ class Router:
         self.objects.ports.add(transport.port)
         return transport
 
-    def remove_transport(self, transport: WebRtcTransport) -> None:
+    def create_pipe_transport(
+        self,
+        transport_id: str,
+        *,
+        listen_ip: str,
+        announced_ip: str | None,
+        port_min: int,
+        port_max: int,
+        enable_rtx: bool = False,
+        enable_srtp: bool = False,
+    ) -> PipeTransport:
+        """A transport toward another router (pipe_transport.py)."""
+        self.objects.check_free("transport", transport_id)
+        sock = bind_udp_socket(listen_ip, port_min, port_max, self.objects.ports)
+        try:
+            transport = PipeTransport(
+                self,
+                transport_id,
+                sock,
+                listen_ip=listen_ip,
+                announced_ip=announced_ip,
+                enable_rtx=enable_rtx,
+                enable_srtp=enable_srtp,
+            )
+        except BaseException:
+            sock.close()
+            raise
+        self.transports[transport_id] = transport
+        self.objects.transports[transport_id] = transport
+        self.objects.ports.add(transport.port)
+        return transport
+
+    def remove_transport(self, transport: AnyTransport) -> None:
         self.transports.pop(transport.id, None)
         if self.objects.transports.get(transport.id) is transport:
             del self.objects.transports[transport.id]
