@@ -26,6 +26,8 @@ from roomler.cluster.conference import ClusterRooms, ConferenceForwarding
 from roomler.cluster.node import ClusterNode
 from roomler.conference.attendance import Attendance
 from roomler.conference.conference_media import ConferenceMedia
+from roomler.conference.in_call import InCall
+from roomler.conference.quality import QualityReporter
 from roomler.conference.signaling import MediaSignaling
 from roomler.config import Settings, load_settings
 from roomler.context import ServerContext
@@ -94,15 +96,21 @@ class Server:
     attendance: Attendance
     # This process as one node of a cluster (`ROOMLER__REDIS__URL` set), else None.
     node: ClusterNode | None
+    # Each participant's network quality, told to the rooms hosted here (`media:score`).
+    quality: QualityReporter | None = None
 
     async def start(self) -> None:
         if self.node is not None:
             # Join the cluster (Redis unreachable: serve alone meanwhile).
             await self.node.start(self.realtime.typing)
         self.attendance.start()
+        if self.quality is not None:
+            self.quality.start(self.context.settings.conference.score_interval_secs)
 
     async def stop(self) -> None:
         await self.attendance.close()
+        if self.quality is not None:
+            await self.quality.close()
         await self.realtime.shutdown()
         if self.node is not None:
             await self.realtime.drained(SHUTDOWN_DRAIN_SECS)
@@ -153,7 +161,9 @@ def build_server(settings: Settings) -> Server:
             presence=PresenceService(dispatcher, peers_of, keep_presence),
         )
     media, forwarding = _build_conferences(settings, realtime, node)
-    MediaSignaling(media, settings.turn, forwarder=forwarding).register(realtime)
+    signaling = MediaSignaling(media, settings.turn, forwarder=forwarding)
+    signaling.register(realtime)
+    InCall(media, realtime).register(realtime, signaling)
     context = ServerContext(
         settings=settings,
         engine=engine,
@@ -185,7 +195,8 @@ def build_server(settings: Settings) -> Server:
         rejoin_grace_secs=settings.conference.rejoin_grace_secs,
         empty_end_secs=settings.conference.empty_end_secs,
     )
-    return Server(context, realtime, media, attendance, node)
+    quality = QualityReporter(media.rooms.rooms, realtime.dispatcher)
+    return Server(context, realtime, media, attendance, node, quality)
 
 
 def _build_conferences(

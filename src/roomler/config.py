@@ -140,6 +140,9 @@ class ConferenceSettings(BaseModel):
     rejoin_grace_secs: float = Field(default=30.0, gt=0)
     # An in-progress conference with nobody present this long ends itself.
     empty_end_secs: float = Field(default=300.0, gt=0)
+    # How often each participant's network quality is read and told (`media:score`,
+    # conference/quality.py says why 2 s).
+    score_interval_secs: float = Field(default=2.0, gt=0)
 
 
 class TypingSettings(BaseModel):

@@ -266,8 +266,15 @@ class MediaClient:
         await self.client.close()
 
 
+# Sent to a room's connections every couple of seconds while media flows, whatever the
+# test is doing (conference/quality.py): skipped like presence; tests/conference/
+# test_in_call.py reads it on purpose.
+PERIODIC_MEDIA = frozenset({"media:score"})
+
+
 def is_media(frame: dict[str, Any]) -> bool:
-    return str(frame.get("type", "")).startswith("media:")
+    kind = str(frame.get("type", ""))
+    return kind.startswith("media:") and kind not in PERIODIC_MEDIA
 
 
 async def media_client(server: LiveServer, user: User, conference_id: str = "") -> MediaClient:

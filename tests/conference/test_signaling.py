@@ -55,7 +55,7 @@ async def test_join_answers_capabilities_then_transports(team: Team, server: Liv
     participants = await alice.client.recv()
     assert participants == {
         "type": "media:participants",
-        "data": {"conference_id": conference_id, "participants": []},
+        "data": {"conference_id": conference_id, "participants": [], "raised_hands": []},
         "request_id": request_id,
     }
     assert await alice.drain() == []

@@ -205,6 +205,36 @@ async def list_conferences(
     return paginated(items, total or 0, page)
 
 
+def normalize_meeting_code(code: str) -> str | None:
+    """`ddd-ddd-ddd` from what someone typed (spaces and dashes anywhere); None if not
+    nine digits."""
+    digits = "".join(ch for ch in code if ch not in " -")
+    if len(digits) != 9 or not digits.isascii() or not digits.isdigit():
+        return None
+    return f"{digits[:3]}-{digits[3:6]}-{digits[6:]}"
+
+
+@router.get("/code/{code}")
+async def conference_by_code(
+    ctx: Context, code: str, member: Membership, session: Session
+) -> dict[str, Any]:
+    """The tenant's conference with this meeting code, if the caller may see it (join by
+    code); any status, so the app can say that a meeting has ended."""
+    normalized = normalize_meeting_code(code)
+    if normalized is None:
+        raise not_found("A meeting code is nine digits, like 123-456-789")
+    conference = await session.scalar(
+        select(Conference).where(
+            Conference.meeting_code == normalized,
+            Conference.tenant_id == member.tenant_id,
+            visible_to(member.user_id),
+        )
+    )
+    if conference is None:
+        raise not_found(f"No meeting in this workspace has the code {normalized}")
+    return conference_out(ctx, conference, await _present_count(session, conference.id))
+
+
 @router.get("/{conf_id}")
 async def get_conference_route(
     ctx: Context, conference: VisibleConference, session: Session
@@ -240,6 +270,9 @@ async def join_conference(
 ) -> dict[str, Any]:
     if conference.status != IN_PROGRESS:
         raise conflict(f"The conference is {conference.status.replace('_', ' ')}, not in progress")
+    room = ctx.media.room(conference.id)  # known on the node hosting the room
+    if room is not None and member.user_id in room.removed:
+        raise forbidden("You were removed from this call by its organizer")
     ref = ConferenceRef.of(conference)  # the commit below expires `conference`
     record = await open_participation(session, conference.id, member.user_id)
     await announce_count(ctx.events, session, ref)

@@ -247,6 +247,9 @@ class ConferenceMedia:
         )
         if self.revocations != revocations:
             await self._still_joinable(conference_id, user_id, connection_id)
+        if user_id in room.removed:  # conference/in_call.py: until the organizer readmits
+            await self.rooms.close_participant(conference_id, connection_id)
+            raise RoomError(f"you were removed from conference {conference_id} by its organizer")
         replaced = False
         if previous_connection_id is not None and previous_connection_id != connection_id:
             replaced = await self._take_place_of(room, participant, previous_connection_id)
@@ -498,6 +501,7 @@ class ConferenceMedia:
         absent = room.reconnecting.pop(connection_id, None)
         if absent is None or room.closed:
             return
+        room.forget_hands_of_absent()
         data = {
             "user_id": absent.user_id,
             "conference_id": room.conference_id,
@@ -578,6 +582,7 @@ class ConferenceMedia:
         for connection_id in lost:
             del room.reconnecting[connection_id]
             self._cancel_grace(connection_id)
+        room.forget_hands_of_absent()
         return bool(lost)
 
     async def _announce_departures(
@@ -588,6 +593,9 @@ class ConferenceMedia:
         exclude_connection: str | None = None,
     ) -> None:
         departures = list(departures)
+        room = self.rooms.get_room(conference_id)
+        if room is not None:
+            room.forget_hands_of_absent()
         remaining = await self._announce_producers_closed(
             conference_id, departures, exclude_connection=exclude_connection
         )

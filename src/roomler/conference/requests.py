@@ -124,3 +124,22 @@ class SetConsumerPriority(RequestData):
     conference_id: Id
     consumer_id: ObjectId
     priority: int = Field(ge=1, le=255, description="an integer from 1 to 255")
+
+
+class Hand(RequestData):
+    """`media:raise_hand` / `media:lower_hand`: one's own hand, or (lowering, by the
+    organizer) someone else's."""
+
+    conference_id: Id
+    user_id: Id | None = Field(default=None, description="a 24-character lowercase hex id")
+
+
+class Moderate(RequestData):
+    """`media:mute_participant` / `media:remove_participant` / `media:readmit_participant`:
+    the organizer acting on another user."""
+
+    conference_id: Id
+    user_id: Id
+    kind: Literal["audio", "video"] = Field(
+        default="audio", description="one of " + "|".join(MEDIA_KINDS)
+    )

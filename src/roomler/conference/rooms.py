@@ -148,6 +148,10 @@ class MediaRoom:
     reconnecting: dict[str, Reconnecting] = field(default_factory=dict)
     # The last `media:active_speaker` data, told to each joiner.
     active_speaker: dict[str, str] | None = None
+    # Users with a raised hand, in the order they raised it (conference/in_call.py).
+    hands: dict[str, None] = field(default_factory=dict)
+    # Users the organizer removed: their `media:join` is refused while the room lives.
+    removed: set[str] = field(default_factory=set)
     closed: bool = False
 
     def user_ids(self) -> set[str]:
@@ -159,6 +163,15 @@ class MediaRoom:
 
     def connection_ids(self) -> list[str]:
         return list(self.participants)
+
+    def connections_of(self, user_id: str) -> list[ParticipantMedia]:
+        return [p for p in self.participants.values() if p.user_id == user_id]
+
+    def forget_hands_of_absent(self) -> None:
+        """A raised hand goes with its user (left, removed, grace period over)."""
+        present = self.present_user_ids()
+        for user_id in [u for u in self.hands if u not in present]:
+            del self.hands[user_id]
 
     def producers(
         self, *, exclude_connection: str | None = None

@@ -129,8 +129,19 @@ class MediaSignaling:
             ("media:leave", Leave.parse, self.leave),
         ]
         for message_type, parse, handle in handlers:
-            realtime.registry.register(message_type, self._guarded(parse, handle))
+            self.add(realtime, message_type, parse, handle)
         realtime.on_disconnect(self.connection_closed)
+
+    def add(
+        self,
+        realtime: Realtime,
+        message_type: str,
+        parse: Callable[[dict[str, Any]], M],
+        handle: Callable[[Request, M], Awaitable[None]],
+    ) -> None:
+        """Register one more `media:*` handler (conference/in_call.py): forwarded to the
+        node hosting the room, its failures answered with `media:error`."""
+        realtime.registry.register(message_type, self._guarded(parse, handle))
 
     # --- joining -----------------------------------------------------------------------------
 
@@ -166,6 +177,7 @@ class MediaSignaling:
             {
                 "conference_id": message.conference_id,
                 "participants": [participant_out(other) for other in others],
+                "raised_hands": list(room.hands),
             },
         )
         joined = {"conference_id": message.conference_id, **participant_out(participant)}
