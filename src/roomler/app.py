@@ -13,7 +13,17 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from roomler import __version__
-from roomler.api import auth, channels, conferences, health, messages, presence, tenants, turn
+from roomler.api import (
+    auth,
+    channels,
+    conferences,
+    health,
+    messages,
+    presence,
+    reactions,
+    tenants,
+    turn,
+)
 from roomler.api import metrics as metrics_routes
 from roomler.api.accesslog import AccessLogMiddleware
 from roomler.api.docs import install_api_docs
@@ -311,6 +321,7 @@ def create_app(settings: Settings | None = None) -> RoomlerApp:
     app.include_router(tenants.router, prefix="/api")
     app.include_router(channels.router, prefix="/api")
     app.include_router(messages.router, prefix="/api")
+    app.include_router(reactions.router, prefix="/api")
     app.include_router(conferences.router, prefix="/api")
     app.include_router(turn.router, prefix="/api")
     # Last: its catch-all route serves the browser client for paths no API route claims.

@@ -35,3 +35,42 @@ async def test_a_message_over_the_limit_is_refused_before_sending(
     sent = bob.page.locator(".message-content", has_text="y" * 100)
     await expect(sent).to_have_count(1)
     assert await sent.evaluate("(p) => p.textContent.length") == 10_000
+
+
+async def test_a_reaction_is_seen_live_with_who_gave_it(
+    server: ServerProcess, new_user: NewUser
+) -> None:
+    alice, bob = await alice_and_bob_in_general(server, new_user)
+    await alice.send("Release notes are up")
+    message = bob.page.locator(".message").filter(has=bob.messages("Release notes are up"))
+    await message.hover()
+    await message.get_by_role("button", name="React").click()
+    picker = bob.page.get_by_role("group", name="Pick a reaction")
+    await picker.get_by_role("button", name="🎉 party").click()
+    await expect(picker).to_have_count(0)
+
+    # Alice sees it at once, with who gave it; she adds hers by clicking the same pill.
+    on_alice = alice.page.locator(".message").filter(has=alice.messages("Release notes are up"))
+    pill = on_alice.get_by_role("button", name="🎉 1: Bob")
+    await expect(pill).to_have_attribute("aria-pressed", "false")
+    await pill.click()
+    await expect(on_alice.get_by_role("button", name="🎉 2: Bob and you")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    await expect(message.get_by_role("button", name="🎉 2: you and Alice")).to_be_visible()
+    # A second emoji from the pill row's own button.
+    await on_alice.get_by_role("button", name="Add reaction").click()
+    await (
+        alice.page.get_by_role("group", name="Pick a reaction")
+        .get_by_role("button", name="👀 eyes")
+        .click()
+    )
+    await expect(message.get_by_role("button", name="👀 1: Alice")).to_be_visible()
+    await bob.screenshot("chat-team", "reactions", readme="reactions")
+
+    # Bob takes his back; both see the count drop; it survives a reload.
+    await message.get_by_role("button", name="🎉 2: you and Alice").click()
+    await expect(on_alice.get_by_role("button", name="🎉 1: you")).to_be_visible()
+    await alice.page.reload()
+    await expect(on_alice.get_by_role("button", name="🎉 1: you")).to_be_visible()
+    await expect(on_alice.get_by_role("button", name="👀 1: you")).to_be_visible()

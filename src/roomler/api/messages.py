@@ -23,7 +23,7 @@ from roomler.api.pagination import Pagination, paginated
 from roomler.api.serialize import iso
 from roomler.context import ServerContext
 from roomler.db.models import Channel, Message, utcnow
-from roomler.db.queries import channel_member_ids, is_channel_member
+from roomler.db.queries import channel_member_ids, is_channel_member, reaction_summaries
 from roomler.ids import is_id
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class MessageEdit(BaseModel):
     content: Content
 
 
-def message_out(message: Message) -> dict[str, Any]:
+def message_out(message: Message, reactions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "id": message.id,
         "channel_id": message.channel_id,
@@ -65,9 +65,16 @@ def message_out(message: Message) -> dict[str, Any]:
         "is_edited": message.is_edited,
         "is_pinned": message.is_pinned,
         "nonce": message.nonce,
+        "reactions": reactions or [],
         "created_at": iso(message.created_at),
         "updated_at": iso(message.updated_at),
     }
+
+
+async def messages_out(session: AsyncSession, messages: list[Message]) -> list[dict[str, Any]]:
+    """`message_out` for each, with their reactions read in one query."""
+    reactions = await reaction_summaries(session, [m.id for m in messages])
+    return [message_out(m, reactions.get(m.id)) for m in messages]
 
 
 async def find_message(
@@ -94,7 +101,7 @@ async def require_channel_member(session: AsyncSession, channel: Channel, user_i
         raise forbidden("Join the channel first")
 
 
-async def _publish(
+async def publish_to_channel(
     ctx: ServerContext,
     session: AsyncSession,
     channel_id: str,
@@ -150,7 +157,7 @@ async def list_messages(
         .offset(page.offset)
         .limit(page.per_page)
     )
-    return paginated([message_out(m) for m in rows], total or 0, page)
+    return paginated(await messages_out(session, list(rows)), total or 0, page)
 
 
 @router.post("", status_code=201)
@@ -185,7 +192,7 @@ async def post_message(
     session.add(message)
     await session.commit()
     out = message_out(message)
-    await _publish(
+    await publish_to_channel(
         ctx,
         session,
         channel.id,
@@ -230,8 +237,8 @@ async def edit_message(
     message.is_edited = True
     message.updated_at = utcnow()
     await session.commit()
-    out = message_out(message)
-    await _publish(ctx, session, channel.id, "message:update", out)
+    out = (await messages_out(session, [message]))[0]
+    await publish_to_channel(ctx, session, channel.id, "message:update", out)
     return out
 
 
@@ -245,7 +252,7 @@ async def delete_message(
     message.deleted_at = utcnow()
     await session.commit()
     event = {"message_id": message.id, "channel_id": channel.id, "thread_id": message.thread_id}
-    await _publish(ctx, session, channel.id, "message:delete", event)
+    await publish_to_channel(ctx, session, channel.id, "message:delete", event)
     return {"deleted": True}
 
 
@@ -262,4 +269,4 @@ async def list_thread(mid: str, channel: VisibleChannel, session: Session) -> li
         )
         .order_by(Message.created_at, Message.id)
     )
-    return [message_out(m) for m in rows]
+    return await messages_out(session, list(rows))

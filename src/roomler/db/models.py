@@ -180,6 +180,23 @@ class Message(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
+class MessageReaction(Base):
+    """One user's unicode emoji on a message; a user gives each emoji to a message once."""
+
+    __tablename__ = "message_reactions"
+    __table_args__ = (UniqueConstraint("message_id", "user_id", "emoji"),)
+
+    id: Mapped[str] = id_column()
+    message_id: Mapped[str] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    emoji: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = created_column()
+
+
 class Conference(Base):
     """A video meeting in a tenant, optionally announced in a channel."""
 

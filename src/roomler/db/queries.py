@@ -12,12 +12,12 @@ announcements, and nobody counts as its member.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from roomler.db.models import Channel, ChannelMember, TenantMember, User
+from roomler.db.models import Channel, ChannelMember, MessageReaction, TenantMember, User
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -111,3 +111,27 @@ async def stored_presences(session: AsyncSession, user_ids: list[str]) -> dict[s
         return {}
     rows = await session.execute(select(User.id, User.presence).where(User.id.in_(user_ids)))
     return {user_id: presence for user_id, presence in rows.tuples()}
+
+
+async def reaction_summaries(
+    session: AsyncSession, message_ids: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Each message's reactions: `{emoji, count, user_ids}`, emoji in the order they were
+    first given, users in the order they reacted. Messages without any are absent."""
+    if not message_ids:
+        return {}
+    rows = await session.execute(
+        select(MessageReaction.message_id, MessageReaction.emoji, MessageReaction.user_id)
+        .where(MessageReaction.message_id.in_(message_ids))
+        .order_by(MessageReaction.created_at, MessageReaction.id)
+    )
+    summaries: dict[str, dict[str, list[str]]] = {}
+    for message_id, emoji, user_id in rows.tuples():
+        summaries.setdefault(message_id, {}).setdefault(emoji, []).append(user_id)
+    return {
+        message_id: [
+            {"emoji": emoji, "count": len(users), "user_ids": users}
+            for emoji, users in by_emoji.items()
+        ]
+        for message_id, by_emoji in summaries.items()
+    }

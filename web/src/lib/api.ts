@@ -7,6 +7,7 @@ import type {
 	Conference,
 	Id,
 	Message,
+	MessageReactions,
 	Page,
 	Presence,
 	Role,
@@ -174,6 +175,15 @@ export const editMessage = (tid: Id, cid: Id, mid: Id, content: string) =>
 
 export const deleteMessage = (tid: Id, cid: Id, mid: Id) =>
 	del<{ deleted: boolean }>(`${messages(tid, cid)}/${mid}`);
+
+const reaction = (tid: Id, cid: Id, mid: Id, emoji: string) =>
+	`${messages(tid, cid)}/${mid}/reaction/${encodeURIComponent(emoji)}`;
+
+export const addReaction = (tid: Id, cid: Id, mid: Id, emoji: string) =>
+	request<MessageReactions>('PUT', reaction(tid, cid, mid, emoji));
+
+export const removeReaction = (tid: Id, cid: Id, mid: Id, emoji: string) =>
+	del<MessageReactions>(reaction(tid, cid, mid, emoji));
 
 // --- conferences ----------------------------------------------------------------------------
 

@@ -86,8 +86,27 @@ export interface Message {
 	is_edited: boolean;
 	is_pinned: boolean;
 	nonce: string | null;
+	reactions: Reaction[];
 	created_at: string;
 	updated_at: string;
+}
+
+/** One emoji on a message: how many gave it, and who (in the order they reacted). */
+export interface Reaction {
+	emoji: string;
+	count: number;
+	user_ids: Id[];
+}
+
+/** `message:reaction`, and the answer to adding or taking back a reaction. */
+export interface MessageReactions {
+	message_id: Id;
+	channel_id: Id;
+	thread_id: Id | null;
+	user_id: Id;
+	emoji: string;
+	added: boolean;
+	reactions: Reaction[];
 }
 
 export interface MessageDeleted {

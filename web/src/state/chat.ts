@@ -9,7 +9,7 @@ import { batch, signal } from '@preact/signals';
 import * as api from '../lib/api';
 import { realtime } from '../lib/realtime';
 import { currentUser } from '../lib/session';
-import type { Id, Message, MessageDeleted, TypingEvent } from '../lib/types';
+import type { Id, Message, MessageDeleted, MessageReactions, TypingEvent } from '../lib/types';
 import { channels, refreshChannels, tenant } from './workspace';
 
 export const PAGE_SIZE = 50;
@@ -279,6 +279,7 @@ export async function sendMessage(cid: Id, content: string, replyTo: Id | null):
 		is_edited: false,
 		is_pinned: false,
 		nonce,
+		reactions: [],
 		created_at: now,
 		updated_at: now,
 		sendState: 'sending',
@@ -346,6 +347,33 @@ export async function deleteMessage(cid: Id, mid: Id): Promise<void> {
 	await api.deleteMessage(open.id, cid, mid);
 	setTimeline(cid, (t) => ({ ...t, items: t.items.filter((i) => i.id !== mid) }));
 }
+
+// --- reactions ----------------------------------------------------------------------------
+
+/** Put a message's reaction summary (an answer or a `message:reaction`) where it is shown. */
+function applyReactions(change: MessageReactions): void {
+	const { channel_id: cid, message_id: mid, reactions } = change;
+	const patch = (items: TimelineItem[]) =>
+		items.some((i) => i.id === mid) ? items.map((i) => (i.id === mid ? { ...i, reactions } : i)) : items;
+	if (timelines.value[cid]?.loaded) setTimeline(cid, (t) => ({ ...t, items: patch(t.items) }));
+	for (const listener of messagePatchListeners) listener(mid, { reactions });
+}
+
+/** Add our `emoji` to a message, or take it back if we already gave it. */
+export async function toggleReaction(message: Message, emoji: string): Promise<void> {
+	const open = tenant.value;
+	const me = currentUser.value?.id;
+	if (open === null || me === undefined) return;
+	const given = message.reactions.some((r) => r.emoji === emoji && r.user_ids.includes(me));
+	const change = given
+		? await api.removeReaction(open.id, message.channel_id, message.id, emoji)
+		: await api.addReaction(open.id, message.channel_id, message.id, emoji);
+	applyReactions(change);
+}
+
+/** Views that hold messages outside the timelines (the thread panel) hear of changes here. */
+export type MessagePatch = Partial<Pick<Message, 'reactions' | 'is_pinned'>>;
+export const messagePatchListeners = new Set<(mid: Id, patch: MessagePatch) => void>();
 
 export function describe(error: unknown): string {
 	if (error instanceof api.ApiError || error instanceof api.NetworkError) return error.message;
@@ -442,6 +470,8 @@ realtime.on<MessageDeleted>('message:delete', ({ message_id, channel_id }) => {
 		setTimeline(channel_id, (t) => ({ ...t, items: t.items.filter((i) => i.id !== message_id) }));
 	}
 });
+
+realtime.on<MessageReactions>('message:reaction', applyReactions);
 
 realtime.on<TypingEvent>('typing:start', ({ channel_id, user_id }) => {
 	if (user_id !== currentUser.value?.id) setTypist(channel_id, user_id, Date.now() + TYPING_FORGET_MS);

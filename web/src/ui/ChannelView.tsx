@@ -167,14 +167,20 @@ function TimelineView({ channel, onReply }: { channel: Channel; onReply: (id: Id
 			<ErrorText error={timeline.error} />
 			<ol class="message-list">
 				{items.map((item, index) => (
-					<Row key={item.id} item={item} prior={items[index - 1]} quoted={item.referenced_message_id ? byId.get(item.referenced_message_id) ?? null : null} onReply={onReply} />
+					<Row key={item.id} item={item} prior={items[index - 1]} quoted={item.referenced_message_id ? byId.get(item.referenced_message_id) ?? null : null} onReply={onReply} canReact={channel.is_member} />
 				))}
 			</ol>
 		</div>
 	);
 }
 
-function Row(props: { item: TimelineItem; prior: TimelineItem | undefined; quoted: TimelineItem | null; onReply: (id: Id) => void }) {
+function Row(props: {
+	item: TimelineItem;
+	prior: TimelineItem | undefined;
+	quoted: TimelineItem | null;
+	onReply: (id: Id) => void;
+	canReact: boolean;
+}) {
 	const { item, prior } = props;
 	const newDay = prior === undefined || new Date(prior.created_at).toDateString() !== new Date(item.created_at).toDateString();
 	const leading =
@@ -190,7 +196,7 @@ function Row(props: { item: TimelineItem; prior: TimelineItem | undefined; quote
 					<span>{formatDay(item.created_at)}</span>
 				</li>
 			)}
-			<MessageItem message={item} quoted={props.quoted} leading={leading} onReply={props.onReply} />
+			<MessageItem message={item} quoted={props.quoted} leading={leading} onReply={props.onReply} canReact={props.canReact} />
 		</>
 	);
 }

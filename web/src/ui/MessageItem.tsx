@@ -14,6 +14,7 @@ import {
 } from '../state/chat';
 import { canManageMembers, displayName } from '../state/workspace';
 import { Avatar, ErrorText, formatTime } from './common';
+import { ReactButton, ReactionBar } from './Reactions';
 
 interface Props {
 	message: TimelineItem;
@@ -22,9 +23,11 @@ interface Props {
 	/** The first of a run by the same author: show the avatar and the name. */
 	leading: boolean;
 	onReply: (id: Id) => void;
+	/** Whether we may react (we are a member of the channel). */
+	canReact?: boolean;
 }
 
-export function MessageItem({ message, quoted, leading, onReply }: Props) {
+export function MessageItem({ message, quoted, leading, onReply, canReact = true }: Props) {
 	const [editing, setEditing] = useState(false);
 	const [confirmDelete, setConfirmDelete] = useState(false);
 	const [error, setError] = useState<string | null>(null);
@@ -77,6 +80,7 @@ export function MessageItem({ message, quoted, leading, onReply }: Props) {
 						{message.is_edited && <span class="edited"> (edited)</span>}
 					</p>
 				)}
+				{!pending && <ReactionBar message={message} canReact={canReact} />}
 				{message.sendState === 'sending' && <p class="send-state muted">Sending…</p>}
 				{message.sendState === 'failed' && (
 					<p class="send-state failed-text">
@@ -104,6 +108,7 @@ export function MessageItem({ message, quoted, leading, onReply }: Props) {
 			</div>
 			{!pending && !editing && (
 				<div class="message-actions" role="group" aria-label="Message actions">
+					{canReact && <ReactButton message={message} onError={setError} />}
 					<button type="button" onClick={() => onReply(message.id)}>
 						Reply
 					</button>

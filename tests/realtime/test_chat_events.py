@@ -1,0 +1,42 @@
+"""The team-chat events of issue 18 over real WebSockets: who receives reactions, pins,
+thread replies and direct messages, on every tab, and who does not."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from tests.realtime.conftest import drain_all
+from tests.realtime.test_scoping import Room
+from tests.realtime.test_scoping import room as room  # noqa: F401 (fixture)
+
+
+async def post(http: httpx.AsyncClient, room: Room, who: Any, content: str, **extra: Any) -> Any:
+    response = await http.post(
+        room.message_url(), json={"content": content, **extra}, headers=who.headers
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def test_a_reaction_reaches_every_tab_of_the_members_only(
+    room: Room, http: httpx.AsyncClient
+) -> None:
+    message = await post(http, room, room.alice, "lunch?")
+    await drain_all(*room.everyone)
+    url = room.message_url(f"/{message['id']}/reaction/{quote('🍕')}")
+    added = await http.put(url, headers=room.bob.headers)
+    assert added.status_code == 200
+    event = {"type": "message:reaction", "data": added.json()}
+    assert event["data"]["reactions"] == [{"emoji": "🍕", "count": 1, "user_ids": [room.bob.id]}]
+    # Bob's own tabs too (the other one must show it); Carol is not in the channel.
+    assert await drain_all(*room.everyone) == [[event], [event], [event], [event], []]
+    again = await http.put(url, headers=room.bob.headers)
+    assert again.status_code == 200
+    assert await drain_all(*room.everyone) == [[], [], [], [], []]
+    removed = await http.delete(url, headers=room.bob.headers)
+    gone = {"type": "message:reaction", "data": removed.json()}
+    assert gone["data"]["added"] is False and gone["data"]["reactions"] == []
+    assert await drain_all(*room.everyone) == [[gone], [gone], [gone], [gone], []]
