@@ -12,6 +12,15 @@ Knowingly absent, so asserted differently from mediasoup:
   a consumer never gets it;
 - ``codecPayloadType`` filled into a producer's encodings by mediasoup's
   worker (its dump), which we do not report.
+
+Consumer types as the engine creates them: ``simulcast`` (several encodings,
+SimulcastConsumer) and ``svc`` (one VP9 encoding of several layers,
+SvcConsumer) as mediasoup; knowingly absent: an AV1 producer with layers is
+``svc`` to ``get_producer_type`` but the engine's Producer reports it
+``simple`` and forwards it whole (no dependency-descriptor switching yet),
+and a VP8/H.264 producer of one encoding with temporal layers only
+(``L1T3``, mediasoup's ``simulcast`` consumer of one stream) is forwarded
+whole by a simple consumer.
 """
 
 from __future__ import annotations

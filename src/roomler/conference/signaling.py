@@ -261,7 +261,7 @@ class MediaSignaling:
     async def set_preferred_layers(self, request: Request, message: SetPreferredLayers) -> None:
         participant = self._participant(request, message.conference_id)
         consumer = participant.consumer(message.consumer_id)
-        if consumer.type != "simulcast":
+        if consumer.type not in ("simulcast", "svc"):
             raise RoomError(f"consumer {consumer.id} is {consumer.type}: it has no layers")
         layers = await consumer.set_preferred_layers(message.spatial_layer, message.temporal_layer)
         preferred = layers["preferredLayers"]

@@ -418,3 +418,64 @@ def test_svc_joins_on_a_keyframe_only() -> None:
     assert all(switcher.forward(p, 0) is None for p in vp9_picture(0, 0, 2, key=False))
     assert all(switcher.forward(p, 0) is not None for p in vp9_picture(2, 3000, 2, key=True))
     assert switcher.forward(vp9_picture(4, 6000, 2, key=False)[0], 0).sequence_number == 2  # type: ignore[union-attr]
+
+
+def test_full_svc_climbs_at_a_spatial_switching_up_point_without_a_keyframe() -> None:
+    """An upper layer frame with P=0 after its forwarded lower layer (same picture) joins."""
+    switcher = SvcSwitcher(2, 1)
+    switcher.set_target(0)
+    got: list[tuple[int, bool]] = []
+    for n in range(4):
+        packets = vp9_picture(10 + 2 * n, n * 3000, 2, key=n == 0)
+        if n == 2:
+            switcher.pop_events()
+            switcher.set_target(1)
+            assert switcher.pop_events() == [KeyframeNeeded(1)]
+            # Layer 1 of this picture refers only to layer 0 of it (P=0, D=1).
+            payload = bytes([0x20 | 0x08 | 0x04, 0x10 | (1 << 1) | 1, 0x00, 0xAA])
+            packets[1] = layer_packet("video/VP9", 0, 10 + 2 * n + 1, n * 3000, True, payload)
+        for packet in packets:
+            forwarded = switcher.forward(packet, n / 30)
+            if forwarded is not None:
+                got.append((packet.spatial, forwarded.marker))
+    # Layer 0 ends its pictures (marker) until layer 1 joins at picture 2 -- its layer 0
+    # had already gone out as the picture's end (as in mediasoup: the switch is seen only
+    # at the upper layer's packet), then layer 1 ends the pictures.
+    assert got == [(0, True), (0, True), (0, True), (1, True), (0, False), (1, True)]
+    assert switcher.current_spatial == 1
+
+
+def test_svc_does_not_climb_on_an_inter_picture_upper_layer() -> None:
+    switcher = SvcSwitcher(2, 1)
+    switcher.set_target(0)
+    for packet in vp9_picture(0, 0, 2, key=True):
+        switcher.forward(packet, 0)
+    switcher.set_target(1)
+    forwarded = [switcher.forward(p, 0.1) for p in vp9_picture(2, 3000, 2, key=False)]
+    assert forwarded[1] is None and switcher.current_spatial == 0
+
+
+def test_svc_drops_temporal_layers_by_tid_and_numbers_without_gaps() -> None:
+    switcher = SvcSwitcher(1, 3)
+    switcher.set_target(0, 0)
+    seq, out = 500, []
+    for n in range(8):
+        tid = TIDS[n % 4]
+        for packet in vp9_picture(seq, n * 3000, 1, key=n == 0, tid=tid):
+            forwarded = switcher.forward(packet, n / 30)
+            if forwarded is not None:
+                out.append((tid, forwarded.sequence_number))
+        seq += 1
+    assert [tid for tid, _ in out] == [0, 0]
+    assert [s for _, s in out] == [0, 1]  # six pictures left out, no gap
+
+
+def test_svc_restart_waits_for_a_keyframe_and_numbers_on() -> None:
+    switcher = SvcSwitcher(1, 1, initial_sequence_number=65534)
+    sent = [switcher.forward(p, 0) for p in vp9_picture(100, 0, 1, key=True)]
+    switcher.restart()
+    assert switcher.pop_events()[-1] == LayersChanged(None, None)
+    assert switcher.forward(vp9_picture(900, 3000, 1, key=False)[0], 0.1) is None
+    resumed = switcher.forward(vp9_picture(901, 6000, 1, key=True)[0], 0.2)
+    assert sent[0] is not None and resumed is not None
+    assert (sent[0].sequence_number, resumed.sequence_number) == (65534, 65535)

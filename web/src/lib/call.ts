@@ -9,7 +9,7 @@
 //                                      peers get media:peer_joined
 //   media:connect_transport →          ← media:transport_connected   (first use of a transport)
 //   media:produce        →             ← media:produce_result {id}
-//   media:consume        →             ← media:consumer_created {type: simple|simulcast}
+//   media:consume        →             ← media:consumer_created {type: simple|simulcast|svc}
 //   media:set_preferred_layers →       ← media:preferred_layers_set   (a tile's size changed)
 //   media:consumer_pause|resume →      ← media:consumer_paused|resumed (a tile hidden/shown)
 //                                      ← media:consumer_layers_changed, media:consumer_score
@@ -513,7 +513,7 @@ export class CallSession {
 				consumer_id: consumerId,
 			}).catch(() => undefined);
 		}
-		if (state.type !== 'simulcast' || state.hidden || view.height <= 0) return;
+		if ((state.type !== 'simulcast' && state.type !== 'svc') || state.hidden || view.height <= 0) return;
 		const layer = layerForHeight(view.height, window.devicePixelRatio || 1, state.layers);
 		if (layer === state.preferred) return;
 		state.preferred = layer;

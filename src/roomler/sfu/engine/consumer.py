@@ -230,8 +230,17 @@ class Consumer:
         timestamp = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF
         self._send(packet, seq, timestamp, packet.body, now)
 
-    def _send(self, packet: RtpForward, seq: int, timestamp: int, body: bytes, now: float) -> None:
-        """Send ``packet`` with our numbers and ``body`` (its own, or a rewritten one)."""
+    def _send(
+        self,
+        packet: RtpForward,
+        seq: int,
+        timestamp: int,
+        body: bytes,
+        now: float,
+        marker: bool | None = None,
+    ) -> None:
+        """Send ``packet`` with our numbers and ``body`` (its own, or a rewritten one);
+        ``marker`` replaces its marker bit (an SVC consumer ends pictures where it drops)."""
         sender = self.sender
         template = packet.cache.get(self._template_key, _MISSING)
         if template is _MISSING:
@@ -247,8 +256,12 @@ class Consumer:
             )
             if body is not packet.body:
                 data = data[: len(data) - len(packet.body)] + body
+            if marker is not None and marker != packet.marker:
+                data = data[:1] + bytes(((data[1] & 0x7F) | (0x80 if marker else 0),)) + data[2:]
         else:
             pack, first, second, middle, twcc = template
+            if marker is not None:
+                second = (second & 0x7F) | (0x80 if marker else 0)
             if twcc:
                 twcc_seq = sender.next_transport_sequence()
                 head = pack(first, second, seq, timestamp, self.ssrc, middle, twcc_seq)

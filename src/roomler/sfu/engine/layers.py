@@ -66,7 +66,8 @@ class LayerPacket(NamedTuple):
     has no such notion); ``end_of_layer_frame`` is VP9's E bit (the last
     packet of this spatial layer's frame); ``intra`` that the layer frame
     does not refer to earlier pictures (VP9's P=0: every layer of a
-    keyframe), which is where K-SVC layers may depend on each other.
+    keyframe), which is where K-SVC layers may depend on each other;
+    ``begins_layer_frame`` is VP9's B bit (the first packet of a layer frame).
     """
 
     spatial: int
@@ -80,6 +81,7 @@ class LayerPacket(NamedTuple):
     payload: bytes
     vp8: Vp8Descriptor | None = None
     intra: bool = False
+    begins_layer_frame: bool = True
 
 
 def layer_packet(
@@ -127,6 +129,7 @@ def layer_packet(
             v.ends_frame,
             payload,
             intra=not v.inter_picture,
+            begins_layer_frame=v.begins_frame,
         )
     info = describe(payload, mime_type)
     if dependency_descriptor is not None:
@@ -429,15 +432,24 @@ class SimulcastSwitcher(_Switcher):
 
 
 class SvcSwitcher(_Switcher):
-    """One consumer of an SVC producer (VP9, AV1): one stream, layers dropped by id.
+    """One consumer of an SVC producer (VP9): one stream, layers dropped by id.
 
     In full SVC (L3T3) a spatial layer is decoded with the ones below it, so
     all up to the current one pass, and a lower target applies from the next
     picture.  In K-SVC (``ksvc``, L3T3_KEY) layers depend on each other only
     in keyframes: between them only the current spatial layer passes, and a
-    lower target waits for a keyframe too.  A higher target always waits for
-    a keyframe (the upper layer's earlier pictures were not sent).
+    lower target waits for a keyframe too.  A higher target waits for a
+    keyframe, or for a spatial switching-up point: a layer frame that does
+    not refer to earlier pictures (P=0) and whose lower layer was forwarded
+    in the same picture (RFC 9628 section 4.2: it may depend on that one).
+
+    Sequence numbers stay gap-free over the dropped packets; timestamps are
+    the producer's (one stream, one timeline).  The RTP marker is set on the
+    last packet of the highest spatial layer forwarded in each picture: the
+    receiver's picture ends there (mediasoup does the same).
     """
+
+    ts_offset = 0
 
     def __init__(
         self,
@@ -451,17 +463,34 @@ class SvcSwitcher(_Switcher):
         self.ksvc = ksvc
         self._seq = SeqManager(16, initial_sequence_number)
         self._picture: int | None = None  # timestamp of the picture being forwarded
+        self._picture_top = -1  # highest spatial layer forwarded in that picture
+
+    def restart(self) -> None:
+        """The stream stops (pause): the next keyframe starts it again, numbered on."""
+        self.current_spatial = None
+        self._temporal.current = None
+        self._picture = None
+        self._seq.sync()
+        self._report_layers()
+
+    def on_sender_report(self, spatial: int, ntp_time: float, rtp_timestamp: int) -> None:
+        """One stream keeps its own timeline: nothing to map."""
 
     def forward(self, packet: LayerPacket, now: float) -> Forward | None:
         """The packet as this consumer sends it, or None to drop it."""
         new_picture = packet.timestamp != self._picture
+        if new_picture:
+            self._picture_top = -1
+        current = self.current_spatial
         if packet.keyframe:
             self.current_spatial = self.target_spatial
             self._temporal.current = None
-        elif self.current_spatial is None:
+        elif current is None:
             self._seq.drop(packet.sequence_number)
             return None
-        elif new_picture and not self.ksvc and self.target_spatial < self.current_spatial:
+        elif self._switching_up_point(packet, current, new_picture):
+            self.current_spatial = packet.spatial
+        elif new_picture and not self.ksvc and self.target_spatial < current:
             self.current_spatial = self.target_spatial
         if not packet.payload or not self._passes(packet):
             self._seq.drop(packet.sequence_number)
@@ -471,12 +500,22 @@ class SvcSwitcher(_Switcher):
         if seq is None:
             return None
         self._picture = packet.timestamp
+        self._picture_top = max(self._picture_top, packet.spatial)
         # The receiver's picture ends with the highest spatial layer it gets.
         marker = packet.marker or (
             packet.end_of_layer_frame and packet.spatial == self.current_spatial
         )
         self._report_layers()
         return Forward(seq, packet.timestamp, marker, packet.payload)
+
+    def _switching_up_point(self, packet: LayerPacket, current: int, new_picture: bool) -> bool:
+        return (
+            current < packet.spatial <= self.target_spatial
+            and packet.intra
+            and packet.begins_layer_frame
+            and not new_picture
+            and self._picture_top == packet.spatial - 1
+        )
 
     def _needs_keyframe(self, spatial: int) -> bool:
         current = self.current_spatial

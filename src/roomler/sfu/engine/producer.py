@@ -15,7 +15,9 @@ packet is
 Simulcast: every encoding is received, repaired (NACK), reported and
 forwarded, tagged with its index (``RtpForward.layer``); keyframes are asked
 for per encoding.  A simple consumer passes on encoding 0 only; a simulcast
-consumer (:mod:`.simulcast_consumer`) picks among them.
+consumer (:mod:`.simulcast_consumer`) picks among them.  SVC (one VP9
+encoding of several layers): an SVC consumer (:mod:`.svc_consumer`) drops
+layers by the ids in each packet.
 """
 
 from __future__ import annotations
@@ -202,6 +204,9 @@ class Producer:
         self._init_keyframe_state()
         self.dropped_packets = 0
         self.rate = RateMeter()
+        #: SVC: bitrate per spatial layer id, counted by the consumers that read the ids.
+        self.layer_rates: dict[int, RateMeter] = {}
+        self._type = self._stream_type(params)
 
     def _init_codecs(self, params: ortc.RtpParameters) -> None:
         media = [c for c in params["codecs"] if not _is_rtx(c)]
@@ -233,8 +238,21 @@ class Producer:
 
     @property
     def type(self) -> str:
-        """mediasoup's producer type: "simple", or "simulcast" with several encodings."""
-        return "simulcast" if len(self.streams) > 1 else "simple"
+        """mediasoup's producer type: "simulcast" with several encodings, "svc" with one
+        of several layers of a codec whose packets carry layer ids (VP9), else "simple"."""
+        return self._type
+
+    def _stream_type(self, params: ortc.RtpParameters) -> str:
+        if len(self.streams) > 1:
+            return ortc.SIMULCAST
+        try:
+            kind = ortc.get_producer_type(params)
+        except ValueError:
+            return ortc.SIMPLE
+        # VP8/H.264 with temporal layers in one encoding, and AV1 (no dependency
+        # descriptor reading yet): forwarded as they come.
+        vp9 = self.mime_type.lower() == "video/vp9"
+        return ortc.SVC if kind == ortc.SVC and vp9 else ortc.SIMPLE
 
     # -- SSRC table ------------------------------------------------------------
 

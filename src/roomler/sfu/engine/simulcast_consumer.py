@@ -37,6 +37,7 @@ from .layers import (
     LayerPacket,
     LayersChanged,
     SimulcastSwitcher,
+    SvcSwitcher,
     Vp8Rewriter,
     layer_packet,
 )
@@ -79,18 +80,11 @@ class SimulcastConsumer(Consumer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        spatial = len(self.producer.streams)
         mode = ortc.parse_scalability_mode(
             self.rtp_parameters["encodings"][0].get("scalabilityMode")
         )
-        vp8 = self.mime_type.lower() == "video/vp8"
-        self.switcher = SimulcastSwitcher(
-            spatial,
-            mode.temporal_layers,
-            self.clock_rate,
-            rewriter=Vp8Rewriter() if vp8 else None,
-            initial_sequence_number=secrets.randbelow(0x10000),
-        )
+        self.switcher = self._create_switcher(mode)
+        spatial = self.switcher.spatial_layers
         self.preferred_spatial = spatial - 1
         self.preferred_temporal = mode.temporal_layers - 1
         #: The highest spatial layer the transport's bandwidth allows.
@@ -100,6 +94,20 @@ class SimulcastConsumer(Consumer):
         self._next_choice = 0.0
         self._keyframe_asked: float | None = None  # when the pending switch asked for one
 
+    def _create_switcher(self, mode: ortc.ScalabilityMode) -> SimulcastSwitcher | SvcSwitcher:
+        vp8 = self.mime_type.lower() == "video/vp8"
+        return SimulcastSwitcher(
+            len(self.producer.streams),
+            mode.temporal_layers,
+            self.clock_rate,
+            rewriter=Vp8Rewriter() if vp8 else None,
+            initial_sequence_number=secrets.randbelow(0x10000),
+        )
+
+    def _stream_of(self, spatial: int) -> int:
+        """The producer stream (encoding) that carries spatial layer ``spatial``."""
+        return spatial
+
     # -- forwarding -------------------------------------------------------------------
 
     def forward(self, packet: RtpForward, now: float) -> None:
@@ -107,7 +115,15 @@ class SimulcastConsumer(Consumer):
             return
         if packet.payload_type not in self._payload_types or not self.sender.can_send:
             return
-        layer = packet.layer
+        # Read once per packet, shared by the producer's simulcast consumers.
+        incoming = packet.cache.get(_LAYER_PACKET, _MISSING)
+        if incoming is _MISSING:
+            incoming = packet.cache[_LAYER_PACKET] = _read(packet, self.mime_type)
+            if incoming is not None:
+                self._measure(incoming, len(packet.body), now)
+        if incoming is None:
+            return  # a malformed payload: nothing a receiver could decode
+        layer = incoming.spatial  # the encoding index, or an SVC spatial id
         if layer >= len(self._last_seen):
             return
         newly_active = now - self._last_seen[layer] > ACTIVE_WINDOW
@@ -121,18 +137,8 @@ class SimulcastConsumer(Consumer):
                 self._ask_keyframe(switcher.target_spatial, now)
             else:
                 self._keyframe_asked = None
-        if packet.keyframe:  # a switch may map this layer onto another: all reports
-            for index in range(len(self._sr_fed)):
-                self._feed_sender_report(index)
-        else:
-            self._feed_sender_report(layer)
+        self._feed_sender_reports(packet)
         body = packet.body
-        # Read once per packet, shared by the producer's simulcast consumers.
-        incoming = packet.cache.get(_LAYER_PACKET, _MISSING)
-        if incoming is _MISSING:
-            incoming = packet.cache[_LAYER_PACKET] = _read(packet, self.mime_type)
-        if incoming is None:
-            return  # a malformed payload: nothing a receiver could decode
         payload = incoming.payload
         out = self.switcher.forward(incoming, now)
         self._handle_events(now)
@@ -140,7 +146,8 @@ class SimulcastConsumer(Consumer):
             return
         if out.payload is not payload:
             body = out.payload + body[len(payload) :]
-        self._send(packet, out.sequence_number, out.timestamp, body, now)
+        marker = out.marker if out.marker != packet.marker else None
+        self._send(packet, out.sequence_number, out.timestamp, body, now, marker)
 
     def _choose_target(self, now: float) -> None:
         self._next_choice = now + _CHOICE_INTERVAL
@@ -158,6 +165,18 @@ class SimulcastConsumer(Consumer):
         if (target, self.preferred_temporal) != (switcher.target_spatial, switcher.target_temporal):
             switcher.set_target(target, self.preferred_temporal)
 
+    def _measure(self, incoming: LayerPacket, size: int, now: float) -> None:
+        """Count a packet of the producer (once, by the first consumer that reads it).
+
+        Simulcast encodings are measured by the producer, one stream each."""
+
+    def _feed_sender_reports(self, packet: RtpForward) -> None:
+        if packet.keyframe:  # a switch may map this layer onto another: all reports
+            for index in range(len(self._sr_fed)):
+                self._feed_sender_report(index)
+        else:
+            self._feed_sender_report(packet.layer)
+
     def _feed_sender_report(self, layer: int) -> None:
         stats = self.producer.streams[layer].stats
         if stats.last_sr_time is not None and stats.last_sr_time != self._sr_fed[layer]:
@@ -167,7 +186,7 @@ class SimulcastConsumer(Consumer):
     def _ask_keyframe(self, layer: int, now: float) -> None:
         self._keyframe_asked = now
         if self.active:
-            self.producer.request_key_frame(now, layer)
+            self.producer.request_key_frame(now, self._stream_of(layer))
 
     def _handle_events(self, now: float) -> None:
         for event in self.switcher.pop_events():
@@ -183,7 +202,7 @@ class SimulcastConsumer(Consumer):
                 )
 
     def _clock_source(self) -> tuple[ReceiveStats, int]:
-        layer = self.switcher.current_spatial or 0
+        layer = self._stream_of(self.switcher.current_spatial or 0)
         return self.producer.streams[layer].stats, -self.switcher.ts_offset
 
     def _forwarded_layer(self) -> int:
@@ -241,11 +260,13 @@ class SimulcastConsumer(Consumer):
         if self.active:
             layer = self.switcher.current_spatial
             self.producer.request_key_frame(
-                now, self.switcher.target_spatial if layer is None else layer
+                now, self._stream_of(self.switcher.target_spatial if layer is None else layer)
             )
 
     def request_key_frame(self) -> None:
-        self.producer.request_key_frame(self.loop.time(), self.switcher.target_spatial)
+        self.producer.request_key_frame(
+            self.loop.time(), self._stream_of(self.switcher.target_spatial)
+        )
 
     # -- introspection ----------------------------------------------------------------
 

@@ -84,11 +84,19 @@ from .rtp_listener import RtpListener
 from .rtp_stats import CounterRate
 from .settings import EngineSettings
 from .simulcast_consumer import SimulcastConsumer
+from .svc_consumer import SvcConsumer
 from .udp import bind_udp_socket
 
 __all__ = ["TransportOwner", "WebRtcTransport", "bind_udp_socket"]
 
 logger = logging.getLogger(__name__)
+
+# A producer of several encodings, or of several layers in one, gets a consumer
+# that switches among them (mediasoup's consumer types).
+_CONSUMER_CLASSES: dict[str, type[Consumer]] = {
+    "simulcast": SimulcastConsumer,
+    "svc": SvcConsumer,
+}
 
 #: Largest datagram read; WebRTC keeps packets below ~1200 bytes.
 RECV_SIZE = 4096
@@ -707,8 +715,7 @@ class WebRtcTransport:
         params = ortc.get_consumer_rtp_parameters(
             producer.consumable_rtp_parameters, rtp_capabilities, mid=mid
         )
-        # A producer of several encodings gets a consumer that switches among them.
-        consumer_class = SimulcastConsumer if producer.type == "simulcast" else Consumer
+        consumer_class = _CONSUMER_CLASSES.get(producer.type, Consumer)
         consumer = consumer_class(
             consumer_id,
             producer,
