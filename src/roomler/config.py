@@ -119,6 +119,9 @@ class MediasoupSettings(BaseModel):
     announced_ip: str | None = None
     rtc_min_port: int = Field(default=40000, ge=1024, le=65535)
     rtc_max_port: int = Field(default=49999, ge=1024, le=65535)
+    # A worker carrying this many consumers takes no more participants of a room: the
+    # room spreads to another worker, its producers piped between them (conference/placement.py).
+    room_spread_consumers: int = Field(default=600, ge=1)
 
     @model_validator(mode="after")
     def _port_range(self) -> MediasoupSettings:

@@ -40,6 +40,7 @@ from roomler.conference.errors import (
     RoomElsewhere,
     RoomError,
 )
+from roomler.conference.placement import NEW_ROUTER, Candidate, choose_router, worker_consumers
 from roomler.conference.queries import ENDED, IN_PROGRESS, close_participation, member_conference
 from roomler.conference.rooms import (
     Departure,
@@ -52,7 +53,7 @@ from roomler.config import MediasoupSettings
 from roomler.db.models import Conference, User, utcnow
 from roomler.realtime.dispatcher import Dispatcher
 from roomler.realtime.wire import encode
-from roomler.sfu import Router, Worker, WorkerPool, WorkerPoolSettings
+from roomler.sfu import Producer, Router, Worker, WorkerPool, WorkerPoolSettings
 from roomler.tasks import BackgroundTasks
 
 logger = logging.getLogger(__name__)
@@ -238,12 +239,13 @@ class ConferenceMedia:
         """
         revocations = self.revocations
         display_name = await self._joinable(user_id, conference_id)
-        if self.rooms.get_room(conference_id) is None:
-            async with self.rooms.lock(conference_id):
+        async with self.rooms.lock(conference_id):
+            if self.rooms.get_room(conference_id) is None:
                 await self._joinable(user_id, conference_id)  # it may have ended meanwhile
                 await self.place_room(conference_id)
+            router = await self._router_for_joiner(conference_id)
         room, participant = await self.rooms.create_transports(
-            conference_id, user_id, connection_id, display_name
+            conference_id, user_id, connection_id, display_name, router
         )
         if self.revocations != revocations:
             await self._still_joinable(conference_id, user_id, connection_id)
@@ -352,6 +354,49 @@ class ConferenceMedia:
         if self.placement is not None:
             self.placement.released(conference_id)
 
+    async def _router_for_joiner(self, conference_id: str) -> Router | None:
+        """The room's router a new participant goes to (placement.py), made if needed.
+
+        Callers hold the conference's lock. None: the room's first router (no room here).
+        """
+        room = self.rooms.get_room(conference_id)
+        pool = self._pool
+        if room is None or pool is None:
+            return None
+        routers = room.live_routers()
+        on_worker = {router.worker.slot: index for index, router in enumerate(routers)}
+        candidates = [
+            Candidate(worker.slot, worker_consumers(worker), on_worker.get(worker.slot))
+            for worker in pool.workers
+        ]
+        if not candidates:
+            return room.router
+        index, chosen = choose_router(candidates, self.settings.room_spread_consumers)
+        if index != NEW_ROUTER:
+            return routers[index]
+        worker = next(w for w in pool.workers if w.slot == chosen.worker_slot)
+        try:
+            router = await worker.create_router()
+        except SFU_ERRORS as exc:  # that worker is going: the room's first router will do
+            logger.warning("spreading conference %s failed: %s", conference_id, exc)
+            return room.router
+        await self._listen_for_speakers(conference_id, router)
+        room.routers.append(router)
+        logger.info(
+            "conference %s spreads to worker %d (its routers' workers carry %s consumers)",
+            conference_id,
+            worker.pid,
+            ", ".join(str(c.consumers) for c in candidates if c.router_index is not None),
+        )
+        return router
+
+    async def make_consumable(
+        self, room: MediaRoom, producer: Producer, participant: ParticipantMedia
+    ) -> None:
+        """Pipe `producer` to the participant's router if it lives on another one."""
+        source = producer.transport.router
+        await room.pipes.ensure(producer, source, participant.router)
+
     async def _create_router(self, conference_id: str) -> Router:
         pool = await self.pool()
         router = await pool.create_router()
@@ -387,6 +432,9 @@ class ConferenceMedia:
         owner = self._owner_of(room, data["producer_id"]) if room is not None else None
         if room is None or owner is None:
             return
+        current = room.active_speaker
+        if current is not None and current["producer_id"] == data["producer_id"]:
+            return  # another router of the room saw the same speaker
         speaker = {
             "conference_id": conference_id,
             "user_id": owner.user_id,
@@ -429,19 +477,24 @@ class ConferenceMedia:
             return None
         self._released(conference_id)
         await self._announce_closed(room, reason)
-        try:
-            await room.router.close()
-        except Exception:
-            logger.exception("closing the router of conference %s failed", conference_id)
+        for router in room.routers:
+            try:
+                await router.close()
+            except Exception:
+                logger.exception("closing %r of conference %s failed", router, conference_id)
         return room
 
     def _worker_died(self, worker: Worker, reason: str, router_ids: list[str]) -> Any:
         # Called by the pool; the rooms are forgotten at once, so no join lands in them.
+        # A room spread over several workers loses only the participants on the dead one.
+        affected = self.rooms.rooms_of_routers(router_ids)
+        shrunk = [room for room in affected if self._drop_dead_routers(room)]
         rooms = [
-            self.rooms.remove_room(room.conference_id)
-            for room in self.rooms.rooms_of_routers(router_ids)
+            self.rooms.remove_room(room.conference_id) for room in affected if room not in shrunk
         ]
         closed = [room for room in rooms if room is not None]
+        if shrunk:
+            self._tasks.spawn(self._lose_participants_on_dead_routers(shrunk, reason))
         if not closed:
             return None
         for room in closed:
@@ -453,6 +506,39 @@ class ConferenceMedia:
             ", ".join(room.conference_id for room in closed),
         )
         return self._announce_closed_all(closed, ROOM_WORKER_DIED)
+
+    def _drop_dead_routers(self, room: MediaRoom) -> bool:
+        """Forget the room's closed routers; False when none is left (the room goes)."""
+        alive = room.live_routers()
+        if not alive:
+            return False
+        room.routers = alive
+        room.router = alive[0]
+        return True
+
+    async def _lose_participants_on_dead_routers(self, rooms: list[MediaRoom], reason: str) -> None:
+        """The participants whose router died are told `media:room_closed {reason}` and
+        leave; the others hear `media:producer_closed` and `media:peer_left` and go on."""
+        for room in rooms:
+            lost = [p for p in room.participants.values() if p.router.closed]
+            frame = encode(ROOM_CLOSED, {"conference_id": room.conference_id, "reason": reason})
+            departures: list[Departure] = []
+            for participant in lost:
+                await self.dispatcher.send_to_connection(participant.connection_id, frame)
+                departure = await self.rooms.close_participant(
+                    room.conference_id, participant.connection_id
+                )
+                if departure is not None:
+                    departures.append(departure)
+            logger.warning(
+                "conference %s lost %d participant(s) with a worker (%s); %d go on",
+                room.conference_id,
+                len(departures),
+                reason,
+                len(room.participants),
+            )
+            if departures:
+                await self._announce_departures(room.conference_id, departures)
 
     async def _announce_closed_all(self, rooms: list[MediaRoom], reason: str) -> None:
         for room in rooms:

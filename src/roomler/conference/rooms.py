@@ -2,7 +2,8 @@
 
     RoomManager
       ├── rooms: conference id → MediaRoom
-      │     └── MediaRoom {router, participants: connection id → ParticipantMedia}
+      │     └── MediaRoom {routers (the first: `router`), pipes between them,
+      │                    participants: connection id → ParticipantMedia}
       │           └── ParticipantMedia {user_id, send/recv transport, producers, consumers}
       └── connection_rooms: connection id → conference id
 
@@ -12,6 +13,11 @@ room. Only the SFU's proxies live here (`roomler.sfu`); closing one frees its ob
 included, in the worker. Producers and consumers that close for any reason (their
 transport or producer closed, the worker died) drop out of these tables on their own
 `close` event.
+
+A room may spread over several routers, one per worker (conference/placement.py): each
+participant's transports are on one of them (`ParticipantMedia.router`), and the room's
+`pipes` carry producers to the routers whose participants consume them. A router other
+than the first closes when its last participant leaves.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from roomler.conference.errors import SFU_ERRORS, RoomError
+from roomler.conference.placement import RoomPipes
 from roomler.sfu import Consumer, Producer, Router, WebRtcTransport
 
 logger = logging.getLogger(__name__)
@@ -64,6 +71,11 @@ class ParticipantMedia:
     display_name: str = ""
     producers: dict[str, Producer] = field(default_factory=dict)
     consumers: dict[str, Consumer] = field(default_factory=dict)
+
+    @property
+    def router(self) -> Router:
+        """The router this participant's transports (and so its producers) are on."""
+        return self.send_transport.router
 
     def transport(self, transport_id: str) -> WebRtcTransport:
         for transport in (self.send_transport, self.recv_transport):
@@ -139,9 +151,10 @@ class Reconnecting:
 
 @dataclass(eq=False)
 class MediaRoom:
-    """A running conference: its router and the connections taking part."""
+    """A running conference: its routers and the connections taking part."""
 
     conference_id: str
+    # The first router: the room's capabilities (every router has the same codecs).
     router: Router
     participants: dict[str, ParticipantMedia] = field(default_factory=dict)
     # Lost connections within their grace period, by connection id.
@@ -153,6 +166,20 @@ class MediaRoom:
     # Users the organizer removed: their `media:join` is refused while the room lives.
     removed: set[str] = field(default_factory=set)
     closed: bool = False
+    # Every router of the room, the first one first (placement.py adds others).
+    routers: list[Router] = field(default_factory=list)
+    pipes: RoomPipes = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not self.routers:
+            self.routers = [self.router]
+        self.pipes = RoomPipes(self.conference_id)
+
+    def live_routers(self) -> list[Router]:
+        return [router for router in self.routers if not router.closed]
+
+    def participants_on(self, router: Router) -> list[ParticipantMedia]:
+        return [p for p in self.participants.values() if p.router is router]
 
     def user_ids(self) -> set[str]:
         return {participant.user_id for participant in self.participants.values()}
@@ -238,12 +265,22 @@ class RoomManager:
 
     def rooms_of_routers(self, router_ids: list[str]) -> list[MediaRoom]:
         wanted = set(router_ids)
-        return [room for room in self.rooms.values() if room.router.id in wanted]
+        return [
+            room
+            for room in self.rooms.values()
+            if any(router.id in wanted for router in room.routers)
+        ]
 
     async def create_transports(
-        self, conference_id: str, user_id: str, connection_id: str, display_name: str = ""
+        self,
+        conference_id: str,
+        user_id: str,
+        connection_id: str,
+        display_name: str = "",
+        router: Router | None = None,
     ) -> tuple[MediaRoom, ParticipantMedia]:
-        """Make the connection a participant with a send and a receive transport."""
+        """Make the connection a participant with a send and a receive transport, on
+        `router` (one of the room's; its first by default)."""
         room = self.rooms.get(conference_id)
         if room is None:
             raise RoomError(f"conference {conference_id} is not running")
@@ -255,7 +292,7 @@ class RoomManager:
         # Shielded: a connection that goes away mid-request cancels us, and transports
         # the worker made by then must still be closed, not leaked with their ports.
         creating = asyncio.ensure_future(
-            _new_participant(room, user_id, connection_id, display_name)
+            _new_participant(room, router or room.router, user_id, connection_id, display_name)
         )
         try:
             participant = await asyncio.shield(creating)
@@ -287,7 +324,9 @@ class RoomManager:
             return None
         if self.connection_rooms.get(connection_id) == conference_id:
             del self.connection_rooms[connection_id]
-        return Departure(participant, await participant.close())
+        departure = Departure(participant, await participant.close())
+        await _close_if_unused(room, participant.router)
+        return departure
 
     async def close_participant_by_user(self, conference_id: str, user_id: str) -> list[Departure]:
         """Remove every connection of `user_id` from the room (the HTTP leave)."""
@@ -307,13 +346,24 @@ class RoomManager:
         return closed
 
 
+async def _close_if_unused(room: MediaRoom, router: Router) -> None:
+    """A router the room spread to closes with its last participant (its pipes with it)."""
+    if router is room.router or router not in room.routers or room.participants_on(router):
+        return
+    room.routers.remove(router)
+    try:
+        await router.close()
+    except Exception:
+        logger.exception("closing %r of conference %s failed", router, room.conference_id)
+
+
 async def _new_participant(
-    room: MediaRoom, user_id: str, connection_id: str, display_name: str
+    room: MediaRoom, router: Router, user_id: str, connection_id: str, display_name: str
 ) -> ParticipantMedia:
     # Both requests at once: one round trip to the worker instead of two.
     created = await asyncio.gather(
-        room.router.create_webrtc_transport(app_data={"direction": "send"}),
-        room.router.create_webrtc_transport(app_data={"direction": "recv"}),
+        router.create_webrtc_transport(app_data={"direction": "send"}),
+        router.create_webrtc_transport(app_data={"direction": "recv"}),
         return_exceptions=True,
     )
     send, recv = created

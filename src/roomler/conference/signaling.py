@@ -223,12 +223,14 @@ class MediaSignaling:
         producer = room.find_producer(message.producer_id) if room is not None else None
         if room is None or producer is None:
             raise RoomError(f"unknown producer {message.producer_id}")
-        if not await room.router.can_consume(producer.id, message.rtp_capabilities):
+        if not await producer.transport.router.can_consume(producer.id, message.rtp_capabilities):
             raise RoomError(
                 f"cannot consume producer {producer.id}: "
                 "the rtp_capabilities support none of its codecs"
             )
+        await self.media.make_consumable(room, producer, participant)  # piped if elsewhere
         consumer = await participant.recv_transport.consume(producer.id, message.rtp_capabilities)
+        room.pipes.consumer_added(consumer, producer.id, participant.router)
         participant.add_consumer(consumer)
         request.reply(
             "media:consumer_created",
