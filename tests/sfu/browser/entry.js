@@ -140,7 +140,17 @@ const SIMULCAST_ENCODINGS = [
 	{ scaleResolutionDownBy: 1, maxBitrate: 1_200_000, scalabilityMode: 'L1T3' },
 ];
 
-async function produceCameraAndMic({ width = 640, height = 360, simulcast = false } = {}) {
+// `svc`: a scalabilityMode ('L1T3', 'L3T3_KEY' ...) for one VP9 encoding that carries
+// every layer (mediasoup's SVC producer).
+function videoEncodingOptions(simulcast, svc) {
+	if (svc) {
+		const codec = state.device.rtpCapabilities.codecs.find((c) => c.mimeType.toLowerCase() === 'video/vp9');
+		return { codec, encodings: [{ scalabilityMode: svc }] };
+	}
+	return simulcast ? { encodings: SIMULCAST_ENCODINGS } : {};
+}
+
+async function produceCameraAndMic({ width = 640, height = 360, simulcast = false, svc = null } = {}) {
 	const stream = await navigator.mediaDevices.getUserMedia({
 		audio: true,
 		video: { width, height, frameRate: 30 },
@@ -150,7 +160,7 @@ async function produceCameraAndMic({ width = 640, height = 360, simulcast = fals
 	const audio = await transport.produce({ track: stream.getAudioTracks()[0] });
 	const video = await transport.produce({
 		track: videoTrack,
-		...(simulcast ? { encodings: SIMULCAST_ENCODINGS } : {}),
+		...videoEncodingOptions(simulcast, svc),
 	});
 	state.producers.set(audio.id, audio);
 	state.producers.set(video.id, video);
@@ -238,6 +248,8 @@ async function stats() {
 			// Each simulcast encoding as the sender reports encoding it.
 			encodings: rtps.map((rtp) => ({
 				rid: rtp.rid ?? null,
+				scalabilityMode: rtp.scalabilityMode ?? null,
+				encoderImplementation: rtp.encoderImplementation ?? null,
 				frameWidth: rtp.frameWidth ?? null,
 				framesPerSecond: rtp.framesPerSecond ?? null,
 			})),

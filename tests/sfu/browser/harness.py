@@ -134,7 +134,7 @@ class BrowserPeer:
                 self.ports[direction] = created["port"]
 
     async def produce(self, **options: Any) -> dict[str, str]:
-        """Camera and microphone; ``width``, ``height``, ``simulcast`` as entry.js takes them."""
+        """Camera and mic; ``width``, ``height``, ``simulcast``, ``svc`` as entry.js takes them."""
         self.producers = await self.call("produceCameraAndMic", options)
         return self.producers
 
