@@ -48,7 +48,7 @@ MEDIA_ENV = {
 PASSWORD = "correct horse battery"
 # One user-visible step: a page load, a round trip through the server to another page.
 STEP_MS = 10_000
-START_TIMEOUT = 30.0
+START_TIMEOUT = 60.0  # a loaded 2-core machine: imports and migrations took 20 s at load 19
 STOP_TIMEOUT = 15.0
 
 NewUserFn = Callable[[str, str], Awaitable["BrowserUser"]]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -32,14 +33,38 @@ PLAYBACK = """(video) => ({
 })"""
 
 
-async def poll_width(video: Any, predicate: Any, timeout: float) -> int:
+async def poll_width(
+    video: Any, predicate: Any, timeout: float, before: Callable[[], Awaitable[None]] | None = None
+) -> int:
+    """The received width once `predicate` holds, the tile kept in view meanwhile.
+
+    A tile out of view pauses its consumer (frozen at its last picture, by design): on a
+    small window the tile can fall below the fold, e.g. when the speaker layout moves the
+    dominant speaker's tile first.
+    """
     deadline = time.monotonic() + timeout
     while True:
+        if before is not None:
+            await before()
+        await video.scroll_into_view_if_needed()
         width: int = (await video.evaluate(PLAYBACK))["width"]
         if predicate(width):
             return width
         assert time.monotonic() < deadline, f"received width stayed {width} for {timeout} s"
         await asyncio.sleep(0.3)
+
+
+# The widest encoding the sender is sending now (framesPerSecond > 0), from its stats.
+SENDER_TOP_WIDTH = """async () => {
+    const stats = await window.roomlerCall.producers.video.getStats();
+    let top = 0;
+    stats.forEach((s) => {
+        if (s.type === 'outbound-rtp' && s.framesPerSecond > 0) {
+            top = Math.max(top, s.frameWidth || 0);
+        }
+    });
+    return top;
+}"""
 
 
 async def test_tiles_ask_for_the_layer_their_size_needs_and_hidden_tiles_pause(
@@ -61,6 +86,7 @@ async def test_tiles_ask_for_the_layer_their_size_needs_and_hidden_tiles_pause(
 
     await alice.page.get_by_role("button", name="Start call").click()
     await expect(alice.page.locator('.tile[data-local="true"]')).to_have_count(1)
+    await alice.page.evaluate("history.replaceState(null, '', location.pathname + '?debug')")
     await bob.page.get_by_role("button", name="Join call").click()
     await bob.page.evaluate("history.replaceState(null, '', location.pathname + '?debug')")
     await assert_video_plays(bob, "alice")
@@ -76,8 +102,18 @@ async def test_tiles_ask_for_the_layer_their_size_needs_and_hidden_tiles_pause(
 
     # A big window: the tile is tall, Bob gets the top layer (1280 wide, or what the
     # sender's encoder makes of it when the machine is busy).
+    # When the machine is so busy that the sender's bandwidth estimate keeps its top
+    # encoding off, Bob gets the widest one it does send.
     await bob.page.set_viewport_size({"width": 1920, "height": 1400})
-    big = await poll_width(video, lambda w: w >= 960, SWITCH_TIMEOUT)
+    sender_top = 1280
+
+    async def top_now() -> None:
+        nonlocal sender_top
+        sender_top = await alice.page.evaluate(SENDER_TOP_WIDTH) or sender_top
+
+    big = await poll_width(
+        video, lambda w: w >= min(960, sender_top * 3 // 4) and w >= 600, SWITCH_TIMEOUT, top_now
+    )
     layer_big = sent_data("media:set_preferred_layers")[-1]["spatial_layer"]
     # A small window: the tile asks for a lower layer and gets a smaller picture.
     # (tiles are 16:9 and at most the grid's width: under 300 px wide, under 170 tall)
