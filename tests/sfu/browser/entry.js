@@ -272,6 +272,59 @@ async function fullStats() {
 	return result;
 }
 
+// A page no test can drive (Firefox: Playwright drives only its own patched builds)
+// runs on its own when opened as /?autostart=simulcast&name=N: it connects, takes the
+// camera *before* creating its transport (Firefox gathers loopback candidates only once
+// the page may capture), produces simulcast video, and POSTs its state and getStats()
+// to /report/N every half second.
+async function autostart(params) {
+	const name = params.get('name') ?? 'page';
+	const report = { name, phase: 'starting', error: null, producerId: null, userAgent: navigator.userAgent };
+	const post = () =>
+		fetch(`/report/${encodeURIComponent(name)}`, { method: 'POST', body: JSON.stringify(report) }).catch(
+			() => undefined,
+		);
+	try {
+		await connect(`ws://${location.host}/ws`);
+		report.device = await loadDevice();
+		report.phase = 'getUserMedia';
+		const width = Number(params.get('width') ?? 640);
+		const height = Number(params.get('height') ?? 480);
+		const stream = await navigator.mediaDevices.getUserMedia({ video: { width, height, frameRate: 30 } });
+		report.phase = 'transport';
+		await createTransport('send');
+		const transport = state.transports.send;
+		transport.on('connectionstatechange', (connectionState) => {
+			report.connectionState = connectionState;
+			post();
+		});
+		report.phase = 'produce';
+		const producer = await transport.produce({ track: stream.getVideoTracks()[0], encodings: SIMULCAST_ENCODINGS });
+		state.producers.set(producer.id, producer);
+		report.producerId = producer.id;
+		report.rtpParameters = producer.rtpParameters;
+		report.phase = 'producing';
+	} catch (error) {
+		report.error = String(error?.stack ?? error);
+	}
+	await post();
+	setInterval(async () => {
+		try {
+			report.stats = await stats();
+			const full = await fullStats();
+			report.candidates = (full.send?.stats ?? [])
+				.filter((s) => s.type === 'local-candidate' || s.type === 'candidate-pair')
+				.map((s) => ({ type: s.type, address: s.address, port: s.port, state: s.state, nominated: s.nominated }));
+		} catch (error) {
+			report.statsError = String(error);
+		}
+		post();
+	}, 500);
+}
+
+const autostartParams = new URLSearchParams(location.search);
+if (autostartParams.get('autostart') === 'simulcast') autostart(autostartParams);
+
 window.roomler = {
 	connect,
 	loadDevice,

@@ -12,6 +12,11 @@ Wire format, one JSON object per WebSocket text message:
 - response      ``{"id": 1, "result": {...}}`` or ``{"id": 1, "error": "<message>"}``
 - notification  ``{"notification": "consumerClosed", "data": {...}}`` (server to peer)
 
+A page that no test drives (Firefox, which Playwright's bundled builds would
+replace) runs on its own (``/?autostart=...``, see entry.js) and POSTs what it
+did and its ``getStats()`` to ``/report/<name>``; the test reads
+``SignalingServer.reports``.
+
 The server keeps every proxy it created in dictionaries keyed by id so that the
 tests can look at the server side (`dump()`, `get_stats()`) of what a page did.
 """
@@ -106,6 +111,8 @@ class SignalingServer:
         self.consumers: dict[str, Any] = {}
         # Every notification sent, in order, as (consumer or transport id, name).
         self.events: list[tuple[str, str]] = []
+        # What driverless pages (Firefox) POST to /report, newest per page name.
+        self.reports: dict[str, dict[str, Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: uvicorn.Server | None = None
         self._serve_task: asyncio.Task[None] | None = None
@@ -115,6 +122,7 @@ class SignalingServer:
                 Route("/", self._index),
                 Route("/bundle.js", self._bundle),
                 Route("/favicon.ico", self._no_content),
+                Route("/report/{name}", self._report, methods=["POST"]),
                 WebSocketRoute("/ws", self._websocket),
             ]
         )
@@ -181,6 +189,17 @@ class SignalingServer:
         return HTMLResponse(INDEX_HTML)
 
     async def _no_content(self, request: Request) -> Response:
+        return Response(status_code=204)
+
+    async def _report(self, request: Request) -> Response:
+        """A page without a driver reports its state (getStats(), errors) here."""
+        try:
+            report = json.loads(await request.body())
+        except json.JSONDecodeError:
+            return Response("report is not JSON", status_code=400)
+        if not isinstance(report, dict):
+            return Response("report must be a JSON object", status_code=400)
+        self.reports[request.path_params["name"]] = report
         return Response(status_code=204)
 
     async def _bundle(self, request: Request) -> Response:
