@@ -69,3 +69,38 @@ async def test_svc_receiver_decodes_the_top_layer_then_the_smaller_one_it_prefer
     await width_reaches(CAPTURE[0], SWITCH_TIMEOUT)
     # The decoder never stalled across the switches (no new frame for over a second).
     assert longest_stall(decoded) < 1.0, decoded
+
+
+async def test_svc_receiver_asking_for_temporal_layer_0_gets_a_quarter_of_the_frame_rate(
+    open_peer: OpenPeer, signaling: SignalingServer
+) -> None:
+    """L1T3: one spatial layer, three temporal (TIDs 0,2,1,2): layer 0 is every fourth frame."""
+    a, b = await open_peer("a"), await open_peer("b")
+    await a.join(signaling.ws_url)
+    await b.join(signaling.ws_url, send=False)
+    await a.produce(width=640, height=360, svc="L1T3")
+    video = (await b.consume(a.producers["video"]))["id"]
+    assert signaling.consumers[video].type == "svc"
+
+    async def frame_rates() -> tuple[float, float, int]:
+        """(what a encodes, what b decodes, frames b decoded) per second."""
+        sent = (await a.stats())["outbound"][a.producers["video"]]
+        got = (await b.stats())["inbound"][video]
+        return sent["framesPerSecond"] or 0, got["framesPerSecond"] or 0, got["framesDecoded"]
+
+    ok, rates = await poll(frame_rates, lambda r: r[0] >= 10 and r[1] >= 0.8 * r[0], TOP_TIMEOUT)
+    assert ok, f"b decodes {rates[1]} fps of a's {rates[0]}\n{await evidence(signaling, [a, b])}"
+    (sent,) = (await a.stats())["outbound"][a.producers["video"]]["encodings"]
+    assert sent["scalabilityMode"] == "L1T3", sent
+    await b.set_preferred_layers(video, 0, 0)
+    # Temporal layer 0 of L1T3 is a quarter of the frames; the decoder keeps going.
+    ok, rates = await poll(
+        frame_rates, lambda r: 0 < r[1] <= 0.4 * r[0] and r[2] > 0, SWITCH_TIMEOUT
+    )
+    assert ok, f"b decodes {rates[1]} fps of a's {rates[0]}\n{await evidence(signaling, [a, b])}"
+    decoded = rates[2]
+    ok, rates = await poll(frame_rates, lambda r: r[2] >= decoded + 10, SWITCH_TIMEOUT)
+    assert ok, f"b stopped decoding at temporal layer 0\n{await evidence(signaling, [a, b])}"
+    await b.set_preferred_layers(video, 0, 2)
+    ok, rates = await poll(frame_rates, lambda r: r[1] >= 0.8 * r[0], SWITCH_TIMEOUT)
+    assert ok, f"b decodes {rates[1]} fps of a's {rates[0]}\n{await evidence(signaling, [a, b])}"
