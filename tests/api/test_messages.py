@@ -124,7 +124,8 @@ async def test_post_returns_the_full_message(client: httpx.AsyncClient, room: Ro
     message = response.json()
     assert set(message) == {
         "id", "channel_id", "author_id", "content", "message_type", "thread_id",
-        "referenced_message_id", "is_edited", "is_pinned", "nonce", "reactions", "created_at",
+        "referenced_message_id", "is_edited", "is_pinned", "pinned_at", "pinned_by", "nonce",
+        "reactions", "created_at",
         "updated_at",
     }  # fmt: skip
     assert len(message["id"]) == 24 and int(message["id"], 16) >= 0

@@ -190,7 +190,7 @@ async def presence_snapshot(node: Node, team: Team, viewer: User) -> dict[str, s
 
 
 async def test_chat_events_reach_every_tab_on_every_node_exactly_once(team: Team) -> None:
-    """Issue 18's message events (reactions, ...) go through the same delivery as the rest."""
+    """Issue 18's message events (reactions, pins, ...) go the same way as the rest."""
     n1, n2, n3 = team.nodes
     bob_tabs = [await open_tab(node, team.bob) for node in team.nodes]
     alice_other = await open_tab(n3, team.alice)
@@ -200,7 +200,13 @@ async def test_chat_events_reach_every_tab_on_every_node_exactly_once(team: Team
     async with httpx.AsyncClient(base_url=n2.http_url, timeout=FRAME_TIMEOUT) as http:
         reacted = await http.put(f"{url}/reaction/%F0%9F%91%8D", headers=team.alice.headers)
         assert reacted.status_code == 200, reacted.text
+    async with httpx.AsyncClient(base_url=n3.http_url, timeout=FRAME_TIMEOUT) as http:
+        pinned = await http.put(f"{url}/pin", headers=team.bob.headers)
+        assert pinned.status_code == 200, pinned.text
     for tab in (*bob_tabs, alice_other):
         frame = await tab.wait_for(is_type("message:reaction", message_id=message["id"]))
         assert frame["data"] == reacted.json()
-        assert [f for f in await tab.quiet() if f["type"] == "message:reaction"] == []
+        frame = await tab.wait_for(is_type("message:pinned", message_id=message["id"]))
+        assert frame["data"]["message"] == pinned.json()
+        repeated = [f for f in await tab.quiet() if f["type"].startswith("message:")]
+        assert [f for f in repeated if f["type"] != "message:create"] == []

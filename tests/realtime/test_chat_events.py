@@ -40,3 +40,32 @@ async def test_a_reaction_reaches_every_tab_of_the_members_only(
     gone = {"type": "message:reaction", "data": removed.json()}
     assert gone["data"]["added"] is False and gone["data"]["reactions"] == []
     assert await drain_all(*room.everyone) == [[gone], [gone], [gone], [gone], []]
+
+
+async def test_a_pin_reaches_every_tab_of_the_members_only(
+    room: Room, http: httpx.AsyncClient
+) -> None:
+    message = await post(http, room, room.bob, "the plan")
+    await drain_all(*room.everyone)
+    url = room.message_url(f"/{message['id']}/pin")
+    pinned = await http.put(url, headers=room.alice.headers)
+    assert pinned.status_code == 200
+    event = {
+        "type": "message:pinned",
+        "data": {
+            "message_id": message["id"],
+            "channel_id": room.channel_id,
+            "thread_id": None,
+            "is_pinned": True,
+            "user_id": room.alice.id,
+            "message": pinned.json(),
+        },
+    }
+    assert await drain_all(*room.everyone) == [[event], [event], [event], [event], []]
+    assert (await http.put(url, headers=room.bob.headers)).status_code == 200
+    assert await drain_all(*room.everyone) == [[], [], [], [], []]
+    unpinned = await http.delete(url, headers=room.bob.headers)
+    frames = await drain_all(*room.everyone)
+    assert frames[4] == [] and all(len(f) == 1 for f in frames[:4])
+    assert frames[0][0]["data"]["message"] == unpinned.json()
+    assert frames[0][0]["data"]["is_pinned"] is False

@@ -74,3 +74,30 @@ async def test_a_reaction_is_seen_live_with_who_gave_it(
     await alice.page.reload()
     await expect(on_alice.get_by_role("button", name="🎉 1: you")).to_be_visible()
     await expect(on_alice.get_by_role("button", name="👀 1: you")).to_be_visible()
+
+
+async def test_a_pin_shows_live_in_the_other_browser_and_in_the_pinned_list(
+    server: ServerProcess, new_user: NewUser
+) -> None:
+    alice, bob = await alice_and_bob_in_general(server, new_user)
+    await alice.send("The deploy checklist is in the wiki")
+    await alice.send("Something else")
+    message = bob.page.locator(".message").filter(
+        has=bob.messages("The deploy checklist is in the wiki")
+    )
+    await message.hover()
+    await message.get_by_role("button", name="Pin", exact=True).click()
+    on_alice = alice.page.locator(".message").filter(
+        has=alice.messages("The deploy checklist is in the wiki")
+    )
+    await expect(on_alice.locator(".pinned-note")).to_have_text("📌 Pinned by Bob")
+    pinned_button = alice.page.get_by_role("button", name="Pinned (1)")
+    await pinned_button.click()
+    panel = alice.page.get_by_role("complementary", name="Pinned messages")
+    await expect(panel.locator(".pin-content")).to_have_text("The deploy checklist is in the wiki")
+    await panel.get_by_role("button", name="Jump").click()
+    await alice.screenshot("chat-team", "pins", readme="pins")
+    await panel.get_by_role("button", name="Unpin").click()
+    await expect(panel.get_by_text("Nothing is pinned in #general yet.")).to_be_visible()
+    await expect(bob.page.get_by_role("button", name="Pinned (0)")).to_be_visible()
+    await expect(message.locator(".pinned-note")).to_have_count(0)

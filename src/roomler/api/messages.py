@@ -64,6 +64,8 @@ def message_out(message: Message, reactions: list[dict[str, Any]] | None = None)
         "referenced_message_id": message.referenced_message_id,
         "is_edited": message.is_edited,
         "is_pinned": message.is_pinned,
+        "pinned_at": iso(message.pinned_at),
+        "pinned_by": message.pinned_by,
         "nonce": message.nonce,
         "reactions": reactions or [],
         "created_at": iso(message.created_at),

@@ -174,6 +174,9 @@ class Message(Base):
     referenced_message_id: Mapped[str | None] = mapped_column(ForeignKey("messages.id"))
     is_edited: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     is_pinned: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # Who pinned it and when, while it is pinned.
+    pinned_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    pinned_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     nonce: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = created_column()
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, nullable=False)

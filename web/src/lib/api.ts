@@ -185,6 +185,13 @@ export const addReaction = (tid: Id, cid: Id, mid: Id, emoji: string) =>
 export const removeReaction = (tid: Id, cid: Id, mid: Id, emoji: string) =>
 	del<MessageReactions>(reaction(tid, cid, mid, emoji));
 
+export const pinMessage = (tid: Id, cid: Id, mid: Id) =>
+	request<Message>('PUT', `${messages(tid, cid)}/${mid}/pin`);
+
+export const unpinMessage = (tid: Id, cid: Id, mid: Id) => del<Message>(`${messages(tid, cid)}/${mid}/pin`);
+
+export const listPins = (tid: Id, cid: Id) => get<Message[]>(`/tenant/${tid}/channel/${cid}/pins`);
+
 // --- conferences ----------------------------------------------------------------------------
 
 const conferences = (tid: Id) => `/tenant/${tid}/conference`;

@@ -85,6 +85,8 @@ export interface Message {
 	referenced_message_id: Id | null;
 	is_edited: boolean;
 	is_pinned: boolean;
+	pinned_at: string | null;
+	pinned_by: Id | null;
 	nonce: string | null;
 	reactions: Reaction[];
 	created_at: string;
@@ -107,6 +109,16 @@ export interface MessageReactions {
 	emoji: string;
 	added: boolean;
 	reactions: Reaction[];
+}
+
+/** `message:pinned`: a message was pinned or unpinned (`message` as it is now). */
+export interface MessagePinned {
+	message_id: Id;
+	channel_id: Id;
+	thread_id: Id | null;
+	is_pinned: boolean;
+	user_id: Id;
+	message: Message;
 }
 
 export interface MessageDeleted {

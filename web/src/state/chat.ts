@@ -9,7 +9,7 @@ import { batch, signal } from '@preact/signals';
 import * as api from '../lib/api';
 import { realtime } from '../lib/realtime';
 import { currentUser } from '../lib/session';
-import type { Id, Message, MessageDeleted, MessageReactions, TypingEvent } from '../lib/types';
+import type { Id, Message, MessageDeleted, MessagePinned, MessageReactions, TypingEvent } from '../lib/types';
 import { channels, refreshChannels, tenant } from './workspace';
 
 export const PAGE_SIZE = 50;
@@ -150,6 +150,7 @@ export async function openChannel(cid: Id): Promise<void> {
 	if (activeChannelId.value !== cid) stopTyping();
 	activeChannelId.value = cid;
 	setUnread(cid, false);
+	void loadPins(cid).catch(() => undefined);
 	if (!timelineOf(cid).loaded) await loadNewest(cid);
 	noteNewest(cid);
 }
@@ -249,9 +250,11 @@ export async function catchUpAll(): Promise<void> {
 	const active = activeChannelId.value;
 	// Timelines not on screen are dropped and loaded afresh when opened.
 	timelines.value = active !== null && timelines.value[active] ? { [active]: timelines.value[active] } : {};
+	pins.value = {};
 	if (active !== null) {
 		await catchUp(active);
 		noteNewest(active);
+		await loadPins(active);
 	}
 	await findUnread();
 	await retryFailed();
@@ -278,6 +281,8 @@ export async function sendMessage(cid: Id, content: string, replyTo: Id | null):
 		referenced_message_id: replyTo,
 		is_edited: false,
 		is_pinned: false,
+		pinned_at: null,
+		pinned_by: null,
 		nonce,
 		reactions: [],
 		created_at: now,
@@ -346,6 +351,7 @@ export async function deleteMessage(cid: Id, mid: Id): Promise<void> {
 	if (open === null) return;
 	await api.deleteMessage(open.id, cid, mid);
 	setTimeline(cid, (t) => ({ ...t, items: t.items.filter((i) => i.id !== mid) }));
+	forgetPin(cid, mid);
 }
 
 // --- reactions ----------------------------------------------------------------------------
@@ -371,8 +377,49 @@ export async function toggleReaction(message: Message, emoji: string): Promise<v
 	applyReactions(change);
 }
 
+// --- pins ---------------------------------------------------------------------------------
+
+/** channel id → its pinned messages, most recently pinned first (loaded when it is opened). */
+export const pins = signal<Readonly<Record<Id, Message[]>>>({});
+
+export async function loadPins(cid: Id): Promise<void> {
+	const open = tenant.value;
+	if (open === null) return;
+	const list = await api.listPins(open.id, cid);
+	pins.value = { ...pins.value, [cid]: list };
+}
+
+function applyPinned(message: Message): void {
+	const cid = message.channel_id;
+	const patch: MessagePatch = {
+		is_pinned: message.is_pinned,
+		pinned_at: message.pinned_at,
+		pinned_by: message.pinned_by,
+	};
+	if (timelines.value[cid]?.loaded) {
+		setTimeline(cid, (t) => ({
+			...t,
+			items: t.items.map((i) => (i.id === message.id ? { ...i, ...patch } : i)),
+		}));
+	}
+	for (const listener of messagePatchListeners) listener(message.id, patch);
+	const list = pins.value[cid];
+	if (list === undefined) return;
+	const rest = list.filter((m) => m.id !== message.id);
+	pins.value = { ...pins.value, [cid]: message.is_pinned ? [message, ...rest] : rest };
+}
+
+export async function togglePin(message: Message): Promise<void> {
+	const open = tenant.value;
+	if (open === null) return;
+	const changed = message.is_pinned
+		? await api.unpinMessage(open.id, message.channel_id, message.id)
+		: await api.pinMessage(open.id, message.channel_id, message.id);
+	applyPinned(changed);
+}
+
 /** Views that hold messages outside the timelines (the thread panel) hear of changes here. */
-export type MessagePatch = Partial<Pick<Message, 'reactions' | 'is_pinned'>>;
+export type MessagePatch = Partial<Pick<Message, 'reactions' | 'is_pinned' | 'pinned_at' | 'pinned_by'>>;
 export const messagePatchListeners = new Set<(mid: Id, patch: MessagePatch) => void>();
 
 export function describe(error: unknown): string {
@@ -459,19 +506,34 @@ const foreignChannels = new Set<Id>();
 
 realtime.on<Message>('message:create', received);
 
+function forgetPin(cid: Id, mid: Id): void {
+	const list = pins.value[cid];
+	if (list?.some((m) => m.id === mid)) pins.value = { ...pins.value, [cid]: list.filter((m) => m.id !== mid) };
+}
+
 realtime.on<Message>('message:update', (message) => {
+	const list = pins.value[message.channel_id];
+	if (list?.some((m) => m.id === message.id)) {
+		pins.value = {
+			...pins.value,
+			[message.channel_id]: list.map((m) => (m.id === message.id ? message : m)),
+		};
+	}
 	if (timelines.value[message.channel_id]?.loaded) {
 		setTimeline(message.channel_id, (t) => ({ ...t, items: merge(t.items, message) }));
 	}
 });
 
 realtime.on<MessageDeleted>('message:delete', ({ message_id, channel_id }) => {
+	forgetPin(channel_id, message_id);
 	if (timelines.value[channel_id]?.loaded) {
 		setTimeline(channel_id, (t) => ({ ...t, items: t.items.filter((i) => i.id !== message_id) }));
 	}
 });
 
 realtime.on<MessageReactions>('message:reaction', applyReactions);
+
+realtime.on<MessagePinned>('message:pinned', ({ message }) => applyPinned(message));
 
 realtime.on<TypingEvent>('typing:start', ({ channel_id, user_id }) => {
 	if (user_id !== currentUser.value?.id) setTypist(channel_id, user_id, Date.now() + TYPING_FORGET_MS);

@@ -8,6 +8,7 @@ import {
 	contentTooLong,
 	describe,
 	loadOlder,
+	pins,
 	noteTyping,
 	openChannel,
 	sendMessage,
@@ -21,6 +22,10 @@ import { ErrorText, formatDay } from './common';
 import { MembersButton } from './MemberList';
 import { MessageItem } from './MessageItem';
 import { CallButton } from './calls';
+import { PinsPanel } from './SidePanels';
+
+/** What the panel beside the timeline shows. */
+export type SidePanel = { kind: 'pins' } | null;
 
 // Load older messages when the reader scrolls this close to the top.
 const LOAD_OLDER_WITHIN_PX = 200;
@@ -34,9 +39,11 @@ export function ChannelView({ channelId, header }: { channelId: Id; header: JSX.
 	const channel = channels.value.find((c) => c.id === channelId);
 	const [error, setError] = useState<string | null>(null);
 	const [replyTo, setReplyTo] = useState<Id | null>(null);
+	const [panel, setPanel] = useState<SidePanel>(null);
 
 	useEffect(() => {
 		setReplyTo(null);
+		setPanel(null);
 		void openChannel(channelId);
 	}, [channelId]);
 
@@ -82,6 +89,14 @@ export function ChannelView({ channelId, header }: { channelId: Id; header: JSX.
 					{channel.purpose && <p class="purpose muted">{channel.purpose}</p>}
 				</div>
 				<div class="header-actions">
+					<button
+						type="button"
+						class="subtle"
+						aria-pressed={panel?.kind === 'pins'}
+						onClick={() => setPanel(panel?.kind === 'pins' ? null : { kind: 'pins' })}
+					>
+						<span aria-hidden="true">📌</span> Pinned ({pins.value[channel.id]?.length ?? 0})
+					</button>
 					<MembersButton />
 					{channel.is_member && <CallButton channel={channel} />}
 					{channel.is_member && (
@@ -92,18 +107,23 @@ export function ChannelView({ channelId, header }: { channelId: Id; header: JSX.
 				</div>
 			</header>
 			<ErrorText error={error} />
-			<TimelineView channel={channel} onReply={setReplyTo} />
-			<TypingLine channelId={channel.id} />
-			{channel.is_member ? (
-				<Composer channel={channel} replyTo={replyTo} onCancelReply={() => setReplyTo(null)} />
-			) : (
-				<div class="join-bar">
-					<p>You are previewing #{channel.name}.</p>
-					<button type="button" class="primary" onClick={() => void join()}>
-						Join channel
-					</button>
+			<div class="channel-body">
+				<div class="channel-main">
+					<TimelineView channel={channel} onReply={setReplyTo} />
+					<TypingLine channelId={channel.id} />
+					{channel.is_member ? (
+						<Composer channel={channel} replyTo={replyTo} onCancelReply={() => setReplyTo(null)} />
+					) : (
+						<div class="join-bar">
+							<p>You are previewing #{channel.name}.</p>
+							<button type="button" class="primary" onClick={() => void join()}>
+								Join channel
+							</button>
+						</div>
+					)}
 				</div>
-			)}
+				{panel?.kind === 'pins' && <PinsPanel channel={channel} onClose={() => setPanel(null)} />}
+			</div>
 		</section>
 	);
 }

@@ -10,6 +10,7 @@ import {
 	discardMessage,
 	editMessage,
 	retryMessage,
+	togglePin,
 	type TimelineItem,
 } from '../state/chat';
 import { canManageMembers, displayName } from '../state/workspace';
@@ -66,6 +67,12 @@ export function MessageItem({ message, quoted, leading, onReply, canReact = true
 						)}
 					</p>
 				)}
+				{message.is_pinned && (
+					<p class="pinned-note">
+						<span aria-hidden="true">📌</span> Pinned
+						{message.pinned_by ? ` by ${displayName(message.pinned_by)}` : ''}
+					</p>
+				)}
 				{leading && (
 					<p class="message-meta">
 						<strong class="author">{author}</strong>
@@ -112,6 +119,14 @@ export function MessageItem({ message, quoted, leading, onReply, canReact = true
 					<button type="button" onClick={() => onReply(message.id)}>
 						Reply
 					</button>
+					{canReact && (
+						<button
+							type="button"
+							onClick={() => togglePin(message).catch((err: unknown) => setError(describe(err)))}
+						>
+							{message.is_pinned ? 'Unpin' : 'Pin'}
+						</button>
+					)}
 					{own && (
 						<button type="button" onClick={() => setEditing(true)}>
 							Edit
