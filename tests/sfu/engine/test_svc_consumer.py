@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from roomler.sfu.rtcp import Pli
+from roomler.sfu.rtcp import Pli, Remb
 from roomler.sfu.rtp import RtpPacket
+from tests.sfu.engine.test_bandwidth_layers import ShapedReceiver
 from tests.sfu.engine.test_producer_consumer import VIDEO, VIDEO_SSRC, Call, _chrome_ids, start_call
 from tests.sfu.engine_client import Harness, wait_for
 
@@ -210,3 +211,93 @@ async def test_svc_demand_counts_the_layers_a_spatial_layer_needs(engine: Harnes
     # Full SVC: each spatial layer costs itself and those below (equal-size layers here).
     assert 0 < costs[0] < costs[1] < costs[2]
     assert costs[2] == pytest.approx(3 * costs[0], rel=0.2)
+
+
+class SvcCamera:
+    """A VP9 SVC camera at 25 fps: spatial layers of about 60, 200 and 700 kbps,
+    a keyframe (every layer intra) whenever it was asked for one."""
+
+    SIZES = ((1, 280), (1, 1000), (3, 1150))  # (packets, payload bytes) per layer frame
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+        self.seq = 7000
+        self.picture = 0
+        self.plis_seen = 0
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            self.picture += 1
+            plis = sum(1 for p in self.call.sender.rtcp_of(Pli) if p.media_ssrc == VIDEO_SSRC)
+            keyframe = self.picture == 1 or plis > self.plis_seen
+            self.plis_seen = plis
+            for sid, (packets, size) in enumerate(self.SIZES):
+                for index in range(packets):
+                    first = 0x20 | (0x00 if keyframe else 0x40)
+                    first |= (0x08 if index == 0 else 0) | (0x04 if index == packets - 1 else 0)
+                    layers = 0x10 | (sid << 1) | (1 if sid and keyframe else 0)
+                    payload = (
+                        bytes([first, layers, self.picture & 0xFF]) + bytes(size) + bytes([sid])
+                    )
+                    self.call.sender.send_rtp(
+                        RtpPacket(
+                            payload_type=VP9_PT,
+                            sequence_number=self.seq & 0xFFFF,
+                            timestamp=(self.picture * 3600) & 0xFFFFFFFF,
+                            ssrc=VIDEO_SSRC,
+                            marker=sid == 2 and index == packets - 1,
+                            extensions={IDS["mid"]: b"1"},
+                            payload=payload,
+                        )
+                    )
+                    self.seq += 1
+            await asyncio.sleep(1 / 25)
+
+    def stop(self) -> None:
+        self.task.cancel()
+
+
+def picture_layer(call: Call) -> int | None:
+    """The spatial layer that ended the last picture the receiver got (its marker)."""
+    ends = [p for p in call.forwarded()[-20:] if p.marker]
+    return ends[-1].payload[-1] if ends else None
+
+
+@pytest.mark.parametrize("mode", ["L3T3_KEY", "L3T3"])
+async def test_remb_caps_the_svc_spatial_layer(engine: Harness, mode: str) -> None:
+    call = await start_call(engine, vp9_params(mode))
+    camera = SvcCamera(call)
+    try:
+        await wait_for(lambda: picture_layer(call) == 2, timeout=5)
+        call.receiver.send_rtcp([Remb(sender_ssrc=77, bitrate=150_000, ssrcs=[call.ssrc])])
+        await wait_for(lambda: picture_layer(call) == 0, timeout=3)
+        stats = await call.request("consumer.get_stats", consumer_id=call.consumer_id)
+        assert stats["allowedSpatialLayer"] == 0
+        assert stats["currentLayers"]["spatialLayer"] == 0
+        call.receiver.send_rtcp([Remb(sender_ssrc=77, bitrate=5_000_000, ssrcs=[call.ssrc])])
+        await wait_for(lambda: picture_layer(call) == 2, timeout=5)
+        assert_one_stream(call)
+    finally:
+        camera.stop()
+
+
+async def test_svc_layers_follow_the_receivers_capacity_down_and_back_up(engine: Harness) -> None:
+    call = await start_call(engine, vp9_params("L3T3_KEY"))
+    camera = SvcCamera(call)
+    receiver = ShapedReceiver(call, capacity=3_000_000)
+    loop = asyncio.get_running_loop()
+    try:
+        await wait_for(lambda: picture_layer(call) == 2, timeout=15)
+        await asyncio.sleep(1)
+        receiver.capacity = 150_000
+        start = loop.time()
+        await wait_for(lambda: picture_layer(call) == 0, timeout=4)
+        assert loop.time() - start < 2.0, "took over 2 s to drop to a fitting layer"
+        receiver.capacity = 3_000_000
+        start = loop.time()
+        await wait_for(lambda: picture_layer(call) == 2, timeout=20)
+        assert loop.time() - start < 15.0, "took over 15 s to climb back"
+    finally:
+        camera.stop()
+        receiver.stop()
