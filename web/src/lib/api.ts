@@ -202,6 +202,10 @@ export const listConferences = (tid: Id, page = 1) =>
 export const getConference = (tid: Id, conferenceId: Id) =>
 	get<Conference>(`${conferences(tid)}/${conferenceId}`);
 
+/** The workspace's conference with this meeting code (join by code); 404 with a message if none. */
+export const conferenceByCode = (tid: Id, code: string) =>
+	get<Conference>(`${conferences(tid)}/code/${encodeURIComponent(code.trim())}`);
+
 export const createConference = (tid: Id, subject: string, channelId: Id | null) =>
 	post<Conference>(conferences(tid), { subject, channel_id: channelId, conference_type: 'instant' });
 

@@ -121,6 +121,27 @@ interface ConsumerState {
 	hidden: boolean;
 }
 
+/** One participant connection's network quality (`media:score`, 0..10). */
+export interface NetworkScore {
+	userId: Id;
+	connectionId: string;
+	score: number | null;
+	uplink: number | null;
+	downlink: number | null;
+	rttMs: number | null;
+	sendKbps: number;
+}
+
+interface ScoreData {
+	user_id: Id;
+	connection_id: string;
+	score: number | null;
+	uplink: number | null;
+	downlink: number | null;
+	rtt_ms: number | null;
+	send_kbps: number;
+}
+
 export interface DeviceChoice {
 	audioInputs: MediaDeviceInfo[];
 	videoInputs: MediaDeviceInfo[];
@@ -137,6 +158,12 @@ export class CallSession {
 	readonly activeSpeaker = signal<Id | null>(null);
 	/** Users heard in the last interval (`media:audio_levels`). */
 	readonly speaking = signal<ReadonlySet<Id>>(new Set());
+	/** Users whose hand is up, in the order they raised it (`media:hand_raised`). */
+	readonly hands = signal<readonly Id[]>([]);
+	/** Network quality by connection id, ours included (`media:score`). */
+	readonly scores = signal<ReadonlyMap<string, NetworkScore>>(new Map());
+	/** Who last muted us (`media:muted`), until we unmute. */
+	readonly mutedBy = signal<Id | null>(null);
 	/** ICE restarts done on this page (shown to tests through `window.roomlerCall`). */
 	readonly iceRestarts = signal(0);
 	readonly remotes = signal<ReadonlyMap<string, RemoteMedia>>(new Map());
@@ -217,8 +244,19 @@ export class CallSession {
 				source: sourceOf(data.app_data),
 			}),
 		);
-		on<{ conference_id: Id; participants: PeerData[] }>('media:participants', (data) => {
-			if (data.conference_id === this.conferenceId) this.addPeers(data.participants);
+		on<{ conference_id: Id; participants: PeerData[]; raised_hands?: Id[] }>('media:participants', (data) => {
+			if (data.conference_id !== this.conferenceId) return;
+			this.addPeers(data.participants);
+			if (data.raised_hands) this.hands.value = data.raised_hands;
+		});
+		on<{ conference_id: Id; user_id: Id; raised: boolean }>('media:hand_raised', (data) => {
+			if (data.conference_id === this.conferenceId) this.setHand(data.user_id, data.raised);
+		});
+		on<{ conference_id: Id; kind: Kind; producer_ids: string[]; by_user_id: Id }>('media:muted', (data) => {
+			if (data.conference_id === this.conferenceId) void this.mutedByOrganizer(data.kind, data.producer_ids, data.by_user_id);
+		});
+		on<{ conference_id: Id; scores: ScoreData[] }>('media:score', (data) => {
+			if (data.conference_id === this.conferenceId) this.setScores(data.scores);
 		});
 		on<PeerData & { conference_id: Id }>('media:peer_joined', (data) => {
 			if (data.conference_id === this.conferenceId) this.addPeers([data]);
@@ -251,7 +289,12 @@ export class CallSession {
 		);
 		on<{ conference_id: Id; reason: string }>('media:room_closed', ({ conference_id, reason }) => {
 			if (conference_id !== this.conferenceId) return;
-			this.error.value = reason === 'ended' ? 'The call has ended.' : 'The media server stopped this call.';
+			this.error.value =
+				reason === 'ended'
+					? 'The call has ended.'
+					: reason === 'removed'
+						? 'The organizer removed you from this call.'
+						: 'The media server stopped this call.';
 			this.phase.value = 'ended';
 			this.teardown();
 		});
@@ -551,6 +594,86 @@ export class CallSession {
 			if (connectionId === undefined ? peer.userId === userId : id === connectionId) next.delete(id);
 		}
 		this.peers.value = next;
+		// Gone for good (the server dropped the hand too): unless another tab of theirs stays.
+		if (![...next.values()].some((peer) => peer.userId === userId)) this.setHand(userId, false);
+		if (this.scores.value.size > 0) {
+			const scores = new Map(this.scores.value);
+			for (const [id, score] of scores) if (score.userId === userId && !next.has(id)) scores.delete(id);
+			this.scores.value = scores;
+		}
+	}
+
+	// --- in the call: hands, moderation, network quality -------------------------------------
+
+	private setHand(userId: Id, raised: boolean): void {
+		const hands = this.hands.value.filter((id) => id !== userId);
+		if (raised) hands.push(userId);
+		if (hands.length !== this.hands.value.length || raised) this.hands.value = hands;
+	}
+
+	async raiseHand(raised: boolean): Promise<void> {
+		await this.signal(raised ? 'media:raise_hand' : 'media:lower_hand', {});
+		if (this.userId !== undefined) this.setHand(this.userId, raised);
+	}
+
+	/** The organizer lowers someone's hand. */
+	async lowerHandOf(userId: Id): Promise<void> {
+		await this.signal('media:lower_hand', { user_id: userId });
+		this.setHand(userId, false);
+	}
+
+	async muteParticipant(userId: Id, kind: Kind = 'audio'): Promise<void> {
+		await this.signal('media:mute_participant', { user_id: userId, kind });
+	}
+
+	async removeParticipant(userId: Id): Promise<void> {
+		await this.signal('media:remove_participant', { user_id: userId });
+	}
+
+	/** The server paused our producers (`media:muted`): show ourselves muted; we may unmute. */
+	private async mutedByOrganizer(kind: Kind, producerIds: string[], by: Id): Promise<void> {
+		const ours = (p: types.Producer | undefined) => p !== undefined && producerIds.includes(p.id);
+		if (kind === 'audio' && (ours(this.producers.audio) || this.micOn.value)) {
+			if (this.mic !== null) this.mic.enabled = false;
+			this.micOn.value = false;
+			this.producers.audio?.pause();
+			this.mutedBy.value = by;
+		}
+		if (kind === 'video') {
+			if (ours(this.producers.video) || this.cameraOn.value) {
+				if (this.camera.value !== null) this.camera.value.enabled = false;
+				this.cameraOn.value = false;
+				this.producers.video?.pause();
+			}
+			if (ours(this.producers.screen)) await this.stopScreenShare();
+		}
+	}
+
+	private setScores(list: ScoreData[]): void {
+		const scores = new Map<string, NetworkScore>();
+		for (const entry of list) {
+			scores.set(entry.connection_id, {
+				userId: entry.user_id,
+				connectionId: entry.connection_id,
+				score: entry.score,
+				uplink: entry.uplink,
+				downlink: entry.downlink,
+				rttMs: entry.rtt_ms,
+				sendKbps: entry.send_kbps,
+			});
+		}
+		this.scores.value = scores;
+	}
+
+	/** A user's network quality: our own connection's for us, the worst of theirs for others. */
+	scoreOf(userId: Id): NetworkScore | null {
+		let worst: NetworkScore | null = null;
+		for (const score of this.scores.value.values()) {
+			if (score.userId !== userId || score.score === null) continue;
+			if (userId === this.userId && score.connectionId !== realtime.connectionId) continue;
+			if (worst === null || score.score < (worst.score ?? 11)) worst = score;
+		}
+		return worst;
 	}
 
 	private setPaused(producerId: string, paused: boolean): void {
@@ -564,6 +687,7 @@ export class CallSession {
 		if (this.mic === null) return;
 		this.mic.enabled = on;
 		this.micOn.value = on;
+		if (on) this.mutedBy.value = null;
 		const producer = this.producers.audio;
 		if (producer) await (on ? this.resumeProducer(producer) : this.pauseProducer(producer));
 	}
@@ -736,6 +860,8 @@ export class CallSession {
 		this.screen.value = null;
 		this.remotes.value = new Map();
 		this.peers.value = new Map();
+		this.hands.value = [];
+		this.scores.value = new Map();
 	}
 
 	get userId(): Id | undefined {

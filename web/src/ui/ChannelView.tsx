@@ -128,7 +128,7 @@ export function ChannelView({ channelId, header }: { channelId: Id; header: JSX.
 	);
 }
 
-function TimelineView({ channel, onReply }: { channel: Channel; onReply: (id: Id) => void }) {
+export function TimelineView({ channel, onReply }: { channel: Channel; onReply: (id: Id) => void }) {
 	const timeline = timelineOf(channel.id);
 	const scroller = useRef<HTMLDivElement>(null);
 	const previous = useRef<{ channel: Id; first?: Id; last?: Id; height: number; top: number } | null>(null);
@@ -221,7 +221,7 @@ function Row(props: {
 	);
 }
 
-function TypingLine({ channelId }: { channelId: Id }) {
+export function TypingLine({ channelId }: { channelId: Id }) {
 	const names = typistsIn(channelId).map(displayName);
 	let text = '';
 	if (names.length === 1) text = `${names[0]} is typing…`;
@@ -234,7 +234,7 @@ function TypingLine({ channelId }: { channelId: Id }) {
 	);
 }
 
-function Composer(props: { channel: Channel; replyTo: Id | null; onCancelReply: () => void }) {
+export function Composer(props: { channel: Channel; replyTo: Id | null; onCancelReply: () => void }) {
 	const { channel, replyTo } = props;
 	const [text, setText] = useState('');
 	const input = useRef<HTMLTextAreaElement>(null);

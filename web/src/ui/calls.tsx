@@ -11,6 +11,7 @@ import { describe } from '../state/chat';
 import { channels, displayName, members, tenant } from '../state/workspace';
 import { Avatar, ErrorText, formatDay, formatTime } from './common';
 import { MembersButton } from './MemberList';
+import { CallSidePanel, InCallButtons, JoinByCode, MutedNotice, TileBadges } from './callPanels';
 import { DebugOverlay, useTileView } from './tileMedia';
 
 // --- starting and joining ------------------------------------------------------------------
@@ -110,6 +111,7 @@ export function CallsPage({ header }: { header: JSX.Element }) {
 					</button>
 				</form>
 				<ErrorText error={error} />
+				<JoinByCode />
 				{list === null ? (
 					<p class="muted">Loading…</p>
 				) : list.length === 0 ? (
@@ -248,7 +250,9 @@ function CallBody({ session, conference }: { session: CallSession; conference: C
 			)}
 			<ActiveSpeaker session={session} />
 			<VideoGrid session={session} />
+			<MutedNotice session={session} />
 			<CallControls session={session} onLeave={back} canEnd={canEnd(conference)} />
+			<CallSidePanel session={session} conference={conference} />
 		</>
 	);
 }
@@ -448,6 +452,7 @@ function Tile({ tile, session }: { tile: TileSpec; session: CallSession }) {
 					</span>
 				)}
 				<span>{tile.label}</span>
+				{!tile.screen && <TileBadges session={session} userId={tile.userId} local={tile.local} />}
 			</figcaption>
 		</figure>
 	);
@@ -500,6 +505,7 @@ function CallControls(props: { session: CallSession; onLeave: () => void; canEnd
 			<button type="button" aria-expanded={devicesOpen} onClick={() => setDevicesOpen(!devicesOpen)}>
 				Devices
 			</button>
+			<InCallButtons session={session} />
 			<button
 				type="button"
 				class="danger"
