@@ -49,6 +49,7 @@ from roomler.conference.rooms import (
     Reconnecting,
     RoomManager,
 )
+from roomler.conference.speakers import SpeakerNotices
 from roomler.config import MediasoupSettings
 from roomler.db.models import Conference, User, utcnow
 from roomler.realtime.dispatcher import Dispatcher
@@ -61,11 +62,6 @@ logger = logging.getLogger(__name__)
 ROOM_ENDED = "ended"
 ROOM_WORKER_DIED = "worker_died"
 ROOM_CLOSED = "media:room_closed"
-# Who is speaking: levels every 400 ms, above -70 dBov; a new dominant speaker after being
-# the loudest for 2 intervals (0.8 s), so the large tile does not flap.
-SPEAKER_INTERVAL_MS = 400
-SPEAKER_THRESHOLD_DBOV = -70.0
-SPEAKER_SWITCH_INTERVALS = 2
 
 
 class RoomPlacement(Protocol):
@@ -125,6 +121,8 @@ class ConferenceMedia:
         self.placement = placement
         self.rejoin_grace_secs = rejoin_grace_secs
         self.rooms = RoomManager()
+        # Who is speaking, relayed to each room (conference/speakers.py).
+        self.speakers = SpeakerNotices(self.rooms, dispatcher)
         # Lost connections waiting for a rejoin: connection id -> the timer that ends it.
         self._grace_timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks = BackgroundTasks(logger, "a conference announcement failed")
@@ -380,7 +378,7 @@ class ConferenceMedia:
         except SFU_ERRORS as exc:  # that worker is going: the room's first router will do
             logger.warning("spreading conference %s failed: %s", conference_id, exc)
             return room.router
-        await self._listen_for_speakers(conference_id, router)
+        await self.speakers.listen(conference_id, router)
         room.routers.append(router)
         logger.info(
             "conference %s spreads to worker %d (its routers' workers carry %s consumers)",
@@ -400,67 +398,8 @@ class ConferenceMedia:
     async def _create_router(self, conference_id: str) -> Router:
         pool = await self.pool()
         router = await pool.create_router()
-        await self._listen_for_speakers(conference_id, router)
+        await self.speakers.listen(conference_id, router)
         return router
-
-    # --- who is speaking -------------------------------------------------------------------
-
-    async def _listen_for_speakers(self, conference_id: str, router: Router) -> None:
-        """Relay the router's audio levels (sfu/engine/audio_level.py) to the room:
-        `media:active_speaker` when the dominant speaker changes, `media:audio_levels`
-        every interval while someone speaks (and once, empty, when all went quiet)."""
-        router.on("dominantspeaker", lambda data: self._speaker_changed(conference_id, data))
-        router.on("audiolevels", lambda data: self._levels(conference_id, data["volumes"]))
-        router.on("silence", lambda _data: self._levels(conference_id, []))
-        try:
-            await router.enable_audio_levels(
-                interval_ms=SPEAKER_INTERVAL_MS,
-                threshold=SPEAKER_THRESHOLD_DBOV,
-                switch_intervals=SPEAKER_SWITCH_INTERVALS,
-            )
-        except SFU_ERRORS as exc:  # the call works without it
-            logger.warning("no audio levels for conference %s: %s", conference_id, exc)
-
-    def _owner_of(self, room: MediaRoom, producer_id: str) -> ParticipantMedia | None:
-        for participant in room.participants.values():
-            if producer_id in participant.producers:
-                return participant
-        return None
-
-    async def _speaker_changed(self, conference_id: str, data: dict[str, Any]) -> None:
-        room = self.rooms.get_room(conference_id)
-        owner = self._owner_of(room, data["producer_id"]) if room is not None else None
-        if room is None or owner is None:
-            return
-        current = room.active_speaker
-        if current is not None and current["producer_id"] == data["producer_id"]:
-            return  # another router of the room saw the same speaker
-        speaker = {
-            "conference_id": conference_id,
-            "user_id": owner.user_id,
-            "connection_id": owner.connection_id,
-            "producer_id": data["producer_id"],
-        }
-        room.active_speaker = speaker
-        await self.publish(room.user_ids(), "media:active_speaker", speaker)
-
-    async def tell_active_speaker(self, room: MediaRoom, connection_id: str) -> None:
-        """A joiner hears who is speaking now (the others heard it when it changed)."""
-        if room.active_speaker is not None:
-            frame = encode("media:active_speaker", room.active_speaker)
-            await self.dispatcher.send_to_connection(connection_id, frame)
-
-    async def _levels(self, conference_id: str, volumes: list[dict[str, Any]]) -> None:
-        room = self.rooms.get_room(conference_id)
-        if room is None:
-            return
-        levels = []
-        for entry in volumes:
-            owner = self._owner_of(room, entry["producer_id"])
-            if owner is not None:
-                levels.append({"user_id": owner.user_id, **entry})
-        data = {"conference_id": conference_id, "levels": levels}
-        await self.publish(room.user_ids(), "media:audio_levels", data)
 
     async def close_room_here(self, conference_id: str, reason: str = ROOM_ENDED) -> None:
         """Close the room if this node hosts it (another node asked us to)."""

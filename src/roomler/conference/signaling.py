@@ -185,7 +185,7 @@ class MediaSignaling:
             joined["previous_connection_id"] = message.previous_connection_id
         event = "media:peer_reconnected" if replaced else "media:peer_joined"
         await self._to_others(request, message.conference_id, event, joined)
-        await self.media.tell_active_speaker(room, request.connection_id)
+        await self.media.speakers.tell_active_speaker(room, request.connection_id)
 
     # --- transports, producers, consumers ----------------------------------------------------
 
