@@ -141,6 +141,12 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
         "(an A/B figure that other load on the machine barely moves)",
     )
     p.add_argument("--path-frames", type=int, default=300, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--piped",
+        action="store_true",
+        help="issue 17's piped mode: the producer's router piped to a router on a second "
+        "worker, consumers half on each (per-core consumers, the pipe hop's latency and CPU)",
+    )
     args = p.parse_args(argv)
     quick = args.quick
     default_steps = "50,150,300" if quick else ",".join(str(n) for n in FULL_STEPS)
@@ -1491,12 +1497,243 @@ def run_path(consumers: int, frames: int) -> dict[str, Any]:
     return result
 
 
+# --- piped mode (issue 17): one producer, consumers over two workers through a pipe -----------
+
+
+class PipedBench(Bench):
+    """`--piped`: the producer's router on worker A, piped (`Router.pipe_to_router`) to a
+    router on worker B; receivers alternate between the two, A's in the first consumer
+    process and B's in the second, so each side's latency and loss are its own. Both
+    workers float over the machine's cores (pinning two workers to one core would halve
+    them); the load generator keeps its cores."""
+
+    def __init__(self, plan: Plan) -> None:
+        super().__init__(plan)
+        self.router_b: Any = None
+        self.worker_b_pid = 0
+        self.pipes: dict[str, Any] = {}
+
+    async def start(self) -> None:
+        from roomler.sfu.pool import WorkerPool
+
+        if self.plan.procs < 2:
+            raise RuntimeError("--piped needs --procs 2 or more (one per side)")
+        pin(0, self.gen_cpus, self.plan)
+        ctx = mp.get_context("spawn")
+        self.producer_gen = GenProxy(ctx, "producer", self.gen_cpus, self.plan)
+        self.gens = [
+            GenProxy(ctx, f"consumers-{i}", self.gen_cpus, self.plan)
+            for i in range(self.plan.procs)
+        ]
+        await asyncio.gather(*(g.ready() for g in (self.producer_gen, *self.gens)))
+        self.pool = WorkerPool(
+            num_workers=2,
+            listen_ip=HOST,
+            rtc_min_port=PORT_MIN,
+            rtc_max_port=PORT_MAX,
+            log_level="WARNING",
+        )
+        await self.pool.start()
+        worker_a, worker_b = self.pool.workers
+        self.router = await worker_a.create_router()
+        self.router_b = await worker_b.create_router()
+        self.worker_pid, self.worker_b_pid = worker_a.pid, worker_b.pid
+
+    async def pipe_producers(self) -> None:
+        for kind, producer in self.producers.items():
+            self.pipes[kind] = await self.router.pipe_to_router(
+                producer_id=producer.id, router=self.router_b
+            )
+
+    def side_of(self, index: int) -> int:
+        return index % 2  # 0: A (no pipe), 1: B (through the pipe)
+
+    async def add_receivers(self, total: int) -> None:
+        while len(self.receivers) < total:
+            side = self.side_of(len(self.receivers))
+            gen = self.gens[side]
+            router = self.router if side == 0 else self.router_b
+            transport = await router.create_webrtc_transport()
+            self.worker_ports.add(int(transport.ice_candidates[0]["port"]))
+            params = {
+                "ice_candidates": transport.ice_candidates,
+                "ice_parameters": transport.ice_parameters,
+                "dtls_parameters": transport.dtls_parameters,
+            }
+            [index] = await gen.call("open", [params])
+            await self.finish_dtls(gen, [(index, transport)])
+            self.receivers.append(Receiver(gen, index, transport))
+
+    async def snapshot(self) -> dict[str, Any]:
+        snap = await super().snapshot()
+        snap["worker_b_cpu"] = process_cpu_seconds(self.worker_b_pid)
+        return snap
+
+    async def measure_sides(
+        self, kind: str, consumers: int, window: float | None = None
+    ) -> dict[str, Any]:
+        await self.snapshot()
+        a = await self.snapshot()
+        await asyncio.sleep(window or self.plan.window)
+        b = await self.snapshot()
+        return piped_window(kind, consumers, a, b)
+
+
+def piped_side(kind: str, before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """One consumer process's (one side's) figures between two snapshots."""
+    forwarded = expected = 0
+    for key, (track_kind, received, highest) in after["tracks"].items():
+        old = before["tracks"].get(key)
+        if track_kind != kind or old is None or old[2] < 0:
+            continue
+        forwarded += received - old[1]
+        expected += highest - old[2]
+    latencies = sorted(after["latencies"])
+    return {
+        "forwarded": forwarded,
+        "loss": max(0, expected - forwarded) / expected if expected else 0.0,
+        "p50_ms": round(percentile(latencies, 0.5) / 1e6, 3) if latencies else None,
+        "p99_ms": round(percentile(latencies, 0.99) / 1e6, 3) if latencies else None,
+    }
+
+
+def piped_window(kind: str, consumers: int, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    seconds = b["time"] - a["time"]
+    side_a = piped_side(kind, a["gens"][0], b["gens"][0])
+    side_b = piped_side(kind, a["gens"][1], b["gens"][1])
+    share_a = (b["worker_cpu"] - a["worker_cpu"]) / seconds
+    share_b = (b["worker_b_cpu"] - a["worker_b_cpu"]) / seconds
+    sent = (b["sent"].get(kind, 0) - a["sent"].get(kind, 0)) / seconds
+    n_a, n_b = (consumers + 1) // 2, consumers // 2
+    result: dict[str, Any] = {
+        "consumers": consumers,
+        "consumers_a": n_a,
+        "consumers_b": n_b,
+        "sent_pps": round(sent),
+        "worker_a_share": round(share_a, 3),
+        "worker_b_share": round(share_b, 3),
+        "a": side_a,
+        "b": side_b,
+    }
+    for name, side, share, count in (("a", side_a, share_a, n_a), ("b", side_b, share_b, n_b)):
+        pps = side["forwarded"] / seconds
+        side["forwarded_pps"] = round(pps)
+        side["us_per_packet"] = round(share * 1e6 / pps, 2) if pps else None
+        side["consumers_per_core"] = round(count / share) if share and count else None
+        result[f"{name}_ok"] = side["loss"] <= LOSS_LIMIT and pps >= MIN_DELIVERY * sent * count
+    if side_a["p50_ms"] is not None and side_b["p50_ms"] is not None:
+        result["pipe_added_ms"] = {
+            "p50": round(side_b["p50_ms"] - side_a["p50_ms"], 3),
+            "p99": round(side_b["p99_ms"] - side_a["p99_ms"], 3),
+        }
+    return result
+
+
+PIPED_HEADER = (
+    f"{'N':>6} {'A share':>8} {'B share':>8} {'A µs/pkt':>9} {'B µs/pkt':>9} "
+    f"{'A cons/core':>11} {'B cons/core':>11} {'A loss':>7} {'B loss':>7} "
+    f"{'A p50/p99 ms':>14} {'B p50/p99 ms':>14}"
+)
+
+
+def piped_line(w: dict[str, Any]) -> str:
+    a, b = w["a"], w["b"]
+
+    def lat(side: dict[str, Any]) -> str:
+        return f"{side['p50_ms']}/{side['p99_ms']}"
+
+    return (
+        f"{w['consumers']:>6} {w['worker_a_share'] * 100:>7.1f}% "
+        f"{w['worker_b_share'] * 100:>7.1f}% "
+        f"{a['us_per_packet'] or 0:>9.2f} {b['us_per_packet'] or 0:>9.2f} "
+        f"{a['consumers_per_core'] or 0:>11} {b['consumers_per_core'] or 0:>11} "
+        f"{a['loss'] * 100:>6.3f}% {b['loss'] * 100:>6.3f}% {lat(a):>14} {lat(b):>14}"
+    )
+
+
+async def run_piped(plan: Plan) -> dict[str, Any]:
+    """1 producer -> N video consumers, half on the producer's worker, half on another
+    worker through a pipe: each worker's consumers per core, the pipe hop's added latency
+    (B's latency - A's, same window), and the pipe's own CPU (worker B carrying the pipe
+    with no consumer, worker A's cost with and without it)."""
+    results: dict[str, Any] = {"machine": machine(), "plan": asdict(plan), "mode": "piped"}
+    results["nice"] = raise_priority(plan.nice)
+    bench = PipedBench(plan)
+    started = time.monotonic()
+    try:
+        await bench.start()
+        await bench.setup_producers()
+        await bench.start_sender("video")
+        await asyncio.sleep(1.0)
+        # Long windows: a few % of a core, read in 10 ms clock ticks.
+        quiet = max(8.0, plan.window * 2)
+        before_pipe = await bench.measure_sides("video", 0, quiet)
+        await bench.pipe_producers()
+        await asyncio.sleep(1.0)
+        with_pipe = await bench.measure_sides("video", 0, quiet)
+        sent = with_pipe["sent_pps"] or 1
+        results["pipe_cpu"] = {
+            "worker_a_share_without_pipe": before_pipe["worker_a_share"],
+            "worker_a_share_with_pipe": with_pipe["worker_a_share"],
+            "worker_b_share_pipe_only": with_pipe["worker_b_share"],
+            "sent_pps": sent,
+            "us_per_packet_pipe_out_a": round(
+                (with_pipe["worker_a_share"] - before_pipe["worker_a_share"]) * 1e6 / sent, 2
+            ),
+            "us_per_packet_pipe_in_b": round(with_pipe["worker_b_share"] * 1e6 / sent, 2),
+        }
+        pc = results["pipe_cpu"]
+        print(
+            f"pipe alone ({sent} pps of video): worker A "
+            f"{pc['worker_a_share_without_pipe'] * 100:.1f}% -> "
+            f"{pc['worker_a_share_with_pipe'] * 100:.1f}% of a core "
+            f"({pc['us_per_packet_pipe_out_a']} µs/packet to send it); worker B "
+            f"{pc['worker_b_share_pipe_only'] * 100:.1f}% "
+            f"({pc['us_per_packet_pipe_in_b']} µs/packet to receive it, timers included)"
+        )
+        print("\nvideo: N consumers, half on worker A (the producer's), half on B (piped)")
+        print(PIPED_HEADER)
+        steps: list[dict[str, Any]] = []
+        stop = "all steps done"
+        for n in plan.steps:
+            if time.monotonic() - started > plan.budget:
+                stop = f"time budget ({plan.budget:.0f} s) used"
+                break
+            await bench.add_receivers(n)
+            await bench.consume("video", n)
+            await bench.wait_synced("video")
+            await asyncio.sleep(0.5)
+            w = await bench.measure_sides("video", n)
+            steps.append(w)
+            print(piped_line(w), flush=True)
+            if not (w["a_ok"] and w["b_ok"]):
+                stop = f"N={n}: loss above 0.1 % or a worker fell behind"
+                break
+        results["piped"] = steps
+        results["piped_stop"] = stop
+        print(f"stopped: {stop}")
+        added = [w["pipe_added_ms"] for w in steps if "pipe_added_ms" in w]
+        if added:
+            print(
+                "pipe hop, added latency (B - A, per step): "
+                + ", ".join(f"p50 {x['p50']} / p99 {x['p99']} ms" for x in added)
+            )
+    finally:
+        await bench.close()
+    return results
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args, plan = parse_args(argv)
     if args.path:
         result = run_path(args.path, args.path_frames)
         if args.json:
             args.json.write_text(json.dumps(result, indent=2))
+        return 0
+    if args.piped:
+        piped = asyncio.run(run_piped(plan))
+        if args.json:
+            args.json.write_text(json.dumps(piped, indent=2, default=str))
         return 0
     results = asyncio.run(run(plan))
     if args.json:
