@@ -22,8 +22,10 @@ from roomler.sfu.rtp import RtpPacket
 from tests.sfu.engine.test_producer_consumer import (
     AUDIO,
     DEVICE_CAPS,
+    SIMULCAST,
     VIDEO,
     VIDEO_SSRC,
+    _chrome_ids,
     video_packet,
 )
 from tests.sfu.engine_client import PORT_MAX, PORT_MIN, Harness, WebRtcPeer, wait_for
@@ -373,3 +375,30 @@ async def test_closing_the_far_pipe_transport_closes_the_pipe_producers_consumer
     assert call.target.events_of("consumer.producerclose", call.consumer_id)
     await call.source.request("producer.close", producer_id=call.producer_id)
     assert call.source.events_of("consumer.producerclose", call.pipe_consumer_id)
+
+
+async def test_simulcast_crosses_the_pipe_and_the_far_consumer_switches_layers(
+    engines: tuple[Harness, Harness],
+) -> None:
+    call = await start_piped_call(*engines, SIMULCAST)
+    assert call.consumer["type"] == "simulcast"
+    assert len(call.pipe_consumer["rtp_parameters"]["encodings"]) == 3
+    ids = _chrome_ids(SIMULCAST)
+
+    def layer(ssrc: int, rid: bytes, seq: int, keyframe: bool = False) -> RtpPacket:
+        return video_packet(seq, keyframe=keyframe, ssrc=ssrc, mid=b"2",
+                            extensions={ids["rid"]: rid})  # fmt: skip
+
+    call.sender.send_rtp(layer(1111, b"r0", 1, keyframe=True))
+    call.sender.send_rtp(layer(1111, b"r0", 2))
+    await wait_for(lambda: len(call.forwarded()) == 2)  # the only encoding that flows
+    for seq in range(10, 14):
+        call.sender.send_rtp(layer(2222, b"r1", seq, keyframe=seq == 10))
+        call.sender.send_rtp(layer(1111, b"r0", seq - 7))
+    # The far consumer moves up to r1 once its keyframe crossed the pipe.
+    await wait_for(lambda: any(p.payload == video_packet(10, keyframe=True).payload
+                               for p in call.forwarded()[2:]))  # fmt: skip
+    seqs = [p.sequence_number for p in call.forwarded()]
+    assert seqs == [(seqs[0] + i) & 0xFFFF for i in range(len(seqs))]  # gap-free
+    layers = call.target.events_of("consumer.layerschange", call.consumer_id)
+    assert layers[-1]["spatial_layer"] == 1
