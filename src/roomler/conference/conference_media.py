@@ -468,7 +468,9 @@ class ConferenceMedia:
                     room.conference_id, participant.connection_id
                 )
                 if departure is not None:
-                    departures.append(departure)
+                    # Its producers closed with the worker: the others are told of them.
+                    closed = departure.producer_ids or list(participant.lost_producers)
+                    departures.append(Departure(participant, closed))
             logger.warning(
                 "conference %s lost %d participant(s) with a worker (%s); %d go on",
                 room.conference_id,

@@ -71,6 +71,8 @@ class ParticipantMedia:
     display_name: str = ""
     producers: dict[str, Producer] = field(default_factory=dict)
     consumers: dict[str, Consumer] = field(default_factory=dict)
+    # Producers that closed with their transport, in order (see add_producer).
+    lost_producers: list[str] = field(default_factory=list)
 
     @property
     def router(self) -> Router:
@@ -96,9 +98,16 @@ class ParticipantMedia:
         return consumer
 
     def add_producer(self, producer: Producer) -> None:
-        """Track `producer` until it closes, whatever closes it."""
+        """Track `producer` until it closes, whatever closes it; one that closed with its
+        transport (the worker died) is remembered in `lost_producers`, for the others."""
         self.producers[producer.id] = producer
-        producer.on("close", lambda: self.producers.pop(producer.id, None))
+
+        def closed() -> None:
+            self.producers.pop(producer.id, None)
+            if producer.transport.closed:
+                self.lost_producers.append(producer.id)
+
+        producer.on("close", closed)
 
     def add_consumer(self, consumer: Consumer) -> None:
         self.consumers[consumer.id] = consumer
