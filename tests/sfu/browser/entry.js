@@ -229,6 +229,14 @@ async function stats() {
 			packetsLost: rtp?.packetsLost ?? 0,
 			nackCount: rtp?.nackCount ?? 0,
 			pliCount: rtp?.pliCount ?? 0,
+			firCount: rtp?.firCount ?? 0,
+			freezeCount: rtp?.freezeCount ?? 0,
+			totalFreezesDuration: rtp?.totalFreezesDuration ?? 0,
+			framesDropped: rtp?.framesDropped ?? 0,
+			keyFramesDecoded: rtp?.keyFramesDecoded ?? 0,
+			framesReceived: rtp?.framesReceived ?? 0,
+			jitterBufferDelay: rtp?.jitterBufferDelay ?? 0,
+			jitterBufferEmittedCount: rtp?.jitterBufferEmittedCount ?? 0,
 		};
 	}
 	const outbound = {};

@@ -51,6 +51,11 @@ class RecordingSender:
     def next_transport_sequence(self) -> int:
         return 0
 
+    def retransmission_allowed(self, now: float) -> bool:
+        return True
+
+    resend_interval = 0.0
+
 
 def make_producer(
     loop: asyncio.AbstractEventLoop, params: dict[str, Any], producer_id: str = "p"

@@ -9,12 +9,13 @@ transport-wide cc feedback of those arrivals every 50 ms, as a browser does.
 So the SFU's estimator sees a real queue build up when it sends too much, and
 the tests assert the issue's targets on what is forwarded: a fitting layer
 within 2 s of the capacity falling, the top layer again within 15 s of it
-returning, padding probes on the RTX stream to find it.
+returning, probes on the RTX stream (copies of media just sent) to find it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -177,9 +178,18 @@ async def test_layers_follow_the_receivers_capacity_down_and_back_up(engine: Har
         receiver.capacity = 3_000_000
         took = await wait_layer(call, lambda layer: layer == 2, timeout=20)
         assert took < 15.0, f"took {took:.2f} s to climb back"
-        padding = [p for p in call.receiver.received(call.rtx_ssrc) if not p.payload]
-        assert padding, "no padding probe was sent"
-        assert all(p.padding_size > 0 for p in padding)
+        # Probes on the RTX stream: copies of media packets sent a moment before (RFC 4588:
+        # the original sequence number, then its payload), or padding.
+        probes = call.receiver.received(call.rtx_ssrc)
+        assert probes, "no probe was sent"
+        media = {p.sequence_number: p.payload for p in call.forwarded()}
+        for probe in probes:
+            if probe.payload:
+                original = struct.unpack("!H", probe.payload[:2])[0]
+                assert media.get(original) == probe.payload[2:], "a probe that is no copy"
+            else:
+                assert probe.padding_size > 0
+        assert any(probe.payload for probe in probes), "probes of padding only, not of media"
         changes = engine.events_of("consumer.layerschange", call.consumer_id)
         assert {"spatial_layer": 0, "temporal_layer": 0} in changes
     finally:

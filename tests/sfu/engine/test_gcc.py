@@ -26,6 +26,7 @@ from roomler.sfu.engine.allocation import (
     Demand,
     Priority,
 )
+from roomler.sfu.engine.bandwidth import TransportBandwidth
 from roomler.sfu.engine.gcc import BandwidthUsage, GccEstimator, Prober, SendHistory
 from roomler.sfu.rtcp import TransportFeedback, TransportFeedbackBuilder, parse_rtcp
 
@@ -44,17 +45,28 @@ class Link:
     queue_limit: float = 0.3
     loss: float = 0.0
     jitter: float = 0.0
+    #: Bytes a token bucket lets through at once (an htb class's burst).
+    burst: int = 0
+    #: A queue that counts packets (a pfifo's limit), beside the queue_limit in time.
+    queue_packets: int | None = None
     free_at: float = 0.0
     last_arrival: float = 0.0
+    queued: deque[float] = field(default_factory=deque)
 
     def send(self, size: int, now: float) -> float | None:
         if self.loss and self.rng.random() < self.loss:
             return None
-        start = max(now, self.free_at)
+        start = max(now, self.free_at - self.burst * 8 / self.capacity)
         if start - now > self.queue_limit:
             return None  # the queue is full: tail drop
-        self.free_at = start + size * 8 / self.capacity
-        arrival = self.free_at + self.delay + self.rng.random() * self.jitter
+        while self.queued and self.queued[0] <= now:
+            self.queued.popleft()
+        if self.queue_packets is not None and len(self.queued) >= self.queue_packets:
+            return None
+        if start > now:
+            self.queued.append(start)
+        self.free_at = max(self.free_at, now) + size * 8 / self.capacity
+        arrival = start + size * 8 / self.capacity + self.delay + self.rng.random() * self.jitter
         # Jitter without reordering (the receiver's feedback would call it loss).
         self.last_arrival = max(self.last_arrival, arrival)
         return self.last_arrival
@@ -75,6 +87,7 @@ class Simulation:
     #: (time, video layers) after each allocation
     timeline: list[tuple[float, tuple[int, int] | None]] = field(default_factory=list)
     estimates: list[tuple[float, float]] = field(default_factory=list)
+    probes_measured: list[float] = field(default_factory=list)
     in_flight: deque[tuple[float, int]] = field(default_factory=deque)
     feedback_queue: deque[tuple[float, bytes]] = field(default_factory=deque)
     next_feedback: float = FEEDBACK_INTERVAL
@@ -125,6 +138,7 @@ class Simulation:
             measured = self.estimator.probe_results.pop(self.prober.cluster, None)
             if measured is not None:
                 self.prober.on_result(measured)
+                self.probes_measured.append(measured)
             self.reallocate()
         self.now += TICK
 
@@ -218,6 +232,21 @@ def test_a_link_too_slow_for_the_base_layer_still_carries_audio() -> None:
     sim.run_until(20)
     assert sim.layers_between(10, 20) == [None] * len(sim.layers_between(10, 20))
     assert sim.estimator.target_bitrate < 200_000
+
+
+def test_a_shaper_with_a_burst_and_a_packet_queue_is_measured_not_overrated() -> None:
+    """The browser test's bottleneck: an htb class of 300 kbps whose bucket lets 1600 bytes
+    through at once, in front of a 30-packet queue.  Probes of full-size packets measure
+    its rate (within a quarter: the burst still shows), not its burst, and the layer that
+    fits is kept, never lifted for a moment into the one that does not (each lift would
+    freeze the receiver).  Probes of 255-byte padding packets measured up to 720 kbps
+    here, and lifted the layer four times in 30 s."""
+    sim = Simulation(Link(300_000, random.Random(6), burst=1600, queue_packets=30))
+    sim.run_until(40)
+    assert sim.probes_measured, "no probe was measured"
+    assert max(sim.probes_measured) <= 1.25 * 300_000, sim.probes_measured
+    assert set(sim.layers_between(10, 40)) == {(0, 0)}
+    assert sim.estimator.target_bitrate >= cost((0, 0))  # not collapsed below what it carries
 
 
 # --- estimator units -------------------------------------------------------------------
@@ -386,3 +415,86 @@ def test_a_higher_layer_measured_cheaper_is_never_the_base_layer() -> None:
     # Ordered by cost, (1, 0) would be the base layer and fit here.
     assert allocator.allocate(140_000, [demand], 0.0).layers["v"] is None
     assert BitrateAllocator().allocate(200_000, [demand], 0.0).layers["v"] == (0, 0)
+
+
+# --- loss windows, probe validity, the transport's budget --------------------------------
+
+
+def test_loss_is_judged_over_twenty_packets_not_per_feedback_message() -> None:
+    """Feedback messages covering a packet or two (a low rate) must not read one loss as
+    50 %: the loss-based rate moves once a window of at least 20 packets is complete."""
+    estimator = GccEstimator(start_bitrate=500_000)
+    for seq in range(40):
+        estimator.on_packet_sent(seq, 1000, seq * 0.02)
+    # One of the first two lost, reported alone: no cut yet.
+    estimator.on_transport_feedback(feedback_for([(0, 0.02), (1, None), (2, 0.06)]), 0.1)
+    assert estimator.loss_based_bitrate == pytest.approx(500_000, rel=0.01)
+    assert estimator.loss_fraction is None
+    # The window completes with 3 lost of 21 (14 %): cut by half of that.
+    arrivals: list[tuple[int, float | None]] = [(s, 0.02 + s * 0.02) for s in range(3, 21)]
+    arrivals[5] = (8, None)
+    arrivals[9] = (12, None)
+    estimator.on_transport_feedback(feedback_for(arrivals), 0.5)
+    assert estimator.loss_fraction == pytest.approx(3 / 21)
+    assert estimator.loss_based_bitrate < 500_000 * 0.95
+    assert not estimator.probe_allowed(0.6)  # no probing into a lossy link
+
+
+def test_a_probe_is_measured_whole_and_a_burst_faster_than_sent_is_no_rate() -> None:
+    def probe(arrival_spacing: float) -> dict[int, float]:
+        estimator = GccEstimator(start_bitrate=100_000)
+        for seq in range(6):
+            estimator.on_packet_sent(seq, 1200, seq * 0.01, probe_cluster=1)
+        first = feedback_for([(s, 1.0 + s * arrival_spacing) for s in range(3)])
+        estimator.on_packet_sent(6, 1200, 0.06)  # media after the cluster: it is whole
+        estimator.on_transport_feedback(first, 0.2)
+        assert not estimator.probe_results  # half of it reported: not yet
+        estimator.on_transport_feedback(
+            feedback_for([(s, 1.0 + s * arrival_spacing) for s in range(3, 6)]), 0.3
+        )
+        return estimator.probe_results
+
+    # Sent at 960 kbps, received at the same spacing: 960 kbps.
+    assert probe(0.01) == {1: pytest.approx(960_000)}
+    # Received 4x faster than sent (a shaper's bucket let it through whole): no rate.
+    assert probe(0.0025) == {}
+
+
+def test_an_upgrade_is_judged_by_the_layers_peak_not_a_momentary_dip() -> None:
+    """The sender starves its upper encoding for a moment: measured then, it would fit."""
+    allocator = BitrateAllocator()
+    layers = {(0, 0): 150_000.0, (1, 0): 500_000.0}
+    for t in range(10):
+        result = allocator.allocate(400_000, [Demand("v", Priority.VIDEO, layers)], float(t))
+        assert result.layers["v"] == (0, 0)
+    dip = {(0, 0): 150_000.0, (1, 0): 200_000.0}
+    result = allocator.allocate(400_000, [Demand("v", Priority.VIDEO, dip)], 10.0)
+    assert result.layers["v"] == (0, 0)
+    # Once the dip is all that was seen for the window, it is what the layer costs.
+    for t in range(11, 18):
+        result = allocator.allocate(400_000, [Demand("v", Priority.VIDEO, dip)], float(t))
+    assert result.layers["v"] == (1, 0)
+
+
+def test_retransmissions_wait_for_the_budget_and_the_round_trip() -> None:
+    """What was sent over the last half second may not exceed the estimate (or what is sent
+    whatever the estimate), and a packet is resent once per feedback round trip."""
+    bandwidth = TransportBandwidth(start_bitrate=300_000)
+    assert bandwidth.retransmission_allowed(0.0)  # no feedback yet: not limiting
+    bandwidth.on_packet_sent(0, 1000, 0.0)
+    bandwidth.on_transport_feedback(feedback_for([(0, 1.0)]), 0.25)
+    assert bandwidth.limiting and bandwidth.resend_interval == pytest.approx(0.25)
+    bandwidth.allocate([Demand("a", Priority.AUDIO, {(0, 0): 40_000.0})], 0.25)
+    # 0.5 s of a 300 kbps estimate is 18750 bytes: sending 30 kB at once overdraws it.
+    for seq in range(1, 31):
+        bandwidth.on_packet_sent(seq, 1000, 0.3)
+    assert not bandwidth.retransmission_allowed(0.3)
+    assert not bandwidth.retransmission_allowed(0.75)  # overdrawn by at most 18.75 kB
+    assert bandwidth.retransmission_allowed(0.9)  # paid back at 37.5 kB/s
+    # A forced base layer above the estimate raises the budget's rate to what it sends.
+    demands = [Demand("v", Priority.VIDEO, {(0, 0): 600_000.0, (1, 0): 900_000.0})]
+    bandwidth.allocate(demands, 0.9)
+    for seq in range(31, 61):
+        bandwidth.on_packet_sent(seq, 1000, 0.9)
+    assert not bandwidth.retransmission_allowed(0.9)
+    assert bandwidth.retransmission_allowed(1.3)  # 75 kB/s: 30 kB in 0.4 s

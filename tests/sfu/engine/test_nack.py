@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from roomler.sfu.engine.nack import NackGenerator, RetransmissionBuffer
+from roomler.sfu.engine.nack import MIN_RESEND_INTERVAL, NackGenerator, RetransmissionBuffer
 
 # -- NackGenerator -------------------------------------------------------------
 
@@ -69,3 +69,21 @@ def test_retransmission_buffer_returns_recent_packets_only() -> None:
     assert buffer.get(6, 2.0) is None  # too old
     with pytest.raises(ValueError, match="at least 1"):
         RetransmissionBuffer(size=0, max_age=1.0)
+
+
+def test_a_packet_is_resent_at_most_once_per_round_trip() -> None:
+    """Behind a long queue the receiver NACKs again before the first copy can arrive: the
+    caller's round trip, not the short minimum, spaces the copies of one packet."""
+    buffer = RetransmissionBuffer(size=8, max_age=5.0)
+    buffer.store(1, b"one", 0.0)
+    assert buffer.get(1, 0.1, resend_interval=0.8) == b"one"
+    assert buffer.get(1, 0.5, resend_interval=0.8) is None
+    assert buffer.get(1, 0.95, resend_interval=0.8) == b"one"
+    # Without a known round trip, the minimum interval still applies.
+    buffer.store(2, b"two", 1.0)
+    assert buffer.get(2, 1.0) == b"two"
+    assert buffer.get(2, 1.0 + MIN_RESEND_INTERVAL / 2) is None
+    # peek() hands out a copy to probe with and does not count as a resend.
+    buffer.store(3, b"three", 2.0)
+    assert buffer.peek(3) == b"three" and buffer.peek(4) is None
+    assert buffer.get(3, 2.0) == b"three"

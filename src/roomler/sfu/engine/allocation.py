@@ -22,7 +22,11 @@ downgrade forced on that consumer.
 An upgrade may also be limited by ``upgrade_limit`` (what the link has been seen to
 carry: acknowledged throughput or a probe's measurement): the estimate alone climbs
 past a bottleneck between two over-use detections, and an upgrade on that guess
-would freeze the receiver until the next downgrade.
+would freeze the receiver until the next downgrade.  And an upgrade is judged by
+the most the layer cost over the last ``PEAK_WINDOW`` seconds, not by its cost
+this instant: the costs are measured at the producer, and an encoding the sender
+starves for a moment (its CPU, its own estimate) measures far below what it
+costs a second later -- an upgrade on that dip overfills the receiver's link.
 
 When some consumer could use more than fits, :attr:`Allocation.probe_bitrate`
 is the total rate to probe at (what is allocated plus that consumer's next
@@ -42,6 +46,7 @@ UPGRADE_HEADROOM = 1.15
 UPGRADE_HOLD = 2.0
 KEEP_MARGIN = 0.9
 PROBE_MARGIN = 1.3
+PEAK_WINDOW = 5.0
 
 Layers = tuple[int, int]  # (spatial, temporal)
 
@@ -98,6 +103,9 @@ class BitrateAllocator:
         self._had: dict[str, int] = {}  # consumer -> index of its step last time
         self._downgraded_at: dict[str, float] = {}
         self._upgrade_slack = 0.0  # how much less than the estimate upgrades may use
+        # consumer -> layers -> [(when, cost)], the costs seen within PEAK_WINDOW
+        self._seen: dict[str, dict[Layers, list[tuple[float, float]]]] = {}
+        self._peaks: dict[str, list[float]] = {}  # consumer -> peak cost of each step
 
     def allocate(
         self,
@@ -119,7 +127,9 @@ class BitrateAllocator:
                 result.allocated += cost
                 budget -= cost
             else:
-                video.append((demand, _steps(demand)))
+                steps = _steps(demand)
+                self._peaks[demand.consumer_id] = self._peak_costs(demand, steps, now)
+                video.append((demand, steps))
         chosen = {demand.consumer_id: -1 for demand, _ in video}
         budget = self._give_base_layers(video, chosen, budget, now)
         wanting: tuple[Demand, float] | None = None
@@ -138,17 +148,37 @@ class BitrateAllocator:
         self._forget_gone({d.consumer_id for d in demands})
         return result
 
+    def _peak_costs(
+        self, demand: Demand, steps: list[tuple[Layers, float]], now: float
+    ) -> list[float]:
+        """Each step's cost at its highest within ``PEAK_WINDOW`` (cumulative, as steps)."""
+        seen = self._seen.setdefault(demand.consumer_id, {})
+        for layers, cost in demand.layers.items():
+            history = seen.setdefault(layers, [])
+            history.append((now, cost))
+            while history[0][0] < now - PEAK_WINDOW:
+                del history[0]
+        return [max(c for _, c in seen[layers]) for layers, _ in steps]
+
     def _charge(
-        self, consumer_id: str, index: int, cost: float, budget: float, now: float
+        self,
+        consumer_id: str,
+        index: int,
+        cost: float,
+        budget: float,
+        now: float,
+        peak: float | None = None,
     ) -> float | None:
-        """What taking step ``index`` (costing ``cost``) uses of ``budget``; None: no."""
+        """What taking step ``index`` (costing ``cost``, ``peak`` at most lately) uses of
+        ``budget``; None: no."""
         if index <= self._had.get(consumer_id, -1):
             # Kept: counted at KEEP_MARGIN of its cost, so it goes only when clearly short.
             charge = cost * KEEP_MARGIN
             return charge if charge <= budget else None
         if now - self._downgraded_at.get(consumer_id, -UPGRADE_HOLD) < UPGRADE_HOLD:
             return None
-        return cost if cost * UPGRADE_HEADROOM <= budget - self._upgrade_slack else None
+        judged = max(cost, peak or 0.0)
+        return cost if judged * UPGRADE_HEADROOM <= budget - self._upgrade_slack else None
 
     def _give_base_layers(
         self,
@@ -158,7 +188,8 @@ class BitrateAllocator:
         now: float,
     ) -> float:
         for demand, steps in video:
-            charge = self._charge(demand.consumer_id, 0, steps[0][1], budget, now)
+            peak = self._peaks[demand.consumer_id][0]
+            charge = self._charge(demand.consumer_id, 0, steps[0][1], budget, now, peak)
             if charge is not None:
                 chosen[demand.consumer_id] = 0
                 budget -= charge
@@ -181,7 +212,8 @@ class BitrateAllocator:
                 if index < 0 or index + 1 >= len(steps):
                     continue
                 cost = steps[index + 1][1] - steps[index][1]
-                charge = self._charge(demand.consumer_id, index + 1, cost, budget, now)
+                peak = self._peaks[demand.consumer_id][index + 1] - steps[index][1]
+                charge = self._charge(demand.consumer_id, index + 1, cost, budget, now, peak)
                 if charge is not None:
                     chosen[demand.consumer_id] = index + 1
                     budget -= charge
@@ -202,3 +234,6 @@ class BitrateAllocator:
         for consumer_id in [c for c in self._had if c not in present]:
             del self._had[consumer_id]
             self._downgraded_at.pop(consumer_id, None)
+        for consumer_id in [c for c in self._seen if c not in present]:
+            del self._seen[consumer_id]
+            self._peaks.pop(consumer_id, None)

@@ -11,12 +11,24 @@ runs for the receiver at the other end:
   consumers' demands by :class:`~.allocation.BitrateAllocator` (audio first,
   then screen shares, speakers, other video; each simulcast consumer gets
   the highest layer that fits);
-- when a consumer wanted more than fits, a padding probe at the allocator's
-  ``probe_bitrate`` is planned (:class:`~.gcc.Prober`); the padding sizes
-  :meth:`padding_due` returns are sent by the transport as RTX padding
-  packets, tagged with the cluster so the estimator measures it.  Without
-  probes a receiver dropped to a low layer would stay there: the estimate
-  only grows up to 1.5x what the receiver acknowledges.
+- when a consumer wanted more than fits, a probe at the allocator's
+  ``probe_bitrate`` is planned (:class:`~.gcc.Prober`) -- only when the link
+  shows headroom: no over-use, no loss in the last window, not within 2 s of a
+  cut, and the budget below not overdrawn; the sizes :meth:`padding_due`
+  returns are sent by the transport as RTX copies of media just sent (padding
+  packets if there is none), tagged with the cluster so the estimator
+  measures it.  Without probes a receiver dropped to a low layer would stay
+  there: the estimate only grows up to 1.5x what the receiver acknowledges.
+- retransmissions are held to a budget (:meth:`retransmission_allowed`):
+  what the transport sent, media included, over the last ``BUDGET_WINDOW``
+  may not exceed the estimate, or what is sent whatever the estimate (audio
+  and each video consumer's lowest layer) if that is more, as libwebrtc takes
+  the least it must send as the estimate's floor -- behind a full queue a receiver NACKs
+  every packet the queue dropped, again and again, and answering every NACK
+  multiplies what is sent into the queue that is already overflowing (libwebrtc
+  limits its retransmission rate by the estimate as well); and a packet is
+  resent at most once per :attr:`resend_interval`, the feedback round trip
+  (queueing included).
 
 Upgrades need evidence: a consumer moves to a higher layer only when it fits
 under what the link has been seen to carry -- the acknowledged throughput or a
@@ -45,6 +57,11 @@ ALLOCATION_INTERVAL = 0.1
 PROBE_VALID = 5.0
 #: Bytes of padding in one probe packet: an RTP padding count is one octet (RFC 3550 5.1).
 PADDING_SIZE = 255
+#: The nominal size of a probe packet (a copy of a media packet).
+PROBE_PACKET_SIZE = 1200
+#: Bytes the transport may send beyond the estimate in a burst, in seconds of the estimate
+#: (libwebrtc's pacer budget window).
+BUDGET_WINDOW = 0.5
 
 
 class TransportBandwidth:
@@ -53,17 +70,23 @@ class TransportBandwidth:
     def __init__(self, start_bitrate: float = 600_000) -> None:
         self.estimator = GccEstimator(start_bitrate=start_bitrate)
         self.allocator = BitrateAllocator()
-        self.prober = Prober(packet_size=PADDING_SIZE)
+        self.prober = Prober(packet_size=PROBE_PACKET_SIZE)
         self.allocation: Allocation | None = None
         self.limiting = False
         self._next_allocation = 0.0
         self._probed: tuple[float, float] | None = None  # (measured bps, when)
+        self._floor = 0.0  # bps sent whatever the estimate: audio, the lowest layers
+        self._bytes_sent = 0  # everything recorded by on_packet_sent
+        self._budget = 0.0  # bytes the estimate still allows (negative: overdrawn)
+        self._budget_time: float | None = None
+        self._budget_sent = 0
 
     # -- inputs ---------------------------------------------------------------------------
 
     def on_packet_sent(self, transport_seq: int, size: int, now: float) -> None:
         prober = self.prober
         cluster = prober.cluster if prober.active else None
+        self._bytes_sent += size
         self.estimator.on_packet_sent(transport_seq, size, now, cluster)
 
     def on_transport_feedback(self, feedback: TransportFeedback, now: float) -> None:
@@ -89,12 +112,37 @@ class TransportBandwidth:
     def target_bitrate(self) -> float:
         return self.estimator.target_bitrate
 
+    @property
+    def resend_interval(self) -> float:
+        """The least time between two retransmissions of one packet (s): the feedback
+        round trip once known."""
+        return self.estimator.feedback_rtt or 0.0
+
+    def retransmission_allowed(self, now: float) -> bool:
+        """Whether what was sent lately leaves room under the estimate for a retransmission."""
+        if not self.limiting:
+            return True
+        return self._refill_budget(now) > 0
+
+    def _refill_budget(self, now: float) -> float:
+        """The budget now: the estimate accrues, everything sent since the last look is
+        charged, within +-``BUDGET_WINDOW`` seconds of the estimate."""
+        rate = max(self.estimator.target_bitrate, self._floor) / 8
+        last = self._budget_time
+        elapsed = 0.0 if last is None else max(0.0, now - last)
+        sent = self._bytes_sent - self._budget_sent
+        self._budget_time, self._budget_sent = now, self._bytes_sent
+        limit = rate * BUDGET_WINDOW
+        self._budget = max(-limit, min(limit, self._budget + elapsed * rate - sent))
+        return self._budget
+
     def allocation_due(self, now: float) -> bool:
         return now >= self._next_allocation
 
     def allocate(self, demands: list[Demand], now: float) -> Allocation:
         """Share the estimate among ``demands``; plans a probe when someone wants more."""
         self._next_allocation = now + ALLOCATION_INTERVAL
+        self._floor = sum(d.layers[min(d.layers)] for d in demands if d.layers and not d.paused)
         allocation = self.allocator.allocate(
             self.estimator.target_bitrate, demands, now, self._upgrade_limit(now)
         )
@@ -102,7 +150,8 @@ class TransportBandwidth:
         probe = allocation.probe_bitrate
         # Only transport-cc feedback measures a probe: a REMB-only receiver is not probed.
         measured = self.estimator.feedback_count > 0
-        if probe is not None and measured and self.estimator.probe_allowed(now):
+        headroom = self._refill_budget(now) >= 0
+        if probe is not None and measured and headroom and self.estimator.probe_allowed(now):
             self.prober.start(probe, now, allocation.allocated)
         return allocation
 

@@ -73,6 +73,10 @@ logger = logging.getLogger(__name__)
 
 _U16 = struct.Struct("!H")
 _SDES_CNAME = 1
+#: A probe copies the biggest of the last few packets sent.
+PROBE_LOOKBACK = 4
+#: A padding-only packet's size at most: 255 bytes of padding and a header.
+_MAX_PADDING_PACKET = 300
 _MISSING: Any = object()
 # Input packets this far behind the newest one are never forwarded.
 _SYNC_WINDOW = 0x4000
@@ -188,7 +192,10 @@ class Consumer:
         self.bytes_sent = 0
         self.payload_bytes_sent = 0
         self.retransmitted_packets = 0
+        #: NACKed packets not resent: the link's budget was spent (see TransportBandwidth).
+        self.retransmissions_withheld = 0
         self.padding_packets_sent = 0
+        self.probe_packets_sent = 0
         self.nack_count = 0
         self.nack_packets = 0
         self.pli_count = 0
@@ -328,8 +335,15 @@ class Consumer:
         self.nack_packets += len(lost)
         if self._buffer is None:
             return
+        sender = self.sender
+        interval = sender.resend_interval
         for seq in lost:
-            stored = self._buffer.get(seq, now)
+            if not sender.retransmission_allowed(now):
+                # Resending into a link that is already full only lengthens its queue and
+                # loses more (libwebrtc caps retransmissions by its estimate too).
+                self.retransmissions_withheld += 1
+                continue
+            stored = self._buffer.get(seq, now, interval)
             if stored is None:
                 continue
             if self._rtx_pt is None:
@@ -443,6 +457,39 @@ class Consumer:
     def apply_layers(self, layers: Layers | None, now: float) -> None:
         """The allocator's share for this consumer: a simple consumer has nothing to drop."""
 
+    def send_probe(self, size: int) -> int:
+        """Send about ``size`` bytes of bandwidth probe; the bytes sent (0: cannot).
+
+        As libwebrtc does, a probe is preferably a copy of a media packet sent a moment
+        ago, on the RTX stream (the receiver drops it as a duplicate): a packet as big as
+        media, so a probe is a few packets where padding (at most 255 bytes a packet)
+        would take many -- on a bottleneck whose queue counts packets, and whose token
+        bucket lets a small burst through at once, only a probe of full-size packets
+        measures a rate. Copies are sent until they make up ``size``; without a stored
+        packet bigger than padding can be, padding-only packets do.
+        """
+        sent = 0
+        if self._buffer is not None and self._rtx_pt is not None and self._max_seq is not None:
+            best: bytes | None = None
+            for back in range(PROBE_LOOKBACK):
+                stored = self._buffer.peek((self._max_seq - back) & 0xFFFF)
+                if stored is not None and (best is None or len(stored) > len(best)):
+                    best = stored
+            if (
+                best is not None
+                and len(best) > _MAX_PADDING_PACKET
+                and self.active
+                and self._twcc_id is not None
+            ):
+                while sent < size:
+                    self._send_rtx(best)
+                    self.probe_packets_sent += 1
+                    sent += len(best)
+                return sent
+        while sent < size and self.send_padding(min(255, size - sent)):
+            sent += min(255, size - sent)
+        return sent
+
     def send_padding(self, size: int) -> bool:
         """Send an RTX padding-only packet of ``size`` padding bytes (a bandwidth probe).
 
@@ -553,7 +600,9 @@ class Consumer:
             "packetCount": self.packets_sent,
             "byteCount": self.bytes_sent,
             "retransmittedPackets": self.retransmitted_packets,
+            "retransmissionsWithheld": self.retransmissions_withheld,
             "paddingPacketsSent": self.padding_packets_sent,
+            "probePacketsSent": self.probe_packets_sent,
             "priority": self.priority,
             "nackCount": self.nack_count,
             "nackPacketCount": self.nack_packets,

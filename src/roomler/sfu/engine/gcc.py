@@ -20,11 +20,18 @@ goog_cc`` implements it (the constants below are libwebrtc's):
   from the last known link capacity, additively (about a packet per
   response time) near it; the rate never runs ahead of 1.5x the acknowledged
   throughput;
-- **loss-based** (draft section 6): over 10 % loss cuts the rate by half the
-  loss fraction, under 2 % lets it grow by 8 %;
-- **probes**: a burst of padding sent at a higher rate (:class:`Prober`),
-  whose acknowledged receive rate -- when the delay did not grow -- lifts the
-  estimate at once (libwebrtc's ProbeBitrateEstimator); this is how the
+- **loss-based** (draft section 6): the loss fraction over at least
+  ``_LOSS_MIN_PACKETS`` packets (libwebrtc's kLimitNumPackets: a feedback
+  message covering two packets, one of them lost, is no 50 % loss) and at
+  least the shortest gap between two cuts; over 10 % cuts the rate by half the
+  loss fraction, under 2 % lets it grow by 8 % a second; it never exceeds the
+  delay-based rate (libwebrtc's SendSideBandwidthEstimation), so a cut bites;
+- **probes**: a burst sent at a higher rate (:class:`Prober`), whose
+  acknowledged receive rate -- when the delay did not grow -- lifts the
+  estimate at once (libwebrtc's ProbeBitrateEstimator, with its validity
+  checks: at least 80 % of the planned packets and bytes reported, received
+  at no more than twice the rate sent -- a burst that passed a shaper's token
+  bucket whole says nothing about the rate behind it); this is how the
   estimate climbs back fast after the capacity returns;
 - **REMB** (draft-alvestrand-rmcat-remb-03), when the receiver sends it,
   caps the estimate, and stands in for it when there is no transport-cc
@@ -59,12 +66,18 @@ _BETA = 0.85
 _MULTIPLICATIVE_INCREASE = 1.08  # per second
 _LOSS_LOW, _LOSS_HIGH = 0.02, 0.10
 _LOSS_DECREASE_INTERVAL = 0.3
+_LOSS_MIN_PACKETS = 20
+_LOSS_UPDATE_INTERVAL = _LOSS_DECREASE_INTERVAL
 _ACKED_WINDOW = 0.5
 _PROBE_MIN_PACKETS = 5
+_PROBE_MIN_RECEIVED_RATIO = 0.8
+_PROBE_MAX_VALID_RATIO = 2.0
+_PROBE_MAX_AGE = 1.0
 _PROBE_UNSATURATED_RATIO = 0.9
 _PROBE_TARGET_UTILIZATION = 0.95
 _PROBE_QUIET_AFTER_DECREASE = 2.0
 _PROBE_SUCCESS_RATIO = 0.9
+_RTT_SMOOTHING = 0.8
 
 
 class BandwidthUsage(enum.Enum):
@@ -339,13 +352,35 @@ class _Aimd:
 
 
 class _LossBased:
-    """Loss-based control (draft-ietf-rmcat-gcc-02 section 6)."""
+    """Loss-based control (draft-ietf-rmcat-gcc-02 section 6), on the loss fraction of
+    at least ``_LOSS_MIN_PACKETS`` packets over at least ``_LOSS_UPDATE_INTERVAL``."""
 
     def __init__(self, start: float, minimum: float, maximum: float) -> None:
         self.bitrate = start
         self.minimum, self.maximum = minimum, maximum
-        self._last_decrease = -math.inf
+        self.last_decrease = -math.inf
         self._last_update: float | None = None
+        self._lost = 0
+        self._expected = 0
+        self._window_start: float | None = None
+        #: The loss fraction of the last complete window (None before the first).
+        self.fraction: float | None = None
+
+    def add(self, lost: int, total: int, now: float, ceiling: float) -> None:
+        """Count a feedback message's packets; update once the window is complete."""
+        self._lost += lost
+        self._expected += total
+        if self._window_start is None:
+            self._window_start = now
+        if (
+            self._expected >= _LOSS_MIN_PACKETS
+            and now - self._window_start >= _LOSS_UPDATE_INTERVAL
+        ):
+            self.update(self._lost, self._expected, now, ceiling)
+            self._lost = self._expected = 0
+            self._window_start = now
+        else:
+            self.bitrate = min(self.bitrate, ceiling)
 
     def update(self, lost: int, total: int, now: float, ceiling: float) -> None:
         if total == 0:
@@ -353,15 +388,18 @@ class _LossBased:
         elapsed = 0.0 if self._last_update is None else min(now - self._last_update, 1.0)
         self._last_update = now
         loss = lost / total
+        self.fraction = loss
         if loss > _LOSS_HIGH:
-            if now - self._last_decrease >= _LOSS_DECREASE_INTERVAL:
+            if now - self.last_decrease >= _LOSS_DECREASE_INTERVAL:
                 self.bitrate *= 1 - 0.5 * loss
-                self._last_decrease = now
+                self.last_decrease = now
         elif loss < _LOSS_LOW:
             self.bitrate *= _MULTIPLICATIVE_INCREASE**elapsed
-        # Never far above what the delay-based side allows, so a loss-free
-        # period does not build up a rate the link never showed.
-        self.bitrate = min(max(self.bitrate, self.minimum), self.maximum, 1.5 * ceiling)
+        # Never above what the delay-based side allows (libwebrtc's
+        # SendSideBandwidthEstimation keeps its target under the delay-based limit):
+        # a loss-free period builds up no rate the link never showed, and a cut for
+        # loss bites at once.
+        self.bitrate = min(max(self.bitrate, self.minimum), self.maximum, ceiling)
 
 
 class _ProbeCluster:
@@ -372,19 +410,30 @@ class _ProbeCluster:
         self.received: list[PacketResult] = []
 
 
-def _probe_bitrate(results: list[PacketResult]) -> float | None:
-    """A probe cluster's measured rate (libwebrtc ProbeBitrateEstimator)."""
-    received = [r for r in results if r.arrival is not None]
-    if len(received) < _PROBE_MIN_PACKETS:
+def _probe_bitrate(
+    results: list[PacketResult], min_packets: int = _PROBE_MIN_PACKETS, min_bytes: int = 0
+) -> float | None:
+    """A probe cluster's measured rate (libwebrtc ProbeBitrateEstimator), None while the
+    reports do not cover enough of it or the measurement is not credible."""
+    received = sorted((r for r in results if r.arrival is not None), key=lambda r: r.arrival or 0.0)
+    received_bytes = sum(r.size for r in received)
+    if (
+        len(received) < max(_PROBE_MIN_PACKETS, _PROBE_MIN_RECEIVED_RATIO * min_packets)
+        or received_bytes < _PROBE_MIN_RECEIVED_RATIO * min_bytes
+    ):
         return None
-    sends = sorted(r.send_time for r in results)
-    arrivals = sorted(r.arrival for r in received if r.arrival is not None)
-    send_span, receive_span = sends[-1] - sends[0], arrivals[-1] - arrivals[0]
-    if send_span <= 0 or receive_span <= 0:
+    sent = sorted(received, key=lambda r: r.send_time)
+    send_span = sent[-1].send_time - sent[0].send_time
+    first_arrival, last_arrival = received[0].arrival, received[-1].arrival
+    assert first_arrival is not None and last_arrival is not None
+    receive_span = last_arrival - first_arrival
+    if not 0 < send_span <= _PROBE_MAX_AGE or not 0 < receive_span <= _PROBE_MAX_AGE:
         return None
-    # The first packet's size belongs before the receive span, the last after the send span.
-    send_rate = (sum(r.size for r in results) - results[-1].size) * 8 / send_span
-    receive_rate = (sum(r.size for r in received) - received[0].size) * 8 / receive_span
+    # The last packet's size belongs after the send span, the first's before the receive span.
+    send_rate = (received_bytes - sent[-1].size) * 8 / send_span
+    receive_rate = (received_bytes - received[0].size) * 8 / receive_span
+    if receive_rate > _PROBE_MAX_VALID_RATIO * send_rate:
+        return None  # arrived faster than sent: a burst let through whole, not a rate
     if receive_rate < _PROBE_UNSATURATED_RATIO * send_rate:
         return _PROBE_TARGET_UTILIZATION * receive_rate  # the link saturated: that is its rate
     return min(send_rate, receive_rate)
@@ -408,9 +457,14 @@ class GccEstimator:
         self._remb: float | None = None
         self._transport_cc_seen = False
         self._probes: dict[int, list[PacketResult]] = {}
+        self._probe_sent: dict[int, list[int]] = {}  # cluster -> [packets, bytes] sent
+        self._sending_cluster: int | None = None  # the cluster of the last packet sent
         #: Measured rate (bps) of each finished probe cluster, by cluster id.
         self.probe_results: dict[int, float] = {}
         self.feedback_count = 0
+        #: Smoothed time from sending a packet to hearing of its arrival (s), queueing
+        #: included: how long a retransmission takes to make a difference.
+        self.feedback_rtt: float | None = None
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -419,6 +473,16 @@ class GccEstimator:
     ) -> None:
         """A packet carrying transport-wide sequence number ``transport_seq`` left."""
         self.history.record(transport_seq, size, now, probe_cluster)
+        if probe_cluster is not None:
+            sent = self._probe_sent.get(probe_cluster)
+            if sent is None:
+                for old in [c for c in self._probe_sent if c < probe_cluster - 8]:
+                    del self._probe_sent[old]  # never reported: all lost
+                self._probe_sent[probe_cluster] = [1, size]
+            else:
+                sent[0] += 1
+                sent[1] += size
+        self._sending_cluster = probe_cluster
 
     def on_transport_feedback(self, feedback: TransportFeedback, now: float) -> None:
         results = self.history.results(feedback)
@@ -427,31 +491,48 @@ class GccEstimator:
         self._transport_cc_seen = True
         self.feedback_count += 1
         lost = 0
+        newest_sent: float | None = None
         for result in sorted(results, key=lambda r: r.send_time):
             if result.arrival is None:
                 lost += 1
                 continue
+            newest_sent = result.send_time
             self._acked.add(result.arrival, result.size)
             group = self._inter_arrival.add(result.send_time, result.arrival)
             if group is not None:
                 self._trendline.update(*group)
             if result.probe_cluster is not None:
                 self._probes.setdefault(result.probe_cluster, []).append(result)
+        if newest_sent is not None:
+            rtt = now - newest_sent
+            previous = self.feedback_rtt
+            self.feedback_rtt = (
+                rtt if previous is None else _RTT_SMOOTHING * previous + (1 - _RTT_SMOOTHING) * rtt
+            )
         acked = self._acked.bitrate()
-        self._apply_probes(results, now)
+        self._apply_probes(now)
         self._aimd.update(self._trendline.usage, acked, now)
-        self._loss.update(lost, len(results), now, self._aimd.bitrate)
+        self._loss.add(lost, len(results), now, self._aimd.bitrate)
 
-    def _apply_probes(self, results: list[PacketResult], now: float) -> None:
-        for cluster in {r.probe_cluster for r in results if r.probe_cluster is not None}:
-            measured = _probe_bitrate(self._probes.pop(cluster, []))
-            if measured is not None:
-                self.probe_results[cluster] = measured
+    def _apply_probes(self, now: float) -> None:
+        """Measure each probe cluster once it is sent whole and mostly reported."""
+        for cluster, results in list(self._probes.items()):
+            if now - results[-1].send_time > 2.0 or cluster not in self._probe_sent:
+                del self._probes[cluster]  # reports of a cluster come within a second
+                self._probe_sent.pop(cluster, None)
+                continue
+            if cluster == self._sending_cluster:
+                continue  # not before it is whole: its first packets may pass in a burst
+            packets, size = self._probe_sent[cluster]
+            measured = _probe_bitrate(results, packets, size)
+            if measured is None:
+                continue
+            del self._probes[cluster], self._probe_sent[cluster]
+            self.probe_results[cluster] = measured
             usage = self._trendline.usage
-            if measured is not None and usage is not BandwidthUsage.OVERUSING:
-                if measured > self._aimd.bitrate:
-                    self._aimd.set_estimate(measured, now)
-                    self._loss.bitrate = max(self._loss.bitrate, measured)
+            if usage is not BandwidthUsage.OVERUSING and measured > self._aimd.bitrate:
+                self._aimd.set_estimate(measured, now)
+                self._loss.bitrate = max(self._loss.bitrate, measured)
 
     def on_remb(self, bitrate: float) -> None:
         """The receiver's REMB value (bps): a cap, or the estimate without transport-cc."""
@@ -463,11 +544,20 @@ class GccEstimator:
     # -- outputs --------------------------------------------------------------------------
 
     def probe_allowed(self, now: float) -> bool:
-        """Whether a probe now would tell something: not while queues drain after a cut."""
+        """Whether a probe now would tell something, and not hurt: not while queues drain
+        after a cut, nor while the last loss window saw loss."""
+        fraction = self._loss.fraction
         return (
             self._trendline.usage is BandwidthUsage.NORMAL
             and now - self._aimd.last_decrease >= _PROBE_QUIET_AFTER_DECREASE
+            and now - self._loss.last_decrease >= _PROBE_QUIET_AFTER_DECREASE
+            and (fraction is None or fraction < _LOSS_LOW)
         )
+
+    @property
+    def loss_fraction(self) -> float | None:
+        """The loss fraction of the last complete loss window."""
+        return self._loss.fraction
 
     @property
     def acknowledged_bitrate(self) -> float | None:
@@ -512,7 +602,7 @@ class Prober:
         packet_size: int = 1200,
         duration: float = 0.03,
         interval: float = 1.0,
-        max_interval: float = 8.0,
+        max_interval: float = 4.0,
     ) -> None:
         self.packet_size = packet_size
         self.duration = duration
@@ -521,6 +611,8 @@ class Prober:
         self.max_interval = max_interval
         self.cluster = 0
         self.target = 0.0
+        #: Packets in the current (or last) cluster.
+        self.packets = 0
         self._remaining = 0
         self._spacing = 0.0
         self._next_send = 0.0
@@ -531,7 +623,11 @@ class Prober:
         return self._remaining > 0
 
     def start(self, bitrate: float, now: float, media_bitrate: float = 0.0) -> bool:
-        """Plan a cluster at ``bitrate`` if none runs and the wait since the last is over."""
+        """Plan a cluster at ``bitrate`` if none runs and the wait since the last is over.
+
+        The padding goes out at ``bitrate - media_bitrate``: for ``duration``, or as long
+        as its least number of packets takes at that rate.
+        """
         padding = bitrate - media_bitrate
         if self.active or now - self._last_start < self.interval or padding <= 0:
             return False
@@ -540,8 +636,9 @@ class Prober:
         )
         self.cluster += 1
         self.target = bitrate
+        self.packets = packets
         self._remaining = packets
-        self._spacing = self.duration / packets
+        self._spacing = self.packet_size * 8 / padding
         self._next_send = now
         self._last_start = now
         return True

@@ -62,6 +62,15 @@ class MediaSender(Protocol):
         """The transport-wide sequence number for the next RTP packet sent."""
         ...
 
+    def retransmission_allowed(self, now: float) -> bool:
+        """Whether the link's budget leaves room to resend a packet now."""
+        ...
+
+    @property
+    def resend_interval(self) -> float:
+        """The least time (s) between two retransmissions of one packet: a round trip."""
+        ...
+
 
 class RtpSink(Protocol):
     """What a Producer needs of each of its consumers."""

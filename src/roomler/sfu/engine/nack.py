@@ -16,8 +16,9 @@ import math
 
 __all__ = ["NackGenerator", "RetransmissionBuffer"]
 
-# A resent packet is not resent again sooner than this: the receiver's next
-# NACK for it usually means the first retransmission is still on its way.
+# A resent packet is not resent again sooner than this (nor sooner than the round trip
+# the caller passes in): the receiver's next NACK for it usually means the first
+# retransmission is still on its way.
 MIN_RESEND_INTERVAL = 0.04
 
 
@@ -48,11 +49,14 @@ class RetransmissionBuffer:
     def store(self, seq: int, packet: bytes, now: float) -> None:
         self._entries[seq % self._size] = (seq, packet, now, 0.0)
 
-    def get(self, seq: int, now: float) -> bytes | None:
+    def get(self, seq: int, now: float, resend_interval: float = 0.0) -> bytes | None:
         """The packet sent as ``seq`` if it may be resent now, else None.
 
         None when it was never stored, was overwritten, is older than the
-        maximum age, or was resent less than ``MIN_RESEND_INTERVAL`` ago.
+        maximum age, or was resent less than ``resend_interval`` (at least
+        ``MIN_RESEND_INTERVAL``) ago: mediasoup and libwebrtc resend a packet at
+        most once per round trip -- behind a queue that round trip is long, and
+        the receiver asks again long before the first copy could arrive.
         """
         slot = seq % self._size
         entry = self._entries[slot]
@@ -61,10 +65,15 @@ class RetransmissionBuffer:
         _, packet, sent, resent = entry
         if now - sent > self._max_age:
             return None
-        if resent and now - resent < MIN_RESEND_INTERVAL:
+        if resent and now - resent < max(MIN_RESEND_INTERVAL, resend_interval):
             return None
         self._entries[slot] = (seq, packet, sent, now)
         return packet
+
+    def peek(self, seq: int) -> bytes | None:
+        """The packet stored as ``seq`` (a copy to probe with), without marking it resent."""
+        entry = self._entries[seq % self._size]
+        return entry[1] if entry is not None and entry[0] == seq else None
 
     def clear(self) -> None:
         self._entries = [None] * self._size

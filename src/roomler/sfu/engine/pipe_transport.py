@@ -341,6 +341,11 @@ class PipeTransport:
     def next_transport_sequence(self) -> int:
         return 0  # no transport-wide congestion control on a pipe
 
+    def retransmission_allowed(self, now: float) -> bool:
+        return True  # no bandwidth estimate to budget by
+
+    resend_interval = 0.0
+
     def send_rtp(self, packet: bytes) -> bytes | None:
         remote = self.remote
         if remote is None or self.closed:

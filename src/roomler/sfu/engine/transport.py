@@ -527,6 +527,15 @@ class WebRtcTransport:
         self._twcc_pending = seq  # recorded by send_rtp, which comes next
         return seq
 
+    def retransmission_allowed(self, now: float) -> bool:
+        """Whether the bandwidth budget leaves room to resend a packet now."""
+        return self.bandwidth.retransmission_allowed(now)
+
+    @property
+    def resend_interval(self) -> float:
+        """The least time between two retransmissions of one packet (a round trip)."""
+        return self.bandwidth.resend_interval
+
     def send_rtp(self, packet: bytes) -> bytes | None:
         """Protect and send one RTP packet; returns the SRTP bytes (None if not protected).
 
@@ -630,7 +639,7 @@ class WebRtcTransport:
                 self._allocate(now)
             sizes = bandwidth.padding_due(now)
             if sizes:
-                self._send_padding(sizes)
+                self._send_probe(sizes)
         except Exception:
             logger.exception("%r bandwidth allocation failed", self)
         delay = PROBE_TICK if bandwidth.probing else ALLOCATION_INTERVAL
@@ -646,12 +655,12 @@ class WebRtcTransport:
             for consumer in consumers:
                 consumer.apply_layers(allocation.layers.get(consumer.id), now)
 
-    def _send_padding(self, sizes: list[int]) -> None:
-        """The probe's padding, on the RTX stream of the first consumer that can carry it."""
+    def _send_probe(self, sizes: list[int]) -> None:
+        """The probe's packets, on the RTX stream of the first consumer that can carry them."""
         for consumer in self.consumers.values():
-            if consumer.kind == "video" and consumer.send_padding(sizes[0]):
+            if consumer.kind == "video" and consumer.send_probe(sizes[0]):
                 for size in sizes[1:]:
-                    consumer.send_padding(size)
+                    consumer.send_probe(size)
                 return
 
     def _meter_rates(self, now: float) -> None:
