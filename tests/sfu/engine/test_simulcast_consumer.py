@@ -209,3 +209,27 @@ async def test_numbering_continues_across_pause_and_resume(engine: Harness) -> N
     assert resumed.payload[1] == 0x00  # starts again on a keyframe
     stats = await call.request("consumer.get_stats", consumer_id=call.consumer_id)
     assert stats["currentLayers"] == {"spatialLayer": 1, "temporalLayer": 0}
+
+
+async def test_resume_asks_the_forwarded_encoding_for_its_keyframe_until_it_comes(
+    engine: Harness,
+) -> None:
+    """A receiver of the top encoding, paused and resumed, needs a keyframe of that one."""
+    call = await start_call(engine, SIMULCAST)
+    sender = Sender(call)
+    await sender.frames((0, 1, 2), 5, keyframe=2)
+    await wait_for(lambda: bool(call.forwarded()) and layers_of(call)[-1] == 2)
+    await call.request("consumer.pause", consumer_id=call.consumer_id)
+    await sender.frames((0, 1, 2), 3)
+    asked = sender.plis_for(2)
+    count = len(call.forwarded())
+    await call.request("consumer.resume", consumer_id=call.consumer_id)
+    await wait_for(lambda: sender.plis_for(2) > asked)
+    # The browser ignores it (too soon after its last keyframe): asked again.
+    await sender.frames((0, 1, 2), 60)
+    assert sender.plis_for(2) >= asked + 2
+    assert len(call.forwarded()) == count  # nothing a decoder could start from
+    await sender.frames((0, 1, 2), 3, keyframe=2)
+    await wait_for(lambda: len(call.forwarded()) >= count + 3)
+    assert set(layers_of(call)[count:]) == {2}
+    assert_one_stream(call)

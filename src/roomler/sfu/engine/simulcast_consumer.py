@@ -244,13 +244,20 @@ class SimulcastConsumer(Consumer):
         self._handle_events(now)
 
     def _restart(self) -> None:
+        """The stream restarts (resume, transport connected): it waits for a keyframe of
+        the target layer, so that is the one asked for -- and asked again every
+        KEYFRAME_RETRY until it comes (a keyframe of encoding 0 alone left a receiver of
+        the top encoding frozen after a resume)."""
+        now = self.loop.time()
         self.switcher.restart()
-        super()._restart()
-        self._handle_events(self.loop.time())
+        self._sync_required = True
+        if self.active:
+            self._ask_keyframe(self.switcher.target_spatial, now)
+        self._handle_events(now)
 
     def on_producer_resume(self) -> None:
         super().on_producer_resume()
-        self.switcher.restart()
+        self._restart()
 
     def on_key_frame_request(self, kind: str, now: float) -> None:
         if kind == "fir":
