@@ -147,6 +147,14 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
         help="issue 17's piped mode: the producer's router piped to a router on a second "
         "worker, consumers half on each (per-core consumers, the pipe hop's latency and CPU)",
     )
+    p.add_argument(
+        "--pipe-path",
+        metavar="N",
+        type=int,
+        help="only the pipe's CPU, in this process: thread CPU per packet of a pipe consumer "
+        "next to a browser consumer on the source engine, and of the pipe's receiving end "
+        "with N consumers on the far engine",
+    )
     args = p.parse_args(argv)
     quick = args.quick
     default_steps = "50,150,300" if quick else ",".join(str(n) for n in FULL_STEPS)
@@ -1723,12 +1731,192 @@ async def run_piped(plan: Plan) -> dict[str, Any]:
     return results
 
 
+async def pipe_path(consumers: int, frames: int) -> dict[str, Any]:
+    """`--pipe-path N`: the pipe's own CPU, as thread CPU time in this process (an A/B
+    figure that load on the machine barely moves, like `--path`).
+
+    Two engines (`WorkerHandler`s, as in two workers): a producer on A, one browser
+    consumer on A, a pipe to B and N browser consumers on B. A's `datagram_received` per
+    incoming packet is timed with only the browser consumer active, then with only the
+    pipe consumer (so: what a pipe consumer costs the source worker next to what a browser
+    consumer costs), and B's pipe transport's `datagram_received` per pipe packet (what
+    receiving the pipe costs the far worker, its N consumers' sending included, and with
+    them paused).
+    """
+    from roomler.sfu.engine import WorkerHandler
+
+    loop = asyncio.get_running_loop()
+    gen = Generator(None, loop, feedback=False)  # type: ignore[arg-type]
+    engines = {name: WorkerHandler(emit=lambda *_: None, loop=loop) for name in "ab"}
+    for name, handler in engines.items():
+        await handler.handle("router.create", {"router_id": name})
+    fingerprint = gen.certificate.fingerprint("sha-256")
+
+    async def connect(name: str, index: int) -> Peer:
+        handler = engines[name]
+        params = await handler.handle(
+            "router.create_webrtc_transport",
+            {"router_id": name, "transport_id": f"t{index}", "listen_ip": HOST,
+             "port_min": PORT_MIN, "port_max": PORT_MAX},
+        )  # fmt: skip
+        peer = Peer(gen, index, params)
+        gen.peers.append(peer)
+        for _ in range(50):
+            peer.send(peer.binding_request(nominate=True))
+            await asyncio.sleep(0.02)
+            if peer.ice_done:
+                break
+        dtls = {"role": "server", "fingerprints": [{"algorithm": "sha-256", "value": fingerprint}]}
+        await handler.handle(
+            "transport.connect", {"transport_id": f"t{index}", "dtls_parameters": dtls}
+        )
+        for _ in range(500):
+            if peer.inbound is not None:
+                return peer
+            await asyncio.sleep(0.01)
+        raise RuntimeError(f"transport {index}: DTLS did not connect")
+
+    async def consume(name: str, index: int) -> None:
+        peer = await connect(name, index)
+        reply = await engines[name].handle(
+            "transport.consume",
+            {"transport_id": f"t{index}", "consumer_id": f"c{index}", "producer_id": "p",
+             "rtp_capabilities": caps},
+        )  # fmt: skip
+        ssrc = int(reply["rtp_parameters"]["encodings"][0]["ssrc"])
+        peer.tracks[ssrc] = Track(ssrc, "video")
+
+    video, caps = (
+        fixture("chrome_produce_video.json"),
+        fixture("chrome_device_rtp_capabilities.json"),
+    )
+    a, b = engines["a"], engines["b"]
+    producer_peer = await connect("a", 0)
+    await a.handle(
+        "transport.produce",
+        {"transport_id": "t0", "producer_id": "p", "kind": "video", "rtp_parameters": video},
+    )
+    await consume("a", 1)
+    pipes = {}
+    for name, handler in engines.items():
+        pipes[name] = await handler.handle(
+            "router.create_pipe_transport",
+            {"router_id": name, "transport_id": f"pipe-{name}", "listen_ip": HOST,
+             "port_min": PORT_MIN, "port_max": PORT_MAX},
+        )  # fmt: skip
+    for name, other in (("a", "b"), ("b", "a")):
+        far = pipes[other]["tuple"]
+        await engines[name].handle(
+            "transport.connect",
+            {"transport_id": f"pipe-{name}", "ip": far["localIp"], "port": far["localPort"]},
+        )
+    piped = await a.handle(
+        "transport.consume", {"transport_id": "pipe-a", "consumer_id": "pc", "producer_id": "p"}
+    )
+    await b.handle(
+        "transport.produce",
+        {"transport_id": "pipe-b", "producer_id": "p", "kind": "video",
+         "rtp_parameters": piped["rtp_parameters"]},
+    )  # fmt: skip
+    for index in range(2, consumers + 2):
+        await consume("b", index)
+    far_pipe = b.objects.transports["pipe-b"]
+    far_cpu = [0, 0]
+    receive = far_pipe.datagram_received
+
+    def timed(data: bytes, addr: Any) -> None:
+        start = time.thread_time_ns()
+        receive(data, addr)
+        far_cpu[0] += time.thread_time_ns() - start
+        far_cpu[1] += 1
+
+    far_pipe.datagram_received = timed  # type: ignore[method-assign]
+    ext = {"mid": 4, "abs": 2, "twcc": 3, "orientation": 13}
+    sender = Sender(producer_peer, "video", video["encodings"][0]["ssrc"], 96, b"1", ext)
+    source = a.objects.transports["t0"]
+    address = (HOST, producer_peer.port)
+
+    async def phase(active: str) -> dict[str, float]:
+        """Per incoming packet: A's thread CPU with only `active` ("c1" or "pc") on A."""
+        paused = "pc" if active == "c1" else "c1"
+        await a.handle("consumer.pause", {"consumer_id": paused})
+        await a.handle("consumer.resume", {"consumer_id": active})
+        warmup = int(KEYFRAME_INTERVAL * VIDEO_FPS) + 1  # a keyframe restarts the stream
+        cpu = packets = 0
+        far_cpu[:] = [0, 0]
+        for frame in range(warmup + frames):
+            if frame == warmup:
+                far_cpu[:] = [0, 0]
+            for data in sender.frame():
+                start = time.thread_time_ns()
+                source.datagram_received(data, address)
+                if frame >= warmup:
+                    cpu += time.thread_time_ns() - start
+                    packets += 1
+            for _ in range(3):  # the pipe and the peers read what was sent: B is timed
+                await asyncio.sleep(0)
+        await asyncio.sleep(0.05)
+        return {
+            "a_us_per_packet": round(cpu / 1000 / packets, 2),
+            "b_us_per_pipe_packet": round(far_cpu[0] / 1000 / max(1, far_cpu[1]), 2),
+            "pipe_packets": far_cpu[1],
+        }
+
+    browser = await phase("c1")
+    pipe = await phase("pc")
+    for index in range(2, consumers + 2):
+        await b.handle("consumer.pause", {"consumer_id": f"c{index}"})
+    pipe_only = await phase("pc")
+    for handler in engines.values():
+        await handler.close()
+    for peer in gen.peers:
+        peer.close()
+    return {
+        "consumers_on_b": consumers,
+        "a_with_one_browser_consumer_us": browser["a_us_per_packet"],
+        "a_with_the_pipe_consumer_us": pipe["a_us_per_packet"],
+        "b_pipe_in_with_consumers_us": pipe["b_us_per_pipe_packet"],
+        "b_pipe_in_consumers_paused_us": pipe_only["b_us_per_pipe_packet"],
+        "b_us_per_consumer_packet": round(
+            (pipe["b_us_per_pipe_packet"] - pipe_only["b_us_per_pipe_packet"]) / max(1, consumers),
+            3,
+        ),
+        "pipe_packets": pipe["pipe_packets"],
+    }
+
+
+def run_pipe_path(consumers: int, frames: int) -> dict[str, Any]:
+    os.sched_setaffinity(0, cores()[0])
+    try:
+        import uvloop
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:
+        runner = asyncio.Runner()
+    with runner:
+        result = runner.run(pipe_path(consumers, frames))
+    print(
+        f"pipe path ({result['pipe_packets']} packets): source worker per incoming packet "
+        f"{result['a_with_one_browser_consumer_us']} µs with one browser consumer, "
+        f"{result['a_with_the_pipe_consumer_us']} µs with the pipe consumer instead; far "
+        f"worker per pipe packet {result['b_pipe_in_consumers_paused_us']} µs with its "
+        f"{consumers} consumers paused, {result['b_pipe_in_with_consumers_us']} µs sending to "
+        f"them ({result['b_us_per_consumer_packet']} µs per consumer-packet)"
+    )
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args, plan = parse_args(argv)
     if args.path:
         result = run_path(args.path, args.path_frames)
         if args.json:
             args.json.write_text(json.dumps(result, indent=2))
+        return 0
+    if args.pipe_path is not None:
+        path = run_pipe_path(args.pipe_path, args.path_frames)
+        if args.json:
+            args.json.write_text(json.dumps(path, indent=2))
         return 0
     if args.piped:
         piped = asyncio.run(run_piped(plan))
