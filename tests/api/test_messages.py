@@ -39,7 +39,7 @@ class RecordingPublisher:
         exclude_user: str | None = None,
         exclude_connection: str | None = None,
     ) -> None:
-        message_id = data.get("id") or data.get("message_id")
+        message_id = data.get("id") or data.get("message_id") or data["message"]["id"]
         async with self.app.state.ctx.sessions() as session:
             stored = await session.get(Message, message_id)
             committed = stored is not None and (
@@ -124,7 +124,8 @@ async def test_post_returns_the_full_message(client: httpx.AsyncClient, room: Ro
     message = response.json()
     assert set(message) == {
         "id", "channel_id", "author_id", "content", "message_type", "thread_id",
-        "referenced_message_id", "is_edited", "is_pinned", "pinned_at", "pinned_by", "nonce",
+        "referenced_message_id", "reply_count", "last_reply_at", "is_edited", "is_pinned",
+        "pinned_at", "pinned_by", "nonce",
         "reactions", "created_at",
         "updated_at",
     }  # fmt: skip
@@ -425,9 +426,23 @@ async def test_edit_and_delete_publish_to_all_members(
             None,
             True,
         ),
+        # The reply no longer counts on its root.
+        Published(
+            members,
+            "message:thread",
+            {
+                "message_id": root["id"],
+                "channel_id": room.cid,
+                "reply_count": 0,
+                "last_reply_at": None,
+            },
+            None,
+            None,
+            True,
+        ),
     ]
     refused = await client.delete(f"{room.url}/{root['id']}", headers=room.bob.headers)
-    assert refused.status_code == 403 and len(recorder.published) == 2
+    assert refused.status_code == 403 and len(recorder.published) == 3
 
 
 async def test_failed_delivery_does_not_fail_the_post(

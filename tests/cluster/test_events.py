@@ -190,7 +190,7 @@ async def presence_snapshot(node: Node, team: Team, viewer: User) -> dict[str, s
 
 
 async def test_chat_events_reach_every_tab_on_every_node_exactly_once(team: Team) -> None:
-    """Issue 18's message events (reactions, pins, ...) go the same way as the rest."""
+    """Issue 18's message events (reactions, pins, threads) go the same way as the rest."""
     n1, n2, n3 = team.nodes
     bob_tabs = [await open_tab(node, team.bob) for node in team.nodes]
     alice_other = await open_tab(n3, team.alice)
@@ -210,3 +210,19 @@ async def test_chat_events_reach_every_tab_on_every_node_exactly_once(team: Team
         assert frame["data"]["message"] == pinned.json()
         repeated = [f for f in await tab.quiet() if f["type"].startswith("message:")]
         assert [f for f in repeated if f["type"] != "message:create"] == []
+
+    # Bob follows the thread from node 1; Alice's reply through node 3 reaches his tabs.
+    async with httpx.AsyncClient(base_url=n1.http_url, timeout=FRAME_TIMEOUT) as http:
+        followed = await http.put(f"{url}/follow", headers=team.bob.headers)
+        assert followed.status_code == 200, followed.text
+    async with httpx.AsyncClient(base_url=n3.http_url, timeout=FRAME_TIMEOUT) as http:
+        replied = await http.post(
+            url.rsplit("/", 1)[0],
+            json={"content": "in the thread", "thread_id": message["id"]},
+            headers=team.alice.headers,
+        )
+        assert replied.status_code == 201, replied.text
+    for tab in bob_tabs:
+        frame = await tab.wait_for(is_type("thread:reply", thread_id=message["id"]))
+        assert frame["data"]["message"] == replied.json()
+        assert [f for f in await tab.quiet() if f["type"] == "thread:reply"] == []

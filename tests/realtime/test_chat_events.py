@@ -69,3 +69,44 @@ async def test_a_pin_reaches_every_tab_of_the_members_only(
     assert frames[4] == [] and all(len(f) == 1 for f in frames[:4])
     assert frames[0][0]["data"]["message"] == unpinned.json()
     assert frames[0][0]["data"]["is_pinned"] is False
+
+
+async def test_a_thread_reply_reaches_the_channel_and_the_followers_tabs(
+    room: Room, http: httpx.AsyncClient
+) -> None:
+    root = await post(http, room, room.alice, "who reviews?")
+    await drain_all(*room.everyone)
+    reply = await post(http, room, room.bob, "I do", thread_id=root["id"])
+    created = {"type": "message:create", "data": reply}
+    assert reply["thread_id"] == root["id"]
+    counted = {
+        "type": "message:thread",
+        "data": {
+            "message_id": root["id"],
+            "channel_id": room.channel_id,
+            "reply_count": 1,
+            "last_reply_at": reply["created_at"],
+        },
+    }
+    told = {
+        "type": "thread:reply",
+        "data": {"thread_id": root["id"], "channel_id": room.channel_id, "message": reply},
+    }
+    # Alice started the thread, so she follows it; Bob wrote the reply.
+    assert await drain_all(*room.everyone) == [
+        [created, counted, told],
+        [created, counted, told],
+        [counted],
+        [counted],
+        [],
+    ]
+    # Alice stops following: her tabs see the reply, but are not told of it.
+    stop = await http.delete(room.message_url(f"/{root['id']}/follow"), headers=room.alice.headers)
+    assert stop.status_code == 200
+    second = await post(http, room, room.bob, "or not", thread_id=root["id"])
+    frames = await drain_all(room.a1, room.a2)
+    assert [[f["type"] for f in tab] for tab in frames] == [
+        ["message:create", "message:thread"],
+        ["message:create", "message:thread"],
+    ]
+    assert frames[0][0]["data"] == second

@@ -101,3 +101,59 @@ async def test_a_pin_shows_live_in_the_other_browser_and_in_the_pinned_list(
     await expect(panel.get_by_text("Nothing is pinned in #general yet.")).to_be_visible()
     await expect(bob.page.get_by_role("button", name="Pinned (0)")).to_be_visible()
     await expect(message.locator(".pinned-note")).to_have_count(0)
+
+
+async def test_a_thread_with_a_reply_seen_live_by_its_follower(
+    server: ServerProcess, new_user: NewUser
+) -> None:
+    alice, bob = await alice_and_bob_in_general(server, new_user)
+    await alice.send("Who can review PR 42?")
+    root_on_bob = bob.page.locator(".timeline .message").filter(
+        has=bob.messages("Who can review PR 42?")
+    )
+    await root_on_bob.hover()
+    await root_on_bob.get_by_role("button", name="Thread").click()
+    bob_panel = bob.page.get_by_role("complementary", name="Thread")
+    await expect(bob_panel.get_by_role("button", name="Follow")).to_be_visible()
+    await bob_panel.get_by_label("Reply in thread").fill("I can, after lunch")
+    await bob_panel.get_by_role("button", name="Reply", exact=True).click()
+    await expect(bob_panel.locator(".message-content")).to_have_text(
+        ["Who can review PR 42?", "I can, after lunch"]
+    )
+    # Replying made Bob follow.
+    await expect(bob_panel.get_by_role("button", name="Following")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+
+    # Alice started the thread, so she follows it: the count and a "new" mark reach her.
+    root_on_alice = alice.page.locator(".timeline .message").filter(
+        has=alice.messages("Who can review PR 42?")
+    )
+    summary = root_on_alice.locator(".thread-summary")
+    await expect(summary).to_contain_text("1 reply (new) · last reply")
+    # The reply lives in the thread, not in the channel's timeline.
+    await expect(alice.page.locator(".timeline .message-content")).to_have_text(
+        ["Who can review PR 42?"]
+    )
+    await summary.click()
+    alice_panel = alice.page.get_by_role("complementary", name="Thread")
+    await expect(alice_panel.locator(".message-content")).to_have_text(
+        ["Who can review PR 42?", "I can, after lunch"]
+    )
+    await expect(summary).to_contain_text("1 reply · last reply")
+    await expect(alice_panel.get_by_role("button", name="Following")).to_be_visible()
+    await alice_panel.get_by_label("Reply in thread").fill("Thanks!")
+    await alice_panel.get_by_label("Reply in thread").press("Enter")
+    await expect(bob_panel.locator(".message-content")).to_have_text(
+        ["Who can review PR 42?", "I can, after lunch", "Thanks!"]
+    )
+    await expect(root_on_bob.locator(".thread-summary")).to_contain_text("2 replies")
+    await alice.screenshot("chat-team", "thread", readme="thread")
+
+    # Alice stops following; after a reload the thread is still there.
+    await alice_panel.get_by_role("button", name="Following").click()
+    await expect(alice_panel.get_by_role("button", name="Follow")).to_have_attribute(
+        "aria-pressed", "false"
+    )
+    await alice.page.reload()
+    await expect(root_on_alice.locator(".thread-summary")).to_contain_text("2 replies")

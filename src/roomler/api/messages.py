@@ -22,6 +22,7 @@ from roomler.api.fields import Text
 from roomler.api.pagination import Pagination, paginated
 from roomler.api.serialize import iso
 from roomler.context import ServerContext
+from roomler.db import threads
 from roomler.db.models import Channel, Message, utcnow
 from roomler.db.queries import channel_member_ids, is_channel_member, reaction_summaries
 from roomler.ids import is_id
@@ -63,6 +64,8 @@ def message_out(message: Message, reactions: list[dict[str, Any]] | None = None)
         "thread_id": message.thread_id,
         "referenced_message_id": message.referenced_message_id,
         "is_edited": message.is_edited,
+        "reply_count": message.reply_count,
+        "last_reply_at": iso(message.last_reply_at),
         "is_pinned": message.is_pinned,
         "pinned_at": iso(message.pinned_at),
         "pinned_by": message.pinned_by,
@@ -192,6 +195,14 @@ async def post_message(
         updated_at=now,
     )
     session.add(message)
+    if thread is not None:
+        await session.flush()
+        # Who replies follows the thread, and whoever started it does from its first
+        # reply (one who stops following is not made to follow again by others' replies).
+        first = thread.reply_count == 0
+        await threads.reply_posted(session, thread, message)
+        starter = [thread.author_id] if first else []
+        await threads.follow(session, thread.id, [member.user_id, *starter])
     await session.commit()
     out = message_out(message)
     await publish_to_channel(
@@ -203,6 +214,9 @@ async def post_message(
         exclude_user=member.user_id,
         exclude_connection=request.headers.get(CONNECTION_HEADER),
     )
+    if thread is not None:
+        await _thread_changed(ctx, session, thread)
+        await _tell_followers(ctx, session, thread, out)
     try:
         await ctx.events.message_posted(channel.id, member.user_id)
     except Exception:
@@ -252,10 +266,41 @@ async def delete_message(
     if message.author_id != member.user_id and not is_tenant_admin(member):
         raise forbidden("Only the author or a tenant owner/admin may delete a message")
     message.deleted_at = utcnow()
+    if message.thread_id is not None:
+        await session.flush()
+        await threads.reply_removed(session, message.thread_id)
     await session.commit()
     event = {"message_id": message.id, "channel_id": channel.id, "thread_id": message.thread_id}
     await publish_to_channel(ctx, session, channel.id, "message:delete", event)
+    if message.thread_id is not None:
+        root = await find_message(session, channel, message.thread_id, include_deleted=True)
+        if root is not None:
+            await _thread_changed(ctx, session, root)
     return {"deleted": True}
+
+
+async def _thread_changed(ctx: ServerContext, session: AsyncSession, root: Message) -> None:
+    """`message:thread`: the root's reply count and last reply time, to the channel."""
+    await session.refresh(root, ["reply_count", "last_reply_at"])
+    event = {
+        "message_id": root.id,
+        "channel_id": root.channel_id,
+        "reply_count": root.reply_count,
+        "last_reply_at": iso(root.last_reply_at),
+    }
+    await publish_to_channel(ctx, session, root.channel_id, "message:thread", event)
+
+
+async def _tell_followers(
+    ctx: ServerContext, session: AsyncSession, root: Message, reply: dict[str, Any]
+) -> None:
+    """`thread:reply` to the thread's followers in the channel, except its author."""
+    try:
+        followers = await threads.followers_in_channel(session, root)
+        event = {"thread_id": root.id, "channel_id": root.channel_id, "message": reply}
+        await ctx.events.publish(followers, "thread:reply", event, exclude_user=reply["author_id"])
+    except Exception:
+        logger.exception("thread:reply for thread %s was stored but not delivered", root.id)
 
 
 @router.get("/{mid}/thread")
@@ -272,3 +317,42 @@ async def list_thread(mid: str, channel: VisibleChannel, session: Session) -> li
         .order_by(Message.created_at, Message.id)
     )
     return await messages_out(session, list(rows))
+
+
+@router.get("/{mid}/follow")
+async def get_following(
+    mid: str, channel: VisibleChannel, member: Membership, session: Session
+) -> dict[str, Any]:
+    """Whether the caller follows the thread of top-level message `mid`."""
+    root = await _thread_root(session, channel, mid)
+    following = await threads.is_following(session, root.id, member.user_id)
+    return {"thread_id": root.id, "following": following}
+
+
+@router.put("/{mid}/follow")
+async def follow_thread(
+    mid: str, channel: VisibleChannel, member: Membership, session: Session
+) -> dict[str, Any]:
+    """Follow a thread: `thread:reply` for each new reply by someone else."""
+    root = await _thread_root(session, channel, mid)
+    await require_channel_member(session, channel, member.user_id)
+    await threads.follow(session, root.id, [member.user_id])
+    await session.commit()
+    return {"thread_id": root.id, "following": True}
+
+
+@router.delete("/{mid}/follow")
+async def unfollow_thread(
+    mid: str, channel: VisibleChannel, member: Membership, session: Session
+) -> dict[str, Any]:
+    root = await _thread_root(session, channel, mid)
+    await threads.unfollow(session, root.id, member.user_id)
+    await session.commit()
+    return {"thread_id": root.id, "following": False}
+
+
+async def _thread_root(session: AsyncSession, channel: Channel, mid: str) -> Message:
+    root = await live_message(session, channel, mid)
+    if root.thread_id is not None:
+        raise validation("A thread reply has no thread of its own: follow its top-level message")
+    return root

@@ -174,6 +174,11 @@ class Message(Base):
     referenced_message_id: Mapped[str | None] = mapped_column(ForeignKey("messages.id"))
     is_edited: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     is_pinned: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # A top-level message's thread: live replies and when the newest of them was posted.
+    reply_count: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default=text("0")
+    )
+    last_reply_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # Who pinned it and when, while it is pinned.
     pinned_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     pinned_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
@@ -197,6 +202,22 @@ class MessageReaction(Base):
         ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
     )
     emoji: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = created_column()
+
+
+class ThreadFollower(Base):
+    """A user told of new replies in the thread of a top-level message."""
+
+    __tablename__ = "thread_followers"
+    __table_args__ = (UniqueConstraint("message_id", "user_id"),)
+
+    id: Mapped[str] = id_column()
+    message_id: Mapped[str] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
     created_at: Mapped[datetime] = created_column()
 
 

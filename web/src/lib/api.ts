@@ -164,6 +164,7 @@ export interface NewMessage {
 	content: string;
 	nonce: string;
 	referenced_message_id: Id | null;
+	thread_id?: Id;
 }
 
 /** `connectionId` keeps the server from echoing the message back over this tab's socket. */
@@ -191,6 +192,20 @@ export const pinMessage = (tid: Id, cid: Id, mid: Id) =>
 export const unpinMessage = (tid: Id, cid: Id, mid: Id) => del<Message>(`${messages(tid, cid)}/${mid}/pin`);
 
 export const listPins = (tid: Id, cid: Id) => get<Message[]>(`/tenant/${tid}/channel/${cid}/pins`);
+
+export const listThread = (tid: Id, cid: Id, mid: Id) => get<Message[]>(`${messages(tid, cid)}/${mid}/thread`);
+
+interface Following {
+	thread_id: Id;
+	following: boolean;
+}
+
+export const getFollowing = (tid: Id, cid: Id, mid: Id) => get<Following>(`${messages(tid, cid)}/${mid}/follow`);
+
+export const followThread = (tid: Id, cid: Id, mid: Id) =>
+	request<Following>('PUT', `${messages(tid, cid)}/${mid}/follow`);
+
+export const unfollowThread = (tid: Id, cid: Id, mid: Id) => del<Following>(`${messages(tid, cid)}/${mid}/follow`);
 
 // --- conferences ----------------------------------------------------------------------------
 

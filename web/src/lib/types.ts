@@ -83,6 +83,9 @@ export interface Message {
 	message_type: 'default' | 'reply';
 	thread_id: Id | null;
 	referenced_message_id: Id | null;
+	/** A top-level message's live replies and when the newest was posted. */
+	reply_count: number;
+	last_reply_at: string | null;
 	is_edited: boolean;
 	is_pinned: boolean;
 	pinned_at: string | null;
@@ -118,6 +121,21 @@ export interface MessagePinned {
 	thread_id: Id | null;
 	is_pinned: boolean;
 	user_id: Id;
+	message: Message;
+}
+
+/** `message:thread`: a thread's root has a new reply count and last reply time. */
+export interface MessageThread {
+	message_id: Id;
+	channel_id: Id;
+	reply_count: number;
+	last_reply_at: string | null;
+}
+
+/** `thread:reply`: a new reply in a thread we follow. */
+export interface ThreadReply {
+	thread_id: Id;
+	channel_id: Id;
 	message: Message;
 }
 

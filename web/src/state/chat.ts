@@ -9,7 +9,15 @@ import { batch, signal } from '@preact/signals';
 import * as api from '../lib/api';
 import { realtime } from '../lib/realtime';
 import { currentUser } from '../lib/session';
-import type { Id, Message, MessageDeleted, MessagePinned, MessageReactions, TypingEvent } from '../lib/types';
+import type {
+	Id,
+	Message,
+	MessageDeleted,
+	MessagePinned,
+	MessageReactions,
+	MessageThread,
+	TypingEvent,
+} from '../lib/types';
 import { channels, refreshChannels, tenant } from './workspace';
 
 export const PAGE_SIZE = 50;
@@ -279,6 +287,8 @@ export async function sendMessage(cid: Id, content: string, replyTo: Id | null):
 		message_type: replyTo ? 'reply' : 'default',
 		thread_id: null,
 		referenced_message_id: replyTo,
+		reply_count: 0,
+		last_reply_at: null,
 		is_edited: false,
 		is_pinned: false,
 		pinned_at: null,
@@ -343,7 +353,8 @@ export async function editMessage(cid: Id, mid: Id, content: string): Promise<vo
 	const open = tenant.value;
 	if (open === null) return;
 	const updated = await api.editMessage(open.id, cid, mid, content);
-	setTimeline(cid, (t) => ({ ...t, items: merge(t.items, updated) }));
+	// A thread reply is not part of the timeline: the thread panel hears `message:update`.
+	if (updated.thread_id === null) setTimeline(cid, (t) => ({ ...t, items: merge(t.items, updated) }));
 }
 
 export async function deleteMessage(cid: Id, mid: Id): Promise<void> {
@@ -419,7 +430,22 @@ export async function togglePin(message: Message): Promise<void> {
 }
 
 /** Views that hold messages outside the timelines (the thread panel) hear of changes here. */
-export type MessagePatch = Partial<Pick<Message, 'reactions' | 'is_pinned' | 'pinned_at' | 'pinned_by'>>;
+export type MessagePatch = Partial<
+	Pick<Message, 'reactions' | 'is_pinned' | 'pinned_at' | 'pinned_by' | 'reply_count' | 'last_reply_at'>
+>;
+
+/** Change a message of a timeline in place (it stays where it is). */
+export function patchMessage(cid: Id, mid: Id, patch: MessagePatch): void {
+	if (timelines.value[cid]?.items.some((i) => i.id === mid)) {
+		setTimeline(cid, (t) => ({ ...t, items: t.items.map((i) => (i.id === mid ? { ...i, ...patch } : i)) }));
+	}
+	for (const listener of messagePatchListeners) listener(mid, patch);
+}
+
+/** A reply in a thread we follow arrived while we were not looking at the channel. */
+export function noteFollowedReply(cid: Id): void {
+	if (activeChannelId.value !== cid || document.visibilityState !== 'visible') setUnread(cid, true);
+}
 export const messagePatchListeners = new Set<(mid: Id, patch: MessagePatch) => void>();
 
 export function describe(error: unknown): string {
@@ -512,6 +538,7 @@ function forgetPin(cid: Id, mid: Id): void {
 }
 
 realtime.on<Message>('message:update', (message) => {
+	if (message.thread_id !== null) return; // the thread panel's (state/threads.ts)
 	const list = pins.value[message.channel_id];
 	if (list?.some((m) => m.id === message.id)) {
 		pins.value = {
@@ -534,6 +561,10 @@ realtime.on<MessageDeleted>('message:delete', ({ message_id, channel_id }) => {
 realtime.on<MessageReactions>('message:reaction', applyReactions);
 
 realtime.on<MessagePinned>('message:pinned', ({ message }) => applyPinned(message));
+
+realtime.on<MessageThread>('message:thread', ({ channel_id, message_id, reply_count, last_reply_at }) =>
+	patchMessage(channel_id, message_id, { reply_count, last_reply_at }),
+);
 
 realtime.on<TypingEvent>('typing:start', ({ channel_id, user_id }) => {
 	if (user_id !== currentUser.value?.id) setTypist(channel_id, user_id, Date.now() + TYPING_FORGET_MS);

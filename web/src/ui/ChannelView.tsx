@@ -22,10 +22,11 @@ import { ErrorText, formatDay } from './common';
 import { MembersButton } from './MemberList';
 import { MessageItem } from './MessageItem';
 import { CallButton } from './calls';
-import { PinsPanel } from './SidePanels';
+import { PinsPanel, ThreadPanel } from './SidePanels';
+import { closeThread, openThread, openThreadId, unseenThreads } from '../state/threads';
 
 /** What the panel beside the timeline shows. */
-export type SidePanel = { kind: 'pins' } | null;
+export type SidePanel = { kind: 'pins' } | { kind: 'thread' } | null;
 
 // Load older messages when the reader scrolls this close to the top.
 const LOAD_OLDER_WITHIN_PX = 200;
@@ -44,8 +45,18 @@ export function ChannelView({ channelId, header }: { channelId: Id; header: JSX.
 	useEffect(() => {
 		setReplyTo(null);
 		setPanel(null);
+		closeThread();
 		void openChannel(channelId);
 	}, [channelId]);
+
+	const showThread = (rootId: Id) => {
+		setPanel({ kind: 'thread' });
+		openThread(channelId, rootId).catch((err: unknown) => setError(describe(err)));
+	};
+	const hidePanel = () => {
+		setPanel(null);
+		closeThread();
+	};
 
 	if (channel === undefined) {
 		return (
@@ -93,7 +104,10 @@ export function ChannelView({ channelId, header }: { channelId: Id; header: JSX.
 						type="button"
 						class="subtle"
 						aria-pressed={panel?.kind === 'pins'}
-						onClick={() => setPanel(panel?.kind === 'pins' ? null : { kind: 'pins' })}
+						onClick={() => {
+							closeThread();
+							setPanel(panel?.kind === 'pins' ? null : { kind: 'pins' });
+						}}
 					>
 						<span aria-hidden="true">📌</span> Pinned ({pins.value[channel.id]?.length ?? 0})
 					</button>
@@ -109,7 +123,7 @@ export function ChannelView({ channelId, header }: { channelId: Id; header: JSX.
 			<ErrorText error={error} />
 			<div class="channel-body">
 				<div class="channel-main">
-					<TimelineView channel={channel} onReply={setReplyTo} />
+					<TimelineView channel={channel} onReply={setReplyTo} onOpenThread={showThread} />
 					<TypingLine channelId={channel.id} />
 					{channel.is_member ? (
 						<Composer channel={channel} replyTo={replyTo} onCancelReply={() => setReplyTo(null)} />
@@ -122,13 +136,17 @@ export function ChannelView({ channelId, header }: { channelId: Id; header: JSX.
 						</div>
 					)}
 				</div>
-				{panel?.kind === 'pins' && <PinsPanel channel={channel} onClose={() => setPanel(null)} />}
+				{panel?.kind === 'pins' && <PinsPanel channel={channel} onClose={hidePanel} />}
+				{panel?.kind === 'thread' && openThreadId.value !== null && (
+					<ThreadPanel channel={channel} rootId={openThreadId.value} onClose={hidePanel} />
+				)}
 			</div>
 		</section>
 	);
 }
 
-export function TimelineView({ channel, onReply }: { channel: Channel; onReply: (id: Id) => void }) {
+export function TimelineView(props: { channel: Channel; onReply: (id: Id) => void; onOpenThread?: (id: Id) => void }) {
+	const { channel, onReply } = props;
 	const timeline = timelineOf(channel.id);
 	const scroller = useRef<HTMLDivElement>(null);
 	const previous = useRef<{ channel: Id; first?: Id; last?: Id; height: number; top: number } | null>(null);
@@ -187,7 +205,7 @@ export function TimelineView({ channel, onReply }: { channel: Channel; onReply: 
 			<ErrorText error={timeline.error} />
 			<ol class="message-list">
 				{items.map((item, index) => (
-					<Row key={item.id} item={item} prior={items[index - 1]} quoted={item.referenced_message_id ? byId.get(item.referenced_message_id) ?? null : null} onReply={onReply} canReact={channel.is_member} />
+					<Row key={item.id} item={item} prior={items[index - 1]} quoted={item.referenced_message_id ? byId.get(item.referenced_message_id) ?? null : null} onReply={onReply} canReact={channel.is_member} onOpenThread={props.onOpenThread} />
 				))}
 			</ol>
 		</div>
@@ -200,6 +218,7 @@ function Row(props: {
 	quoted: TimelineItem | null;
 	onReply: (id: Id) => void;
 	canReact: boolean;
+	onOpenThread?: (id: Id) => void;
 }) {
 	const { item, prior } = props;
 	const newDay = prior === undefined || new Date(prior.created_at).toDateString() !== new Date(item.created_at).toDateString();
@@ -216,7 +235,15 @@ function Row(props: {
 					<span>{formatDay(item.created_at)}</span>
 				</li>
 			)}
-			<MessageItem message={item} quoted={props.quoted} leading={leading} onReply={props.onReply} canReact={props.canReact} />
+			<MessageItem
+				message={item}
+				quoted={props.quoted}
+				leading={leading}
+				onReply={props.onReply}
+				canReact={props.canReact}
+				onOpenThread={props.onOpenThread}
+				unseenReplies={unseenThreads.value.has(item.id)}
+			/>
 		</>
 	);
 }

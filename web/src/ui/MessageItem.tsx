@@ -26,9 +26,14 @@ interface Props {
 	onReply: (id: Id) => void;
 	/** Whether we may react (we are a member of the channel). */
 	canReact?: boolean;
+	/** Open this message's thread; absent inside the thread panel. */
+	onOpenThread?: (id: Id) => void;
+	/** New replies in this thread, which we follow, that we have not seen. */
+	unseenReplies?: boolean;
 }
 
-export function MessageItem({ message, quoted, leading, onReply, canReact = true }: Props) {
+export function MessageItem(props: Props) {
+	const { message, quoted, leading, onReply, canReact = true, onOpenThread } = props;
 	const [editing, setEditing] = useState(false);
 	const [confirmDelete, setConfirmDelete] = useState(false);
 	const [error, setError] = useState<string | null>(null);
@@ -88,6 +93,19 @@ export function MessageItem({ message, quoted, leading, onReply, canReact = true
 					</p>
 				)}
 				{!pending && <ReactionBar message={message} canReact={canReact} />}
+				{onOpenThread && message.reply_count > 0 && (
+					<button
+						type="button"
+						class={`thread-summary link-button${props.unseenReplies ? ' unseen' : ''}`}
+						onClick={() => onOpenThread(message.id)}
+					>
+						{message.reply_count === 1 ? '1 reply' : `${message.reply_count} replies`}
+						{props.unseenReplies ? ' (new)' : ''}
+						{message.last_reply_at && (
+							<span class="muted"> · last reply {formatTime(message.last_reply_at)}</span>
+						)}
+					</button>
+				)}
 				{message.sendState === 'sending' && <p class="send-state muted">Sending…</p>}
 				{message.sendState === 'failed' && (
 					<p class="send-state failed-text">
@@ -116,9 +134,16 @@ export function MessageItem({ message, quoted, leading, onReply, canReact = true
 			{!pending && !editing && (
 				<div class="message-actions" role="group" aria-label="Message actions">
 					{canReact && <ReactButton message={message} onError={setError} />}
-					<button type="button" onClick={() => onReply(message.id)}>
-						Reply
-					</button>
+					{onOpenThread && (
+						<button type="button" onClick={() => onOpenThread(message.id)}>
+							Thread
+						</button>
+					)}
+					{onOpenThread && (
+						<button type="button" onClick={() => onReply(message.id)}>
+							Reply
+						</button>
+					)}
 					{canReact && (
 						<button
 							type="button"
