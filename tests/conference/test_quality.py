@@ -114,3 +114,35 @@ async def test_a_reading_scores_real_rtp(team: Team, server: LiveServer) -> None
         sender.close()
     await alice.close()
     await bob.close()
+
+
+class _Producer:
+    """What a reading uses of a `proxies.Producer` (`get_stats` as a worker answers it)."""
+
+    id = "producer"
+    closed = False
+    paused = False
+
+    def __init__(self, streams: list[dict[str, Any]]) -> None:
+        self.streams = streams
+
+    async def get_stats(self) -> dict[str, Any]:
+        return {"bitrate": 96_000, "streams": self.streams}
+
+
+async def test_an_encoding_known_only_by_its_rid_is_read_by_position() -> None:
+    # A simulcast producer's encodings are rid-based: an SSRC appears with its first packet.
+    reporter = QualityReporter({}, dispatcher=None)  # type: ignore[arg-type]
+    seen: set[tuple[str, int]] = set()
+    producer = _Producer(
+        [
+            {"ssrc": None, "packetCount": 0, "packetsLost": 0},
+            {"ssrc": 5, "packetCount": 100, "packetsLost": 0},
+        ]
+    )
+    assert await reporter._producer_score(producer, seen) == (None, 96)  # type: ignore[arg-type]
+    producer.streams = [
+        {"ssrc": 7, "packetCount": 50, "packetsLost": 0},
+        {"ssrc": 5, "packetCount": 190, "packetsLost": 10},
+    ]
+    assert await reporter._producer_score(producer, seen) == (10, 96)  # type: ignore[arg-type]

@@ -114,7 +114,7 @@ class QualityReporter:
         # The live table of `RoomManager.rooms`: rooms come and go between readings.
         self.rooms = rooms
         self.dispatcher = dispatcher
-        # (producer id, ssrc) -> (packets, lost) at the last reading.
+        # (producer id, stream index) -> (packets, lost) at the last reading.
         self._counts: dict[tuple[str, int], tuple[int, int]] = {}
         # conference id -> the last scores sent.
         self._sent: dict[str, list[dict[str, Any]]] = {}
@@ -144,7 +144,13 @@ class QualityReporter:
     async def report_all(self) -> None:
         seen: set[tuple[str, int]] = set()
         for conference_id, room in list(self.rooms.items()):
-            scores = [await self._read(p, seen) for p in list(room.participants.values())]
+            try:
+                scores = [await self._read(p, seen) for p in list(room.participants.values())]
+            except Exception:  # one room's odd figures must not silence the others
+                logger.exception(
+                    "reading the network quality of conference %s failed", conference_id
+                )
+                continue
             last = self._sent.get(conference_id)
             if room.closed or scores == last:
                 continue
@@ -189,8 +195,9 @@ class QualityReporter:
             return None, 0
         scores = []
         bitrate = int(stats.get("bitrate") or 0)
-        for stream in stats.get("streams", []):
-            key = (producer.id, int(stream["ssrc"]))
+        # By position: a simulcast encoding known by its rid has no SSRC until media came.
+        for index, stream in enumerate(stats.get("streams", [])):
+            key = (producer.id, index)
             counts = (int(stream["packetCount"]), int(stream["packetsLost"]))
             before = self._counts.get(key)
             self._counts[key] = counts
