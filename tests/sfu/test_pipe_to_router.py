@@ -275,3 +275,14 @@ async def test_a_dead_workers_pipes_close_on_the_other_side(ctx: Ctx) -> None:
 
     await until(lambda: result.pipe_producer.closed and consumer.closed)
     assert not ctx.transport2.closed
+
+
+async def test_a_pipe_toward_another_host_announces_its_address(ctx: Ctx) -> None:
+    """Across nodes the far side sends to the announced address (NAT, 0.0.0.0 listeners)."""
+    pipe = await ctx.router1.create_pipe_transport(
+        listen_ip="0.0.0.0", announced_ip="203.0.113.7", enable_srtp=True
+    )
+    assert pipe.tuple["localIp"] == "203.0.113.7"
+    assert 43100 <= pipe.tuple["localPort"] <= 43299  # the worker's own share of the range
+    unannounced = await ctx.router1.create_pipe_transport(listen_ip="0.0.0.0")
+    assert unannounced.tuple["localIp"] == "127.0.0.1"
