@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -36,7 +38,7 @@ from roomler.auth.tokens import TokenIssuer
 from roomler.cluster.conference import ClusterRooms, ConferenceForwarding
 from roomler.cluster.node import ClusterNode
 from roomler.conference.attendance import Attendance
-from roomler.conference.conference_media import ConferenceMedia
+from roomler.conference.conference_media import ROOM_SERVER_SHUTDOWN, ConferenceMedia
 from roomler.conference.in_call import InCall
 from roomler.conference.quality import QualityReporter
 from roomler.conference.signaling import MediaSignaling
@@ -59,6 +61,8 @@ from roomler.realtime.open_connections import OpenConnections
 from roomler.realtime.presence import PresenceService
 from roomler.web import mount_web_client
 
+logger = logging.getLogger(__name__)
+
 WS_PATH = "/ws"
 
 
@@ -80,6 +84,18 @@ class RoomlerApp(FastAPI):
         super().__init__(**options)
         self.server = server
         self.state.ctx = server.context
+
+    def draining(self) -> None:
+        """At the signal itself: not ready, and no new WebSocket (both are flags)."""
+        readiness: Readiness = self.state.readiness
+        readiness.drain()
+        self.server.realtime.refuse_new()
+
+    async def drain(self, budget_secs: float) -> None:
+        """SIGTERM's first step (`roomler serve`, cli.py), within `budget_secs`: see
+        `Server.drain`. The listening socket stays open meanwhile; uvicorn closes it next."""
+        readiness: Readiness = self.state.readiness
+        await self.server.drain(readiness, budget_secs)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and _route_path(scope) == WS_PATH:
@@ -118,11 +134,52 @@ class Server:
         if self.quality is not None:
             self.quality.start(self.context.settings.conference.score_interval_secs)
 
+    async def drain(self, readiness: Readiness, budget_secs: float) -> None:
+        """Leave gracefully (docs/operations.md, Rolling restarts), within `budget_secs`:
+
+        1. `/ready` answers 503 and WebSocket upgrades are refused (503), while requests
+           are still served for `ROOMLER__APP__DRAIN_DELAY_SECS` (a load balancer that
+           probes readiness stops sending new clients meanwhile);
+        2. every conference hosted here closes: its participants hear `media:room_closed
+           {reason: "server_shutdown"}` (with several nodes the claim is released first,
+           so they join again on a live node); the conferences stay in progress;
+        3. every WebSocket is closed with 1001 (going away) once its queued frames are
+           out, and cleaned up (presence, typing, forwarded participants) while the
+           cluster link is still up.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget_secs
+        readiness.drain()
+        self.realtime.refuse_new()
+        delay = min(self.context.settings.app.drain_delay_secs, budget_secs / 2)
+        logger.info(
+            "shutting down: draining for at most %.1f s (not ready; new WebSockets refused)",
+            budget_secs,
+        )
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await self.attendance.close()
+        try:
+            async with asyncio.timeout(max(0.1, (deadline - loop.time()) / 2)):
+                await self.media.drain(ROOM_SERVER_SHUTDOWN)
+        except TimeoutError:
+            logger.warning("shutting down: closing the conferences took too long")
+        await self.realtime.shutdown()
+        remaining = max(0.0, deadline - loop.time())
+        if not await self.realtime.sockets_closed(remaining):
+            logger.warning(
+                "shutting down: %d WebSocket(s) still open; closing them now",
+                self.realtime.open_sockets,
+            )
+            self.realtime.close_all_now()
+        await self.realtime.drained(max(0.0, deadline - loop.time()))
+
     async def stop(self) -> None:
         await self.attendance.close()
         if self.quality is not None:
             await self.quality.close()
         await self.realtime.shutdown()
+        self.realtime.close_all_now()  # after a drain, none is left; otherwise time is up
         if self.node is not None:
             await self.realtime.drained(SHUTDOWN_DRAIN_SECS)
             await self.node.stop()

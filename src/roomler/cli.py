@@ -133,10 +133,11 @@ def serve_forever(settings: Settings, host: str | None, port: int | None) -> int
 
     from roomler.app import create_app
     from roomler.realtime.keepalive import uvicorn_websocket_options
+    from roomler.shutdown import GracefulServer
 
     migrate(settings)
     app = create_app(settings)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host or settings.app.host,
         port=port or settings.app.port,
@@ -148,6 +149,14 @@ def serve_forever(settings: Settings, host: str | None, port: int | None) -> int
         # Pings every ROOMLER__WS__PING_INTERVAL_SECS, frame size limit: see realtime/keepalive.py
         **uvicorn_websocket_options(settings.ws),
     )
+    # SIGTERM drains the node first, and the whole stop is bounded (roomler/shutdown.py).
+    server = GracefulServer(
+        config, app.drain, settings.app.shutdown_timeout_secs, on_signal=app.draining
+    )
+    try:
+        server.run()
+    finally:
+        server.cancel_watchdog()
     return 0
 
 

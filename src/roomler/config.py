@@ -31,6 +31,12 @@ class AppSettings(BaseModel):
     # (uvicorn's forwarded_allow_ips: comma-separated IPs or networks, "*" for any).
     # Empty: none, so a client cannot choose the address the rate limits count it under.
     forwarded_allow_ips: str = ""
+    # Graceful shutdown (SIGTERM): the whole drain and stop takes at most this long, after
+    # which the process exits anyway (docs/operations.md, Rolling restarts).
+    shutdown_timeout_secs: float = Field(default=15.0, gt=0)
+    # After SIGTERM, how long /ready answers 503 while the node still serves everything,
+    # before it closes its WebSockets: for load balancers that probe readiness.
+    drain_delay_secs: float = Field(default=0.0, ge=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

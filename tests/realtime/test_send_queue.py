@@ -85,3 +85,35 @@ async def test_direct_writes_only_while_the_writer_is_idle_so_frames_keep_their_
     connection.close(1000)
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(writer, 1)
+
+
+async def test_a_shutdown_close_comes_after_the_queued_frames() -> None:
+    """`close_after_queued` (a server shutdown): what is queued, `media:room_closed`
+    among it, is written before the connection closes with 1001; new frames are refused."""
+    written: list[str] = []
+    release = asyncio.Event()
+
+    async def send_text(frame: str) -> None:
+        await release.wait()
+        written.append(frame)
+
+    connection = Connection("a", "1", send_text, 10)
+    writer = connection.start_writer()
+    for frame in ("1", "room_closed"):
+        connection.send(frame)
+    await asyncio.sleep(0)
+    connection.close_after_queued(1001, "server shutting down")
+    assert connection.close_code is None  # not yet: two frames to go
+    release.set()
+    await asyncio.wait_for(writer, 1)
+    assert written == ["1", "room_closed"]
+    assert (connection.close_code, connection.close_reason) == (1001, "server shutting down")
+    assert connection.send("later") is False
+
+    idle = Connection("b", "2", send_text, 10)
+    idle_writer = idle.start_writer()
+    await asyncio.sleep(0)
+    idle.close_after_queued(1001, "server shutting down")
+    assert idle.close_code == 1001  # nothing to wait for
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(idle_writer, 1)

@@ -42,7 +42,7 @@ from typing import Any
 
 from roomler.cluster.link import RedisUnavailable
 from roomler.cluster.node import ClusterNode, EnvelopeHandler
-from roomler.cluster.scripts import CLAIM, HOSTED, OWNER, RELEASE
+from roomler.cluster.scripts import CLAIM, HOSTED, OWNER, RELEASE, WATCH
 from roomler.cluster.wire import COMMAND, CONNECTION, REQUEST, Envelope
 from roomler.conference.conference_media import ROOM_CLOSED, ROOM_ENDED, ConferenceMedia
 from roomler.conference.errors import RoomElsewhere, RoomError
@@ -184,6 +184,19 @@ class ClusterRooms:
         if owner is not None:
             body = json.dumps(args)
             self.node.publish_to(owner, Envelope(COMMAND, (self.node_id,), action, body))
+
+    async def keeps_attendance(self, conference_id: str, hold_secs: float) -> bool:
+        """Whether this node checks the attendance of a conference no live node hosts
+        (its host died or shut down): one node does, for `hold_secs` at a time."""
+        try:
+            mine = await self.node.link.call(
+                *WATCH.command(
+                    self.prefix, conference_id, self.node_id, max(1, int(hold_secs * 1000))
+                )
+            )
+        except RedisUnavailable:
+            return False  # cannot tell who hosts it: leave the records alone
+        return bool(mine)
 
     async def owner(self, conference_id: str) -> str | None:
         """The live node hosting the conference, if it is not this one."""

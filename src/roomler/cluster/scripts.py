@@ -376,6 +376,22 @@ return 0
 """,
 )
 
+# ARGV: P, conference, node, ttl ms -> 1 if no live node hosts the conference and this node
+# keeps its attendance (the participant records of a conference whose host died or shut
+# down: conference/attendance.py); one node at a time, the watch expiring with its node.
+WATCH = Script(
+    "watch",
+    r"""
+local owner = redis.call('HGET', P .. 'conf:' .. ARGV[2], 'node')
+if owner and redis.call('EXISTS', P .. 'node:' .. owner .. ':alive') == 1 then return 0 end
+local key = P .. 'conf:' .. ARGV[2] .. ':watch'
+local holder = redis.call('GET', key)
+if holder and holder ~= ARGV[3] then return 0 end
+redis.call('SET', key, ARGV[3], 'PX', ARGV[4])
+return 1
+""",
+)
+
 ALL: tuple[Script, ...] = (
     ARRIVE,
     DEPART,
@@ -391,4 +407,5 @@ ALL: tuple[Script, ...] = (
     HOSTED,
     OWNER,
     RELEASE,
+    WATCH,
 )

@@ -16,8 +16,12 @@ the open records with the rooms this process runs:
 Whenever a record closes here, the members of the conference's channel get
 `conference:updated {participant_count}`, so a "Join call (n)" button stays right.
 
-With several nodes, a node checks only the conferences it hosts: another node's rooms
-are not visible here.
+With several nodes, a node checks the conferences it hosts (another node's rooms are not
+visible here), and the conferences no live node hosts (their host died or shut down and
+nobody joined again yet): one node at a time keeps those (`RoomPlacement.keeps_attendance`),
+so their records close and they end when nobody comes back. A conference counts its
+absences from when this node started checking it, so one taken over after a host's
+restart gives its participants the whole grace period to join again.
 """
 
 from __future__ import annotations
@@ -127,6 +131,9 @@ class Attendance:
         self._seen: dict[tuple[str, str], datetime] = {}
         # conference id -> since when it has had nobody in it.
         self._empty_since: dict[str, datetime] = {}
+        # conference id -> since when this process checks it (absences count from there).
+        self._checked_since: dict[str, datetime] = {}
+        self._first_pass = True
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -156,13 +163,19 @@ class Attendance:
         """One pass: close the records of users gone too long, end conferences empty too long."""
         now = utcnow()
         async with self.sessions() as session:
+            running = await session.scalars(
+                select(Conference).where(Conference.status == IN_PROGRESS)
+            )
             conferences = {
                 conference.id: ConferenceRef.of(conference)
-                for conference in await session.scalars(
-                    select(Conference).where(Conference.status == IN_PROGRESS)
-                )
-                if self._checked_here(conference.id)
+                for conference in running.all()
+                if await self._checked_here(conference.id)
             }
+            # A restart loses every connection: absences count from this process's start.
+            since = self._started_at if self._first_pass else now
+            self._first_pass = False
+            for conference_id in conferences:
+                self._checked_since.setdefault(conference_id, since)
             records = await self._open_records(session, conferences)
             closed = await self._close_absent(session, records, now)
             for conference_id in closed:
@@ -173,8 +186,12 @@ class Attendance:
                 await self._maybe_end(session, conference, present, now)
         self._forget_finished(conferences)
 
-    def _checked_here(self, conference_id: str) -> bool:
-        return self.media.placement is None or self.media.hosts(conference_id)
+    async def _checked_here(self, conference_id: str) -> bool:
+        placement = self.media.placement
+        if placement is None or self.media.hosts(conference_id):
+            return True
+        # Nobody hosts it (its node died or shut down): one node keeps its records.
+        return await placement.keeps_attendance(conference_id, self.check_secs * 3)
 
     async def _open_records(
         self, session: AsyncSession, conferences: dict[str, ConferenceRef]
@@ -211,7 +228,8 @@ class Attendance:
             if record.user_id in self._connected_users(record.conference_id):
                 self._seen[key] = now
                 continue
-            last_seen = max(self._seen.get(key, self._started_at), _aware(record.joined_at))
+            checked_since = self._checked_since.get(record.conference_id, self._started_at)
+            last_seen = max(self._seen.get(key, checked_since), _aware(record.joined_at))
             if now - last_seen < self.grace:
                 continue
             result = await session.execute(
@@ -260,6 +278,8 @@ class Attendance:
             del self._seen[key]
         for conference_id in [c for c in self._empty_since if c not in conferences]:
             del self._empty_since[conference_id]
+        for conference_id in [c for c in self._checked_since if c not in conferences]:
+            del self._checked_since[conference_id]
 
 
 def _aware(moment: datetime) -> datetime:

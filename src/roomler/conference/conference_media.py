@@ -61,6 +61,8 @@ logger = logging.getLogger(__name__)
 
 ROOM_ENDED = "ended"
 ROOM_WORKER_DIED = "worker_died"
+# The hosting server is shutting down (SIGTERM): the conference goes on; join it again.
+ROOM_SERVER_SHUTDOWN = "server_shutdown"
 ROOM_CLOSED = "media:room_closed"
 
 
@@ -82,6 +84,11 @@ class RoomPlacement(Protocol):
     async def revoke_elsewhere(
         self, conference_id: str, user_id: str | None, reason: str
     ) -> None: ...
+
+    async def keeps_attendance(self, conference_id: str, hold_secs: float) -> bool:
+        """Whether this node checks the participant records of a conference no live node
+        hosts (its host died or shut down), for the next `hold_secs`."""
+        ...
 
 
 def pool_settings(settings: MediasoupSettings) -> WorkerPoolSettings:
@@ -131,6 +138,8 @@ class ConferenceMedia:
         self._pool: WorkerPool | None = None
         self._pool_lock = asyncio.Lock()
         self._closed = False
+        # Shutting down: no room is placed here any more (`drain`).
+        self._draining = False
         # Counts revocations carried out here: a join that overlapped one checks again.
         self.revocations = 0
 
@@ -176,6 +185,29 @@ class ConferenceMedia:
             self._released(conference_id)
         if pool is not None:
             await pool.close()
+
+    async def drain(self, reason: str = ROOM_SERVER_SHUTDOWN) -> list[str]:
+        """The server is shutting down: close every room this node hosts, telling its
+        participants `media:room_closed {reason}`, and place no new one here.
+
+        The conferences stay in progress and their participant records open: the
+        participants join again (on another node, with several), which places a new
+        router, and the records close only for those who do not come back (attendance).
+        With several nodes each room's claim is released before its participants are
+        told, so their next `media:join` is placed on a live node. Returns the ids.
+        """
+        self._draining = True
+        for timer in self._grace_timers.values():
+            timer.cancel()
+        self._grace_timers.clear()
+        closed = []
+        for conference_id in list(self.rooms.rooms):
+            async with self.rooms.lock(conference_id):
+                if await self.close_room(conference_id, reason) is not None:
+                    closed.append(conference_id)
+        if closed:
+            logger.info("shutting down: closed conferences %s here (%s)", ", ".join(closed), reason)
+        return closed
 
     # --- the conference's lifecycle --------------------------------------------------------------
 
@@ -303,6 +335,8 @@ class ConferenceMedia:
         Callers hold the conference's lock. Raises `RoomElsewhere` when another node
         hosts it, `MediaUnavailable` when no worker can take it.
         """
+        if self._draining and self.rooms.get_room(conference_id) is None:
+            raise MediaUnavailable("this server is shutting down; join again in a moment")
         placement = self.placement
         if placement is None:
             return await self._open_room(conference_id)

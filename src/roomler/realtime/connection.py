@@ -83,6 +83,8 @@ class Connection:
         self._queue: deque[str] = deque()
         self._wakeup: asyncio.Future[None] | None = None
         self._writer: asyncio.Task[None] | None = None
+        # A close asked for once the queue is written (`close_after_queued`).
+        self._close_when_written: tuple[int, str] | None = None
         # The node's counters (plain integers: one addition per frame, see counters.py).
         self.counters = counters or WsCounters()
 
@@ -127,8 +129,23 @@ class Connection:
         self.close_reason = reason
         self._queue.clear()
         # The writer may be stuck in a send to a peer that stopped reading: stop it there.
-        if self._writer is not None:
+        if self._writer is not None and self._writer is not asyncio.current_task():
             self._writer.cancel()
+
+    def close_after_queued(self, code: int, reason: str = "") -> None:
+        """Close once the frames queued now have been written (a server shutdown: the
+        last events, `media:room_closed` among them, still reach the client). A peer that
+        stopped reading is closed by `close` when the shutdown's time runs out."""
+        if self.close_code is not None:
+            return
+        if not self._queue and self._writer_idle():
+            self.close(code, reason)
+            return
+        self._close_when_written = (code, reason)
+        self._wake()
+
+    def _writer_idle(self) -> bool:
+        return self._writer is None or (self._wakeup is not None and not self._wakeup.done())
 
     def on_close(self, hook: CloseHook) -> None:
         """Run `hook(connection)` once when the connection has gone (media cleanup, ...)."""
@@ -152,6 +169,9 @@ class Connection:
                 await self._send_text(queue.popleft())
                 self.counters.frames_out += 1
                 continue
+            if self._close_when_written is not None:
+                self.close(*self._close_when_written)
+                return
             self._wakeup = loop.create_future()
             try:
                 await self._wakeup

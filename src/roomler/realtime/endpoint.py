@@ -51,12 +51,20 @@ CLOSE_TIMEOUT_SECS = 10.0
 
 async def websocket_endpoint(realtime: Realtime, websocket: WebSocket) -> None:
     try:
+        if realtime.draining:  # shutting down: the client (or the proxy) tries another node
+            raise HandshakeRejected(503, "the server is shutting down; connect again")
         user_id, presence, expires_at = await authenticate(realtime, websocket)
+        if realtime.draining:
+            raise HandshakeRejected(503, "the server is shutting down; connect again")
     except HandshakeRejected as exc:
         await deny(websocket, exc)
         return
     await websocket.accept()
-    await WsSession(realtime, websocket, user_id, expires_at).run(presence)
+    realtime.open_sockets += 1
+    try:
+        await WsSession(realtime, websocket, user_id, expires_at).run(presence)
+    finally:
+        realtime.open_sockets -= 1
 
 
 async def authenticate(realtime: Realtime, websocket: WebSocket) -> tuple[str, str, int]:
@@ -82,6 +90,8 @@ async def authenticate(realtime: Realtime, websocket: WebSocket) -> tuple[str, s
 async def deny(websocket: WebSocket, rejection: HandshakeRejected) -> None:
     """Answer the upgrade with a plain HTTP error; no WebSocket is opened."""
     headers = {"WWW-Authenticate": "Bearer"} if rejection.status == 401 else None
+    if rejection.status == 503:
+        headers = {"Retry-After": "1"}
     try:
         await websocket.send_denial_response(
             error_response(rejection.status, rejection.message, headers)

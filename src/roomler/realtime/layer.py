@@ -35,6 +35,8 @@ from roomler.realtime.wire import CLOSE_GOING_AWAY, encode
 
 logger = logging.getLogger(__name__)
 
+# The close reason of the 1001 a server shutdown sends (docs/protocol.md).
+SHUTDOWN_REASON = "server shutting down"
 # Told when a message is posted (the cluster ends the author's typing on other nodes).
 PostedHook = Callable[[str, str], None]
 
@@ -69,6 +71,10 @@ class Realtime:
         self.close_hooks: list[CloseHook] = []
         # Connections accepted and not yet fully cleaned up (presence, typing, hooks).
         self.live_sessions = 0
+        # WebSockets accepted whose endpoint has not returned yet (its close frame sent).
+        self.open_sockets = 0
+        # Shutting down: new WebSocket upgrades are refused (503), see `drain`.
+        self.draining = False
         # Frames in/out and deliveries, plain integers read by /metrics (counters.py).
         self.counters = WsCounters()
         # Told of each connection's end with its close code (the server's, else the peer's;
@@ -145,15 +151,34 @@ class Realtime:
         except Exception:
             logger.exception("cleanup after %r failed in %r", connection, step)
 
+    def refuse_new(self) -> None:
+        """From now on refuse WebSocket upgrades (503): the node is draining."""
+        self.draining = True
+
     async def shutdown(self) -> None:
-        """Drop typing indicators and ask every connection to close (server shutdown)."""
+        """Drop typing indicators and ask every connection to close with 1001 (going
+        away: reconnect), once what is queued for it has been written."""
+        self.draining = True
         self.typing.close()
         for sender in self.storage:
             if isinstance(sender, Connection):
-                sender.close(CLOSE_GOING_AWAY, "server shutting down")
+                sender.close_after_queued(CLOSE_GOING_AWAY, SHUTDOWN_REASON)
+
+    def close_all_now(self) -> None:
+        """Close every connection at once, whatever is still queued (time is up)."""
+        for sender in self.storage:
+            if isinstance(sender, Connection):
+                sender.close(CLOSE_GOING_AWAY, SHUTDOWN_REASON)
 
     async def drained(self, timeout_secs: float) -> None:
         """Wait, at most `timeout_secs`, until closed connections are cleaned up."""
         deadline = time.monotonic() + timeout_secs
         while self.live_sessions and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
+
+    async def sockets_closed(self, timeout_secs: float) -> bool:
+        """Wait, at most `timeout_secs`, until every WebSocket has sent its close frame."""
+        deadline = time.monotonic() + timeout_secs
+        while self.open_sockets and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        return not self.open_sockets

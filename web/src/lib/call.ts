@@ -25,7 +25,9 @@
 // participant come back (`media:peer_reconnected`), not a leave and a join. When ICE
 // itself goes `disconnected`/`failed` (the network changed), we ask for new ICE
 // credentials (`media:restart_ice`) and restart ICE on that transport; if it does not
-// connect again in time, we leave and join again on the same socket.
+// connect again in time, we leave and join again on the same socket. When the server
+// hosting the call shuts down (`media:room_closed {reason: "server_shutdown"}`) or dies
+// (`"node_lost"`, several nodes), we join again the same way: the call goes on elsewhere.
 import { computed, signal } from '@preact/signals';
 import { Device, type types } from 'mediasoup-client';
 import * as api from './api';
@@ -49,6 +51,9 @@ const ICE_RESTART_TIMEOUT_MS = 10_000;
 // Rejoin attempts after a reconnect, and the pause between them (the server may be starting).
 const REJOIN_ATTEMPTS = 5;
 const REJOIN_PAUSE_MS = 1_000;
+// `media:room_closed` reasons after which the conference goes on on another node (or
+// after the server's restart): its host shut down or died. We join again, no click.
+const MOVING = new Set(['server_shutdown', 'node_lost']);
 type Kind = 'audio' | 'video';
 /** What a producer carries, as its `app_data.source` says (we send it; others may not). */
 export type Source = 'camera' | 'mic' | 'screen';
@@ -289,6 +294,12 @@ export class CallSession {
 		);
 		on<{ conference_id: Id; reason: string }>('media:room_closed', ({ conference_id, reason }) => {
 			if (conference_id !== this.conferenceId) return;
+			if (MOVING.has(reason)) {
+				// The call goes on elsewhere: join again (the socket may be about to close
+				// with 1001 too; the reconnect then joins, naming this connection).
+				void this.rejoin();
+				return;
+			}
 			this.error.value =
 				reason === 'ended'
 					? 'The call has ended.'
