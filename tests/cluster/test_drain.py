@@ -12,9 +12,11 @@ conference ends (it was left open forever before, issue 14).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
 
+import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,6 +24,7 @@ from websockets.exceptions import ConnectionClosed
 
 from roomler.db.models import Conference, ConferenceParticipant
 from tests.cluster.conftest import (
+    Node,
     RedisTarget,
     StartNodes,
     is_type,
@@ -37,8 +40,24 @@ pytestmark = pytest.mark.nodb  # brings its own PostgreSQL database: one run is 
 SHUTDOWN_TIMEOUT_SECS = 10.0
 GRACE_SECS = 2.0
 EMPTY_END_SECS = 3.0
-# The dead host's heartbeat expires (10 s), then the grace period and a few checks.
-RECORDS_CLOSED_SECS = 10.0 + GRACE_SECS + EMPTY_END_SECS + 15.0
+# The dead host's heartbeat expires (10 s, seen at the next 3 s sweep), then the grace
+# period, the empty period and a few attendance checks; a loaded machine is slow at each.
+RECORDS_CLOSED_SECS = 13.0 + GRACE_SECS + EMPTY_END_SECS + 25.0
+READY_SECS = 60.0
+
+
+def wait_until_ready(*nodes: Node) -> None:
+    """Each node's `/ready` answers 200: its SFU workers run (the first probe starts them),
+    as on nodes a load balancer sends traffic to."""
+    deadline = time.monotonic() + READY_SECS
+    with httpx.Client(timeout=5) as http:
+        for node in nodes:
+            while True:
+                with contextlib.suppress(httpx.TransportError):
+                    if http.get(f"{node.http_url}/ready").status_code == 200:
+                        break
+                assert time.monotonic() < deadline, f"{node.node_id} not ready: {node.log_tail()}"
+                time.sleep(0.2)
 
 
 async def test_sigterm_on_the_host_moves_the_conference_to_the_surviving_node(
@@ -50,6 +69,7 @@ async def test_sigterm_on_the_host_moves_the_conference_to_the_surviving_node(
         per_node=media_settings,
         ROOMLER__APP__SHUTDOWN_TIMEOUT_SECS=str(SHUTDOWN_TIMEOUT_SECS),
     )
+    await asyncio.to_thread(wait_until_ready, n1, n2)
     call = await started_call(n1, cluster_db)  # the room lives on node 1
     alice_tab, bob_tab = await open_tab(n1, call.alice), await open_tab(n2, call.bob)
     await settle(alice_tab, bob_tab)
@@ -134,8 +154,8 @@ async def test_a_dead_hosts_participant_records_close_and_its_empty_conference_e
     n1.kill()
     await alice_tab.close()
     deadline = time.monotonic() + RECORDS_CLOSED_SECS
-    while await present_records(cluster_db, call.conference_id):
-        assert time.monotonic() < deadline, n2.log_tail()
+    while records := await present_records(cluster_db, call.conference_id):
+        assert time.monotonic() < deadline, f"still present: {records}\n{n2.log_tail()}"
         await asyncio.sleep(0.5)
     while True:
         async with cluster_db.connect() as connection:
@@ -144,5 +164,5 @@ async def test_a_dead_hosts_participant_records_close_and_its_empty_conference_e
             )
         if status == "ended":
             break
-        assert time.monotonic() < deadline, n2.log_tail()
+        assert time.monotonic() < deadline, f"still {status}\n{n2.log_tail()}"
         await asyncio.sleep(0.5)

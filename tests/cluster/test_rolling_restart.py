@@ -23,6 +23,7 @@ from playwright.async_api import Browser, expect
 from redis import Redis
 
 from tests.cluster.conftest import Node, RedisTarget, StartNodes, media_settings
+from tests.cluster.test_drain import wait_until_ready
 from tests.web.harness import DIST_INDEX, BrowserUser, free_port
 from tests.web.test_call import assert_video_plays, remote_tile
 from tests.web.test_https import (  # noqa: F401  (fixtures used by the test here)
@@ -84,7 +85,7 @@ async def restart(node: Node) -> int:
     process = node.process
     code = await asyncio.to_thread(process.wait, SHUTDOWN_TIMEOUT_SECS + 5)
     node.spawn()
-    await asyncio.to_thread(node.wait_ready)
+    await asyncio.to_thread(wait_until_ready, node)
     return code
 
 
@@ -105,6 +106,8 @@ async def test_rolling_restart_of_the_node_hosting_the_call(
         ROOMLER__APP__PUBLIC_URL=f"https://{HOST}:{https_port}",
         ROOMLER__APP__SHUTDOWN_TIMEOUT_SECS=str(SHUTDOWN_TIMEOUT_SECS),
     )
+    # Ready, as nodes a load balancer sends to are: their SFU workers run.
+    await asyncio.to_thread(wait_until_ready, *nodes)
     with nginx_in_front_of(nginx_binary, tmp_path / "nginx", [n.port for n in nodes], https_port):
         base = f"https://{HOST}:{https_port}"
         alice = await open_user(browser, "Alice", "alice")
@@ -149,6 +152,7 @@ async def test_rolling_restart_of_the_node_hosting_the_call(
                 back_in_call(bob_call, "alice", alice_camera),
             )
             took = max(back) - signalled
+            print(f"both pages back in the call {took:.1f} s after SIGTERM to {host_id}")
             assert took < BACK_IN_CALL_SECS, f"back in the call {took:.1f} s after SIGTERM"
             for tab in (alice_call, bob_call):
                 await expect(tab.page.get_by_role("button", name="Leave call")).to_be_visible()

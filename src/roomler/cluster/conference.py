@@ -269,6 +269,10 @@ class ConferenceForwarding:
         """The other node this request must go to; None to handle it here."""
         if self.remote.get(request.connection_id) is request.connection:
             return None  # forwarded to us: we are the host
+        if self.media.draining and request.type == "media:join":
+            # Shutting down (rooms closed): this socket closes in a moment and joins again
+            # after its reconnect; refused here, rather than a join now and another then.
+            return None
         conference_id = data.get("conference_id")
         if not isinstance(conference_id, str) or not is_id(conference_id):
             return None  # the handler here answers with the precise error

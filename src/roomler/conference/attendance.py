@@ -163,13 +163,15 @@ class Attendance:
         """One pass: close the records of users gone too long, end conferences empty too long."""
         now = utcnow()
         async with self.sessions() as session:
-            running = await session.scalars(
-                select(Conference).where(Conference.status == IN_PROGRESS)
-            )
+            running = (
+                await session.scalars(select(Conference).where(Conference.status == IN_PROGRESS))
+            ).all()
+            # Concurrently: with several nodes each asks Redis, in one pipeline.
+            checked = await asyncio.gather(*(self._checked_here(c.id) for c in running))
             conferences = {
                 conference.id: ConferenceRef.of(conference)
-                for conference in running.all()
-                if await self._checked_here(conference.id)
+                for conference, here in zip(running, checked, strict=True)
+                if here
             }
             # A restart loses every connection: absences count from this process's start.
             since = self._started_at if self._first_pass else now

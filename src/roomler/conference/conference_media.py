@@ -144,6 +144,11 @@ class ConferenceMedia:
         self.revocations = 0
 
     @property
+    def draining(self) -> bool:
+        """Shutting down: the rooms here are closed and no new one is placed here."""
+        return self._draining
+
+    @property
     def pool_started(self) -> bool:
         return self._pool is not None
 
