@@ -135,7 +135,7 @@ class Server:
             self.quality.start(self.context.settings.conference.score_interval_secs)
 
     async def drain(self, readiness: Readiness, budget_secs: float) -> None:
-        """Leave gracefully (docs/operations.md, Rolling restarts), within `budget_secs`:
+        """Leave gracefully (docs/operations.md, Graceful shutdown), within `budget_secs`:
 
         1. `/ready` answers 503 and WebSocket upgrades are refused (503), while requests
            are still served for `ROOMLER__APP__DRAIN_DELAY_SECS` (a load balancer that

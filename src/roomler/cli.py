@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import getpass
 import sys
 from pathlib import Path
@@ -14,6 +15,8 @@ from roomler.logs import configure_logging
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
+# After a graceful stop, how long the interpreter may take to exit.
+TEARDOWN_SECS = 5.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,6 +160,10 @@ def serve_forever(settings: Settings, host: str | None, port: int | None) -> int
         server.run()
     finally:
         server.cancel_watchdog()
+    if server.should_exit:
+        # The interpreter's own teardown (thread joins, atexit) is bounded too: stuck
+        # beyond this, every thread's stack goes to the log and the process exits.
+        faulthandler.dump_traceback_later(TEARDOWN_SECS, exit=True)
     return 0
 
 

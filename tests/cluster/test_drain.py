@@ -143,6 +143,7 @@ async def test_a_dead_hosts_participant_records_close_and_its_empty_conference_e
         ROOMLER__CONFERENCE__REJOIN_GRACE_SECS=str(GRACE_SECS),
         ROOMLER__CONFERENCE__EMPTY_END_SECS=str(EMPTY_END_SECS),
     )
+    await asyncio.to_thread(wait_until_ready, n1, n2)
     call = await started_call(n1, cluster_db)
     path = f"/api/tenant/{call.tenant_id}/conference/{call.conference_id}/join"
     await rest(n1, call.alice, "POST", path)
