@@ -25,7 +25,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.test_serve import RoomlerProcess
 
-SHUTDOWN_TIMEOUT_SECS = 10.0
+SHUTDOWN_TIMEOUT_SECS = 12.0  # the drain delay may use half of 70 % of it
 DRAIN_DELAY_SECS = 4.0
 FRAME_TIMEOUT = 15.0  # the first media:join starts the SFU worker
 MEDIA_ENV = {
