@@ -26,6 +26,11 @@ One command (`python benchmarks/sfu_forward.py`, `--quick` for a smoke run) meas
 4. the latency baseline: the same sender and receiver code talking SRTP directly (no SFU),
    so "added latency" = through-the-SFU latency - direct latency.
 
+`--simulcast N` (issue 13) instead measures, in this process: one producer with three
+simulcast layers to N consumers spread over the layers and switching, against a
+single-layer producer to N consumers in the same engine (CPU per forwarded packet, frames
+interleaved), and the bandwidth estimator's CPU per transport per second (`simulcast_path`).
+
 Processes: the worker (pinned to the last core), the producer and K consumer processes
 (`--procs`, each many receivers on one event loop) and this controller, all pinned to the
 other cores. On a 2-core machine the load generator shares one core and can become the
@@ -154,6 +159,19 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
         help="only the pipe's CPU, in this process: thread CPU per packet of a pipe consumer "
         "next to a browser consumer on the source engine, and of the pipe's receiving end "
         "with N consumers on the far engine",
+    )
+    p.add_argument(
+        "--simulcast",
+        metavar="N",
+        type=int,
+        help="issue 13's simulcast mode, in this process like --path: one producer with three "
+        "layers to N simulcast consumers spread over the layers and switching, against N "
+        "single-layer consumers in the same run (CPU per forwarded packet), and the bandwidth "
+        "estimator's CPU per transport per second",
+    )
+    p.add_argument("--rounds", type=int, default=3, help="--simulcast: A/B rounds")
+    p.add_argument(
+        "--estimator-seconds", type=float, default=5.0, help="--simulcast: real-time phase"
     )
     args = p.parse_args(argv)
     quick = args.quick
@@ -1402,22 +1420,22 @@ def summarize(results: dict[str, Any]) -> None:
 # --- forwarding path only (--path) -----------------------------------------------------
 
 
-async def forwarding_path(consumers: int, frames: int) -> dict[str, Any]:
-    """Thread CPU time of the producer transport's `datagram_received` per consumer-packet.
+class PathEngine:
+    """The engine (a `WorkerHandler`, as in the worker) and its peers in this process."""
 
-    The engine runs in this process (a `WorkerHandler`, as in the worker), the peers too;
-    only the engine's handling of each incoming SRTP packet is timed: unprotect, producer
-    bookkeeping, and for every consumer the rewrite, protect and sendto.
-    """
-    from roomler.sfu.engine import WorkerHandler
+    def __init__(self) -> None:
+        from roomler.sfu.engine import WorkerHandler
 
-    loop = asyncio.get_running_loop()
-    gen = Generator(None, loop, feedback=False)  # type: ignore[arg-type]
-    handler = WorkerHandler(emit=lambda *_: None, loop=loop)
-    await handler.handle("router.create", {"router_id": "path"})
-    fingerprint = gen.certificate.fingerprint("sha-256")
+        loop = asyncio.get_running_loop()
+        self.gen = Generator(None, loop, feedback=False)  # type: ignore[arg-type]
+        self.handler = WorkerHandler(emit=lambda *_: None, loop=loop)
 
-    async def connect(index: int) -> Peer:
+    async def start(self) -> None:
+        await self.handler.handle("router.create", {"router_id": "path"})
+
+    async def connect(self, index: int) -> Peer:
+        handler, gen = self.handler, self.gen
+        fingerprint = gen.certificate.fingerprint("sha-256")
         params = await handler.handle(
             "router.create_webrtc_transport",
             {"router_id": "path", "transport_id": f"t{index}", "listen_ip": HOST,
@@ -1440,6 +1458,22 @@ async def forwarding_path(consumers: int, frames: int) -> dict[str, Any]:
             await asyncio.sleep(0.01)
         raise RuntimeError(f"transport {index}: DTLS did not connect")
 
+    async def close(self) -> None:
+        await self.handler.close()
+        for peer in self.gen.peers:
+            peer.close()
+
+
+async def forwarding_path(consumers: int, frames: int) -> dict[str, Any]:
+    """Thread CPU time of the producer transport's `datagram_received` per consumer-packet.
+
+    The engine runs in this process (a `WorkerHandler`, as in the worker), the peers too;
+    only the engine's handling of each incoming SRTP packet is timed: unprotect, producer
+    bookkeeping, and for every consumer the rewrite, protect and sendto.
+    """
+    engine = PathEngine()
+    await engine.start()
+    handler, gen, connect = engine.handler, engine.gen, engine.connect
     video, caps = (
         fixture("chrome_produce_video.json"),
         fixture("chrome_device_rtp_capabilities.json"),
@@ -1475,9 +1509,7 @@ async def forwarding_path(consumers: int, frames: int) -> dict[str, Any]:
             await asyncio.sleep(0)
     await asyncio.sleep(0.05)
     received = sum(t.received for p in gen.peers for t in p.tracks.values())
-    await handler.close()
-    for peer in gen.peers:
-        peer.close()
+    await engine.close()
     return {
         "consumers": consumers,
         "packets_in": packets,
@@ -1503,6 +1535,309 @@ def run_path(consumers: int, frames: int) -> dict[str, Any]:
         "packets reached the peers)"
     )
     return result
+
+
+# --- simulcast mode (issue 13): one producer with three layers ------------------------------
+
+#: (packets per frame, payload bytes) of each encoding: ~150 kbps, ~500 kbps, ~1.2 Mbps.
+SIMULCAST_SHAPE = ((1, 625), (2, 1040), (5, 1000))
+#: L1T3: the temporal layer of frame n is this pattern's n % 4.
+L1T3_PATTERN = (0, 2, 1, 2)
+#: Every this many frames a third of the consumers move to their next spatial layer.
+SWITCH_EVERY = 15
+SIMULCAST_EXT = {"mid": 4, "rid": 10, "abs": 2, "twcc": 3}
+
+
+class SimulcastCamera:
+    """Chrome's three rid-based VP8 simulcast encodings, L1T3, with RFC 7741 descriptors
+    (15-bit PictureID, TL0PICIDX, TID/Y) that a simulcast consumer rewrites."""
+
+    def __init__(self, peer: Peer) -> None:
+        self.peer = peer
+        self.ssrcs = [secrets.randbelow(0xFFFFFFF0) + 1 for _ in SIMULCAST_SHAPE]
+        self.seqs = [secrets.randbelow(0x8000) for _ in SIMULCAST_SHAPE]
+        self.picture_ids = [secrets.randbelow(0x8000) for _ in SIMULCAST_SHAPE]
+        self.tl0 = [0 for _ in SIMULCAST_SHAPE]
+        self.timestamp = secrets.randbelow(1 << 31)
+        self.twcc = 0
+        self.frames = 0
+
+    def frame(self) -> list[bytes]:
+        """The next frame of every encoding, as SRTP packets."""
+        outbound = self.peer.outbound
+        assert outbound is not None
+        keyframe = self.frames % int(KEYFRAME_INTERVAL * VIDEO_FPS) == 0
+        tid = 0 if keyframe else L1T3_PATTERN[self.frames % len(L1T3_PATTERN)]
+        packets = []
+        for layer, (count, size) in enumerate(SIMULCAST_SHAPE):
+            if tid == 0:
+                self.tl0[layer] = (self.tl0[layer] + 1) & 0xFF
+            picture_id = self.picture_ids[layer] = (self.picture_ids[layer] + 1) & 0x7FFF
+            for index in range(count):
+                descriptor = bytes(
+                    (
+                        0x90 if index == 0 else 0x80,  # X, S on the first packet
+                        0xE0,  # I, L, T
+                        0x80 | picture_id >> 8,
+                        picture_id & 0xFF,
+                        self.tl0[layer],
+                        tid << 6 | (0x20 if tid else 0),  # TID, Y
+                        0x00 if keyframe else 0x01,  # the VP8 payload header's P bit
+                    )
+                )
+                ext = {
+                    SIMULCAST_EXT["mid"]: b"2",  # the fixture's MID
+                    SIMULCAST_EXT["rid"]: f"r{layer}".encode(),
+                    SIMULCAST_EXT["abs"]: b"\x00\x00\x00",
+                    SIMULCAST_EXT["twcc"]: _U16.pack(self.twcc & 0xFFFF),
+                }
+                packet = RtpPacket(
+                    payload_type=96,
+                    sequence_number=self.seqs[layer] & 0xFFFF,
+                    timestamp=self.timestamp & 0xFFFFFFFF,
+                    ssrc=self.ssrcs[layer],
+                    marker=index == count - 1,
+                    extensions=ext,
+                    payload=descriptor + bytes(size - len(descriptor)),
+                )
+                self.seqs[layer] += 1
+                self.twcc += 1
+                packets.append(outbound.protect(packet.serialize()))
+        self.timestamp += 90000 // VIDEO_FPS
+        self.frames += 1
+        return packets
+
+
+async def simulcast_path(consumers: int, frames: int, estimator_seconds: float) -> dict[str, Any]:
+    """`--simulcast`: the forwarding path of one three-layer producer to N simulcast
+    consumers, a third on each spatial layer, a third of them moving to their next layer
+    every ``SWITCH_EVERY`` frames (the switch completes on the next keyframe, every 2 s),
+    beside a single-layer producer (the `--path` one) to N simple consumers in the same
+    engine, their frames interleaved so that both see the same machine: thread CPU time of
+    `datagram_received` per packet the consumers forward, each path.  Then, in real time
+    for ``estimator_seconds``, every simulcast consumer's peer sends transport-cc feedback
+    every 100 ms and the work of each transport's bandwidth estimation is timed (recording
+    each packet sent, the feedback, the 100 ms allocation): CPU per transport per second.
+    """
+    engine = PathEngine()
+    await engine.start()
+    handler, connect = engine.handler, engine.connect
+    params = fixture("chrome_produce_video_simulcast.json")
+    caps = fixture("chrome_device_rtp_capabilities.json")
+    producer_peer = await connect(0)
+    await handler.handle(
+        "transport.produce",
+        {"transport_id": "t0", "producer_id": "p", "kind": "video", "rtp_parameters": params},
+    )
+    # The single-layer producer and its consumers, as --path has them.
+    video = fixture("chrome_produce_video.json")
+    single_index = 10_000
+    single_peer = await connect(single_index)
+    await handler.handle(
+        "transport.produce",
+        {"transport_id": f"t{single_index}", "producer_id": "single", "kind": "video",
+         "rtp_parameters": video},
+    )  # fmt: skip
+    for index in range(single_index + 1, single_index + consumers + 1):
+        peer = await connect(index)
+        reply = await handler.handle(
+            "transport.consume",
+            {"transport_id": f"t{index}", "consumer_id": f"c{index}", "producer_id": "single",
+             "rtp_capabilities": caps},
+        )  # fmt: skip
+        ssrc = int(reply["rtp_parameters"]["encodings"][0]["ssrc"])
+        peer.tracks[ssrc] = Track(ssrc, "video")
+    single_ext = {"mid": 4, "abs": 2, "twcc": 3, "orientation": 13}
+    single_sender = Sender(
+        single_peer, "video", video["encodings"][0]["ssrc"], 96, b"1", single_ext
+    )
+    single_transport = handler.objects.transports[f"t{single_index}"]
+    single_address = (HOST, single_peer.port)
+    singles = [
+        handler.objects.consumers[f"c{i}"]
+        for i in range(single_index + 1, single_index + consumers + 1)
+    ]
+    peers = []
+    for index in range(1, consumers + 1):
+        peer = await connect(index)
+        reply = await handler.handle(
+            "transport.consume",
+            {"transport_id": f"t{index}", "consumer_id": f"c{index}", "producer_id": "p",
+             "rtp_capabilities": caps},
+        )  # fmt: skip
+        assert reply["type"] == "simulcast", reply["type"]
+        ssrc = int(reply["rtp_parameters"]["encodings"][0]["ssrc"])
+        peer.tracks[ssrc] = Track(ssrc, "video")
+        peers.append(peer)
+        await handler.handle(
+            "consumer.set_preferred_layers",
+            {"consumer_id": f"c{index}", "spatial_layer": index % 3},
+        )
+    objects = handler.objects
+    simulcast = [objects.consumers[f"c{index}"] for index in range(1, consumers + 1)]
+    camera = SimulcastCamera(producer_peer)
+    transport = objects.transports["t0"]
+    address = (HOST, producer_peer.port)
+
+    def switch(frame: int) -> None:
+        group = (frame // SWITCH_EVERY) % 3
+        for index, consumer in enumerate(simulcast, start=1):
+            if index % 3 == group:
+                layers = consumer.layers()["preferredLayers"]  # type: ignore[attr-defined]
+                consumer.set_preferred_layers((layers["spatialLayer"] + 1) % 3)  # type: ignore[attr-defined]
+
+    cpu = packets = single_cpu = 0
+    warmup = 30
+    forwarded_before = single_before = 0
+    switches = 0
+    for frame in range(warmup + frames):
+        if frame == warmup:
+            forwarded_before = sum(c.packets_sent for c in simulcast)
+            single_before = sum(c.packets_sent for c in singles)
+        if frame >= warmup and frame % SWITCH_EVERY == 0:
+            switch(frame)
+            switches += 1
+        for data in camera.frame():
+            start = time.thread_time_ns()
+            transport.datagram_received(data, address)
+            if frame >= warmup:
+                cpu += time.thread_time_ns() - start
+                packets += 1
+        for data in single_sender.frame():
+            start = time.thread_time_ns()
+            single_transport.datagram_received(data, single_address)
+            if frame >= warmup:
+                single_cpu += time.thread_time_ns() - start
+        for _ in range(3):  # the peers read (and decrypt) what was sent: not timed
+            await asyncio.sleep(0)
+    forwarded = sum(c.packets_sent for c in simulcast) - forwarded_before
+    single_forwarded = sum(c.packets_sent for c in singles) - single_before
+    await asyncio.sleep(0.05)
+    estimator = await estimator_cost(engine, camera, transport, address, peers, estimator_seconds)
+    await engine.close()
+    return {
+        "consumers": consumers,
+        "packets_in": packets,
+        "forwarded": forwarded,
+        "switch_rounds": switches,
+        "us_per_forwarded_packet": round(cpu / 1000 / max(1, forwarded), 3),
+        "single_forwarded": single_forwarded,
+        "single_us_per_forwarded_packet": round(single_cpu / 1000 / max(1, single_forwarded), 3),
+        "estimator": estimator,
+    }
+
+
+async def estimator_cost(
+    engine: PathEngine,
+    camera: SimulcastCamera,
+    transport: Any,
+    address: tuple[str, int],
+    peers: list[Peer],
+    seconds: float,
+) -> dict[str, Any]:
+    """Real time: frames at 30 fps, transport-cc feedback from every peer every 100 ms;
+    the thread CPU time of each consumer transport's bandwidth work."""
+    loop = asyncio.get_running_loop()
+    transports = [engine.handler.objects.transports[f"t{peer.index}"] for peer in peers]
+    spent = {"packet": 0, "feedback": 0, "allocation": 0}
+    calls = {"packet": 0, "feedback": 0, "allocation": 0}
+
+    def timed(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any) -> Any:
+            start = time.thread_time_ns()
+            try:
+                return method(*args)
+            finally:
+                spent[name] += time.thread_time_ns() - start
+                calls[name] += 1
+
+        return wrapper
+
+    for t in transports:
+        t.bandwidth.on_packet_sent = timed("packet", t.bandwidth.on_packet_sent)
+        t._on_receiver_feedback = timed("feedback", t._on_receiver_feedback)
+        t._on_bandwidth_tick = timed("allocation", t._on_bandwidth_tick)
+    for peer in peers:
+        peer.arrivals.clear()
+    start = loop.time()
+    next_frame = next_feedback = start
+    while loop.time() - start < seconds:
+        now = loop.time()
+        if now >= next_frame:
+            next_frame += 1 / VIDEO_FPS
+            for data in camera.frame():
+                transport.datagram_received(data, address)
+        if now >= next_feedback:
+            next_feedback += FEEDBACK_INTERVAL
+            for peer in peers:
+                peer.transport_feedback()
+        await asyncio.sleep(max(0.0, min(next_frame, next_feedback) - loop.time()))
+    elapsed = loop.time() - start
+    per_transport = sum(spent.values()) / len(transports) / elapsed
+    limiting = sum(1 for t in transports if t.bandwidth.limiting)
+    return {
+        "seconds": round(elapsed, 2),
+        "transports": len(transports),
+        "transports_with_feedback": limiting,
+        "us_per_transport_per_second": round(per_transport / 1000, 1),
+        "us_per_call": {name: round(spent[name] / 1000 / max(1, calls[name]), 2) for name in spent},
+        "calls": calls,
+    }
+
+
+def run_simulcast(
+    consumers: int, frames: int, rounds: int, estimator_seconds: float
+) -> dict[str, Any]:
+    """Single-layer and simulcast paths alternated ``rounds`` times in this process."""
+    os.sched_setaffinity(0, cores()[0])
+    try:
+        import uvloop
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:
+        runner = asyncio.Runner()
+    single: list[float] = []
+    multi: list[dict[str, Any]] = []
+    with runner:
+        for round_ in range(rounds):
+            result = runner.run(simulcast_path(consumers, frames, estimator_seconds))
+            multi.append(result)
+            single.append(result["single_us_per_forwarded_packet"])
+            ratio = result["us_per_forwarded_packet"] / single[-1]
+            print(
+                f"round {round_ + 1}: single layer {single[-1]} µs, "
+                f"simulcast {result['us_per_forwarded_packet']} µs per forwarded packet "
+                f"({ratio:.2f}x; {result['forwarded']:,} forwarded of {result['packets_in']:,} "
+                f"in, {result['switch_rounds']} switch rounds); estimator "
+                f"{result['estimator']['us_per_transport_per_second']} µs CPU per transport "
+                f"per second ({result['estimator']['us_per_call']})",
+                flush=True,
+            )
+    single_median = sorted(single)[len(single) // 2]
+    multi_median = sorted(r["us_per_forwarded_packet"] for r in multi)[len(multi) // 2]
+    ratios = sorted(
+        r["us_per_forwarded_packet"] / r["single_us_per_forwarded_packet"] for r in multi
+    )
+    estimator = sorted(r["estimator"]["us_per_transport_per_second"] for r in multi)
+    summary = {
+        "consumers": consumers,
+        "single_us_per_packet": single,
+        "simulcast_us_per_forwarded_packet": [r["us_per_forwarded_packet"] for r in multi],
+        "ratio_of_medians": round(multi_median / single_median, 3),
+        "ratios": [round(r, 3) for r in ratios],
+        "estimator_us_per_transport_per_second": estimator,
+        "rounds": multi,
+        "machine": machine(),
+        "load": os.getloadavg(),
+    }
+    print(
+        f"medians: single layer {single_median} µs, simulcast {multi_median} µs per "
+        f"forwarded packet: {summary['ratio_of_medians']}x, median of the rounds' ratios "
+        f"{ratios[len(ratios) // 2]:.2f}x (goal <= 1.2x); estimator "
+        f"{estimator[len(estimator) // 2]} µs CPU per transport per second; "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    return summary
 
 
 # --- piped mode (issue 17): one producer, consumers over two workers through a pipe -----------
@@ -1908,6 +2243,13 @@ def run_pipe_path(consumers: int, frames: int) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args, plan = parse_args(argv)
+    if args.simulcast:
+        summary = run_simulcast(
+            args.simulcast, args.path_frames, args.rounds, args.estimator_seconds
+        )
+        if args.json:
+            args.json.write_text(json.dumps(summary, indent=2, default=str))
+        return 0
     if args.path:
         result = run_path(args.path, args.path_frames)
         if args.json:

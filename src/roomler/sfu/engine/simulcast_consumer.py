@@ -93,6 +93,9 @@ class SimulcastConsumer(Consumer):
         self._sr_fed: list[float | None] = [None] * spatial
         self._next_choice = 0.0
         self._keyframe_asked: float | None = None  # when the pending switch asked for one
+        # Simulcast encodings are separate streams: a packet of one that is neither sent
+        # nor switched to is only seen (SVC layers of one stream depend on each other).
+        self._one_encoding = isinstance(self.switcher, SimulcastSwitcher)
 
     def _create_switcher(self, mode: ortc.ScalabilityMode) -> SimulcastSwitcher | SvcSwitcher:
         vp8 = self.mime_type.lower() == "video/vp8"
@@ -130,17 +133,24 @@ class SimulcastConsumer(Consumer):
         self._last_seen[layer] = now
         if newly_active or now >= self._next_choice:
             self._choose_target(now)
+            self._handle_events(now)
+        switcher = self.switcher
         asked = self._keyframe_asked
         if asked is not None and now - asked >= KEYFRAME_RETRY:
-            switcher = self.switcher
             if switcher.current_spatial != switcher.target_spatial:
                 self._ask_keyframe(switcher.target_spatial, now)
             else:
                 self._keyframe_asked = None
+        if (
+            self._one_encoding
+            and layer != switcher.current_spatial
+            and layer != switcher.target_spatial
+        ):
+            return  # the hot path of simulcast: most packets are of other encodings
         self._feed_sender_reports(packet)
         body = packet.body
         payload = incoming.payload
-        out = self.switcher.forward(incoming, now)
+        out = switcher.forward(incoming, now)
         self._handle_events(now)
         if out is None:
             return
