@@ -402,3 +402,51 @@ async def test_simulcast_crosses_the_pipe_and_the_far_consumer_switches_layers(
     assert seqs == [(seqs[0] + i) & 0xFFFF for i in range(len(seqs))]  # gap-free
     layers = call.target.events_of("consumer.layerschange", call.consumer_id)
     assert layers[-1]["spatial_layer"] == 1
+
+
+async def test_a_keyframe_lost_before_the_pipe_producer_existed_is_asked_for_again(
+    engines: tuple[Harness, Harness],
+) -> None:
+    """pipe_to_router makes the pipe consumer first: what it sends before the far pipe
+    producer exists (the stream's first keyframe included) is dropped there, and the far
+    consumer's keyframe request must cross the pipe to the sending browser."""
+    source, target = engines
+    router1, router2 = await source.router(), await target.router()
+    sender = await source.connected_peer(router1)
+    receiver = await target.connected_peer(router2)
+    producer_id = source.new_id("producer")
+    await source.request(
+        "transport.produce", transport_id=sender.transport_id, producer_id=producer_id,
+        kind="video", rtp_parameters=VIDEO,
+    )  # fmt: skip
+    pipe1, pipe2 = await create_pipe(source, router1), await create_pipe(target, router2)
+    await connect_pipes(source, pipe1, target, pipe2)
+    piped = await source.request(
+        "transport.consume", transport_id=pipe1["id"], consumer_id=source.new_id("pc"),
+        producer_id=producer_id,
+    )  # fmt: skip
+    sender.send_rtp(video_packet(1, keyframe=True))
+    sender.send_rtp(video_packet(2))
+    far_pipe = target.handler.objects.transports[pipe2["id"]]
+    await wait_for(lambda: far_pipe.drops["unknown_ssrc"] == 2)
+    await target.request(
+        "transport.produce", transport_id=pipe2["id"], producer_id=producer_id,
+        kind="video", rtp_parameters=piped["rtp_parameters"],
+    )  # fmt: skip
+    consumer = await target.request(
+        "transport.consume", transport_id=receiver.transport_id,
+        consumer_id=target.new_id("consumer"), producer_id=producer_id,
+        rtp_capabilities=DEVICE_CAPS,
+    )  # fmt: skip
+    ssrc = consumer["rtp_parameters"]["encodings"][0]["ssrc"]
+    before = len([p for p in sender.rtcp_of(Pli) if p.media_ssrc == VIDEO_SSRC])
+    seq = 3
+    deadline = asyncio.get_running_loop().time() + 3.0
+    while len([p for p in sender.rtcp_of(Pli) if p.media_ssrc == VIDEO_SSRC]) == before:
+        assert asyncio.get_running_loop().time() < deadline, "no keyframe request crossed"
+        sender.send_rtp(video_packet(seq))  # delta frames: the far consumer waits
+        seq += 1
+        await asyncio.sleep(0.05)
+    assert receiver.received(ssrc) == []
+    sender.send_rtp(video_packet(seq, keyframe=True))
+    await wait_for(lambda: len(receiver.received(ssrc)) == 1)
