@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import faulthandler
 import getpass
+import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,6 @@ from roomler.logs import configure_logging
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
-# After a graceful stop, how long the interpreter may take to exit.
-TEARDOWN_SECS = 5.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,9 +160,14 @@ def serve_forever(settings: Settings, host: str | None, port: int | None) -> int
     finally:
         server.cancel_watchdog()
     if server.should_exit:
-        # The interpreter's own teardown (thread joins, atexit) is bounded too: stuck
-        # beyond this, every thread's stack goes to the log and the process exits.
-        faulthandler.dump_traceback_later(TEARDOWN_SECS, exit=True)
+        # Stopped by a signal with everything closed (listeners, WebSockets, the database
+        # pool, the cluster link, the SFU workers): exit now. The interpreter's own
+        # finalization was seen to hang for over 20 s in C code (faulthandler: one thread,
+        # no Python frame) after calls on a loaded machine, past any shutdown bound.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 
