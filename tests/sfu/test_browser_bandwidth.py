@@ -34,10 +34,16 @@ pytest_plugins = ("tests.sfu.browser.fixtures",)
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    # Issue 13 is open on exactly this: the shaped receiver drops to the lowest layer within
-    # seconds and the free one keeps the top, but the shaped one is frozen 16-58 % of the
-    # time (goal < 10 %). Remove this mark while working on the estimator.
-    pytest.mark.skip(reason="issue 13 open: the shaped receiver still freezes too often"),
+    # Issue 13: the shaped receiver was frozen 16-58 % of the time, mostly from the SFU
+    # answering every NACK into the full queue (2-3 Mbit/s of retransmissions into 300
+    # kbit/s) and from 255-byte padding probes that the htb bucket let through whole. Since
+    # those were fixed it is frozen under 10 % of the time in every run that got to the
+    # watch, but on this shared machine (load average 15-35) it passed 6 of 15 runs: 6
+    # failed with the free receiver on the lowest layer because the sender's encoder
+    # stopped sending its second encoding (CPU), 1 in the harness (CancelledError), 2 with
+    # the shaped receiver back on the top layer during the watch (once frozen a moment,
+    # once not). Remove this mark when it passes on a quieter machine.
+    pytest.mark.skip(reason="issue 13: passes 6 of 15 on the loaded 2-core machine"),
 ]
 
 OpenPeer = Callable[[str], Awaitable[BrowserPeer]]
