@@ -19,6 +19,7 @@ from roomler.api import (
     auth,
     channels,
     conferences,
+    direct,
     health,
     messages,
     pins,
@@ -381,6 +382,7 @@ def create_app(settings: Settings | None = None) -> RoomlerApp:
     app.include_router(messages.router, prefix="/api")
     app.include_router(reactions.router, prefix="/api")
     app.include_router(pins.router, prefix="/api")
+    app.include_router(direct.router, prefix="/api")
     app.include_router(conferences.router, prefix="/api")
     app.include_router(turn.router, prefix="/api")
     # Last: its catch-all route serves the browser client for paths no API route claims.

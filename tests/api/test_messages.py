@@ -39,7 +39,11 @@ class RecordingPublisher:
         exclude_user: str | None = None,
         exclude_connection: str | None = None,
     ) -> None:
-        message_id = data.get("id") or data.get("message_id") or data["message"]["id"]
+        message_id = (
+            data.get("id")
+            or data.get("message_id")
+            or (data.get("message") or data.get("channel") or {}).get("id")
+        )
         async with self.app.state.ctx.sessions() as session:
             stored = await session.get(Message, message_id)
             committed = stored is not None and (

@@ -190,7 +190,7 @@ async def presence_snapshot(node: Node, team: Team, viewer: User) -> dict[str, s
 
 
 async def test_chat_events_reach_every_tab_on_every_node_exactly_once(team: Team) -> None:
-    """Issue 18's message events (reactions, pins, threads) go the same way as the rest."""
+    """Issue 18's events (reactions, pins, threads, direct messages) go the same way."""
     n1, n2, n3 = team.nodes
     bob_tabs = [await open_tab(node, team.bob) for node in team.nodes]
     alice_other = await open_tab(n3, team.alice)
@@ -226,3 +226,16 @@ async def test_chat_events_reach_every_tab_on_every_node_exactly_once(team: Team
         frame = await tab.wait_for(is_type("thread:reply", thread_id=message["id"]))
         assert frame["data"]["message"] == replied.json()
         assert [f for f in await tab.quiet() if f["type"] == "thread:reply"] == []
+
+    # A direct conversation started on node 2 reaches Bob's tabs on every node, once.
+    async with httpx.AsyncClient(base_url=n2.http_url, timeout=FRAME_TIMEOUT) as http:
+        started = await http.post(
+            f"/api/tenant/{team.tenant_id}/dm",
+            json={"user_ids": [team.bob.id]},
+            headers=team.alice.headers,
+        )
+        assert started.status_code == 201, started.text
+    for tab in bob_tabs:
+        frame = await tab.wait_for(is_type("channel:created", tenant_id=team.tenant_id))
+        assert frame["data"]["channel"] == started.json()
+        assert [f for f in await tab.quiet() if f["type"] == "channel:created"] == []

@@ -110,3 +110,33 @@ async def test_a_thread_reply_reaches_the_channel_and_the_followers_tabs(
         ["message:create", "message:thread"],
     ]
     assert frames[0][0]["data"] == second
+
+
+async def test_a_direct_conversation_is_heard_by_its_members_only(
+    room: Room, http: httpx.AsyncClient
+) -> None:
+    started = await http.post(
+        f"/api/tenant/{room.tenant_id}/dm",
+        json={"user_ids": [room.carol.id]},
+        headers=room.alice.headers,
+    )
+    assert started.status_code == 201, started.text
+    dm = started.json()
+    created = {"type": "channel:created", "data": {"tenant_id": room.tenant_id, "channel": dm}}
+    assert await drain_all(*room.everyone) == [[created], [created], [], [], [created]]
+
+    url = f"/api/tenant/{room.tenant_id}/channel/{dm['id']}/message"
+    posted = await http.post(url, json={"content": "just us"}, headers=room.alice.headers)
+    assert posted.status_code == 201
+    message = {"type": "message:create", "data": posted.json()}
+    # Alice's tabs have the HTTP reply; Bob is not in it.
+    assert await drain_all(*room.everyone) == [[], [], [], [], [message]]
+
+    await room.c1.send("typing:start", {"channel_id": dm["id"]})
+    assert await room.c1.drain() == []  # handled: the typing went out before the pong
+    start = {"type": "typing:start", "data": {"channel_id": dm["id"], "user_id": room.carol.id}}
+    assert await drain_all(*room.everyone) == [[start], [start], [], [], []]
+    # Bob cannot type into it.
+    await room.b1.send("typing:start", {"channel_id": dm["id"]}, request_id="b")
+    error = await room.b1.expect("error")
+    assert error["data"]["code"] == "forbidden"

@@ -157,3 +157,56 @@ async def test_a_thread_with_a_reply_seen_live_by_its_follower(
     )
     await alice.page.reload()
     await expect(root_on_alice.locator(".thread-summary")).to_contain_text("2 replies")
+
+
+async def test_a_direct_conversation_between_two_members(
+    server: ServerProcess, new_user: NewUser
+) -> None:
+    alice, bob = await alice_and_bob_in_general(server, new_user)
+    # Alice finds Bob by part of his name and starts a conversation.
+    await alice.page.get_by_role("button", name="New direct message").click()
+    dialog = alice.page.get_by_role("dialog", name="New direct message")
+    await dialog.get_by_label("Find a member").fill("bo")
+    await dialog.get_by_label("Bob @bob").check()
+    await dialog.get_by_role("button", name="Start conversation").click()
+    await expect(alice.channel_heading("Bob")).to_be_visible()
+    await expect(
+        alice.page.get_by_role("heading", name="Your conversation with Bob")
+    ).to_be_visible()
+    # It is a place for calls too.
+    await expect(alice.page.get_by_role("button", name="Start call")).to_be_visible()
+    await expect(alice.page.get_by_role("button", name="Leave channel")).to_have_count(0)
+
+    # Bob, still in #general, sees it appear and light up when Alice writes.
+    bob_link = bob.page.locator(".direct-list").get_by_role("link", name="Alice")
+    await expect(bob_link).to_be_visible()
+    await alice.send("Hi Bob, a private word")
+    await expect(bob_link.get_by_label("unread messages")).to_be_visible()
+    await bob_link.click()
+    await expect(bob.channel_heading("Alice")).to_be_visible()
+    await expect(bob.messages("Hi Bob, a private word")).to_have_count(1)
+    await expect(bob_link.get_by_label("unread messages")).to_have_count(0)
+
+    # Typing and answers, as in a channel; #general sees none of it.
+    await bob.composer().press_sequentially("Sure, go a")
+    await expect(alice.page.locator(".typing-line")).to_have_text("Bob is typing…")
+    await bob.composer().press_sequentially("head")
+    await bob.composer().press("Enter")
+    await expect(alice.messages("Sure, go ahead")).to_have_count(1)
+    await alice.screenshot("chat-team", "direct", readme="direct-messages")
+    await alice.page.locator(".channel-tree").get_by_role("link", name="general").click()
+    await expect(alice.channel_heading("general")).to_be_visible()
+    await expect(alice.messages("Sure, go ahead")).to_have_count(0)
+
+    # Starting it again from Bob's side opens the same conversation; it survives a reload.
+    await bob.page.get_by_role("button", name="New direct message").click()
+    dialog = bob.page.get_by_role("dialog", name="New direct message")
+    await dialog.get_by_label("Find a member").fill("Ali")
+    await dialog.get_by_label("Alice @alice").check()
+    url = bob.page.url
+    await dialog.get_by_role("button", name="Start conversation").click()
+    await expect(dialog).to_have_count(0)
+    assert bob.page.url == url
+    await bob.page.reload()
+    await expect(bob.messages("Hi Bob, a private word")).to_have_count(1)
+    await expect(bob.messages("Sure, go ahead")).to_have_count(1)

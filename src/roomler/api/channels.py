@@ -31,11 +31,15 @@ from roomler.ids import is_id
 router = APIRouter(prefix="/tenant/{tid}/channel", tags=["channels"])
 
 MAX_PATH_LENGTH = 1024  # the width of `channels.path`
+# A direct conversation (api/direct.py): a private channel of 2 to 8 members.
+DIRECT = "direct"
 
 
 def _check_name(name: str) -> str:
     if "." in name:
         raise ValueError("must not contain '.', which separates path segments")
+    if name.startswith("@"):
+        raise ValueError("must not start with '@', kept for direct messages")
     if not name.strip():
         raise ValueError("must not be blank")
     return name.strip()
@@ -63,8 +67,12 @@ class MemberIn(BaseModel):
     user_id: Text
 
 
-def channel_out(channel: Channel, *, is_member: bool) -> dict[str, Any]:
-    return {
+def channel_out(
+    channel: Channel, *, is_member: bool, member_ids: list[str] | None = None
+) -> dict[str, Any]:
+    """A channel; a direct conversation also names its members (`member_ids`)."""
+    extra = {"member_ids": member_ids or []} if channel.channel_type == DIRECT else {}
+    return extra | {
         "id": channel.id,
         "name": channel.name,
         "path": channel.path,
@@ -223,8 +231,34 @@ async def list_channels(member: Membership, session: Session) -> list[dict[str, 
             or_(Channel.is_private.is_(False), ChannelMember.id.is_not(None)),
         )
     )
-    channels = [channel_out(channel, is_member=joined is not None) for channel, joined in rows]
+    listed = list(rows.tuples())
+    direct = await direct_member_ids(session, [c.id for c, _ in listed if c.channel_type == DIRECT])
+    channels = [
+        channel_out(channel, is_member=joined is not None, member_ids=direct.get(channel.id))
+        for channel, joined in listed
+    ]
     return sorted(channels, key=lambda c: path_order(c["path"]))
+
+
+async def direct_member_ids(session: AsyncSession, channel_ids: list[str]) -> dict[str, list[str]]:
+    """The members of each direct conversation, in the order they were added."""
+    if not channel_ids:
+        return {}
+    rows = await session.execute(
+        select(ChannelMember.channel_id, ChannelMember.user_id)
+        .where(ChannelMember.channel_id.in_(channel_ids))
+        .order_by(ChannelMember.joined_at, ChannelMember.id)
+    )
+    found: dict[str, list[str]] = {}
+    for channel_id, user_id in rows.tuples():
+        found.setdefault(channel_id, []).append(user_id)
+    return found
+
+
+def refuse_direct(channel: Channel, action: str) -> None:
+    """A direct conversation keeps its members and has no name to change."""
+    if channel.channel_type == DIRECT:
+        raise forbidden(f"A direct conversation cannot be {action}")
 
 
 @router.post("", status_code=201)
@@ -299,7 +333,10 @@ async def get_channel(
     channel: VisibleChannel, member: Membership, session: Session
 ) -> dict[str, Any]:
     joined = await is_channel_member(session, channel.id, member.user_id)
-    return channel_out(channel, is_member=joined)
+    direct = await direct_member_ids(
+        session, [channel.id] if channel.channel_type == DIRECT else []
+    )
+    return channel_out(channel, is_member=joined, member_ids=direct.get(channel.id))
 
 
 @router.put("/{cid}")
@@ -310,6 +347,7 @@ async def update_channel(
     session: Session,
     ctx: Context,
 ) -> dict[str, Any]:
+    refuse_direct(channel, "changed")
     require_manager(member, channel)
     made_private = body.is_private is True and not channel.is_private
     if not body.model_fields_set:
@@ -352,6 +390,7 @@ async def delete_channel(
 
     The conferences announced in them end (their rooms close with `channel_deleted`).
     """
+    refuse_direct(channel, "deleted")
     require_manager(member, channel)
     now = utcnow()
     deleted = [channel.id]
@@ -381,6 +420,7 @@ async def join_channel(
 async def leave_channel(
     channel: VisibleChannel, member: Membership, session: Session, ctx: Context
 ) -> dict[str, bool]:
+    refuse_direct(channel, "left")
     await remove_channel_member(ctx, session, channel, member.user_id)
     return {"left": True}
 
@@ -433,6 +473,7 @@ async def list_members(
 async def add_member(
     body: MemberIn, channel: ManageableChannel, member: Membership, session: Session
 ) -> dict[str, Any]:
+    refuse_direct(channel, "given members: start a new one")
     require_manager(member, channel)
     user = await tenant_user(session, member.tenant_id, body.user_id)
     if await is_channel_member(session, channel.id, user.id):
@@ -450,6 +491,7 @@ async def remove_member(
     """The channel's creator or a tenant owner/admin removes a member (anyone: themselves)."""
     if user_id != member.user_id:
         require_manager(member, channel)
+    refuse_direct(channel, "left")
     if not is_id(user_id) or not await remove_channel_member(ctx, session, channel, user_id):
         raise not_found("That user is not a member of this channel")
     return {"removed": True}

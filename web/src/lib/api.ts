@@ -153,6 +153,9 @@ export const joinChannel = (tid: Id, cid: Id) =>
 export const leaveChannel = (tid: Id, cid: Id) =>
 	post<{ left: boolean }>(`/tenant/${tid}/channel/${cid}/leave`);
 
+/** A direct conversation with `userIds` (we are always in it): found again if it exists. */
+export const startDirect = (tid: Id, userIds: Id[]) => post<Channel>(`/tenant/${tid}/dm`, { user_ids: userIds });
+
 // --- messages -------------------------------------------------------------------------------
 
 const messages = (tid: Id, cid: Id) => `/tenant/${tid}/channel/${cid}/message`;

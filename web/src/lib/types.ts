@@ -53,7 +53,7 @@ export interface MemberRemoved {
 	user_id: Id;
 }
 
-export type ChannelType = 'text' | 'category' | 'voice' | 'announcement';
+export type ChannelType = 'text' | 'category' | 'voice' | 'announcement' | 'direct';
 
 export interface Channel {
 	id: Id;
@@ -67,6 +67,8 @@ export interface Channel {
 	is_member: boolean;
 	created_by: Id;
 	created_at: string;
+	/** A direct conversation's members (`channel_type` "direct" only). */
+	member_ids?: Id[];
 }
 
 /** `channel:created`: the channel as the recipient sees it (`is_member` their own). */

@@ -152,7 +152,7 @@ function comparePaths(a: Channel, b: Channel): number {
 	return left.length - right.length;
 }
 
-function addChannel(channel: Channel): void {
+export function addChannel(channel: Channel): void {
 	if (channels.value.some((c) => c.id === channel.id)) return;
 	channels.value = [...channels.value, channel].sort(comparePaths);
 }
@@ -207,3 +207,11 @@ realtime.onReconnect(() => {
 realtime.state.subscribe((state) => {
 	if (state === 'open') void refreshPresence().catch(() => undefined);
 });
+
+/** How a channel is named on screen: `#name`, or a direct conversation's other members. */
+export function channelLabel(channel: Channel): string {
+	if (channel.channel_type !== 'direct') return `#${channel.name}`;
+	const me = currentUser.value?.id;
+	const others = (channel.member_ids ?? []).filter((id) => id !== me);
+	return others.length === 0 ? displayName(me ?? '') : others.map(displayName).join(', ');
+}

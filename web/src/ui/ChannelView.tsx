@@ -17,7 +17,7 @@ import {
 	typistsIn,
 	type TimelineItem,
 } from '../state/chat';
-import { channels, displayName, refreshChannels, tenant, updateChannel } from '../state/workspace';
+import { channelLabel, channels, displayName, refreshChannels, tenant, updateChannel } from '../state/workspace';
 import { ErrorText, formatDay } from './common';
 import { MembersButton } from './MemberList';
 import { MessageItem } from './MessageItem';
@@ -92,10 +92,21 @@ export function ChannelView({ channelId, header }: { channelId: Id; header: JSX.
 				{header}
 				<div class="channel-heading">
 					<h1 id="channel-title">
-						<span class="hash" aria-hidden="true">
-							{channel.is_private ? '🔒' : '#'}
-						</span>
-						{channel.name}
+						{channel.channel_type === 'direct' ? (
+							<>
+								<span class="hash" aria-hidden="true">
+									@
+								</span>
+								{channelLabel(channel)}
+							</>
+						) : (
+							<>
+								<span class="hash" aria-hidden="true">
+									{channel.is_private ? '🔒' : '#'}
+								</span>
+								{channel.name}
+							</>
+						)}
 					</h1>
 					{channel.purpose && <p class="purpose muted">{channel.purpose}</p>}
 				</div>
@@ -113,7 +124,7 @@ export function ChannelView({ channelId, header }: { channelId: Id; header: JSX.
 					</button>
 					<MembersButton />
 					{channel.is_member && <CallButton channel={channel} />}
-					{channel.is_member && (
+					{channel.is_member && channel.channel_type !== 'direct' && (
 						<button type="button" class="subtle" onClick={() => void leave()}>
 							Leave channel
 						</button>
@@ -129,7 +140,7 @@ export function ChannelView({ channelId, header }: { channelId: Id; header: JSX.
 						<Composer channel={channel} replyTo={replyTo} onCancelReply={() => setReplyTo(null)} />
 					) : (
 						<div class="join-bar">
-							<p>You are previewing #{channel.name}.</p>
+							<p>You are previewing {channelLabel(channel)}.</p>
 							<button type="button" class="primary" onClick={() => void join()}>
 								Join channel
 							</button>
@@ -192,14 +203,16 @@ export function TimelineView(props: { channel: Channel; onReply: (id: Id) => voi
 			onScroll={onScroll}
 			tabIndex={0}
 			role="log"
-			aria-label={`Messages in #${channel.name}`}
+			aria-label={`Messages in ${channelLabel(channel)}`}
 		>
 			{!timeline.loaded && <p class="muted center">Loading messages…</p>}
 			{timeline.loadingOlder && <p class="muted center">Loading older messages…</p>}
 			{timeline.loaded && !timeline.hasOlder && (
 				<div class="timeline-start">
-					<h2>Welcome to #{channel.name}</h2>
-					<p class="muted">This is the start of the channel.</p>
+					<h2>
+						{channel.channel_type === 'direct' ? `Your conversation with ${channelLabel(channel)}` : `Welcome to #${channel.name}`}
+					</h2>
+					<p class="muted">This is the start of the {channel.channel_type === 'direct' ? 'conversation' : 'channel'}.</p>
 				</div>
 			)}
 			<ErrorText error={timeline.error} />
@@ -319,14 +332,14 @@ export function Composer(props: { channel: Channel; replyTo: Id | null; onCancel
 			)}
 			<div class="composer-row">
 				<label class="visually-hidden" for="composer-input">
-					Message #{channel.name}
+					Message {channelLabel(channel)}
 				</label>
 				<textarea
 					id="composer-input"
 					ref={input}
 					name="message"
 					rows={1}
-					placeholder={`Message #${channel.name}`}
+					placeholder={`Message ${channelLabel(channel)}`}
 					value={text}
 					aria-invalid={tooLong !== null}
 					aria-describedby={tooLong !== null ? 'composer-limit' : undefined}

@@ -4,7 +4,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Channel, Id } from '../lib/types';
 import { contentTooLong, describe, pins, timelineOf, togglePin } from '../state/chat';
 import { sendReply, setFollowing, threads } from '../state/threads';
-import { displayName } from '../state/workspace';
+import { channelLabel, displayName } from '../state/workspace';
 import { ErrorText, formatDay, formatTime } from './common';
 import { MessageItem } from './MessageItem';
 
@@ -32,7 +32,7 @@ export function PinsPanel({ channel, onClose }: { channel: Channel; onClose: () 
 			</header>
 			<ErrorText error={error} />
 			{list === undefined && <p class="muted center">Loading…</p>}
-			{list?.length === 0 && <p class="muted side-panel-empty">Nothing is pinned in #{channel.name} yet.</p>}
+			{list?.length === 0 && <p class="muted side-panel-empty">Nothing is pinned in {channelLabel(channel)} yet.</p>}
 			<ol class="pin-list">
 				{list?.map((message) => (
 					<li key={message.id} class="pin" data-message-id={message.id}>

@@ -5,7 +5,8 @@ import * as api from '../lib/api';
 import { currentPath, navigate, paths } from '../lib/router';
 import type { Channel, ChannelType, Id } from '../lib/types';
 import { activeChannelId, describe, unread } from '../state/chat';
-import { channels, refreshChannels, tenant } from '../state/workspace';
+import { currentUser } from '../lib/session';
+import { addChannel, channelLabel, channels, members, refreshChannels, tenant } from '../state/workspace';
 import { Dialog, ErrorText, Link } from './common';
 import { UserMenu } from './UserMenu';
 
@@ -16,17 +17,24 @@ function depth(channel: Channel): number {
 	return channel.path.split('.').length - 1;
 }
 
-/** Categories, the channels we belong to, and the one on screen. */
+/** Categories, the channels we belong to, and the one on screen (direct ones apart). */
 function visibleTree(all: Channel[], active: Id | null): Channel[] {
-	return all.filter((c) => c.channel_type === 'category' || c.is_member || c.id === active);
+	return all.filter(
+		(c) => c.channel_type !== 'direct' && (c.channel_type === 'category' || c.is_member || c.id === active),
+	);
 }
+
+// A direct conversation has at most this many members, us included (the server's rule).
+const DIRECT_MAX_MEMBERS = 8;
 
 export function Sidebar() {
 	const open = tenant.value;
 	const [creating, setCreating] = useState<{ parent: Id | null } | null>(null);
+	const [startingDirect, setStartingDirect] = useState(false);
 	if (open === null) return null;
 	const active = activeChannelId.value;
 	const tree = visibleTree(channels.value, active);
+	const direct = channels.value.filter((c) => c.channel_type === 'direct');
 	const here = currentPath.value;
 
 	return (
@@ -94,10 +102,35 @@ export function Sidebar() {
 					),
 				)}
 			</ul>
+			<div class="section-title">
+				<h2 id="direct-heading">Direct messages</h2>
+				<button type="button" class="icon-button" aria-label="New direct message" onClick={() => setStartingDirect(true)}>
+					+
+				</button>
+			</div>
+			<ul class="channel-tree direct-list" aria-labelledby="direct-heading">
+				{direct.map((channel) => (
+					<li key={channel.id}>
+						<Link
+							href={paths.channel(open.id, channel.id)}
+							class={`channel-link${unread.value.has(channel.id) ? ' unread' : ''}`}
+							aria-current={channel.id === active ? 'page' : undefined}
+							onClick={() => (navOpen.value = false)}
+						>
+							<span class="hash" aria-hidden="true">
+								@
+							</span>
+							<span class="channel-name">{channelLabel(channel)}</span>
+							{unread.value.has(channel.id) && <span class="unread-dot" role="img" aria-label="unread messages" />}
+						</Link>
+					</li>
+				))}
+			</ul>
 			<div class="sidebar-footer">
 				<UserMenu />
 			</div>
 			{creating && <CreateChannelDialog parent={creating.parent} onClose={() => setCreating(null)} />}
+			{startingDirect && <DirectDialog onClose={() => setStartingDirect(false)} />}
 		</nav>
 	);
 }
@@ -186,6 +219,83 @@ function CreateChannelDialog(props: { parent: Id | null; onClose: () => void }) 
 					</button>
 					<button type="submit" class="primary" disabled={busy}>
 						Create
+					</button>
+				</div>
+			</form>
+		</Dialog>
+	);
+}
+
+/** Find members by name and start (or reopen) a conversation with up to seven of them. */
+function DirectDialog({ onClose }: { onClose: () => void }) {
+	const open = tenant.value!;
+	const [query, setQuery] = useState('');
+	const [chosen, setChosen] = useState<Id[]>([]);
+	const [error, setError] = useState<string | null>(null);
+	const [busy, setBusy] = useState(false);
+	const me = currentUser.value?.id;
+	const needle = query.trim().toLowerCase();
+	const found = [...members.value.values()]
+		.filter((m) => m.user_id !== me)
+		.filter((m) => needle === '' || m.username.toLowerCase().includes(needle) || m.display_name.toLowerCase().includes(needle))
+		.sort((a, b) => a.display_name.localeCompare(b.display_name));
+	const full = chosen.length >= DIRECT_MAX_MEMBERS - 1;
+
+	const toggle = (id: Id) => setChosen(chosen.includes(id) ? chosen.filter((c) => c !== id) : [...chosen, id]);
+
+	const submit = async (event: Event) => {
+		event.preventDefault();
+		if (chosen.length === 0) return;
+		setBusy(true);
+		setError(null);
+		try {
+			const conversation = await api.startDirect(open.id, chosen);
+			addChannel(conversation);
+			onClose();
+			navigate(paths.channel(open.id, conversation.id));
+		} catch (err) {
+			setError(describe(err));
+			setBusy(false);
+		}
+	};
+
+	return (
+		<Dialog title="New direct message" onClose={onClose}>
+			<form class="form" onSubmit={submit}>
+				<label>
+					Find a member
+					<input
+						name="member_query"
+						value={query}
+						autofocus
+						placeholder="Name or username"
+						onInput={(e) => setQuery(e.currentTarget.value)}
+					/>
+				</label>
+				<fieldset class="direct-choices">
+					<legend>
+						Members ({chosen.length} of at most {DIRECT_MAX_MEMBERS - 1} chosen)
+					</legend>
+					{found.length === 0 && <p class="muted">Nobody here by that name.</p>}
+					{found.map((m) => (
+						<label key={m.user_id} class="checkbox">
+							<input
+								type="checkbox"
+								checked={chosen.includes(m.user_id)}
+								disabled={full && !chosen.includes(m.user_id)}
+								onChange={() => toggle(m.user_id)}
+							/>{' '}
+							{m.display_name} <span class="muted">@{m.username}</span>
+						</label>
+					))}
+				</fieldset>
+				<ErrorText error={error} />
+				<div class="form-actions">
+					<button type="button" onClick={onClose}>
+						Cancel
+					</button>
+					<button type="submit" class="primary" disabled={busy || chosen.length === 0}>
+						Start conversation
 					</button>
 				</div>
 			</form>

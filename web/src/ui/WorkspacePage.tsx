@@ -28,7 +28,8 @@ function MenuButton() {
 function landingChannel(tid: Id): Id | null {
 	const usable = channels.value.filter((c) => c.is_member && c.channel_type !== 'category');
 	const last = localStorage.getItem(LAST_CHANNEL_KEY + tid);
-	return usable.find((c) => c.id === last)?.id ?? usable[0]?.id ?? null;
+	const channel = usable.find((c) => c.channel_type !== 'direct');
+	return usable.find((c) => c.id === last)?.id ?? channel?.id ?? usable[0]?.id ?? null;
 }
 
 export function WorkspacePage({ route }: { route: WorkspaceRoute }) {

@@ -8,7 +8,7 @@ import { currentUser } from '../lib/session';
 import type { Channel, Conference, Id } from '../lib/types';
 import { conferences, liveCalls, loadConferences, startCall, startExisting } from '../state/calls';
 import { describe } from '../state/chat';
-import { channels, displayName, members, tenant } from '../state/workspace';
+import { channelLabel, channels, displayName, members, tenant } from '../state/workspace';
 import { Avatar, ErrorText, formatDay, formatTime } from './common';
 import { MembersButton } from './MemberList';
 import { CallSidePanel, InCallButtons, JoinByCode, MutedNotice, TileBadges } from './callPanels';
@@ -37,7 +37,7 @@ export function CallButton({ channel }: { channel: Channel }) {
 		setBusy(true);
 		setError(null);
 		try {
-			const conference = await startCall(`#${channel.name}`, channel.id);
+			const conference = await startCall(channelLabel(channel), channel.id);
 			navigate(paths.call(open.id, conference.id));
 		} catch (err) {
 			setError(describe(err));
