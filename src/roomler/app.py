@@ -21,6 +21,7 @@ from roomler.api import (
     conferences,
     direct,
     health,
+    invitations,
     messages,
     pins,
     presence,
@@ -378,6 +379,7 @@ def create_app(settings: Settings | None = None) -> RoomlerApp:
     app.include_router(auth.router, prefix="/api")
     app.include_router(presence.router, prefix="/api")
     app.include_router(tenants.router, prefix="/api")
+    app.include_router(invitations.router, prefix="/api")
     app.include_router(channels.router, prefix="/api")
     app.include_router(messages.router, prefix="/api")
     app.include_router(reactions.router, prefix="/api")

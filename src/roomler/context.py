@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from roomler.auth.passwords import HashingPool, default_hash_workers
 from roomler.auth.ratelimit import AttemptLimiter, LocalLimiter
-from roomler.auth.signup import Invitations, NoInvitations
 from roomler.auth.tokens import TokenIssuer
 from roomler.conference.conference_media import ConferenceMedia
 from roomler.config import Settings
@@ -39,5 +38,3 @@ class ServerContext:
     signups: AttemptLimiter = field(default_factory=lambda: LocalLimiter(20, 3600.0))
     # Where argon2 runs (auth/passwords.py).
     hashing: HashingPool = field(default_factory=lambda: HashingPool(default_hash_workers(), 8))
-    # Invitation codes for ROOMLER__AUTH__SIGNUP=invite (issue 18 plugs in here).
-    invitations: Invitations = field(default_factory=NoInvitations)

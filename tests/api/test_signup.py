@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from roomler.app import create_app
 from roomler.auth.passwords import HashingBusy, HashingPool
@@ -55,31 +54,37 @@ async def test_invite_refuses_without_a_valid_invitation(serve: Any) -> None:
     _, client = await serve(signup="invite")
     missing = await client.post("/api/auth/register", json=body("uninvited"))
     assert missing.status_code == 403 and "invitation" in missing.json()["message"]
-    # No invitation exists until invitation links do (issue 18): every code is refused.
+    # A code no invitation link has is refused.
     made_up = await client.post("/api/auth/register", json=body("guesser", invite_code="x1"))
     assert made_up.status_code == 403 and "not valid" in made_up.json()["message"]
 
 
-class OneInvitation:
-    """What issue 18's invitation links plug in: here, a single code usable once."""
+async def test_invite_admits_the_code_of_an_invitation_link(serve: Any) -> None:
+    # The workspace's owner signed up while sign-up was open (or came from `roomler user create`).
+    _, opened = await serve(signup="open")
+    founder = await opened.post(
+        "/api/auth/register",
+        json=body("signup_founder", tenant_name="Founders", tenant_slug="founders-signup"),
+    )
+    assert founder.status_code == 201, founder.text
+    headers = {"Authorization": f"Bearer {founder.json()['access_token']}"}
+    tid = (await opened.get("/api/tenant", headers=headers)).json()[0]["id"]
+    link = await opened.post(f"/api/tenant/{tid}/invitation", json={"max_uses": 1}, headers=headers)
+    assert link.status_code == 201, link.text
+    code = link.json()["code"]
 
-    def __init__(self, code: str) -> None:
-        self.code: str | None = code
-
-    async def redeem(self, session: AsyncSession, code: str, email: str) -> bool:
-        if code != self.code:
-            return False
-        self.code = None
-        return True
-
-
-async def test_invite_admits_a_code_the_invitations_accept(serve: Any) -> None:
-    app, client = await serve(signup="invite")
-    app.state.ctx.invitations = OneInvitation("welcome")
-    invited = await client.post("/api/auth/register", json=body("invited", invite_code="welcome"))
+    _, client = await serve(signup="invite")
+    invited = await client.post("/api/auth/register", json=body("signup_invited", invite_code=code))
     assert invited.status_code == 201, invited.text
-    again = await client.post("/api/auth/register", json=body("second", invite_code="welcome"))
-    assert again.status_code == 403
+    mine = await client.get(
+        "/api/tenant", headers={"Authorization": f"Bearer {invited.json()['access_token']}"}
+    )
+    assert [(t["id"], t["role"]) for t in mine.json()] == [(tid, "member")]
+    # One use only: the next registration with it is refused and creates no account.
+    again = await client.post("/api/auth/register", json=body("signup_second", invite_code=code))
+    assert again.status_code == 403 and "not valid" in again.json()["message"]
+    retry = await opened.post("/api/auth/register", json=body("signup_second"))
+    assert retry.status_code == 201, "the refused registration left no account behind"
 
 
 async def test_registrations_are_limited_per_client_address(serve: Any) -> None:

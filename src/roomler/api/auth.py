@@ -46,7 +46,8 @@ class RegisterIn(BaseModel):
     password: Password
     tenant_name: Annotated[Text, Field(min_length=1, max_length=100)] | None = None
     tenant_slug: TenantSlug | None = None
-    # Required when the server's sign-up policy is `invite` (auth/signup.py).
+    # An invitation link's code: the new account joins its tenant. Required when the
+    # server's sign-up policy is `invite` (auth/signup.py).
     invite_code: Annotated[Text, Field(max_length=128)] | None = None
 
     @model_validator(mode="after")
@@ -161,6 +162,7 @@ async def register(
         password_hash=password_hash,
     )
     session.add(user)
+    joined = None
     try:
         await session.flush()
         if body.tenant_name is not None and body.tenant_slug is not None:
@@ -168,17 +170,30 @@ async def register(
             session.add(tenant)
             await session.flush()
             session.add(TenantMember(tenant_id=tenant.id, user_id=user.id, role="owner"))
-        if ctx.settings.auth.signup == "invite":
-            # Consumed in this transaction: a registration that fails keeps it unused.
-            assert body.invite_code is not None
-            if not await ctx.invitations.redeem(session, body.invite_code, email):
-                raise forbidden("The invitation is not valid")
+        if body.invite_code is not None:
+            # Imported here: the invitations module builds on tenants, which builds on this.
+            from roomler.api.invitations import NOT_VALID, redeem
+
+            # Used in this transaction: a registration that fails keeps it unused.
+            joined = await redeem(session, body.invite_code, user.id)
+            if joined is None:
+                raise forbidden(NOT_VALID)
         await session.commit()
     except IntegrityError:
         # Lost a race with a concurrent registration of the same name.
         await session.rollback()
         raise conflict("That email, username or tenant slug is already taken") from None
+    if joined is not None:
+        from roomler.api.invitations import welcome
+
+        await welcome(ctx, session, joined)
     return await token_response(ctx, session, user, response)
+
+
+@router.get("/signup")
+async def signup_policy(ctx: Context) -> dict[str, str]:
+    """The server's sign-up policy (`ROOMLER__AUTH__SIGNUP`), for the sign-up page."""
+    return {"policy": ctx.settings.auth.signup}
 
 
 async def hashed(ctx: ServerContext, fn: Callable[..., T], *args: Any) -> T:

@@ -295,3 +295,27 @@ class RefreshToken(Base):
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # Logged out, or its family was revoked on reuse.
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class Invitation(Base):
+    """An invite link into a tenant: signs a new user up into it, or lets a user join it.
+
+    Valid while not revoked, not expired and (with `max_uses`) not used up; `uses` is
+    incremented by the redemption itself, so two redemptions cannot both take the last use.
+    """
+
+    __tablename__ = "invitations"
+
+    id: Mapped[str] = id_column()
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    code: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    created_by: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    created_at: Mapped[datetime] = created_column()
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    max_uses: Mapped[int | None] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -96,6 +96,8 @@ export interface Registration {
 	username: string;
 	display_name: string;
 	password: string;
+	/** An invitation link's code: the new account joins its workspace. */
+	invite_code?: string;
 }
 
 export const register = (body: Registration) =>
@@ -248,3 +250,44 @@ export function leaveConferenceOnUnload(tid: Id, conferenceId: Id, token: string
 		headers: { authorization: `Bearer ${token}` },
 	}).catch(() => undefined);
 }
+
+// --- invitations and the sign-up policy ---------------------------------------------------
+
+export type SignupPolicy = 'open' | 'invite' | 'closed';
+
+export interface Invitation {
+	id: Id;
+	tenant_id: Id;
+	code: string;
+	url: string;
+	created_by: Id;
+	created_at: string;
+	expires_at: string | null;
+	max_uses: number | null;
+	uses: number;
+	state: 'active' | 'expired' | 'used_up';
+}
+
+/** Where an invitation link leads (no sign-in needed); 404 when it is not valid. */
+export interface InvitationInfo {
+	tenant: { id: Id; name: string; slug: string };
+	expires_at: string | null;
+	signup: SignupPolicy;
+}
+
+export const signupPolicy = () =>
+	request<{ policy: SignupPolicy }>('GET', '/auth/signup', { auth: false });
+
+export const invitationInfo = (code: string) =>
+	request<InvitationInfo>('GET', `/invitation/${encodeURIComponent(code)}`, { auth: false });
+
+export const acceptInvitation = (code: string) =>
+	post<Tenant>(`/invitation/${encodeURIComponent(code)}/accept`);
+
+export const listInvitations = (tid: Id) => get<Invitation[]>(`/tenant/${tid}/invitation`);
+
+export const createInvitation = (tid: Id, expiresInSecs: number | null, maxUses: number | null) =>
+	post<Invitation>(`/tenant/${tid}/invitation`, { expires_in_secs: expiresInSecs, max_uses: maxUses });
+
+export const revokeInvitation = (tid: Id, iid: Id) =>
+	del<{ revoked: boolean }>(`/tenant/${tid}/invitation/${iid}`);

@@ -17,6 +17,7 @@ export function navigate(to: string, options: { replace?: boolean } = {}): void 
 export type Route =
 	| { name: 'login' }
 	| { name: 'signup' }
+	| { name: 'invite'; code: string }
 	| { name: 'home' }
 	| { name: 'tenants' }
 	| { name: 'tenant'; tenantId: string }
@@ -31,6 +32,8 @@ const PATTERNS: [RegExp, (m: RegExpMatchArray) => Route][] = [
 	[/^\/$/, () => ({ name: 'home' })],
 	[/^\/login$/, () => ({ name: 'login' })],
 	[/^\/signup$/, () => ({ name: 'signup' })],
+	// An invitation link (src/roomler/api/invitations.py).
+	[/^\/invite\/([A-Za-z0-9_-]{8,64})$/, (m) => ({ name: 'invite', code: m[1]! })],
 	[/^\/tenants$/, () => ({ name: 'tenants' })],
 	[new RegExp(`^/t/${ID}$`), (m) => ({ name: 'tenant', tenantId: m[1]! })],
 	[new RegExp(`^/t/${ID}/c/${ID}$`), (m) => ({ name: 'channel', tenantId: m[1]!, channelId: m[2]! })],

@@ -4,7 +4,7 @@ import { realtime } from '../lib/realtime';
 import { currentPath, matchRoute, navigate, paths } from '../lib/router';
 import { currentUser } from '../lib/session';
 import { lastTenantId, loadTenants } from '../state/workspace';
-import { LoginPage, SignupPage } from './AuthPage';
+import { AcceptInvitePage, LoginPage, SignupPage, takePendingInvite } from './AuthPage';
 import { Link } from './common';
 import { ConnectionBanner } from './ConnectionBanner';
 import { TenantsPage } from './TenantsPage';
@@ -12,6 +12,12 @@ import { WorkspacePage } from './WorkspacePage';
 
 function Home() {
 	useEffect(() => {
+		// Signed in after following an invitation link: back to it.
+		const invite = takePendingInvite();
+		if (invite !== null) {
+			navigate(`/invite/${invite}`, { replace: true });
+			return;
+		}
 		loadTenants()
 			.then((list) => {
 				const last = lastTenantId();
@@ -46,11 +52,14 @@ export function App() {
 	}, [user?.id]);
 
 	useEffect(() => {
-		if (user === null && !publicPage) navigate('/login', { replace: true });
+		if (user === null && !publicPage && route.name !== 'invite') navigate('/login', { replace: true });
 		if (user !== null && publicPage) navigate('/', { replace: true });
 	}, [user?.id, publicPage]);
 
-	if (user === null) return route.name === 'signup' ? <SignupPage /> : <LoginPage />;
+	if (user === null) {
+		if (route.name === 'invite') return <SignupPage inviteCode={route.code} />;
+		return route.name === 'signup' ? <SignupPage /> : <LoginPage />;
+	}
 
 	let page;
 	switch (route.name) {
@@ -58,6 +67,9 @@ export function App() {
 		case 'signup':
 		case 'home':
 			page = <Home />;
+			break;
+		case 'invite':
+			page = <AcceptInvitePage code={route.code} />;
 			break;
 		case 'tenants':
 			page = <TenantsPage />;

@@ -5,6 +5,7 @@ import type { Presence, TenantMember } from '../lib/types';
 import { describe } from '../state/chat';
 import { addMember, canManageMembers, members, presenceOf } from '../state/workspace';
 import { Avatar, ErrorText, PRESENCE_LABELS, PresenceDot } from './common';
+import { InviteButton } from './InvitePanel';
 
 /** On a narrow screen the member list is a drawer. */
 export const membersOpen = signal(false);
@@ -30,6 +31,7 @@ export function MemberList() {
 				</button>
 			</div>
 			{canManageMembers.value && <AddMemberForm />}
+			{canManageMembers.value && <InviteButton />}
 			<ul class="member-list">
 				{list.map((member) => {
 					const state = presenceOf(member.user_id);
