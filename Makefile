@@ -51,7 +51,8 @@ $(WEB_DIST): $(WEB_DEPS) $(WEB_SOURCES)
 # Debian's Chromium and firefox-esr for the browser tests (never a downloaded browser build), coturn for
 # the TURN relay tests, nginx for the HTTPS test (tests/web/test_https.py).
 SYSTEM_PACKAGES := $(if $(shell command -v chromium),,chromium) $(if $(shell command -v turnserver),,coturn) \
-	$(if $(wildcard /usr/sbin/nginx),,nginx) $(if $(shell command -v firefox-esr),,firefox-esr)
+	$(if $(wildcard /usr/sbin/nginx),,nginx) \
+	$(if $(wildcard /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf),,fonts-noto-color-emoji) $(if $(shell command -v firefox-esr),,firefox-esr)
 browser:
 	@if [ -n "$(strip $(SYSTEM_PACKAGES))" ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
