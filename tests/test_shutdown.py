@@ -42,8 +42,8 @@ MEDIA_ENV = {
 def server(tmp_path: Path, database_url: str) -> Iterator[RoomlerProcess]:
     process = RoomlerProcess(tmp_path, database_url)
     process.env.update(MEDIA_ENV)
-    process.start()
     try:
+        process.start()  # a start that times out leaves no process behind either
         yield process
     finally:
         if process.process is not None and process.process.poll() is None:
