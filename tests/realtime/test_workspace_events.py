@@ -147,3 +147,21 @@ async def test_a_private_channel_is_announced_to_its_creator_only(space: Workspa
         assert await client.drain() == [created]
     for client in (space.b1, space.c1, space.e1):
         assert await client.drain() == []
+
+
+async def test_a_member_added_to_a_private_channel_is_shown_it(space: Workspace) -> None:
+    channel = await space.call(
+        space.alice, "POST", "/channel", {"name": "board", "is_private": True}
+    )
+    await drain_all(*space.everyone)
+
+    await space.call(
+        space.alice, "POST", f"/channel/{channel['id']}/member", {"user_id": space.carol.id}
+    )
+
+    seen = await space.call(space.carol, "GET", f"/channel/{channel['id']}")
+    assert seen["is_member"] is True and seen["member_count"] == 2
+    shown = {"type": "channel:created", "data": {"tenant_id": space.tenant_id, "channel": seen}}
+    assert await space.c1.drain() == [shown]
+    for client in (space.a1, space.a2, space.b1, space.e1):
+        assert await client.drain() == []

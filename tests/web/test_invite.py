@@ -1,6 +1,7 @@
 """Invitation links and the sign-up policy in the web app (issue 18 item 9): on an
 invite-only server, an owner creates a link from the workspace and a new user signs up
-through it straight into the workspace; a closed server offers no sign-up at all."""
+through it straight into the workspace; a closed server offers no sign-up at all; a
+member is added to a private channel from the app."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.web.conftest import NewUser, StartServer
-from tests.web.harness import PASSWORD, ServerProcess
+from tests.web.harness import PASSWORD, ServerProcess, alice_and_bob_in_general
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -108,3 +109,33 @@ async def test_a_closed_server_offers_no_sign_up(
     await dave.page.goto(f"{server.base}/signup")
     await expect(dave.page.get_by_role("heading", name="Sign-up is closed")).to_be_visible()
     await expect(dave.page.get_by_label("Email")).to_have_count(0)
+
+
+async def test_a_member_is_added_to_a_private_channel_from_the_app(
+    server: ServerProcess, new_user: NewUser
+) -> None:
+    alice, bob = await alice_and_bob_in_general(server, new_user)
+    page = alice.page
+    await page.get_by_role("button", name="Create channel", exact=True).click()
+    create = page.get_by_role("dialog", name="Create channel")
+    await create.get_by_label("Name").fill("board")
+    await create.get_by_label("Private (only invited members can see it)").check()
+    await create.get_by_role("button", name="Create").click()
+    await expect(alice.channel_heading("board")).to_be_visible()
+    # Bob cannot see it yet.
+    board_link = bob.page.get_by_role("link", name="board")
+    await expect(board_link).to_have_count(0)
+
+    await page.get_by_role("button", name="Add people").click()
+    dialog = page.get_by_role("dialog", name="Add people to board")
+    await dialog.get_by_label("Find a member").fill("bo")
+    await dialog.get_by_role("button", name="Add Bob").click()
+    await expect(dialog.locator('[data-user="bob"]').get_by_text("In the channel")).to_be_visible()
+    await alice.screenshot("invite", "channel", readme="private-channel-add")
+    await dialog.get_by_role("button", name="Close").click()
+    await alice.send("Welcome to the board")
+
+    # It appears in Bob's sidebar without a reload, and he reads it.
+    await board_link.click()
+    await expect(bob.channel_heading("board")).to_be_visible()
+    await expect(bob.messages("Welcome to the board")).to_have_count(1)

@@ -471,7 +471,7 @@ async def list_members(
 
 @router.post("/{cid}/member", status_code=201)
 async def add_member(
-    body: MemberIn, channel: ManageableChannel, member: Membership, session: Session
+    body: MemberIn, channel: ManageableChannel, member: Membership, session: Session, ctx: Context
 ) -> dict[str, Any]:
     refuse_direct(channel, "given members: start a new one")
     require_manager(member, channel)
@@ -481,7 +481,12 @@ async def add_member(
     row = await add_channel_member(session, channel, user.id)
     if row is None:
         raise conflict("That user is already a member of the channel")
-    return member_out(row, user)
+    added = member_out(row, user)
+    if channel.is_private:
+        # The channel comes into view for them: their sidebar shows it at once.
+        shown = channel_out(channel, is_member=True)
+        await notify.channel_shared(ctx, member.tenant_id, shown, user.id)
+    return added
 
 
 @router.delete("/{cid}/member/{user_id}")

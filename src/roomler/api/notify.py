@@ -94,6 +94,15 @@ async def channel_created(
     await publish(ctx, [creator_id], "channel:created", mine)
 
 
+async def channel_shared(
+    ctx: ServerContext, tenant_id: str, channel: dict[str, Any], user_id: str
+) -> None:
+    """`channel:created` to a user just added to a private channel: it was hidden from
+    them until now, so to them it is new."""
+    shown = {"tenant_id": tenant_id, "channel": {**channel, "is_member": True}}
+    await publish(ctx, [user_id], "channel:created", shown)
+
+
 async def access_lost(
     ctx: ServerContext,
     session: AsyncSession,

@@ -291,3 +291,11 @@ export const createInvitation = (tid: Id, expiresInSecs: number | null, maxUses:
 
 export const revokeInvitation = (tid: Id, iid: Id) =>
 	del<{ revoked: boolean }>(`/tenant/${tid}/invitation/${iid}`);
+
+export const listChannelMembers = (tid: Id, cid: Id) =>
+	get<Page<{ user_id: Id; username: string; display_name: string }>>(
+		`/tenant/${tid}/channel/${cid}/member${query({ per_page: 100 })}`,
+	);
+
+export const addChannelMember = (tid: Id, cid: Id, userId: Id) =>
+	post<{ user_id: Id }>(`/tenant/${tid}/channel/${cid}/member`, { user_id: userId });

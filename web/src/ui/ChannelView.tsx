@@ -19,6 +19,7 @@ import {
 } from '../state/chat';
 import { channelLabel, channels, displayName, refreshChannels, tenant, updateChannel } from '../state/workspace';
 import { ErrorText, formatDay } from './common';
+import { ChannelInviteButton } from './InvitePanel';
 import { MembersButton } from './MemberList';
 import { MessageItem } from './MessageItem';
 import { CallButton } from './calls';
@@ -123,6 +124,7 @@ export function ChannelView({ channelId, header }: { channelId: Id; header: JSX.
 						<span aria-hidden="true">📌</span> Pinned ({pins.value[channel.id]?.length ?? 0})
 					</button>
 					<MembersButton />
+					<ChannelInviteButton channel={channel} />
 					{channel.is_member && <CallButton channel={channel} />}
 					{channel.is_member && channel.channel_type !== 'direct' && (
 						<button type="button" class="subtle" onClick={() => void leave()}>

@@ -1,10 +1,11 @@
 // Invitation links of the workspace (owners and admins): create one with an expiry and a
-// number of uses, copy it, revoke it.
+// number of uses, copy it, revoke it; and adding members to a private channel.
 import { useEffect, useState } from 'preact/hooks';
 import * as api from '../lib/api';
-import type { Id } from '../lib/types';
+import { currentUser } from '../lib/session';
+import type { Channel, Id } from '../lib/types';
 import { describe } from '../state/chat';
-import { tenant } from '../state/workspace';
+import { canManageMembers, members, tenant } from '../state/workspace';
 import { Dialog, ErrorText } from './common';
 
 const EXPIRY_CHOICES: [string, number | null][] = [
@@ -152,6 +153,89 @@ function InvitePanel({ tid }: { tid: Id }) {
 									Revoke
 								</button>
 							</span>
+						</li>
+					))}
+				</ul>
+			)}
+		</div>
+	);
+}
+
+/** Adding workspace members to a private channel (its creator, or an owner or admin). */
+export function ChannelInviteButton({ channel }: { channel: Channel }) {
+	const [open, setOpen] = useState(false);
+	const me = currentUser.value?.id;
+	const allowed = canManageMembers.value || channel.created_by === me;
+	if (!channel.is_private || channel.channel_type === 'direct' || !channel.is_member || !allowed) return null;
+	return (
+		<>
+			<button type="button" class="subtle" onClick={() => setOpen(true)}>
+				Add people
+			</button>
+			{open && (
+				<Dialog title={`Add people to ${channel.name}`} onClose={() => setOpen(false)}>
+					<ChannelInvitePanel channel={channel} />
+				</Dialog>
+			)}
+		</>
+	);
+}
+
+function ChannelInvitePanel({ channel }: { channel: Channel }) {
+	const [inChannel, setInChannel] = useState<ReadonlySet<Id> | null>(null);
+	const [filter, setFilter] = useState('');
+	const [error, setError] = useState<string | null>(null);
+
+	const tid = tenant.value?.id ?? '';
+
+	useEffect(() => {
+		api
+			.listChannelMembers(tid, channel.id)
+			.then((page) => setInChannel(new Set(page.items.map((m) => m.user_id))))
+			.catch((err) => setError(describe(err)));
+	}, [channel.id]);
+
+	const add = async (userId: Id) => {
+		setError(null);
+		try {
+			await api.addChannelMember(tid, channel.id, userId);
+			setInChannel((set) => new Set([...(set ?? []), userId]));
+		} catch (err) {
+			setError(describe(err));
+		}
+	};
+
+	const needle = filter.trim().toLowerCase();
+	const candidates = [...members.value.values()]
+		.filter(
+			(m) =>
+				!needle || m.username.toLowerCase().includes(needle) || m.display_name.toLowerCase().includes(needle),
+		)
+		.sort((a, b) => a.display_name.localeCompare(b.display_name));
+
+	return (
+		<div class="invite-panel">
+			<label>
+				Find a member
+				<input name="channel_invite_filter" value={filter} onInput={(e) => setFilter(e.currentTarget.value)} />
+			</label>
+			<ErrorText error={error} />
+			{inChannel === null ? (
+				<p class="muted">Loading…</p>
+			) : (
+				<ul class="invite-list" aria-label="Workspace members">
+					{candidates.map((m) => (
+						<li key={m.user_id} class="channel-invite-row" data-user={m.username}>
+							<span>
+								{m.display_name} <span class="muted">@{m.username}</span>
+							</span>
+							{inChannel.has(m.user_id) ? (
+								<span class="muted">In the channel</span>
+							) : (
+								<button type="button" class="subtle" onClick={() => void add(m.user_id)}>
+									Add {m.display_name}
+								</button>
+							)}
 						</li>
 					))}
 				</ul>
