@@ -26,6 +26,7 @@ from roomler.api import (
     pins,
     presence,
     reactions,
+    reads,
     tenants,
     turn,
 )
@@ -385,6 +386,7 @@ def create_app(settings: Settings | None = None) -> RoomlerApp:
     app.include_router(reactions.router, prefix="/api")
     app.include_router(pins.router, prefix="/api")
     app.include_router(direct.router, prefix="/api")
+    app.include_router(reads.router, prefix="/api")
     app.include_router(conferences.router, prefix="/api")
     app.include_router(turn.router, prefix="/api")
     # Last: its catch-all route serves the browser client for paths no API route claims.

@@ -239,3 +239,29 @@ async def test_chat_events_reach_every_tab_on_every_node_exactly_once(team: Team
         frame = await tab.wait_for(is_type("channel:created", tenant_id=team.tenant_id))
         assert frame["data"]["channel"] == started.json()
         assert [f for f in await tab.quiet() if f["type"] == "channel:created"] == []
+
+
+async def test_a_read_marker_reaches_the_readers_tabs_on_every_node_only(team: Team) -> None:
+    """`channel:read` (issue 18 item 5) is user-scoped: each of the reader's tabs, once."""
+    n1, n2, n3 = team.nodes
+    bob_tabs = [await open_tab(node, team.bob) for node in team.nodes]
+    alice_tab = await open_tab(n3, team.alice)
+    await settle(*bob_tabs, alice_tab)
+    message = await post_message(n1, team, team.alice, f"read me, @{team.bob.username}")
+    async with httpx.AsyncClient(base_url=n2.http_url, timeout=FRAME_TIMEOUT) as http:
+        unread = await http.get(f"/api/tenant/{team.tenant_id}/unread", headers=team.bob.headers)
+        assert unread.status_code == 200, unread.text
+        [state] = [s for s in unread.json() if s["channel_id"] == team.channel_id]
+        assert (state["unread_count"], state["mention_count"]) == (1, 1)
+        read = await http.put(
+            f"/api/tenant/{team.tenant_id}/channel/{team.channel_id}/read",
+            json={"message_id": message["id"]},
+            headers=team.bob.headers,
+        )
+        assert read.status_code == 200, read.text
+    assert (read.json()["unread_count"], read.json()["mention_count"]) == (0, 0)
+    for tab in bob_tabs:
+        frame = await tab.wait_for(is_type("channel:read", channel_id=team.channel_id))
+        assert frame["data"] == read.json()
+        assert [f for f in await tab.quiet() if f["type"] == "channel:read"] == []
+    assert [f for f in await alice_tab.quiet() if f["type"] == "channel:read"] == []

@@ -154,6 +154,11 @@ class ChannelMember(Base):
         ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
     )
     joined_at: Mapped[datetime] = created_column()
+    # The read marker: the newest top-level message the member has read, and when it was
+    # posted (what is compared; kept if that message is deleted). Unset, the member has
+    # read everything posted before joined_at.
+    last_read_message_id: Mapped[str | None] = mapped_column(String(24))
+    last_read_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class Message(Base):

@@ -3,6 +3,7 @@ import { accessToken, currentRefreshToken, refreshAccessToken, SignedOut } from 
 import type {
 	AuthResponse,
 	Channel,
+	ChannelRead,
 	ChannelType,
 	Conference,
 	Id,
@@ -211,6 +212,14 @@ export const followThread = (tid: Id, cid: Id, mid: Id) =>
 	request<Following>('PUT', `${messages(tid, cid)}/${mid}/follow`);
 
 export const unfollowThread = (tid: Id, cid: Id, mid: Id) => del<Following>(`${messages(tid, cid)}/${mid}/follow`);
+
+// --- read markers -----------------------------------------------------------------------------
+
+export const listUnread = (tid: Id) => get<ChannelRead[]>(`/tenant/${tid}/unread`);
+
+/** Move our read marker in `cid` forward to `mid`; answers the channel's counts after it. */
+export const markRead = (tid: Id, cid: Id, mid: Id) =>
+	put<ChannelRead>(`/tenant/${tid}/channel/${cid}/read`, { message_id: mid });
 
 // --- conferences ----------------------------------------------------------------------------
 

@@ -195,3 +195,13 @@ export interface ConferenceEvent {
 	started_by?: Id;
 	ended_by?: Id | null;
 }
+
+/** A channel's read state for us: `GET .../unread`, `PUT .../read` and `channel:read`. */
+export interface ChannelRead {
+	tenant_id?: Id;
+	channel_id: Id;
+	/** Our read marker: the newest top-level message we read (null before any). */
+	message_id: Id | null;
+	unread_count: number;
+	mention_count: number;
+}

@@ -10,6 +10,7 @@ import * as api from '../lib/api';
 import { realtime } from '../lib/realtime';
 import { currentUser } from '../lib/session';
 import type {
+	ChannelRead,
 	Id,
 	Message,
 	MessageDeleted,
@@ -59,8 +60,13 @@ const EMPTY: Timeline = { items: [], loaded: false, hasOlder: false, loadingOlde
 
 export const timelines = signal<Readonly<Record<Id, Timeline>>>({});
 export const activeChannelId = signal<Id | null>(null);
-/** Channels with messages we have not seen. */
-export const unread = signal<ReadonlySet<Id>>(new Set());
+/** Unread messages by others in a channel, and how many of them name us (`@username`). */
+export interface UnreadCount {
+	count: number;
+	mentions: number;
+}
+/** Channels with messages we have not seen (a followed thread's reply counts no message). */
+export const unread = signal<ReadonlyMap<Id, UnreadCount>>(new Map());
 /** channel id → user id → when to forget them (epoch ms). */
 export const typists = signal<Readonly<Record<Id, Readonly<Record<Id, number>>>>>({});
 
@@ -94,32 +100,53 @@ function merge(items: TimelineItem[], message: Message): TimelineItem[] {
 }
 
 // --- seen and unread --------------------------------------------------------------------------
+//
+// The server keeps our read marker per channel (`PUT .../read`) and counts what is unread
+// after it (`GET .../unread`); `channel:read` tells every tab of ours when one of them read,
+// so they all clear the channel. Between those, a message arriving unseen counts up here.
 
-function seenKey(): string {
-	return `roomler.seen.${currentUser.value?.id ?? ''}`;
-}
+/** The marker we last asked the server for, per channel (to ask once per message). */
+const markedRead = new Map<Id, Id>();
 
-function seenMap(): Record<Id, Id> {
-	try {
-		return JSON.parse(localStorage.getItem(seenKey()) ?? '{}') as Record<Id, Id>;
-	} catch {
-		return {};
-	}
+function isMention(content: string): boolean {
+	const username = currentUser.value?.username;
+	if (!username) return false;
+	const name = username.replace(/[.\-]/g, '\\$&');
+	return new RegExp(`(?<![A-Za-z0-9_.@-])@${name}(?![A-Za-z0-9_-])(?!\\.[A-Za-z0-9_-])`, 'i').test(content);
 }
 
 function markSeen(cid: Id, messageId: Id): void {
-	const seen = seenMap();
-	if (seen[cid] === messageId) return;
-	seen[cid] = messageId;
-	localStorage.setItem(seenKey(), JSON.stringify(seen));
+	const open = tenant.value;
+	if (open === null || messageId.startsWith('local:') || markedRead.get(cid) === messageId) return;
+	markedRead.set(cid, messageId);
+	api
+		.markRead(open.id, cid, messageId)
+		.then(applyRead)
+		.catch(() => markedRead.delete(cid));
 }
 
-function setUnread(cid: Id, value: boolean): void {
-	if (unread.value.has(cid) === value) return;
-	const next = new Set(unread.value);
-	if (value) next.add(cid);
+function setUnread(cid: Id, value: boolean, counts: UnreadCount = { count: 0, mentions: 0 }): void {
+	const current = unread.value.get(cid);
+	if (!value && current === undefined) return;
+	if (value && current?.count === counts.count && current.mentions === counts.mentions) return;
+	const next = new Map(unread.value);
+	if (value) next.set(cid, counts);
 	else next.delete(cid);
 	unread.value = next;
+}
+
+/** Whether `cid` is on screen, so what arrives in it is read. */
+function looking(cid: Id): boolean {
+	return activeChannelId.value === cid && document.visibilityState === 'visible';
+}
+
+/** The server's word on a channel's read state (an answer or `channel:read`). */
+function applyRead(state: ChannelRead): void {
+	const open = tenant.value;
+	if (open === null || (state.tenant_id !== undefined && state.tenant_id !== open.id)) return;
+	if (state.message_id !== null) markedRead.set(state.channel_id, state.message_id);
+	if (state.unread_count === 0 || looking(state.channel_id)) setUnread(state.channel_id, false);
+	else setUnread(state.channel_id, true, { count: state.unread_count, mentions: state.mention_count });
 }
 
 function newestStored(cid: Id): Message | undefined {
@@ -131,24 +158,17 @@ function noteNewest(cid: Id): void {
 	if (newest !== undefined) markSeen(cid, newest.id);
 }
 
-/** Mark channels whose newest message (by someone else) we have not seen. */
+/** Take every channel's unread and mention counts from the server. */
 export async function findUnread(): Promise<void> {
 	const open = tenant.value;
 	if (open === null) return;
-	const seen = seenMap();
-	const me = currentUser.value?.id;
-	const candidates = channels.value.filter(
-		(c) => c.is_member && c.channel_type !== 'category' && c.id !== activeChannelId.value,
-	);
-	await Promise.all(
-		candidates.map(async (channel) => {
-			const page = await api.listMessages(open.id, channel.id, 1);
-			const newest = page.items[0];
-			if (newest !== undefined && newest.author_id !== me && seen[channel.id] !== newest.id) {
-				setUnread(channel.id, true);
-			}
-		}),
-	);
+	const states = await api.listUnread(open.id);
+	if (tenant.value?.id !== open.id) return;
+	batch(() => {
+		const listed = new Set(states.map((state) => state.channel_id));
+		for (const cid of unread.value.keys()) if (!listed.has(cid)) setUnread(cid, false);
+		for (const state of states) applyRead(state);
+	});
 }
 
 // --- timelines ------------------------------------------------------------------------------
@@ -444,7 +464,7 @@ export function patchMessage(cid: Id, mid: Id, patch: MessagePatch): void {
 
 /** A reply in a thread we follow arrived while we were not looking at the channel. */
 export function noteFollowedReply(cid: Id): void {
-	if (activeChannelId.value !== cid || document.visibilityState !== 'visible') setUnread(cid, true);
+	if (!looking(cid)) setUnread(cid, true, unread.value.get(cid));
 }
 export const messagePatchListeners = new Set<(mid: Id, patch: MessagePatch) => void>();
 
@@ -516,9 +536,14 @@ function received(message: Message): void {
 		if (message.thread_id !== null) return;
 		if (timelines.value[cid]?.loaded) setTimeline(cid, (t) => ({ ...t, items: merge(t.items, message) }));
 		else arrivedWhileLoading.get(cid)?.push(message);
-		const visible = activeChannelId.value === cid && document.visibilityState === 'visible';
-		if (visible || message.author_id === currentUser.value?.id) markSeen(cid, message.id);
-		else setUnread(cid, true);
+		if (looking(cid)) markSeen(cid, message.id);
+		else if (message.author_id !== currentUser.value?.id) {
+			const counts = unread.value.get(cid) ?? { count: 0, mentions: 0 };
+			setUnread(cid, true, {
+				count: counts.count + 1,
+				mentions: counts.mentions + (isMention(message.content) ? 1 : 0),
+			});
+		}
 	});
 	if (!channels.value.some((c) => c.id === cid) && !foreignChannels.has(cid)) {
 		// Someone added us to a channel here, or it is another workspace's: look once.
@@ -565,6 +590,8 @@ realtime.on<MessagePinned>('message:pinned', ({ message }) => applyPinned(messag
 realtime.on<MessageThread>('message:thread', ({ channel_id, message_id, reply_count, last_reply_at }) =>
 	patchMessage(channel_id, message_id, { reply_count, last_reply_at }),
 );
+
+realtime.on<ChannelRead>('channel:read', applyRead);
 
 realtime.on<TypingEvent>('typing:start', ({ channel_id, user_id }) => {
 	if (user_id !== currentUser.value?.id) setTypist(channel_id, user_id, Date.now() + TYPING_FORGET_MS);

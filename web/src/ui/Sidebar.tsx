@@ -4,7 +4,7 @@ import { useState } from 'preact/hooks';
 import * as api from '../lib/api';
 import { currentPath, navigate, paths } from '../lib/router';
 import type { Channel, ChannelType, Id } from '../lib/types';
-import { activeChannelId, describe, unread } from '../state/chat';
+import { activeChannelId, describe, type UnreadCount, unread } from '../state/chat';
 import { currentUser } from '../lib/session';
 import { addChannel, channelLabel, channels, members, refreshChannels, tenant } from '../state/workspace';
 import { Dialog, ErrorText, Link } from './common';
@@ -88,15 +88,15 @@ export function Sidebar() {
 								href={paths.channel(open.id, channel.id)}
 								class={`channel-link${unread.value.has(channel.id) ? ' unread' : ''}${channel.is_member ? '' : ' preview'}`}
 								aria-current={channel.id === active ? 'page' : undefined}
+								data-unread={unread.value.get(channel.id)?.count ?? 0}
+								data-mentions={unread.value.get(channel.id)?.mentions ?? 0}
 								onClick={() => (navOpen.value = false)}
 							>
 								<span class="hash" aria-hidden="true">
 									{channel.is_private ? '🔒' : '#'}
 								</span>
 								<span class="channel-name">{channel.name}</span>
-								{unread.value.has(channel.id) && (
-									<span class="unread-dot" role="img" aria-label="unread messages" />
-								)}
+								<UnreadBadge counts={unread.value.get(channel.id)} />
 							</Link>
 						</li>
 					),
@@ -115,13 +115,15 @@ export function Sidebar() {
 							href={paths.channel(open.id, channel.id)}
 							class={`channel-link${unread.value.has(channel.id) ? ' unread' : ''}`}
 							aria-current={channel.id === active ? 'page' : undefined}
+							data-unread={unread.value.get(channel.id)?.count ?? 0}
+							data-mentions={unread.value.get(channel.id)?.mentions ?? 0}
 							onClick={() => (navOpen.value = false)}
 						>
 							<span class="hash" aria-hidden="true">
 								@
 							</span>
 							<span class="channel-name">{channelLabel(channel)}</span>
-							{unread.value.has(channel.id) && <span class="unread-dot" role="img" aria-label="unread messages" />}
+							<UnreadBadge counts={unread.value.get(channel.id)} />
 						</Link>
 					</li>
 				))}
@@ -132,6 +134,26 @@ export function Sidebar() {
 			{creating && <CreateChannelDialog parent={creating.parent} onClose={() => setCreating(null)} />}
 			{startingDirect && <DirectDialog onClose={() => setStartingDirect(false)} />}
 		</nav>
+	);
+}
+
+/** A channel's unread messages and mentions of us, or a dot when only a followed thread moved. */
+function UnreadBadge({ counts }: { counts: UnreadCount | undefined }) {
+	if (counts === undefined) return null;
+	if (counts.count === 0) return <span class="unread-dot" role="img" aria-label="unread messages" />;
+	const messages = `unread messages: ${counts.count}`;
+	const mentions = `mentions of you: ${counts.mentions}`;
+	return (
+		<>
+			{counts.mentions > 0 && (
+				<span class="mention-count" role="img" aria-label={mentions} title={mentions}>
+					@{counts.mentions}
+				</span>
+			)}
+			<span class="unread-count" role="img" aria-label={messages} title={messages}>
+				{counts.count > 99 ? '99+' : counts.count}
+			</span>
+		</>
 	);
 }
 
