@@ -232,7 +232,12 @@ def build_server(settings: Settings) -> Server:
             presence=PresenceService(dispatcher, peers_of, keep_presence),
         )
     media, forwarding = _build_conferences(settings, realtime, node)
-    signaling = MediaSignaling(media, settings.turn, forwarder=forwarding)
+    signaling = MediaSignaling(
+        media,
+        settings.turn,
+        forwarder=forwarding,
+        video_last_n=settings.conference.video_last_n,
+    )
     signaling.register(realtime)
     InCall(media, realtime).register(realtime, signaling)
     context = ServerContext(

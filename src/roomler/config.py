@@ -152,6 +152,9 @@ class ConferenceSettings(BaseModel):
     # How often each participant's network quality is read and told (`media:score`,
     # conference/quality.py says why 2 s).
     score_interval_secs: float = Field(default=2.0, gt=0)
+    # Last N: how many cameras the web client receives at once (those of the most recent
+    # speakers), besides pinned tiles and screen shares; told in media:transport_created.
+    video_last_n: int = Field(default=9, ge=0)
 
 
 class TypingSettings(BaseModel):

@@ -11,6 +11,7 @@ import asyncio
 from tests.conference.conftest import (
     MediaClient,
     Team,
+    chrome_rtp_capabilities,
     chrome_rtp_parameters,
     join_all,
     media_client,
@@ -37,8 +38,9 @@ async def test_join_answers_capabilities_then_transports(team: Team, server: Liv
     assert transports["type"] == "media:transport_created"
     assert transports["request_id"] == request_id
     data = transports["data"]
-    assert set(data) == {"send_transport", "recv_transport", "ice_servers"}
+    assert set(data) == {"send_transport", "recv_transport", "ice_servers", "video_last_n"}
     assert data["ice_servers"] == []
+    assert data["video_last_n"] == 9  # ROOMLER__CONFERENCE__VIDEO_LAST_N's default
     send, recv = data["send_transport"], data["recv_transport"]
     assert send["id"] != recv["id"]
     for transport in (send, recv):
@@ -203,7 +205,9 @@ async def test_consume_answers_the_consumer_with_real_parameters(
         "type",
         "rtp_parameters",
         "producer_paused",
+        "paused",
     }
+    assert consumer["paused"] is False
     assert consumer["type"] == audio_consumer["type"] == "simple"
     assert (consumer["producer_id"], consumer["kind"], consumer["producer_paused"]) == (
         video,
@@ -572,4 +576,32 @@ async def test_participants_without_media_are_announced_and_listed(
     fourth = await bob.join()
     assert [p["user_id"] for p in fourth.participants] == [team.alice.id, team.owner.id]
     for client in (alice, bob, bob_idle, owner, owner_in):
+        await client.close()
+
+
+async def test_a_consumer_created_paused_stays_paused_until_resumed(
+    team: Team, server: LiveServer
+) -> None:
+    """Last N (issue 17): the web client creates video consumers paused and resumes only
+    those it shows; a paused consumer's SFU side is paused from the start."""
+    conference_id = await team.api.started(team.alice)
+    alice = await media_client(server, team.alice, conference_id)
+    bob = await media_client(server, team.bob, conference_id)
+    await join_all(alice, bob)
+    video = await alice.produce("video")
+    await bob.drain()
+    consumer = await bob.request(
+        "media:consume",
+        "media:consumer_created",
+        producer_id=video,
+        rtp_capabilities=chrome_rtp_capabilities(),
+        paused=True,
+    )
+    assert consumer["paused"] is True
+    router = await room_router(server, conference_id)
+    server_consumer = router._producers[video]._consumers[consumer["id"]]
+    assert server_consumer.paused is True
+    await bob.request("media:consumer_resume", "media:consumer_resumed", consumer_id=consumer["id"])
+    assert server_consumer.paused is False
+    for client in (alice, bob):
         await client.close()

@@ -53,6 +53,15 @@ STOP_TIMEOUT = 15.0
 
 NewUserFn = Callable[[str, str], Awaitable["BrowserUser"]]
 
+# The web client's debug mode (what `?debug` in the address turns on for the tab): the
+# call is reachable as `window.roomlerCall`, which a production page does not expose.
+DEBUG_MODE = "try { sessionStorage.setItem('roomler.debug', '1'); } catch {}"
+
+
+async def enable_debug(context: BrowserContext) -> None:
+    """Debug mode on every page the context loads from now on (reload a page already open)."""
+    await context.add_init_script(DEBUG_MODE)
+
 
 def free_port() -> int:
     with socket.socket() as sock:

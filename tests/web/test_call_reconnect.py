@@ -17,7 +17,12 @@ from playwright.async_api import BrowserContext, Locator, Page, expect
 
 from tests.sfu.browser.harness import poll
 from tests.web.conftest import NewUser, StartServer
-from tests.web.harness import BrowserUser, ServerProcess, alice_and_bob_in_general
+from tests.web.harness import (
+    BrowserUser,
+    ServerProcess,
+    alice_and_bob_in_general,
+    enable_debug,
+)
 from tests.web.test_call import assert_video_plays, participants, remote_tile
 from tests.web.test_reconnect import OUTAGE_ERRORS
 
@@ -79,6 +84,7 @@ KEEP_PEER_CONNECTIONS = """
 
 
 async def instrument(context: BrowserContext) -> None:
+    await enable_debug(context)  # window.roomlerCall
     await context.add_init_script(KEEP_SOCKETS)
     await context.add_init_script(KEEP_PEER_CONNECTIONS)
 

@@ -86,6 +86,9 @@ class Consume(RequestData):
     conference_id: Id
     producer_id: ObjectId
     rtp_capabilities: SfuObject
+    # Created paused (mediasoup's advice for video): nothing is sent until
+    # `media:consumer_resume`, which the client sends only for a video it shows (last N).
+    paused: bool = False
 
 
 class ProducerAction(RequestData):

@@ -107,9 +107,11 @@ class MediaSignaling:
         turn: TurnSettings,
         *,
         forwarder: RequestForwarder | None = None,
+        video_last_n: int = 9,
     ) -> None:
         self.media = media
         self.turn = turn
+        self.video_last_n = video_last_n
         self.forwarder = forwarder
 
     def register(self, realtime: Realtime) -> None:
@@ -164,6 +166,7 @@ class MediaSignaling:
                 "send_transport": transport_out(participant.send_transport),
                 "recv_transport": transport_out(participant.recv_transport),
                 "ice_servers": servers,
+                "video_last_n": self.video_last_n,
             },
         )
         for owner, producer in room.producers(exclude_connection=request.connection_id):
@@ -229,7 +232,9 @@ class MediaSignaling:
                 "the rtp_capabilities support none of its codecs"
             )
         await self.media.make_consumable(room, producer, participant)  # piped if elsewhere
-        consumer = await participant.recv_transport.consume(producer.id, message.rtp_capabilities)
+        consumer = await participant.recv_transport.consume(
+            producer.id, message.rtp_capabilities, paused=message.paused
+        )
         room.pipes.consumer_added(consumer, producer.id, participant.router)
         participant.add_consumer(consumer)
         request.reply(
@@ -241,10 +246,12 @@ class MediaSignaling:
                 "type": consumer.type,
                 "rtp_parameters": consumer.rtp_parameters,
                 "producer_paused": consumer.producer_paused,
+                "paused": consumer.paused,
             },
         )
         self._report_consumer_changes(consumer, request.connection_id)
-        await request_key_frame(consumer)
+        if not message.paused:
+            await request_key_frame(consumer)
 
     def _report_consumer_changes(self, consumer: Consumer, connection_id: str) -> None:
         """The SFU's layer and score events of ``consumer``, to the connection consuming."""

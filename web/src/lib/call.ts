@@ -28,9 +28,10 @@
 // connect again in time, we leave and join again on the same socket. When the server
 // hosting the call shuts down (`media:room_closed {reason: "server_shutdown"}`) or dies
 // (`"node_lost"`, several nodes), we join again the same way: the call goes on elsewhere.
-import { computed, signal } from '@preact/signals';
+import { computed, effect, signal } from '@preact/signals';
 import { Device, type types } from 'mediasoup-client';
 import * as api from './api';
+import { exposeForDebug } from './debug';
 import { realtime, type ServerFrame } from './realtime';
 import { currentAccessToken, currentUser } from './session';
 import {
@@ -48,6 +49,9 @@ export type CallPhase = 'joining' | 'joined' | 'ended' | 'failed';
 const ICE_DISCONNECTED_GRACE_MS = 2_000;
 // After an ICE restart, how long to wait for `connected` before rejoining instead.
 const ICE_RESTART_TIMEOUT_MS = 10_000;
+// Videos received at once besides pinned tiles and screen shares (last N), when the server
+// does not say (`video_last_n` in media:transport_created, ROOMLER__CONFERENCE__VIDEO_LAST_N).
+export const DEFAULT_LAST_N = 9;
 // Rejoin attempts after a reconnect, and the pause between them (the server may be starting).
 const REJOIN_ATTEMPTS = 5;
 const REJOIN_PAUSE_MS = 1_000;
@@ -169,6 +173,12 @@ export class CallSession {
 	readonly scores = signal<ReadonlyMap<string, NetworkScore>>(new Map());
 	/** Who last muted us (`media:muted`), until we unmute. */
 	readonly mutedBy = signal<Id | null>(null);
+	/** Users by how recently they were heard, the latest first. */
+	readonly recentSpeakers = signal<readonly Id[]>([]);
+	/** How many cameras we receive at once (last N), besides pinned tiles and screens. */
+	readonly lastN = signal(DEFAULT_LAST_N);
+	/** Tiles this user pinned (keys: a remote video's producer id, or `peer-<user>`). */
+	readonly pinned = signal<ReadonlySet<string>>(new Set());
 	/** ICE restarts done on this page (shown to tests through `window.roomlerCall`). */
 	readonly iceRestarts = signal(0);
 	readonly remotes = signal<ReadonlyMap<string, RemoteMedia>>(new Map());
@@ -186,6 +196,27 @@ export class CallSession {
 	readonly devices = signal<DeviceChoice>({ audioInputs: [], videoInputs: [] });
 	readonly micDeviceId = signal<string | null>(null);
 	readonly cameraDeviceId = signal<string | null>(null);
+	/**
+	 * The remote videos we want the SFU to send (last N): every shared screen, every pinned
+	 * video, and the cameras of the N people heard most recently (before anyone has spoken,
+	 * the first N to arrive). The others' consumers stay paused; so do those whose tile is
+	 * not on screen (another page, scrolled away, the tab hidden).
+	 */
+	readonly videoWanted = computed(() => {
+		const wanted = new Set<string>();
+		const pinned = this.pinned.value;
+		const cameras: RemoteMedia[] = [];
+		for (const remote of this.remotes.value.values()) {
+			if (remote.kind !== 'video') continue;
+			if (remote.source === 'screen' || pinned.has(remote.producerId)) wanted.add(remote.producerId);
+			else cameras.push(remote);
+		}
+		const rank = new Map(this.recentSpeakers.value.map((user, index) => [user, index]));
+		const last = (user: Id) => rank.get(user) ?? Number.MAX_SAFE_INTEGER;
+		cameras.sort((a, b) => last(a.userId) - last(b.userId)); // stable: arrival order within
+		for (const camera of cameras.slice(0, Math.max(0, this.lastN.value))) wanted.add(camera.producerId);
+		return wanted;
+	});
 	/** Users whose microphone is paused (muted), as their producers tell. */
 	readonly mutedUsers = computed(() => {
 		const muted = new Set<Id>();
@@ -213,6 +244,11 @@ export class CallSession {
 	private joinedAs: string | null = null;
 	private rejoining: Promise<void> | null = null;
 	private iceTimers = new Map<string, number>();
+	private unexpose: () => void = () => undefined;
+	/** Send transports a screen producer is being made on. */
+	private screenProducing = new WeakSet<types.Transport>();
+	/** Pauses and resumes consumers as the wanted videos change. */
+	private stopWanting: () => void = () => undefined;
 
 	constructor(
 		readonly tenantId: Id,
@@ -222,8 +258,12 @@ export class CallSession {
 	// --- joining ------------------------------------------------------------------------------
 
 	async join(): Promise<void> {
-		(window as unknown as { roomlerCall?: CallSession }).roomlerCall = this;
+		this.unexpose = exposeForDebug('roomlerCall', this); // the browser tests' handle
 		this.listen();
+		this.stopWanting = effect(() => {
+			const wanted = this.videoWanted.value;
+			for (const producerId of this.consumers.keys()) void this.applyView(producerId, wanted);
+		});
 		window.addEventListener('pagehide', this.onPageHide);
 		try {
 			await api.joinConference(this.tenantId, this.conferenceId);
@@ -275,10 +315,14 @@ export class CallSession {
 			if (data.conference_id === this.conferenceId) this.dropPeer(data.user_id, data.connection_id);
 		});
 		on<{ conference_id: Id; user_id: Id }>('media:active_speaker', (data) => {
-			if (data.conference_id === this.conferenceId) this.activeSpeaker.value = data.user_id;
+			if (data.conference_id !== this.conferenceId) return;
+			this.activeSpeaker.value = data.user_id;
+			this.heard([data.user_id]);
 		});
 		on<{ conference_id: Id; levels: { user_id: Id }[] }>('media:audio_levels', (data) => {
-			if (data.conference_id === this.conferenceId) this.speaking.value = new Set(data.levels.map((l) => l.user_id));
+			if (data.conference_id !== this.conferenceId) return;
+			this.speaking.value = new Set(data.levels.map((l) => l.user_id));
+			this.heard(data.levels.map((l) => l.user_id)); // loudest first
 		});
 		on<{ producer_id: string }>('media:producer_closed', ({ producer_id }) => this.dropRemote(producer_id));
 		on<{ producer_id: string }>('media:producer_paused', ({ producer_id }) => this.setPaused(producer_id, true));
@@ -349,7 +393,9 @@ export class CallSession {
 			send_transport: TransportInfo;
 			recv_transport: TransportInfo;
 			ice_servers?: RTCIceServer[];
+			video_last_n?: number;
 		}>(frames, 'media:transport_created');
+		if (typeof created.video_last_n === 'number') this.lastN.value = created.video_last_n;
 		if (this.device === null) {
 			const device = await Device.factory();
 			await device.load({ routerRtpCapabilities: capabilities.rtp_capabilities });
@@ -451,18 +497,33 @@ export class CallSession {
 			});
 			if (!this.cameraOn.value) await this.pauseProducer(this.producers.video);
 		}
-		if (this.screen.value !== null) {
-			this.producers.screen = await this.produceScreen(transport, this.screen.value);
-		}
+		await this.produceScreen(transport);
 	}
 
-	private produceScreen(transport: types.Transport, track: MediaStreamTrack): Promise<types.Producer> {
-		return transport.produce({
-			track,
-			stopTracks: false,
-			encodings: SCREEN_ENCODINGS.map((e) => ({ ...e })),
-			appData: { source: 'screen' },
-		});
+	/**
+	 * Produce the shared screen on `transport`, once: a share started while joining would
+	 * otherwise be produced both by the join and by the share button.
+	 */
+	private async produceScreen(transport: types.Transport): Promise<void> {
+		const track = this.screen.value;
+		if (track === null || this.producers.screen !== undefined || this.screenProducing.has(transport)) return;
+		this.screenProducing.add(transport);
+		try {
+			const producer = await transport.produce({
+				track,
+				stopTracks: false,
+				encodings: SCREEN_ENCODINGS.map((e) => ({ ...e })),
+				appData: { source: 'screen' },
+			});
+			if (this.screen.value === track && this.sendTransport === transport) {
+				this.producers.screen = producer;
+			} else {
+				producer.close(); // stopped (or the transport replaced) meanwhile
+				await this.signal('media:producer_close', { producer_id: producer.id }).catch(() => undefined);
+			}
+		} finally {
+			this.screenProducing.delete(transport);
+		}
 	}
 
 	private signal(type: string, data: Record<string, unknown>): Promise<ServerFrame> {
@@ -484,9 +545,11 @@ export class CallSession {
 		if (this.remotes.value.has(producerId) || this.device === null || this.recvTransport === null) return;
 		this.updateRemote({ ...announced, stream: null, paused: false });
 		try {
+			// Video starts paused at the SFU: it is resumed if its tile is shown and wanted.
 			const reply = await this.signal('media:consume', {
 				producer_id: producerId,
 				rtp_capabilities: this.device.recvRtpCapabilities,
+				paused: kind === 'video',
 			});
 			const created = reply.data as {
 				id: string;
@@ -506,21 +569,18 @@ export class CallSession {
 				consumer.close(); // it closed while we were setting it up
 				return;
 			}
+			if (kind === 'video') consumer.pause();
 			this.consumers.set(producerId, {
 				consumer,
 				type: created.type ?? 'simple',
 				layers: simulcastLayers(created.rtp_parameters),
 				preferred: null,
-				hidden: false,
+				hidden: kind === 'video',
 			});
 			const current = this.remotes.value.get(producerId)!;
 			this.updateRemote({ ...current, stream: new MediaStream([consumer.track]), paused: created.producer_paused });
-			// The transport is connected by now: a fresh keyframe lets the video start at once.
-			if (kind === 'video') {
-				void this.signal('media:consumer_resume', { consumer_id: consumer.id }).catch(() => undefined);
-				const view = this.views.get(producerId);
-				if (view !== undefined) void this.setTileView(producerId, view);
-			}
+			// Resumed (with a fresh keyframe from the SFU) if its tile is shown and wanted.
+			if (kind === 'video') void this.applyView(producerId);
 		} catch (error) {
 			// The producer went away meanwhile (or belongs to a room we are not in).
 			console.warn(`Could not receive producer ${producerId}`, error);
@@ -533,6 +593,7 @@ export class CallSession {
 	}
 
 	private dropRemote(producerId: string): void {
+		if (this.pinned.value.has(producerId)) this.togglePin(producerId);
 		this.consumers.get(producerId)?.consumer.close();
 		this.consumers.delete(producerId);
 		this.views.delete(producerId);
@@ -551,29 +612,74 @@ export class CallSession {
 	// --- what each tile receives -------------------------------------------------------------
 
 	/**
-	 * A remote video's tile was resized, shown or hidden: ask the SFU for the layer that suits
-	 * its height (simulcast only) and pause the consumer while nobody can see it.
+	 * A remote video's tile was resized, shown or hidden (or taken off the stage: another
+	 * page): ask the SFU for the layer that suits its height (simulcast only), and pause the
+	 * consumer while nobody can see it or it is not among the videos wanted (last N).
 	 */
 	async setTileView(producerId: string, view: TileView): Promise<void> {
+		if (!this.remotes.value.has(producerId)) return;
 		this.views.set(producerId, view);
+		await this.applyView(producerId);
+	}
+
+	private async applyView(producerId: string, wanted = this.videoWanted.peek()): Promise<void> {
 		const state = this.consumers.get(producerId);
-		if (state === undefined || this.left) return;
+		if (state === undefined || this.left || state.consumer.kind !== 'video') return;
 		const consumerId = state.consumer.id;
-		if (!view.visible !== state.hidden) {
-			state.hidden = !view.visible;
+		const view = this.views.get(producerId);
+		const show = view !== undefined && view.visible && wanted.has(producerId);
+		if (show === state.hidden) {
+			state.hidden = !show;
 			if (state.hidden) state.consumer.pause();
 			else state.consumer.resume();
 			await this.signal(state.hidden ? 'media:consumer_pause' : 'media:consumer_resume', {
 				consumer_id: consumerId,
 			}).catch(() => undefined);
 		}
-		if ((state.type !== 'simulcast' && state.type !== 'svc') || state.hidden || view.height <= 0) return;
+		if (view === undefined || (state.type !== 'simulcast' && state.type !== 'svc') || state.hidden || view.height <= 0) return;
 		const layer = layerForHeight(view.height, window.devicePixelRatio || 1, state.layers);
 		if (layer === state.preferred) return;
 		state.preferred = layer;
 		await this.signal('media:set_preferred_layers', { consumer_id: consumerId, spatial_layer: layer }).catch(
 			() => undefined,
 		);
+	}
+
+	/** Pin a tile (by its key), or unpin it. */
+	togglePin(key: string): void {
+		const next = new Set(this.pinned.value);
+		if (!next.delete(key)) next.add(key);
+		this.pinned.value = next;
+	}
+
+	/** Where a user stands among the recent speakers (0: the latest); never heard: last. */
+	speakerRank(userId: Id): number {
+		const index = this.recentSpeakers.value.indexOf(userId);
+		return index < 0 ? Number.MAX_SAFE_INTEGER : index;
+	}
+
+	/** `users` were just heard (loudest first): they move to the front of the recent speakers. */
+	private heard(users: Id[]): void {
+		const current = this.recentSpeakers.value;
+		if (users.length === 0 || users.every((user, index) => current[index] === user)) return;
+		this.recentSpeakers.value = [...users, ...current.filter((user) => !users.includes(user))];
+	}
+
+	/**
+	 * RTP packets received so far per remote video producer (its inbound-rtp stats): what the
+	 * SFU really sends; a paused consumer's count stands still. For the browser tests.
+	 */
+	async videoPacketsReceived(): Promise<Record<string, number>> {
+		const counts: Record<string, number> = {};
+		for (const [producerId, state] of this.consumers) {
+			if (state.consumer.kind !== 'video') continue;
+			let packets = 0;
+			for (const stat of (await state.consumer.getStats()).values()) {
+				if (stat.type === 'inbound-rtp') packets += (stat as { packetsReceived?: number }).packetsReceived ?? 0;
+			}
+			counts[producerId] = packets;
+		}
+		return counts;
 	}
 
 	private updateReceived(consumerId: string, change: Partial<Received>): void {
@@ -729,9 +835,7 @@ export class CallSession {
 		track.contentHint = 'detail'; // keep the resolution, drop frames when short
 		track.addEventListener('ended', () => void this.stopScreenShare());
 		this.screen.value = track;
-		if (this.sendTransport !== null) {
-			this.producers.screen = await this.produceScreen(this.sendTransport, track);
-		}
+		if (this.sendTransport !== null) await this.produceScreen(this.sendTransport);
 	}
 
 	async stopScreenShare(): Promise<void> {
@@ -859,8 +963,8 @@ export class CallSession {
 
 	private teardown(): void {
 		this.left = true;
-		const global = window as unknown as { roomlerCall?: CallSession };
-		if (global.roomlerCall === this) delete global.roomlerCall;
+		this.unexpose();
+		this.stopWanting();
 		window.removeEventListener('pagehide', this.onPageHide);
 		for (const unsubscribe of this.unsubscribe) unsubscribe();
 		this.unsubscribe = [];

@@ -5,6 +5,7 @@
 // every receiver the one its link and its tile suit. A screen share is one encoding at full
 // resolution and a low frame rate: text needs pixels, not motion.
 import type { types } from 'mediasoup-client';
+import { debugMode } from './debug';
 
 /** Bitrate ceilings (bps) per layer, lowest first, for the capture heights below. */
 const CAMERA_720P: types.RtpEncodingParameters[] = [
@@ -53,5 +54,5 @@ export function layerForHeight(height: number, pixelRatio: number, layers: numbe
 
 /** Whether the debug overlay (received resolution and layers per tile) is on: `?debug`. */
 export function debugOverlay(): boolean {
-	return new URLSearchParams(window.location.search).has('debug');
+	return debugMode();
 }

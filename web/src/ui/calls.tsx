@@ -12,6 +12,8 @@ import { channelLabel, channels, displayName, members, tenant } from '../state/w
 import { Avatar, ErrorText, formatDay, formatTime } from './common';
 import { MembersButton } from './MemberList';
 import { CallSidePanel, InCallButtons, JoinByCode, MutedNotice, TileBadges } from './callPanels';
+import { Stage } from './stage';
+import type { Box } from '../lib/layout';
 import { DebugOverlay, useTileView } from './tileMedia';
 
 // --- starting and joining ------------------------------------------------------------------
@@ -248,7 +250,6 @@ function CallBody({ session, conference }: { session: CallSession; conference: C
 					Reconnecting to the call…
 				</p>
 			)}
-			<ActiveSpeaker session={session} />
 			<VideoGrid session={session} />
 			<MutedNotice session={session} />
 			<CallControls session={session} onLeave={back} canEnd={canEnd(conference)} />
@@ -289,6 +290,10 @@ interface TileSpec {
 	dominant?: boolean;
 	/** Heard in the last interval: outlined. */
 	speaking?: boolean;
+	/** Pinned by this user: in the large tile (or first in a grid), its video always received. */
+	pinned?: boolean;
+	/** A camera not received now (not among the last N speakers): its avatar instead. */
+	videoPaused?: boolean;
 }
 
 /**
@@ -383,30 +388,57 @@ function remoteTile(remote: RemoteMedia, muted: boolean, names: Map<Id, string>)
 	};
 }
 
-/** The dominant speaker's camera (or avatar) first and large; a screen share stays first. */
-function withSpeakerFirst(list: TileSpec[], speaker: Id | null): TileSpec[] {
-	const index = list.findIndex((t) => !t.local && !t.screen && t.userId === speaker);
-	if (index < 0) return list;
-	const dominant = list[index]!;
-	return [{ ...dominant, dominant: true }, ...list.slice(0, index), ...list.slice(index + 1)];
+/**
+ * The order tiles are laid out in: pinned ones, shared screens (others' before ours), the
+ * dominant speaker's camera (or avatar), our camera, then everyone else; with more people
+ * than get video (last N), those by how recently they spoke, so the first page shows the
+ * videos received.
+ */
+function ordered(list: TileSpec[], session: CallSession): TileSpec[] {
+	const speaker = session.activeSpeaker.value;
+	const pins = [...session.pinned.value];
+	const group = (t: TileSpec): number => {
+		if (t.pinned) return 0;
+		if (t.screen) return t.local ? 2 : 1;
+		if (!t.local && t.userId === speaker) return 3;
+		return t.local ? 4 : 5;
+	};
+	const others = list.filter((t) => group(t) === 5).length;
+	const byRecency = others > session.lastN.value;
+	const rank = (t: TileSpec): number => {
+		if (t.pinned) return pins.indexOf(t.key);
+		return byRecency && group(t) === 5 ? session.speakerRank(t.userId) : 0;
+	};
+	return list
+		.map((tile, index) => ({ tile: { ...tile, dominant: group(tile) === 3 }, index }))
+		.sort((a, b) => group(a.tile) - group(b.tile) || rank(a.tile) - rank(b.tile) || a.index - b.index)
+		.map(({ tile }) => tile);
 }
 
 function VideoGrid({ session }: { session: CallSession }) {
 	const speaking = session.speaking.value;
-	const list = withSpeakerFirst(tiles(session), session.activeSpeaker.value).map((tile) => ({
-		...tile,
-		speaking: speaking.has(tile.userId) && !tile.screen && !tile.muted,
-	}));
+	const pinned = session.pinned.value;
+	const wanted = session.videoWanted.value;
+	const list = ordered(
+		tiles(session).map((tile) => ({
+			...tile,
+			pinned: pinned.has(tile.key),
+			speaking: speaking.has(tile.userId) && !tile.screen && !tile.muted,
+			videoPaused: tile.producerId !== undefined && !tile.videoOff && !wanted.has(tile.producerId),
+		})),
+		session,
+	);
 	const audio = [...session.remotes.value.values()].filter((r) => r.kind === 'audio' && r.stream);
 	return (
-		<div class="video-grid" data-count={list.length} aria-label="Participants">
-			{list.map((tile) => (
-				<Tile key={tile.key} tile={tile} session={session} />
-			))}
+		<Stage
+			tiles={list}
+			status={<ActiveSpeaker session={session} />}
+			renderTile={(tile, box, large) => <Tile key={tile.key} tile={tile} session={session} box={box} large={large} />}
+		>
 			{audio.map((remote) => (
 				<AudioSink key={remote.producerId} remote={remote} />
 			))}
-		</div>
+		</Stage>
 	);
 }
 
@@ -415,7 +447,8 @@ function usernameOf(userId: Id): string {
 	return members.value.get(userId)?.username ?? userId;
 }
 
-function Tile({ tile, session }: { tile: TileSpec; session: CallSession }) {
+function Tile(props: { tile: TileSpec; session: CallSession; box: Box; large: boolean }) {
+	const { tile, session, box } = props;
 	const video = useRef<HTMLVideoElement>(null);
 	const figure = useRef<HTMLElement>(null);
 	useTileView(session, tile.local ? undefined : tile.producerId, figure);
@@ -427,23 +460,38 @@ function Tile({ tile, session }: { tile: TileSpec; session: CallSession }) {
 			if (tile.stream) void element.play().catch(() => undefined);
 		}
 	}, [tile.stream]);
+	const noVideo = tile.videoOff || tile.videoPaused;
 	return (
 		<figure
 			ref={figure}
-			class={`tile${tile.local ? ' local' : ''}${tile.screen ? ' screen' : ''}${tile.videoOff ? ' video-off' : ''}${tile.dominant ? ' dominant' : ''}${tile.speaking ? ' speaking' : ''}`}
+			class={`tile${tile.local ? ' local' : ''}${tile.screen ? ' screen' : ''}${tile.videoOff ? ' video-off' : ''}${tile.videoPaused ? ' video-paused' : ''}${tile.dominant ? ' dominant' : ''}${tile.speaking ? ' speaking' : ''}${props.large ? ' large' : ''}`}
+			style={{ left: `${box.x}px`, top: `${box.y}px`, width: `${box.width}px`, height: `${box.height}px` }}
 			data-speaking={tile.speaking ? 'true' : 'false'}
 			data-dominant={tile.dominant ? 'true' : 'false'}
 			data-user={usernameOf(tile.userId)}
 			data-local={tile.local ? 'true' : 'false'}
 			data-muted={tile.muted ? 'true' : 'false'}
 			data-producer={tile.producerId}
+			data-pinned={tile.pinned ? 'true' : 'false'}
 		>
 			<video ref={video} autoplay playsInline muted />
 			{!tile.local && <DebugOverlay session={session} producerId={tile.producerId} video={video} />}
-			{tile.videoOff && (
+			{noVideo && (
 				<div class="tile-avatar">
-					<Avatar name={displayName(tile.userId)} id={tile.userId} size={72} />
+					<Avatar name={tile.label.replace(/ \((you|screen)\)$/, '')} id={tile.userId} size={box.height >= 140 ? 72 : 40} />
 				</div>
+			)}
+			{!tile.local && (
+				<button
+					type="button"
+					class="tile-pin"
+					aria-pressed={tile.pinned ? 'true' : 'false'}
+					aria-label={`Pin ${tile.label}`}
+					title={tile.pinned ? 'Unpin' : 'Pin: keep this tile large and its video on'}
+					onClick={() => session.togglePin(tile.key)}
+				>
+					<PinIcon />
+				</button>
 			)}
 			<figcaption>
 				{tile.muted && (
@@ -573,6 +621,14 @@ function DevicePicker({ session, onError }: { session: CallSession; onError: (e:
 				</select>
 			</label>
 		</div>
+	);
+}
+
+function PinIcon() {
+	return (
+		<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true">
+			<path fill="currentColor" d="M16 3H8v2h1v5.6L6.5 13v2H11v6l1 1 1-1v-6h4.5v-2L15 10.6V5h1z" />
+		</svg>
 	);
 }
 

@@ -6,7 +6,10 @@ import type { RefObject } from 'preact';
 import type { CallSession } from '../lib/call';
 import { debugOverlay } from '../lib/simulcast';
 
-/** Report the tile's height and visibility to the session while `producerId` is shown in it. */
+/**
+ * Report the tile's height and visibility to the session while `producerId` is shown in it,
+ * and that it is not visible once the tile is gone (off the current page).
+ */
 export function useTileView(
 	session: CallSession,
 	producerId: string | undefined,
@@ -34,6 +37,8 @@ export function useTileView(
 			resized.disconnect();
 			shown.disconnect();
 			document.removeEventListener('visibilitychange', report);
+			// Off the stage (another page, or gone): nobody sees it.
+			void session.setTileView(producerId, { height, visible: false });
 		};
 	}, [session, producerId, tile]);
 }
