@@ -56,6 +56,8 @@ NewUserFn = Callable[[str, str], Awaitable["BrowserUser"]]
 # The web client's debug mode (what `?debug` in the address turns on for the tab): the
 # call is reachable as `window.roomlerCall`, which a production page does not expose.
 DEBUG_MODE = "try { sessionStorage.setItem('roomler.debug', '1'); } catch {}"
+# The same for a page already open (for `page.evaluate`).
+DEBUG_NOW = "() => sessionStorage.setItem('roomler.debug', '1')"
 
 
 async def enable_debug(context: BrowserContext) -> None:

@@ -13,7 +13,7 @@ import pytest
 from playwright.async_api import Locator, expect
 
 from tests.web.conftest import NewUser
-from tests.web.harness import BrowserUser, ServerProcess, alice_and_bob_in_general
+from tests.web.harness import DEBUG_NOW, BrowserUser, ServerProcess, alice_and_bob_in_general
 from tests.web.test_call import assert_video_plays, remote_tile
 from tests.web.test_contrast import assert_readable
 
@@ -94,6 +94,8 @@ async def test_participants_hands_network_and_the_organizers_mute(
 
     # Bob is no organizer: he has no moderation buttons and the server refuses him.
     await expect(person(bob, "alice").get_by_role("button")).to_have_count(0)
+    for user in (alice, bob):
+        await user.page.evaluate(DEBUG_NOW)  # window.roomlerCall
     alice_id = await alice.page.evaluate("window.roomlerCall.userId")
     refused = await bob.page.evaluate(
         "(id) => window.roomlerCall.muteParticipant(id).then(() => 'muted', (e) => e.message)",

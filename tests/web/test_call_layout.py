@@ -197,5 +197,10 @@ async def test_layouts_hold_from_1_to_25_participants(
         await expect(screen).to_have_class(LARGE)  # on every page
         names = {name for shown in pages for name in shown}
         assert names == participants(count) | {"Bob", "Bob (screen)"}, f"{where}: {pages}"
-        if count == 4:
-            await alice.screenshot("layout", f"{viewport}-spotlight")
+
+    # The README's call screenshots (ROOMLER_README_SCREENSHOTS=1): four people and a
+    # shared screen, without the debug overlay.
+    await page.evaluate(SET_PEERS, 3)
+    await page.evaluate("() => sessionStorage.removeItem('roomler.debug')")
+    await expect(page.locator(".tile-debug")).to_have_count(0)
+    await alice.screenshot("layout", f"{viewport}-spotlight", readme=f"call-{viewport}")

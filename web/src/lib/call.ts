@@ -666,13 +666,12 @@ export class CallSession {
 	}
 
 	/**
-	 * RTP packets received so far per remote video producer (its inbound-rtp stats): what the
-	 * SFU really sends; a paused consumer's count stands still. For the browser tests.
+	 * RTP packets received so far per remote producer (its consumer's inbound-rtp stats):
+	 * what the SFU really sends; a paused consumer's count stands still. For the browser tests.
 	 */
-	async videoPacketsReceived(): Promise<Record<string, number>> {
+	async packetsReceived(): Promise<Record<string, number>> {
 		const counts: Record<string, number> = {};
 		for (const [producerId, state] of this.consumers) {
-			if (state.consumer.kind !== 'video') continue;
 			let packets = 0;
 			for (const stat of (await state.consumer.getStats()).values()) {
 				if (stat.type === 'inbound-rtp') packets += (stat as { packetsReceived?: number }).packetsReceived ?? 0;

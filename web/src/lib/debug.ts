@@ -18,12 +18,16 @@ export function debugMode(): boolean {
 	}
 }
 
-/** Make `value` reachable as `window[name]` in debug mode only; returns the undo. */
+/**
+ * Make `value` reachable as `window[name]`, but only while debug mode is on (checked on
+ * each read: `?debug` added to the address later counts too); returns the undo.
+ */
 export function exposeForDebug(name: string, value: unknown): () => void {
-	if (!debugMode()) return () => undefined;
-	const global = window as unknown as Record<string, unknown>;
-	global[name] = value;
+	const getter = () => (debugMode() ? value : undefined);
+	Object.defineProperty(window, name, { get: getter, configurable: true });
 	return () => {
-		if (global[name] === value) delete global[name];
+		if (Object.getOwnPropertyDescriptor(window, name)?.get === getter) {
+			delete (window as unknown as Record<string, unknown>)[name];
+		}
 	};
 }

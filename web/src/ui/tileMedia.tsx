@@ -1,7 +1,7 @@
 // What a remote video tile tells the call about itself (its size on screen and whether it
 // can be seen, so the SFU sends a layer that suits it and nothing while it is hidden), and
 // the debug overlay (`?debug`) with the resolution received and the SFU's layers and score.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useState } from 'preact/hooks';
 import type { RefObject } from 'preact';
 import type { CallSession } from '../lib/call';
 import { debugOverlay } from '../lib/simulcast';
@@ -15,7 +15,9 @@ export function useTileView(
 	producerId: string | undefined,
 	tile: RefObject<HTMLElement | null>,
 ): void {
-	useEffect(() => {
+	// A layout effect, reporting at once: a consumer is resumed only once its tile is known
+	// to be on the stage, and that should not wait for the observers' first callbacks.
+	useLayoutEffect(() => {
 		const element = tile.current;
 		if (producerId === undefined || element === null) return;
 		let height = element.clientHeight;
@@ -32,6 +34,7 @@ export function useTileView(
 		});
 		resized.observe(element);
 		shown.observe(element);
+		report(); // on the stage, so visible until the IntersectionObserver says otherwise
 		document.addEventListener('visibilitychange', report);
 		return () => {
 			resized.disconnect();
