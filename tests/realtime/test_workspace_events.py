@@ -165,3 +165,51 @@ async def test_a_member_added_to_a_private_channel_is_shown_it(space: Workspace)
     assert await space.c1.drain() == [shown]
     for client in (space.a1, space.a2, space.b1, space.e1):
         assert await client.drain() == []
+
+
+async def test_joining_through_an_invitation_link_tells_the_members(space: Workspace) -> None:
+    link = await space.call(space.alice, "POST", "/invitation", {"max_uses": 1})
+    joined = await space.http.post(
+        f"/api/invitation/{link['code']}/accept", headers=space.bob.headers
+    )
+    assert joined.status_code == 200, joined.text
+
+    members = await space.call(space.alice, "GET", "/member")
+    member = next(m for m in members["items"] if m["user_id"] == space.bob.id)
+    added = {
+        "type": "tenant:member_added",
+        "data": {"tenant_id": space.tenant_id, "member": member},
+    }
+    for client in (space.a1, space.a2, space.c1):
+        assert await client.drain() == [added]
+    tenant = await space.call(space.bob, "GET", "")
+    assert tenant["role"] == "member"
+    assert await space.b1.drain() == [{"type": "tenant:joined", "data": {"tenant": tenant}}]
+    assert await space.e1.drain() == []
+
+
+async def test_signing_up_through_an_invitation_link_tells_the_members(space: Workspace) -> None:
+    code = (await space.call(space.alice, "POST", "/invitation", {}))["code"]
+    registered = await space.http.post(
+        "/api/auth/register",
+        json={
+            "email": "dave@example.com",
+            "username": "dave",
+            "display_name": "Dave",
+            "password": "correct horse battery",
+            "invite_code": code,
+        },
+    )
+    assert registered.status_code == 201, registered.text
+    space.http.cookies.clear()
+
+    members = await space.call(space.alice, "GET", "/member")
+    member = next(m for m in members["items"] if m["username"] == "dave")
+    added = {
+        "type": "tenant:member_added",
+        "data": {"tenant_id": space.tenant_id, "member": member},
+    }
+    for client in (space.a1, space.a2, space.c1):
+        assert await client.drain() == [added]
+    for client in (space.b1, space.e1):
+        assert await client.drain() == []
