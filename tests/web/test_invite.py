@@ -139,3 +139,22 @@ async def test_a_member_is_added_to_a_private_channel_from_the_app(
     await board_link.click()
     await expect(bob.channel_heading("board")).to_be_visible()
     await expect(bob.messages("Welcome to the board")).to_have_count(1)
+
+
+async def test_a_signed_in_user_joins_a_workspace_through_a_link(
+    server: ServerProcess, new_user: NewUser
+) -> None:
+    alice = await new_user("Alice", "alice")
+    carol = await new_user("Carol", "carol")
+    await carol.sign_up(server.base)
+    await alice.sign_up(server.base)
+    await alice.create_workspace("Acme")
+    await alice.page.get_by_role("button", name="Invite people").click()
+    dialog = alice.page.get_by_role("dialog", name="Invite people to Acme")
+    await dialog.get_by_role("button", name="Create link").click()
+    link = await dialog.get_by_label("Invitation link", exact=True).input_value()
+
+    await carol.page.goto(link)
+    await carol.page.get_by_role("button", name="Join Acme").click()
+    await expect(carol.page.get_by_role("heading", name="Explore channels")).to_be_visible()
+    await expect(alice.member("carol")).to_be_visible()
