@@ -39,30 +39,37 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import json
-import multiprocessing as mp
 import os
-import platform
 import secrets
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any
 
-from harness import cpu_model, free_port, percentile
+from harness import (
+    HOST,
+    LoadProcesses,
+    WsClient,
+    cpu_secs,
+    free_port,
+    machine_busy_secs,
+    machine_line,
+    percentile,
+    run_load_process,
+    wait_for_quiet_machine,
+    wait_http,
+)
 
-HOST = "127.0.0.1"
 JWT_SECRET = "cluster-fanout-benchmark-secret-" + "x" * 16
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 CONFIGS = ("1-local", "1", "2", "3")  # "1-local": one node without Redis
@@ -245,92 +252,26 @@ async def seed(url: str, plan: Plan) -> Population:
 # --- a lean WebSocket client (RFC 6455) -------------------------------------------------------
 
 
-def client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
-    """A masked client frame (RFC 6455 section 5.3: clients must mask)."""
-    key = os.urandom(4)
-    length = len(payload)
-    if length < 126:
-        header = struct.pack("!BB", 0x80 | opcode, 0x80 | length)
-    elif length < 65536:
-        header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, length)
-    else:
-        header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, length)
-    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-    return header + key + masked
+class CountingClient(WsClient):
+    """harness.WsClient that counts (and optionally stamps) the frames after `connected`."""
 
-
-class WsClient(asyncio.Protocol):
-    """Handshake, then counts (and optionally stamps) the text frames it reads."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
-        self.open = asyncio.get_running_loop().create_future()
-        self.handshaken = False
+    def __init__(self, path: str, port: int) -> None:
+        super().__init__(path, port, self._text)
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.frames = 0
         self.stamps: list[int] | None = None
         self.on_frame: Any = None
-        self.closed: str | None = None  # why the connection ended, if it did
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        key = base64.b64encode(os.urandom(16)).decode()
-        transport.write(
-            (
-                f"GET {self.path} HTTP/1.1\r\nHost: {HOST}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                "Sec-WebSocket-Version: 13\r\n\r\n"
-            ).encode()
-        )
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        if not self.handshaken:
-            end = self.buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            status = bytes(self.buffer[:end]).split(b"\r\n", 1)[0]
-            del self.buffer[: end + 4]
-            if b" 101 " not in status + b" ":
-                self.open.set_exception(RuntimeError(f"upgrade refused: {status!r}"))
-                return
-            self.handshaken = True
-        self._frames()
-
-    def _frames(self) -> None:
-        buffer = self.buffer
-        now = time.monotonic_ns()
-        offset = 0
-        while len(buffer) - offset >= 2:
-            b1, b2 = buffer[offset], buffer[offset + 1]
-            length, start = b2 & 0x7F, offset + 2
-            if length == 126:
-                if len(buffer) - offset < 4:
-                    break
-                length, start = struct.unpack_from("!H", buffer, offset + 2)[0], offset + 4
-            elif length == 127:
-                if len(buffer) - offset < 10:
-                    break
-                length, start = struct.unpack_from("!Q", buffer, offset + 2)[0], offset + 10
-            if len(buffer) - start < length:
-                break
-            opcode = b1 & 0x0F
-            if opcode == 0x1:
-                self._text(bytes(buffer[start : start + length]), now)
-            elif opcode == 0x9 and self.transport is not None:  # ping -> pong
-                self.transport.write(client_frame(bytes(buffer[start : start + length]), 0xA))
-            elif opcode == 0x8:  # close (RFC 6455 section 5.5.1): the code, then a reason
-                body = bytes(buffer[start : start + length])
-                code = struct.unpack("!H", body[:2])[0] if len(body) >= 2 else 1005
-                self.closed = f"close {code} {body[2:].decode(errors='replace')}".strip()
-            offset = start + length
-        del buffer[:offset]
+    @property
+    def closed(self) -> str | None:
+        """Why the connection ended, if it did."""
+        if self.close_code is not None and self.close_code >= 0:
+            return f"close {self.close_code} {self.close_reason}".strip()
+        return self.failure or None
 
     def _text(self, payload: bytes, now: int) -> None:
-        if not self.open.done():
-            self.open.set_result(None)  # the `connected` frame
+        if not self.ready.done():
+            self.ready.set_result(None)  # the `connected` frame
             return
         self.frames += 1
         if self.stamps is not None:
@@ -338,21 +279,17 @@ class WsClient(asyncio.Protocol):
         if self.on_frame is not None:
             self.on_frame()
 
-    def send_json(self, message: dict[str, Any]) -> None:
-        assert self.transport is not None
-        self.transport.write(client_frame(json.dumps(message).encode()))
-
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = self.closed or f"connection lost ({exc})"
-        if not self.open.done():
-            self.open.set_exception(RuntimeError(f"connection lost: {exc}"))
+        super().connection_lost(exc)
+        if not self.ready.done():
+            self.ready.set_exception(RuntimeError(f"connection lost: {self.failure or exc}"))
 
 
-async def connect(port: int, token: str) -> WsClient:
+async def connect(port: int, token: str) -> CountingClient:
     loop = asyncio.get_running_loop()
-    client = WsClient(f"/ws?token={token}")
+    client = CountingClient(f"/ws?token={token}", port)
     await loop.create_connection(lambda: client, HOST, port)
-    await asyncio.wait_for(client.open, 30)
+    await asyncio.wait_for(client.ready, 30)
     return client
 
 
@@ -362,7 +299,7 @@ async def connect(port: int, token: str) -> WsClient:
 @dataclass
 class Channel:
     channel_id: str
-    clients: list[WsClient]  # member 0 sends
+    clients: list[CountingClient]  # member 0 sends
 
     def start_frame(self) -> dict[str, Any]:
         return {"type": "typing:start", "data": {"channel_id": self.channel_id}}
@@ -376,7 +313,7 @@ class Load:
     async def connect(self) -> None:
         limit = asyncio.Semaphore(CONNECTS_IN_FLIGHT)
 
-        async def one(port: int, token: str) -> WsClient:
+        async def one(port: int, token: str) -> CountingClient:
             async with limit:
                 return await connect(port, token)
 
@@ -472,62 +409,29 @@ class Load:
 def load_main(pipe: Pipe, spec: list[tuple[str, list[tuple[int, str]]]]) -> None:
     """A load process: connect, then run the phases the parent asks for."""
 
-    async def run() -> None:
+    async def loaded() -> Callable[[str, Any], Awaitable[Any]]:
         load = Load(spec)
-        loop = asyncio.get_running_loop()
-        try:
-            await load.connect()
-            pipe.send("connected")
-            while True:
-                command = await loop.run_in_executor(None, pipe.recv)
-                if command[0] == "latency":
-                    pipe.send(await load.latency(command[1], command[2]))
-                elif command[0] == "throughput":
-                    pipe.send(await load.throughput(command[1], command[2]))
-                else:
-                    return
-        except Exception as exc:  # report, do not hang the parent
-            pipe.send(f"error: {exc!r}")
-        finally:
-            load.close()
 
-    asyncio.run(run())
+        async def handle(command: str, payload: Any) -> Any:
+            if command == "connect":
+                await load.connect()
+                return "connected"
+            if command == "latency":
+                return await load.latency(*payload)
+            if command == "throughput":
+                return await load.throughput(*payload)
+            load.close()
+            return "closed"
+
+        return handle
+
+    run_load_process(pipe, loaded)
 
 
 # --- processes we start -------------------------------------------------------------------------
 
 
-def machine_busy(secs: float = 1.0) -> float:
-    """The fraction of all CPUs busy over `secs` (from /proc/stat)."""
-
-    def sample() -> tuple[int, int]:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        idle = values[3] + values[4]  # idle + iowait
-        return sum(values), idle
-
-    total0, idle0 = sample()
-    time.sleep(secs)
-    total1, idle1 = sample()
-    return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
-
-
-def wait_for_quiet_machine(max_secs: float) -> float:
-    """Wait (bounded) until other work leaves the CPUs mostly idle; returns the last reading."""
-    deadline = time.monotonic() + max_secs
-    busy = machine_busy()
-    while busy > QUIET_BUSY and time.monotonic() < deadline:
-        busy = machine_busy()
-    return busy
-
-
-def machine_cpu_seconds() -> tuple[float, int]:
-    """Busy CPU seconds of the whole machine so far, and the number of CPUs."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    busy = sum(values) - values[3] - values[4]
-    return busy / os.sysconf("SC_CLK_TCK"), os.cpu_count() or 1
-
-
-def postgres_cpu_seconds() -> float:
+def postgres_cpu_secs() -> float:
     """CPU seconds of every PostgreSQL process on this machine (0 if it is elsewhere)."""
     total = 0.0
     for entry in Path("/proc").iterdir():
@@ -535,13 +439,8 @@ def postgres_cpu_seconds() -> float:
             continue
         with contextlib.suppress(OSError):
             if (entry / "comm").read_text().startswith("postgres"):
-                total += cpu_seconds(int(entry.name))
+                total += cpu_secs(int(entry.name))
     return total
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class RedisServer:
@@ -577,29 +476,13 @@ def wait_port(port: int, process: subprocess.Popen[bytes], secs: float = START_S
         time.sleep(0.05)
 
 
-def wait_health(port: int, process: subprocess.Popen[bytes]) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + START_SECS
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"a node exited with {process.returncode}")
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(f"http://{HOST}:{port}/health", timeout=2) as reply:
-                if reply.status == 200:
-                    return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the node on port {port} did not start")
-        time.sleep(0.1)
-
-
 @dataclass
 class Nodes:
     ports: list[int]
     processes: list[subprocess.Popen[bytes]]
 
-    def cpu_seconds(self) -> float:
-        return sum(cpu_seconds(p.pid) for p in self.processes)
+    def cpu_secs(self) -> float:
+        return sum(cpu_secs(p.pid) for p in self.processes)
 
     def stop(self) -> None:
         for process in self.processes:
@@ -647,7 +530,7 @@ def start_nodes(count: int, redis_url: str | None, db_url: str, workdir: Path) -
     nodes = Nodes(ports, processes)
     try:
         for port, process in zip(ports, processes, strict=True):
-            wait_health(port, process)
+            wait_http(f"http://{HOST}:{port}/health", process, START_SECS, None)
     except BaseException:
         nodes.stop()
         raise
@@ -673,59 +556,40 @@ class Result:
     busy_before_pct: float
 
 
-def receive(pipe: Pipe, secs: float = PHASE_SECS) -> Any:
-    if not pipe.poll(secs):
-        raise RuntimeError("a load process did not answer in time")
-    reply = pipe.recv()
-    if isinstance(reply, str) and reply.startswith("error"):
-        raise RuntimeError(f"a load process failed: {reply}")
-    return reply
-
-
 def run_config(
     config: str, plan: Plan, population: Population, db_url: str, redis: RedisServer, work: Path
 ) -> Result:
     count = int(config.split("-")[0])
     redis_url = None if config.endswith("local") else redis.url
-    busy = wait_for_quiet_machine(QUIET_WAIT_SECS)
+    cpus = os.cpu_count() or 1
+    busy = wait_for_quiet_machine(QUIET_WAIT_SECS, QUIET_BUSY * cpus) / cpus
     nodes = start_nodes(count, redis_url, db_url, work)
-    pipes: list[Pipe] = []
-    workers: list[mp.Process] = []
+    specs = [
+        [
+            (
+                population.channels[g],
+                [
+                    (nodes.ports[i % count], population.tokens[user])
+                    for i, user in enumerate(population.members[g])
+                ],
+            )
+            for g in range(proc, plan.groups, plan.procs)
+        ]
+        for proc in range(plan.procs)
+    ]
+    load = LoadProcesses(load_main, [(spec,) for spec in specs])
     try:
-        context = mp.get_context("spawn")
-        for proc in range(plan.procs):
-            spec = [
-                (
-                    population.channels[g],
-                    [
-                        (nodes.ports[i % count], population.tokens[user])
-                        for i, user in enumerate(population.members[g])
-                    ],
-                )
-                for g in range(proc, plan.groups, plan.procs)
-            ]
-            parent, child = context.Pipe()
-            worker = context.Process(target=load_main, args=(child, spec), daemon=True)
-            worker.start()
-            pipes.append(parent)
-            workers.append(worker)
-        for pipe in pipes:
-            assert receive(pipe, CONNECT_SECS) == "connected"
+        load.ask("connect", None, CONNECT_SECS)
         time.sleep(1.0)  # arrivals settle
 
         rounds = [
-            measure_round(config, count, redis_url, plan, pipes, workers, nodes, redis, busy)
+            measure_round(config, count, redis_url, plan, load, nodes, redis, busy)
             for _ in range(plan.rounds)
         ]
-        for pipe in pipes:
-            pipe.send(("stop",))
         # The round other work disturbed least (the machine is shared).
         return min(rounds, key=lambda r: r.other_cpu_pct)
     finally:
-        for worker in workers:
-            worker.join(timeout=10)
-            if worker.is_alive():
-                worker.kill()
+        load.close(10)
         nodes.stop()
 
 
@@ -734,29 +598,27 @@ def measure_round(
     count: int,
     redis_url: str | None,
     plan: Plan,
-    pipes: list[Pipe],
-    workers: list[mp.Process],
+    load: LoadProcesses,
     nodes: Nodes,
     redis: RedisServer,
     busy: float,
 ) -> Result:
     """One latency phase, then one throughput phase with the CPU it cost."""
-    pipes[0].send(("latency", plan.latency_count, plan.latency_interval))
-    latencies: list[float] = receive(pipes[0])
+    latency = (plan.latency_count, plan.latency_interval)
+    latencies: list[float] = load.ask_one(0, "latency", latency, PHASE_SECS)
 
-    redis_before, nodes_before = cpu_seconds(redis.process.pid), nodes.cpu_seconds()
-    pg_before, (machine_before, cpus) = postgres_cpu_seconds(), machine_cpu_seconds()
-    load_before = sum(cpu_seconds(w.pid) for w in workers if w.pid is not None)
+    redis_before, nodes_before = cpu_secs(redis.process.pid), nodes.cpu_secs()
+    pg_before, machine_before = postgres_cpu_secs(), machine_busy_secs()
+    cpus = os.cpu_count() or 1
+    load_before = load.cpu_secs()
     started = time.monotonic()
-    for pipe in pipes:
-        pipe.send(("throughput", plan.seconds, plan.window))
-    delivered = sum(receive(pipe) for pipe in pipes)
+    delivered = sum(load.ask("throughput", [(plan.seconds, plan.window)] * plan.procs, PHASE_SECS))
     elapsed = time.monotonic() - started
-    redis_cpu = cpu_seconds(redis.process.pid) - redis_before
-    nodes_cpu = nodes.cpu_seconds() - nodes_before
-    pg_cpu = postgres_cpu_seconds() - pg_before
-    machine_cpu = machine_cpu_seconds()[0] - machine_before
-    load_cpu = sum(cpu_seconds(w.pid) for w in workers if w.pid is not None) - load_before
+    redis_cpu = cpu_secs(redis.process.pid) - redis_before
+    nodes_cpu = nodes.cpu_secs() - nodes_before
+    pg_cpu = postgres_cpu_secs() - pg_before
+    machine_cpu = machine_busy_secs() - machine_before
+    load_cpu = load.cpu_secs() - load_before
     other_cpu = machine_cpu - redis_cpu - nodes_cpu - pg_cpu - load_cpu
     return Result(
         config,
@@ -777,11 +639,6 @@ def measure_round(
 # --- report -------------------------------------------------------------------------------------
 
 
-def machine() -> str:
-    cpu = cpu_model()
-    return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"
-
-
 def per_delivery(cpu_pct: float, result: Result) -> float:
     """CPU microseconds per delivery, from a % of one core at the measured rate."""
     if result.deliveries_per_sec <= 0:
@@ -791,7 +648,7 @@ def per_delivery(cpu_pct: float, result: Result) -> float:
 
 def report(results: list[Result], plan: Plan) -> str:
     lines = [
-        f"Machine: {machine()}",
+        f"Machine: {machine_line()}",
         f"Load: {plan.groups} channels x {plan.group_size} members = "
         f"{plan.groups * plan.group_size} connections, typing:start, "
         f"window {plan.window}, {plan.seconds:g} s; latency over {plan.latency_count} events; "

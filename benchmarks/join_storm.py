@@ -53,15 +53,10 @@ import asyncio
 import contextlib
 import json
 import math
-import multiprocessing
 import os
-import platform
-import resource
 import secrets
 import statistics
 import struct
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -72,25 +67,36 @@ from typing import Any
 
 import httpx
 from aioice import stun
-from harness import cpu_model, free_port, percentile
+from harness import (
+    HOST,
+    LoadProcesses,
+    RoomlerServer,
+    children,
+    cpu_secs,
+    machine_busy_secs,
+    machine_line,
+    percentile,
+    quantiles,
+    raise_fd_limit,
+    rss_kb,
+    run_load_process,
+    start_roomler,
+)
 from websockets.asyncio.client import ClientConnection, connect
 
 from roomler.sfu.certificate import DtlsCertificate
 from roomler.sfu.demux import PacketKind, classify
 from roomler.sfu.dtls import DtlsEndpoint, DtlsState
 
-HOST = "127.0.0.1"
 PEER_HOST = "127.0.0.2"  # the participants' UDP sockets: never a port of the RTC range
 JWT_SECRET = "join-storm-benchmark-secret-" + "x" * 16  # >= 32 bytes (RFC 7518 section 3.2)
 PASSWORD = "join storm password"
-START_TIMEOUT = 30.0
 # ICE: a Binding request is sent again after this long, this many times (RFC 8445
 # paces checks at 50 ms; on loopback a first answer takes well under a millisecond).
 STUN_RETRY = 0.2
 STUN_ATTEMPTS = 10
 # RFC 7675 section 5.1: browsers check consent every 5 s (randomised 4..6 s).
 CONSENT_INTERVAL = (4.0, 6.0)
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # --- figures ---------------------------------------------------------------------------------
@@ -170,46 +176,15 @@ class Batch:
 # --- /proc ---------------------------------------------------------------------------------
 
 
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except FileNotFoundError:
-        pass
-    return 0.0
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a live process."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
-
-
-def machine_busy_seconds() -> float:
-    """CPU time all cores spent not idle since boot (/proc/stat)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]  # idle, iowait
-    return (sum(values[:8]) - idle) / CLOCK_TICKS
-
-
-def children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(p) for p in path.read_text().split()] if path.exists() else []
-
-
 def usage(server_pid: int, generator_pids: Iterable[int]) -> Usage:
     workers = children(server_pid)
     return Usage(
-        web_rss_mb=rss_mb(server_pid),
-        workers_rss_mb=sum(rss_mb(pid) for pid in workers),
-        web_cpu_s=cpu_seconds(server_pid),
-        workers_cpu_s=sum(cpu_seconds(pid) for pid in workers),
-        generators_cpu_s=sum(cpu_seconds(pid) for pid in generator_pids),
-        machine_busy_s=machine_busy_seconds(),
+        web_rss_mb=rss_kb(server_pid) / 1024,
+        workers_rss_mb=sum(rss_kb(pid) for pid in workers) / 1024,
+        web_cpu_s=cpu_secs(server_pid),
+        workers_cpu_s=sum(cpu_secs(pid) for pid in workers),
+        generators_cpu_s=sum(cpu_secs(pid) for pid in generator_pids),
+        machine_busy_s=machine_busy_secs(),
         at=time.monotonic(),
     )
 
@@ -227,70 +202,22 @@ def rtc_port_range(rtc_min: int, participants: int, workers: int) -> tuple[int, 
     return rtc_min, rtc_min + share * workers - 1
 
 
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    @property
-    def base(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
 def start_server(
     directory: Path, workers: int, rtc: tuple[int, int], extra_env: dict[str, str]
-) -> Server:
-    port = free_port(HOST)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMLER__")}
-    env.update(
-        {
-            "ROOMLER__APP__HOST": HOST,
-            "ROOMLER__APP__PORT": str(port),
-            "ROOMLER__APP__DATA_DIR": str(directory / "data"),
-            "ROOMLER__DATABASE__URL": f"sqlite+aiosqlite:///{directory / 'roomler.db'}",
-            "ROOMLER__JWT__SECRET": JWT_SECRET,
-            "ROOMLER__MEDIASOUP__NUM_WORKERS": str(workers),
-            "ROOMLER__MEDIASOUP__LISTEN_IP": HOST,
-            "ROOMLER__MEDIASOUP__RTC_MIN_PORT": str(rtc[0]),
-            "ROOMLER__MEDIASOUP__RTC_MAX_PORT": str(rtc[1]),
-            # Every participant registers from this one address.
-            "ROOMLER__AUTH__SIGNUP_PER_ADDRESS": "1000000",
-        }
-    )
-    env.update(extra_env)
-    log = directory / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "roomler", "serve"],
-            env=env,
-            cwd=directory,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(process, port, log)
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{server.base}/health", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            server.stop()
-            raise RuntimeError("the server did not answer /health in time")
-        time.sleep(0.05)
+) -> RoomlerServer:
+    settings = {
+        "ROOMLER__APP__DATA_DIR": str(directory / "data"),
+        "ROOMLER__DATABASE__URL": f"sqlite+aiosqlite:///{directory / 'roomler.db'}",
+        "ROOMLER__JWT__SECRET": JWT_SECRET,
+        "ROOMLER__MEDIASOUP__NUM_WORKERS": str(workers),
+        "ROOMLER__MEDIASOUP__LISTEN_IP": HOST,
+        "ROOMLER__MEDIASOUP__RTC_MIN_PORT": str(rtc[0]),
+        "ROOMLER__MEDIASOUP__RTC_MAX_PORT": str(rtc[1]),
+        # Every participant registers from this one address.
+        "ROOMLER__AUTH__SIGNUP_PER_ADDRESS": "1000000",
+        **extra_env,
+    }
+    return start_roomler(directory, settings)
 
 
 @dataclass(frozen=True)
@@ -305,7 +232,7 @@ class Setup:
     step_timeout: float
 
 
-def owner_setup(server: Server, run_id: str, step_timeout: float) -> tuple[Setup, float]:
+def owner_setup(server: RoomlerServer, run_id: str, step_timeout: float) -> tuple[Setup, float]:
     """Register the owner with a workspace, create and start the conference.
 
     Returns the setup and the milliseconds the start took (it forks the SFU workers).
@@ -714,74 +641,43 @@ class Generator:
         await self.http.aclose()
 
 
-async def _generator_main(conn: Connection, setup: Setup) -> None:
-    generator = Generator(setup)
-    consent = asyncio.create_task(generator.keep_consent())
-    try:
-        while True:
-            command, indices = await asyncio.to_thread(conn.recv)
-            if command == "register":
-                conn.send([asdict(r) for r in await generator.register(indices)])
-            elif command == "join":
-                conn.send([asdict(j) for j in await generator.join(indices)])
-            else:
-                break
-    finally:
-        consent.cancel()
-        await generator.close()
-        conn.send("closed")
-
-
 def generator_process(conn: Connection, setup: Setup) -> None:
-    with contextlib.suppress(ImportError):
-        import uvloop
+    async def generator() -> Callable[[str, Any], Awaitable[Any]]:
+        participants = Generator(setup)
+        consent = asyncio.create_task(participants.keep_consent())
 
-        uvloop.install()
-    asyncio.run(_generator_main(conn, setup))
+        async def handle(command: str, indices: list[int]) -> Any:
+            if command == "register":
+                return [asdict(r) for r in await participants.register(indices)]
+            if command == "join":
+                return [asdict(j) for j in await participants.join(indices)]
+            consent.cancel()
+            await participants.close()
+            return "closed"
+
+        return handle
+
+    run_load_process(conn, generator)
 
 
 class Generators:
     """The orchestrator's handle on the load-generator processes."""
 
     def __init__(self, setup: Setup, count: int) -> None:
-        context = multiprocessing.get_context("spawn")
-        self.pipes: list[Connection] = []
-        self.processes = []
-        for _ in range(count):
-            parent, child = context.Pipe()
-            process = context.Process(target=generator_process, args=(child, setup), daemon=True)
-            process.start()
-            self.pipes.append(parent)
-            self.processes.append(process)
+        self.load = LoadProcesses(generator_process, [(setup,)] * count)
 
     @property
     def pids(self) -> list[int]:
-        return [p.pid for p in self.processes if p.pid is not None]
+        return self.load.pids
 
     def run(self, command: str, indices: list[int], timeout: float) -> list[dict[str, Any]]:
         """Send `command` for `indices` (dealt round-robin) to all at once; gather the results."""
-        shares = [indices[k :: len(self.pipes)] for k in range(len(self.pipes))]
-        for pipe, share in zip(self.pipes, shares, strict=True):
-            pipe.send((command, share))
-        results: list[dict[str, Any]] = []
-        for pipe in self.pipes:
-            if not pipe.poll(timeout):
-                raise RuntimeError(f"a load generator did not answer {command} in {timeout} s")
-            results.extend(pipe.recv())
-        return results
+        count = len(self.load.pipes)
+        shares = [indices[k::count] for k in range(count)]
+        return [r for answer in self.load.ask(command, shares, timeout) for r in answer]
 
     def close(self) -> None:
-        for pipe in self.pipes:
-            with contextlib.suppress(OSError):
-                pipe.send(("close", []))
-        for pipe in self.pipes:
-            with contextlib.suppress(OSError, EOFError):
-                if pipe.poll(30):
-                    pipe.recv()
-        for process in self.processes:
-            process.join(5)
-            if process.is_alive():
-                process.kill()
+        self.load.close(30)
 
 
 # --- the run -------------------------------------------------------------------------------
@@ -857,21 +753,12 @@ def storm(args: argparse.Namespace, directory: Path, emit: Callable[[str], None]
 # --- the report ----------------------------------------------------------------------------
 
 
-def machine() -> str:
-    cpu = cpu_model()
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (
-        f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB RAM, Linux {platform.release()}, "
-        f"CPython {platform.python_version()}"
-    )
-
-
 def header(run: Run) -> str:
     return (
         f"join storm: {run.participants} participants in batches of {run.batch_size}, "
         f"{run.workers} SFU workers, RTC ports {run.rtc_ports[0]}-{run.rtc_ports[1]}, "
         f"{run.procs} load-generator process(es)\n"
-        f"machine: {machine()}\n"
+        f"machine: {machine_line()}\n"
         f"cold start (first conference start, forks the workers): {run.cold_start_ms:.0f} ms; "
         f"server before: RSS {run.before.rss_mb:.1f} MB "
         f"(web {run.before.web_rss_mb:.1f} + workers {run.before.workers_rss_mb:.1f})\n"
@@ -902,16 +789,6 @@ def batch_line(batch: Batch, before: Usage) -> str:
     if errors:
         line += "\n      failures: " + "; ".join(sorted(set(errors))[:3])
     return line
-
-
-def _quantiles(samples: list[float]) -> str:
-    if not samples:
-        return "no samples"
-    return (
-        f"p50 {percentile(samples, 0.5):.1f} ms, p95 {percentile(samples, 0.95):.1f} ms, "
-        f"p99 {percentile(samples, 0.99):.1f} ms, max {max(samples):.1f} ms, "
-        f"mean {statistics.fmean(samples):.1f} ms"
-    )
 
 
 def _per_join_cpu(batches: list[Batch]) -> tuple[float, float, float]:
@@ -947,18 +824,18 @@ def summary(run: Run) -> str:
         f"failures: {len(failed_joins)} joins, {len(failed_registrations)} registrations"
         + (f"; stopped early: {run.stopped_early}" if run.stopped_early else ""),
         f"join latency (REST join -> both transports connected and DTLS done), "
-        f"all participants: {_quantiles([j.total_ms for j in joins])}",
+        f"all participants: {quantiles([j.total_ms for j in joins])}",
         f"  batch average: mean {statistics.fmean(batch_means):.1f} ms, "
         f"worst batch p95 {max(batch_p95):.1f} ms"
         if run.batches
         else "  no batch ran",
-        f"  REST join:            {_quantiles([j.rest_ms for j in joins])}",
-        f"  WebSocket open:       {_quantiles([j.ws_ms for j in joins])}",
-        f"  media:join->created:  {_quantiles([j.media_join_ms for j in joins])}",
-        f"  connect + DTLS (x2):  {_quantiles([j.connect_ms for j in joins])}",
+        f"  REST join:            {quantiles([j.rest_ms for j in joins])}",
+        f"  WebSocket open:       {quantiles([j.ws_ms for j in joins])}",
+        f"  media:join->created:  {quantiles([j.media_join_ms for j in joins])}",
+        f"  connect + DTLS (x2):  {quantiles([j.connect_ms for j in joins])}",
         "registration (not in the join latency):",
-        f"  register (argon2id):  {_quantiles([r.register_ms for r in registrations])}",
-        f"  add to workspace:     {_quantiles([r.member_ms for r in registrations])}",
+        f"  register (argon2id):  {quantiles([r.register_ms for r in registrations])}",
+        f"  add to workspace:     {quantiles([r.member_ms for r in registrations])}",
         f"server RSS: before {run.before.rss_mb:.1f} MB (web {run.before.web_rss_mb:.1f} + "
         f"workers {run.before.workers_rss_mb:.1f}), after {last.rss_mb:.1f} MB "
         f"(web {last.web_rss_mb:.1f} + workers {last.workers_rss_mb:.1f}), "
@@ -979,12 +856,6 @@ def summary(run: Run) -> str:
         "cores on average during the joins",
     ]
     return "\n".join(lines)
-
-
-def raise_open_files_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _setting(text: str) -> tuple[str, str]:
@@ -1019,7 +890,7 @@ def main(argv: list[str] | None = None) -> int:
         args.max = 50
     if args.max < 1 or args.batch < 1 or args.procs < 1:
         parser.error("--max, --batch and --procs must be at least 1")
-    raise_open_files_limit()
+    raise_fd_limit()
     with tempfile.TemporaryDirectory(prefix="join-storm-") as tmp:
         run = storm(args, Path(tmp), lambda line: print(line, flush=True))
     print(summary(run), flush=True)

@@ -24,10 +24,7 @@ import asyncio
 import contextlib
 import os
 import secrets
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -35,23 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from harness import rss_kb, start_roomler
 
 PROBE_EVERY_SECS = 0.05
 RSS_EVERY_SECS = 0.02
 PASSWORD = "correct horse battery"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 @dataclass
@@ -76,7 +61,7 @@ class Phase:
 
 async def sample_rss(pid: int, phase: Phase, stop: asyncio.Event) -> None:
     while not stop.is_set():
-        phase.peak_rss_mb = max(phase.peak_rss_mb, rss_mb(pid))
+        phase.peak_rss_mb = max(phase.peak_rss_mb, rss_kb(pid) / 1024)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), RSS_EVERY_SECS)
 
@@ -134,27 +119,6 @@ async def run_phase(
     return phase
 
 
-def start_server(workdir: Path, port: int, env_extra: dict[str, str], pythonpath: str | None):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROOMLER__")}
-    env.update(env_extra)
-    if pythonpath:
-        env["PYTHONPATH"] = pythonpath
-    log = (workdir / "serve.log").open("ab")
-    command = [sys.executable, "-m", "roomler", "serve", "--host", "127.0.0.1"]
-    process = subprocess.Popen(
-        [*command, "--port", str(port)], cwd=workdir, env=env, stdout=log, stderr=log
-    )
-    log.close()
-    deadline = time.monotonic() + 60
-    while True:
-        assert process.poll() is None, (workdir / "serve.log").read_text()[-2000:]
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return process
-        assert time.monotonic() < deadline, "roomler serve did not start"
-        time.sleep(0.1)
-
-
 async def main_async(args: argparse.Namespace, base: str, pid: int) -> None:
     deadline = time.monotonic() + args.deadline
     async with httpx.AsyncClient(base_url=base, timeout=60) as http:
@@ -166,7 +130,7 @@ async def main_async(args: argparse.Namespace, base: str, pid: int) -> None:
         ("burst", args.burst, args.burst),
         ("stream", args.total, args.parallel),
     ]:
-        rss_before = rss_mb(pid)
+        rss_before = rss_kb(pid) / 1024
         phase = await run_phase(base, pid, token, name, total, parallel, deadline)
         print(phase.report(rss_before), flush=True)
 
@@ -182,14 +146,13 @@ def main() -> None:
     args = parser.parse_args()
     env_extra = dict(item.split("=", 1) for item in args.server_env)
     with tempfile.TemporaryDirectory(prefix="register-load-") as tmp:
-        port = free_port()
-        process = start_server(Path(tmp), port, env_extra, args.pythonpath)
+        extra = {"PYTHONPATH": args.pythonpath} if args.pythonpath else {}
+        server = start_roomler(Path(tmp), {**env_extra, **extra}, log_name="serve.log")
         try:
             print(f"cores: {os.cpu_count()}  server env: {env_extra or '-'}", flush=True)
-            asyncio.run(main_async(args, f"http://127.0.0.1:{port}", process.pid))
+            asyncio.run(main_async(args, server.base, server.pid))
         finally:
-            process.terminate()
-            process.wait(timeout=15)
+            server.stop()
 
 
 if __name__ == "__main__":

@@ -28,29 +28,39 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
-import hashlib
 import json
 import math
-import multiprocessing as mp
-import os
-import platform
-import resource
 import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any
 
-from harness import cpu_model, free_port, percentile
+from harness import (
+    HOST,
+    STOP,
+    LoadProcesses,
+    LoopLag,
+    RoomlerServer,
+    WsClient,
+    fmt,
+    free_port,
+    machine_busy_secs,
+    machine_info,
+    package_versions,
+    percentile,
+    raise_fd_limit,
+    ratio,
+    run_load_process,
+    start_roomler,
+    wait_for_quiet_machine,
+)
 
 EVENTS = ("presence:update", "message:create", "typing:start")
 # The first broadcasts of a kind after start pay one-time costs (SQL compilation, route
@@ -58,16 +68,10 @@ EVENTS = ("presence:update", "message:create", "typing:start")
 LATENCY_WARMUP = 3
 OTHER_CPU_WARN_PCT = 15.0
 QUIET_CORES = 0.15
-# Servers run under `ws_fanout.py --gc-log-run ...`, which records their GC pauses.
-GC_LOG_RUN = "--gc-log-run"
-GC_LOG_ENV = "WS_FANOUT_GC_LOG"
 PRESENCE_CYCLE = ("online", "idle", "dnd")
-HOST = "127.0.0.1"
 JWT_SECRET = "ws-fanout-benchmark-secret-" + "x" * 16  # >= 32 bytes (RFC 7518 section 3.2)
-WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 
 # Bounds that keep every wait finite.
-SERVER_START_SECS = 60.0
 CONNECT_TIMEOUT_SECS = 60.0
 QUIET_SECS = 0.3  # a phase has drained when no matching frame came for this long
 DRAIN_LIMIT_SECS = 15.0
@@ -92,6 +96,7 @@ class Plan:
     warmup_secs: float
     impls: tuple[str, ...]
     retries: int = 0
+    server_env: tuple[tuple[str, str], ...] = ()
 
 
 def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
@@ -126,6 +131,13 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
         metavar="SECS",
         help="before each server, wait up to SECS for other processes to go quiet",
     )
+    p.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="ROOMLER__KEY=VALUE",
+        help="a setting for Roomler's server (repeatable), for A/B runs",
+    )
     p.add_argument("--serve-socketio", type=int, metavar="PORT", help=argparse.SUPPRESS)
     p.add_argument("--serve-floor", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -143,6 +155,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
         warmup_secs=0.3 if args.quick else 0.5,
         impls=tuple(i for i in args.impls.split(",") if i),
         retries=0 if args.quick else args.retries,
+        server_env=tuple(tuple(kv.split("=", 1)) for kv in args.server_env),  # type: ignore[misc]
     )
     validate_plan(plan)
     return args, plan
@@ -283,153 +296,6 @@ def reset_database(db_path: Path) -> None:
 
 
 # --- a lean RFC 6455 client -------------------------------------------------------------------
-
-
-OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
-
-
-def mask_payload(payload: bytes, key: bytes) -> bytes:
-    """XOR with the 4-byte masking key (RFC 6455 section 5.3), one big-int operation."""
-    n = len(payload)
-    if n == 0:
-        return b""
-    stream = (key * (n // 4 + 1))[:n]
-    return (int.from_bytes(payload, "big") ^ int.from_bytes(stream, "big")).to_bytes(n, "big")
-
-
-def encode_client_frame(opcode: int, payload: bytes) -> bytes:
-    """One final, masked client frame (RFC 6455 section 5.2)."""
-    n = len(payload)
-    if n < 126:
-        header = bytes((0x80 | opcode, 0x80 | n))
-    elif n < 1 << 16:
-        header = bytes((0x80 | opcode, 0x80 | 126)) + n.to_bytes(2, "big")
-    else:
-        header = bytes((0x80 | opcode, 0x80 | 127)) + n.to_bytes(8, "big")
-    key = os.urandom(4)
-    return header + key + mask_payload(payload, key)
-
-
-def accept_value(key: str) -> bytes:
-    return base64.b64encode(hashlib.sha1(key.encode() + WS_GUID).digest())
-
-
-class WsClient(asyncio.Protocol):
-    """A WebSocket client connection that hands each text message to `on_text`.
-
-    `on_text(payload, now_ns)` gets the message bytes and the monotonic time at which the
-    read that completed it returned. Pings are answered (RFC 6455 section 5.5.2).
-    """
-
-    def __init__(self, target: str, port: int, on_text: Callable[[bytes, int], None]) -> None:
-        self.target = target
-        self.port = port
-        self.on_text = on_text
-        self.transport: Any = None  # asyncio's or uvloop's TCP transport
-        self.open = False
-        self.close_code: int | None = None
-        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._key = base64.b64encode(os.urandom(16)).decode()
-        self._buffer = bytearray()
-        self._handshaken = False
-        self._fragments: list[bytes] = []
-        self.failure = ""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
-        transport.write(
-            f"GET {self.target} HTTP/1.1\r\nHost: {HOST}:{self.port}\r\n"
-            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {self._key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.open = False
-        if not self.lost.done():
-            self.lost.set_result(None)
-
-    def send_text(self, payload: bytes) -> None:
-        if self.transport is not None and self.open:
-            self.transport.write(encode_client_frame(OP_TEXT, payload))
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-
-    def data_received(self, data: bytes) -> None:
-        now = time.monotonic_ns()
-        self._buffer += data
-        if not self._handshaken and not self._finish_handshake():
-            return
-        try:
-            self._parse_frames(now)
-        except ValueError as exc:
-            self._fail(str(exc))
-
-    def _finish_handshake(self) -> bool:
-        end = self._buffer.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self._buffer) > 16384:
-                self._fail("handshake response too long")
-            return False
-        head = bytes(self._buffer[:end]).decode("latin-1").split("\r\n")
-        del self._buffer[: end + 4]
-        status = head[0].split(" ", 2)
-        if len(status) < 2 or status[1] != "101":
-            self._fail(f"upgrade refused: {head[0]}")
-            return False
-        headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in head)}
-        if headers.get("sec-websocket-accept", "").encode() != accept_value(self._key):
-            self._fail("wrong Sec-WebSocket-Accept (RFC 6455 section 4.2.2)")
-            return False
-        self._handshaken = self.open = True
-        return True
-
-    def _parse_frames(self, now: int) -> None:
-        buf = self._buffer
-        pos, size = 0, len(buf)
-        while size - pos >= 2:
-            b0, b1 = buf[pos], buf[pos + 1]
-            if b1 & 0x80:
-                raise ValueError("server frames must not be masked (RFC 6455 section 5.1)")
-            length, head = b1 & 0x7F, 2
-            if length == 126:
-                if size - pos < 4:
-                    break
-                length, head = int.from_bytes(buf[pos + 2 : pos + 4], "big"), 4
-            elif length == 127:
-                if size - pos < 10:
-                    break
-                length, head = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10
-            end = pos + head + length
-            if end > size:
-                break
-            self._frame(b0 & 0x80, b0 & 0x0F, bytes(buf[pos + head : end]), now)
-            pos = end
-        del buf[:pos]
-
-    def _frame(self, fin: int, opcode: int, payload: bytes, now: int) -> None:
-        if opcode in (OP_TEXT, OP_BINARY, OP_CONT):
-            if not fin:
-                self._fragments.append(payload)
-                return
-            if self._fragments:
-                payload = b"".join((*self._fragments, payload))
-                self._fragments.clear()
-            self.on_text(payload, now)
-        elif opcode == OP_PING and self.transport is not None:
-            self.transport.write(encode_client_frame(OP_PONG, payload))
-        elif opcode == OP_CLOSE:
-            self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
-            if self.transport is not None:
-                self.transport.write(encode_client_frame(OP_CLOSE, payload[:2]))
-                self.transport.close()
-
-    def _fail(self, reason: str) -> None:
-        self.close_code = -1
-        self.failure = reason
-        if self.transport is not None:
-            self.transport.abort()
 
 
 # --- the two servers' wire dialects -----------------------------------------------------------
@@ -862,20 +728,16 @@ class Worker:
         held = sum(1 for p in self.peers if p.is_ready and p.client.open)
         return {"held": held, "close_codes": codes, "errors": self.errors}
 
-    async def serve(self, pipe: Pipe) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            command, args = await loop.run_in_executor(None, pipe.recv)
-            if command == "stop":
-                for peer in self.peers:
-                    peer.client.close()
-                if self.http is not None:
-                    await self.http.aclose()
-                pipe.send("bye")
-                return
-            pipe.send(await self.dispatch(command, args))
+    async def stop(self) -> str:
+        for peer in self.peers:
+            peer.client.close()
+        if self.http is not None:
+            await self.http.aclose()
+        return "bye"
 
     async def dispatch(self, command: str, args: Any) -> Any:
+        if command == STOP:
+            return await self.stop()
         if command == "connect":
             return await self.connect()
         if command == "record":
@@ -891,26 +753,13 @@ class Worker:
         raise ValueError(f"unknown worker command {command!r}")
 
 
-def raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
 def worker_main(
     pipe: Pipe, impl: str, port: int, members: list[Member], groups: list[Group], plan: Plan
 ) -> None:
-    raise_fd_limit()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator handles ^C and stops us
-    with contextlib.suppress(ImportError):
-        import uvloop
+    async def worker() -> Callable[[str, Any], Awaitable[Any]]:
+        return Worker(DIALECTS[impl](), port, members, groups, plan).dispatch
 
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-
-    async def main() -> None:
-        await Worker(DIALECTS[impl](), port, members, groups, plan).serve(pipe)
-
-    asyncio.run(main())
+    run_load_process(pipe, worker)
 
 
 # --- the servers ------------------------------------------------------------------------------
@@ -1024,123 +873,30 @@ def serve_floor(port: int) -> None:
     )
 
 
-def run_with_gc_log(target: list[str]) -> None:
-    """Run `-m module args...` or `script args...` here, timing every garbage collection.
-
-    The totals per generation go to the file named by $WS_FANOUT_GC_LOG twice a second,
-    so the coordinator can tell how long the server stood still in the collector.
-    """
-    import gc
-    import runpy
-    import threading
-
-    log = Path(os.environ[GC_LOG_ENV])
-    stats = {str(g): {"count": 0, "total_secs": 0.0, "max_secs": 0.0} for g in range(3)}
-    started = [0.0]
-
-    def timing(phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            started[0] = time.perf_counter()
-            return
-        took = time.perf_counter() - started[0]
-        gen = stats[str(info["generation"])]
-        gen["count"] += 1
-        gen["total_secs"] += took
-        gen["max_secs"] = max(gen["max_secs"], took)
-
-    def dump() -> None:
-        while True:
-            time.sleep(0.5)
-            scratch = log.with_suffix(".tmp")
-            scratch.write_text(json.dumps(stats))
-            scratch.replace(log)
-
-    gc.callbacks.append(timing)
-    threading.Thread(target=dump, daemon=True).start()
-    if target[0] == "-m":
-        sys.argv = target[1:]
-        runpy.run_module(target[1], run_name="__main__", alter_sys=True)
-    else:
-        sys.argv = target
-        runpy.run_path(target[0], run_name="__main__")
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-    gc_log: Path
-
-    def full_collections(self) -> dict[str, float]:
-        """The server's generation-2 collections so far: count, total and longest seconds."""
-        try:
-            stats: dict[str, float] = json.loads(self.gc_log.read_text())["2"]
-            return stats
-        except (OSError, ValueError, KeyError):
-            return {"count": 0, "total_secs": 0.0, "max_secs": 0.0}
-
-    def rss_kb(self) -> int:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        raise ValueError("VmRSS missing from /proc/PID/status")
-
-    def cpu_secs(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        # utime and stime are fields 14 and 15 of proc(5); [0] here is field 3
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
-
-def start_server(impl: str, workdir: Path, db_path: Path) -> Server:
-    port = free_port(HOST)
-    log = workdir / f"{impl}-{port}.log"
-    gc_log = workdir / f"{impl}-{port}.gc.json"
-    env = dict(os.environ, **{GC_LOG_ENV: str(gc_log)})
-    wrapper = [sys.executable, str(Path(__file__).resolve()), GC_LOG_RUN]
+def start_server(impl: str, workdir: Path, db_path: Path, plan: Plan) -> RoomlerServer:
+    """One server under test, its garbage collections timed (harness.run_with_gc_log)."""
+    gc_log = workdir / f"{impl}-{time.monotonic_ns()}.gc.json"
     if impl == "roomler":
-        env.update(
-            {
-                "ROOMLER__APP__HOST": HOST,
-                "ROOMLER__APP__PORT": str(port),
-                "ROOMLER__APP__DATA_DIR": str(workdir),
-                "ROOMLER__DATABASE__URL": f"sqlite+aiosqlite:///{db_path}",
-                "ROOMLER__JWT__SECRET": JWT_SECRET,
-                "ROOMLER__JWT__ACCESS_TOKEN_TTL_SECS": str(6 * 3600),
-            }
-        )
-        command = [*wrapper, "-m", "roomler", "serve"]
-    else:
-        command = [*wrapper, str(Path(__file__).resolve()), f"--serve-{impl}", str(port)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, cwd=workdir, stdout=out, stderr=out)
-    server = Server(process, port, log, gc_log)
-    wait_listening(
-        server, "/socket.io/?EIO=4&transport=polling" if impl == "socketio" else "/health"
+        settings = {
+            "ROOMLER__APP__DATA_DIR": str(workdir),
+            "ROOMLER__DATABASE__URL": f"sqlite+aiosqlite:///{db_path}",
+            "ROOMLER__JWT__SECRET": JWT_SECRET,
+            "ROOMLER__JWT__ACCESS_TOKEN_TTL_SECS": str(6 * 3600),
+            # For its event-loop lag probe (roomler_event_loop_lag_*).
+            "ROOMLER__METRICS__ENABLED": "true",
+            **dict(plan.server_env),
+        }
+        return start_roomler(workdir, settings, log_name=f"{impl}.log", gc_log=gc_log)
+    port = free_port(HOST)
+    return start_roomler(
+        workdir,
+        {},
+        port=port,
+        command=[str(Path(__file__).resolve()), f"--serve-{impl}", str(port)],
+        log_name=f"{impl}.log",
+        gc_log=gc_log,
+        ready_path="/socket.io/?EIO=4&transport=polling" if impl == "socketio" else "/health",
     )
-    return server
-
-
-def wait_listening(server: Server, path: str) -> None:
-    deadline = time.monotonic() + SERVER_START_SECS
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"server exited with {server.process.returncode}; see {server.log}")
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(f"http://{HOST}:{server.port}{path}", timeout=2):
-                return
-        time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"server did not answer within {SERVER_START_SECS:.0f}s; see {server.log}")
 
 
 async def one_connection(impl: str, port: int, member: Member) -> None:
@@ -1190,11 +946,39 @@ class Throughput:
 
 
 @dataclass
+class Stalls:
+    """The server standing still during one phase: full collections, event-loop lag."""
+
+    gc_full_count: int = 0
+    gc_full_max_ms: float = 0.0
+    loop_lag: LoopLag = field(default_factory=LoopLag)
+
+
+class StallWatch:
+    """Full collections (GC log) and the lag probe (/metrics, Roomler only) over a phase."""
+
+    def __init__(self, server: RoomlerServer) -> None:
+        self.server = server
+        self.collections = len(server.full_collections())
+        self.metrics = server.metrics()
+
+    def stop(self) -> Stalls:
+        time.sleep(0.6)  # the GC log is written twice a second
+        during = self.server.full_collections()[self.collections :]
+        return Stalls(
+            len(during),
+            1000 * max(during, default=0.0),
+            LoopLag.between(self.metrics, self.server.metrics()),
+        )
+
+
+@dataclass
 class EventResult:
     event: str
     latency: Latency
     throughput: Throughput
     reruns: int = 0  # phases measured again because other processes were busy
+    stalls: Stalls = field(default_factory=Stalls)  # over its latency and throughput phases
 
 
 @dataclass
@@ -1209,6 +993,9 @@ class CaseResult:
     gc_full_count: int = 0  # generation-2 collections from the first connection to the end
     gc_full_secs: float = 0.0
     gc_full_max_ms: float = 0.0
+    # The server's event-loop lag probe from the first connection to the end (Roomler only).
+    loop_lag: LoopLag = field(default_factory=LoopLag)
+    connect_stalls: Stalls = field(default_factory=Stalls)  # while the N connections opened
     events: list[EventResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -1218,8 +1005,9 @@ class CaseResult:
 
 
 class Workers:
+    """The load-generator processes of one case, holding its `size` connections."""
+
     def __init__(self, impl: str, port: int, population: Population, size: int, plan: Plan):
-        ctx = mp.get_context("spawn")
         members = population.members[:size]
         groups = population.groups[: math.ceil(size / plan.group_size)]
         groups = [
@@ -1227,38 +1015,24 @@ class Workers:
             for g in groups
         ]
         self.groups = groups
-        self.pipes: list[Pipe] = []
-        self.processes: list[Any] = []
-        for w in range(plan.procs):
-            mine = [m for m in members if owner_of(m, plan) == w]
-            parent, child = ctx.Pipe()
-            process = ctx.Process(
-                target=worker_main, args=(child, impl, port, mine, groups, plan), daemon=True
-            )
-            process.start()
-            self.pipes.append(parent)
-            self.processes.append(process)
+        shares = [[m for m in members if owner_of(m, plan) == w] for w in range(plan.procs)]
+        self.load = LoadProcesses(
+            worker_main, [(impl, port, mine, groups, plan) for mine in shares]
+        )
+        self.count = plan.procs
+
+    def send(self, command: str, args: Any = None) -> None:
+        self.load.send(command, [args] * self.count)
+
+    def replies(self) -> list[Any]:
+        return [self.load.reply(k, WORKER_REPLY_SECS) for k in range(self.count)]
 
     def ask(self, command: str, args: Any = None) -> list[Any]:
-        for pipe in self.pipes:
-            pipe.send((command, args))
-        return [self.reply(pipe) for pipe in self.pipes]
-
-    def reply(self, pipe: Pipe) -> Any:
-        if not pipe.poll(WORKER_REPLY_SECS):
-            raise RuntimeError("a load-generator process did not answer in time")
-        return pipe.recv()
+        self.send(command, args)
+        return self.replies()
 
     def close(self) -> None:
-        for pipe, process in zip(self.pipes, self.processes, strict=True):
-            with contextlib.suppress(OSError, EOFError, RuntimeError):
-                pipe.send(("stop", None))
-                if pipe.poll(20):
-                    pipe.recv()
-            process.join(10)
-            if process.is_alive():
-                process.kill()
-                process.join(5)
+        self.load.close(20)
 
 
 def run_case(
@@ -1267,14 +1041,17 @@ def run_case(
     result = CaseResult(impl, size)
     if impl == "roomler":
         reset_database(db_path)
-    server = start_server(impl, workdir, db_path)
+    server = start_server(impl, workdir, db_path, plan)
     workers: Workers | None = None
     try:
         asyncio.run(one_connection(impl, server.port, population.members[0]))
         result.rss_before_kb = server.rss_kb()
         gc_before = server.full_collections()
+        metrics_before = server.metrics()
         workers = Workers(impl, server.port, population, size, plan)
+        watch = StallWatch(server)
         connected = workers.ask("connect")
+        result.connect_stalls = watch.stop()
         result.connect_secs = max(r["secs"] for r in connected)
         failures = [r["first_error"] for r in connected if r["failed"]]
         if failures:
@@ -1291,7 +1068,9 @@ def run_case(
         time.sleep(1.0)
         result.rss_after_kb = server.rss_kb()
         for event in EVENTS if impl != "floor" else ():
+            watch = StallWatch(server)
             outcome = measure_event(workers, server, event, plan)
+            outcome.stalls = watch.stop()
             result.events.append(outcome)
             print(
                 f"  {impl:8} N={size:<6} {event:16} "
@@ -1305,9 +1084,11 @@ def run_case(
         result.rss_end_kb = server.rss_kb()
         time.sleep(0.6)  # one more GC dump
         gc_after = server.full_collections()
-        result.gc_full_count = int(gc_after["count"] - gc_before["count"])
-        result.gc_full_secs = gc_after["total_secs"] - gc_before["total_secs"]
-        result.gc_full_max_ms = 1000 * gc_after["max_secs"]
+        result.loop_lag = LoopLag.between(metrics_before, server.metrics())
+        during = gc_after[len(gc_before) :]
+        result.gc_full_count = len(during)
+        result.gc_full_secs = sum(during)
+        result.gc_full_max_ms = 1000 * max(during, default=0.0)
         for s in status:
             result.errors.extend(s["errors"])
             if s["close_codes"]:
@@ -1319,7 +1100,7 @@ def run_case(
     return result
 
 
-def measure_event(workers: Workers, server: Server, event: str, plan: Plan) -> EventResult:
+def measure_event(workers: Workers, server: RoomlerServer, event: str, plan: Plan) -> EventResult:
     """Latency, then throughput; a phase that other processes disturbed is run again."""
     latencies = [measure_latency(workers, server, event, plan)]
     while latencies[-1].other_cpu_pct > OTHER_CPU_WARN_PCT and len(latencies) <= plan.retries:
@@ -1338,7 +1119,7 @@ def measure_event(workers: Workers, server: Server, event: str, plan: Plan) -> E
 class CpuWatch:
     """Busy CPU of the whole machine and of the server between two instants."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: RoomlerServer) -> None:
         self.server = server
         self.start()
 
@@ -1356,7 +1137,7 @@ class CpuWatch:
         )
 
 
-def measure_latency(workers: Workers, server: Server, event: str, plan: Plan) -> Latency:
+def measure_latency(workers: Workers, server: RoomlerServer, event: str, plan: Plan) -> Latency:
     watch = CpuWatch(server)
     workers.ask("record", event)
     total = LATENCY_WARMUP + plan.latency_count
@@ -1378,17 +1159,18 @@ def measure_latency(workers: Workers, server: Server, event: str, plan: Plan) ->
     return out
 
 
-def measure_throughput(workers: Workers, server: Server, event: str, plan: Plan) -> Throughput:
+def measure_throughput(
+    workers: Workers, server: RoomlerServer, event: str, plan: Plan
+) -> Throughput:
     t_start = time.monotonic_ns() + int(0.3e9)
     t_count = t_start + int(plan.warmup_secs * 1e9)
     t_end = t_count + int(plan.throughput_secs * 1e9)
-    for pipe in workers.pipes:
-        pipe.send(("throughput", (event, t_start, t_count, t_end)))
+    workers.send("throughput", (event, t_start, t_count, t_end))
     wait_until_ns(t_count)
     watch = CpuWatch(server)
     wait_until_ns(t_end)
     wall, busy, server_secs = watch.stop()
-    results = [workers.reply(pipe) for pipe in workers.pipes]
+    results = workers.replies()
     clients = sum(r["window_cpu_secs"] for r in results)
     return Throughput(
         deliveries_per_sec=sum(r["count"] for r in results) / plan.throughput_secs,
@@ -1400,29 +1182,6 @@ def measure_throughput(workers: Workers, server: Server, event: str, plan: Plan)
     )
 
 
-def machine_busy_secs() -> float:
-    """CPU seconds all cores spent busy since boot (/proc/stat, proc(5)).
-
-    Interrupt and softirq time are left out: on loopback most of it is the network stack
-    carrying this benchmark's own frames, which no process is charged for.
-    """
-    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    user, nice, system, _idle, _iowait, _irq, _softirq, steal = map(int, fields[:8])
-    return (user + nice + system + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_for_quiet_machine(max_secs: float) -> None:
-    """Wait (at most `max_secs`) until other processes use under QUIET_CORES of CPU."""
-    deadline = time.monotonic() + max_secs
-    while True:
-        before = machine_busy_secs()
-        time.sleep(1.0)
-        busy = machine_busy_secs() - before
-        if busy < QUIET_CORES or time.monotonic() >= deadline:
-            print(f"  machine busy {100 * busy:.0f}% of a core before this server", flush=True)
-            return
-
-
 def wait_until_ns(t_ns: int) -> None:
     delay = (t_ns - time.monotonic_ns()) / 1e9
     if delay > 0:
@@ -1430,48 +1189,6 @@ def wait_until_ns(t_ns: int) -> None:
 
 
 # --- report -----------------------------------------------------------------------------------
-
-
-def machine() -> dict[str, str]:
-    cpu = cpu_model()
-    mem_kb = 0
-    with contextlib.suppress(OSError):
-        mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
-    return {
-        "cpu": cpu,
-        "cores": str(os.cpu_count()),
-        "ram": f"{mem_kb / 2**20:.1f} GiB",
-        "python": platform.python_version(),
-        "kernel": platform.release(),
-        "versions": package_versions(),
-    }
-
-
-def package_versions() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = []
-    for name in (
-        "uvicorn",
-        "websockets",
-        "uvloop",
-        "fastapi",
-        "python-socketio",
-        "python-engineio",
-    ):
-        with contextlib.suppress(PackageNotFoundError):
-            found.append(f"{name} {version(name)}")
-    return ", ".join(found)
-
-
-def fmt(value: float, spec: str) -> str:
-    return "—" if math.isnan(value) else format(value, spec)
-
-
-def ratio(a: float, b: float) -> str:
-    if math.isnan(a) or math.isnan(b) or b == 0:
-        return "—"
-    return f"{a / b:.2f}×"
 
 
 def report(results: list[CaseResult], plan: Plan, info: dict[str, str]) -> str:
@@ -1485,15 +1202,16 @@ def report(results: list[CaseResult], plan: Plan, info: dict[str, str]) -> str:
         f"{plan.throughput_secs:g} s",
         "",
         "| server | N | held | connect s | RSS before MB | RSS after MB | KB/conn | "
-        "full GCs | in full GC s | longest GC ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "full GCs | in full GC s | longest GC ms | loop lag max ms | lag > 100 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r.impl} | {r.size:,} | {r.held:,} | {r.connect_secs:.1f} | "
             f"{r.rss_before_kb / 1024:.0f} | {r.rss_after_kb / 1024:.0f} | "
             f"{r.kb_per_connection:.1f} | {r.gc_full_count} | {r.gc_full_secs:.1f} | "
-            f"{r.gc_full_max_ms:.0f} |"
+            f"{r.gc_full_max_ms:.0f} | {r.loop_lag.describe()} | "
+            f"{r.loop_lag.over_100ms if r.loop_lag.samples else '—'} |"
         )
     lines += [
         "",
@@ -1511,12 +1229,15 @@ def report(results: list[CaseResult], plan: Plan, info: dict[str, str]) -> str:
                 f"{tp.server_cpu_pct:.0f}% | {tp.client_cpu_pct:.0f}% | "
                 f"{tp.other_cpu_pct:.0f}% / {lat.other_cpu_pct:.0f}% |"
             )
+    lines += stall_table(results)
     lines += ratio_table(results)
     lines.append("")
     lines.append(
         "full GCs: the server's generation-2 collections from the first connection to the end "
         "of its phases, the seconds spent in them and the longest one (the event loop stands "
-        "still meanwhile)."
+        "still meanwhile). Loop lag: the server's probe (a 25 ms sleep, 40 a second; "
+        "roomler_event_loop_lag_*) over the same span: the latest wake-up, and how many "
+        "wake-ups were over 100 ms late."
     )
     lines.append(
         "CPU columns: % of one core during the throughput window (this machine has "
@@ -1546,6 +1267,27 @@ def report(results: list[CaseResult], plan: Plan, info: dict[str, str]) -> str:
         for err in r.errors[:5]:
             lines.append(f"note: {r.impl} N={r.size}: {err}")
     return "\n".join(lines)
+
+
+def stall_table(results: list[CaseResult]) -> list[str]:
+    lines = [
+        "",
+        "Stalls per phase (connect: while the N connections opened; an event: its latency "
+        "and throughput phases)",
+        "",
+        "| server | N | phase | full GCs | longest GC ms | loop lag max ms | lag > 100 ms |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        phases = [("connect", r.connect_stalls)] + [(e.event, e.stalls) for e in r.events]
+        for name, st in phases:
+            lag = st.loop_lag
+            lines.append(
+                f"| {r.impl} | {r.size:,} | {name} | {st.gc_full_count} | "
+                f"{st.gc_full_max_ms:,.0f} | {lag.describe()} | "
+                f"{lag.over_100ms if lag.samples else '—'} |"
+            )
+    return lines
 
 
 def ratio_table(results: list[CaseResult]) -> list[str]:
@@ -1580,9 +1322,6 @@ def ratio_table(results: list[CaseResult]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == [GC_LOG_RUN]:
-        run_with_gc_log(argv[1:])
-        return 0
     args, plan = parse_args(argv)
     if args.serve_socketio:
         serve_socketio(args.serve_socketio)
@@ -1592,12 +1331,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     # A plain `kill` unwinds like ^C: servers stopped, temporary directory removed.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    raise_fd_limit()
-    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    limit = raise_fd_limit()
     if max(plan.sizes) + 100 > limit:
         print(f"open-file limit {limit} is too low for {max(plan.sizes)} connections")
         return 2
-    info = machine()
+    info = machine_info() | {
+        "versions": package_versions(
+            ("uvicorn", "websockets", "uvloop", "fastapi", "python-socketio", "python-engineio")
+        )
+    }
     started = time.monotonic()
     results: list[CaseResult] = []
     with tempfile.TemporaryDirectory(prefix="ws-fanout-") as tmp:
@@ -1608,7 +1350,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for size in plan.sizes:
             for impl in plan.impls:
                 if args.settle > 0:
-                    wait_for_quiet_machine(args.settle)
+                    busy = wait_for_quiet_machine(args.settle, QUIET_CORES)
+                    print(f"  machine busy {100 * busy:.0f}% of a core before this server")
                 results.append(run_case(impl, size, population, plan, workdir, db_path))
     text = report(results, plan, info)
     print()

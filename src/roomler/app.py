@@ -49,6 +49,7 @@ from roomler.config import Settings, load_settings
 from roomler.context import ServerContext
 from roomler.db.engine import create_engine, create_session_factory
 from roomler.db.queries import store_presence, tenant_peer_ids, with_session
+from roomler.gc_policy import FrozenHeap
 from roomler.metrics import (
     RedisTrafficCollector,
     ServerMetrics,
@@ -335,20 +336,28 @@ def build_metrics(server: Server) -> ServerMetrics | None:
     return metrics
 
 
-def create_app(settings: Settings | None = None) -> RoomlerApp:
+def create_app(settings: Settings | None = None, *, owns_process: bool = False) -> RoomlerApp:
+    """The application; `owns_process` (`roomler serve`): it may tune the process's collector."""
     settings = settings or load_settings()
     server = build_server(settings)
     metrics = build_metrics(server)
+    frozen = (
+        FrozenHeap(server.realtime.counters) if owns_process and settings.app.gc_freeze else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await server.start()
         if metrics is not None:
             metrics.start()
+        if frozen is not None:
+            frozen.start()  # last: what start-up built is frozen
         try:
             yield
         finally:
             app.state.readiness.drain()
+            if frozen is not None:
+                await frozen.stop()
             if metrics is not None:
                 await metrics.stop()
             await server.stop()

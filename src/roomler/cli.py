@@ -138,7 +138,7 @@ def serve_forever(settings: Settings, host: str | None, port: int | None) -> int
     from roomler.shutdown import GracefulServer
 
     migrate(settings)
-    app = create_app(settings)
+    app = create_app(settings, owns_process=True)
     config = uvicorn.Config(
         app,
         host=host or settings.app.host,

@@ -37,6 +37,9 @@ class AppSettings(BaseModel):
     # After SIGTERM, how long /ready answers 503 while the node still serves everything,
     # before it closes its WebSockets: for load balancers that probe readiness.
     drain_delay_secs: float = Field(default=0.0, ge=0)
+    # `roomler serve`: freeze long-lived objects so full garbage collections do not walk
+    # them (roomler/gc_policy.py). Off: CPython's collector as it comes.
+    gc_freeze: bool = True
 
     @field_validator("cors_origins", mode="before")
     @classmethod

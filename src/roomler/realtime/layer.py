@@ -116,6 +116,7 @@ class Realtime:
     def open(self, connection: Connection) -> None:
         self.storage.add(connection.user_id, connection.connection_id, connection)
         self.live_sessions += 1
+        self.counters.opened += 1
 
     async def arrived(self, connection: Connection, stored_presence: str) -> None:
         """Announce an opened connection (presence), before its first message is handled."""
@@ -128,6 +129,7 @@ class Realtime:
             await self._run_cleanup(connection)
         finally:
             self.live_sessions -= 1
+            self.counters.closed += 1
 
     async def _run_cleanup(self, connection: Connection) -> None:
         await self._attempt(
