@@ -536,10 +536,10 @@ function CallControls(props: { session: CallSession; onLeave: () => void; canEnd
 	return (
 		<div class="call-controls" role="toolbar" aria-label="Call controls">
 			<button type="button" aria-pressed={!micOn} onClick={() => attempt(() => session.setMic(!micOn))}>
-				{micOn ? 'Mute' : 'Unmute'}
+				{micOn ? <Icon d={MIC} /> : <MicOffIcon />} {micOn ? 'Mute' : 'Unmute'}
 			</button>
 			<button type="button" aria-pressed={!cameraOn} onClick={() => attempt(() => session.setCamera(!cameraOn))}>
-				{cameraOn ? 'Stop camera' : 'Start camera'}
+				<Icon d={cameraOn ? CAMERA : CAMERA_OFF} /> {cameraOn ? 'Stop camera' : 'Start camera'}
 			</button>
 			{canShare && (
 				<button
@@ -547,11 +547,11 @@ function CallControls(props: { session: CallSession; onLeave: () => void; canEnd
 					aria-pressed={sharing}
 					onClick={() => attempt(() => (sharing ? session.stopScreenShare() : session.startScreenShare()))}
 				>
-					{sharing ? 'Stop sharing' : 'Share screen'}
+					<Icon d={SCREEN} /> {sharing ? 'Stop sharing' : 'Share screen'}
 				</button>
 			)}
 			<button type="button" aria-expanded={devicesOpen} onClick={() => setDevicesOpen(!devicesOpen)}>
-				Devices
+				<Icon d={DEVICES} /> Devices
 			</button>
 			<InCallButtons session={session} />
 			<button
@@ -562,7 +562,7 @@ function CallControls(props: { session: CallSession; onLeave: () => void; canEnd
 					onLeave();
 				}}
 			>
-				Leave call
+				<Icon d={LEAVE} /> Leave call
 			</button>
 			{props.canEnd && (
 				<button
@@ -575,7 +575,7 @@ function CallControls(props: { session: CallSession; onLeave: () => void; canEnd
 						})
 					}
 				>
-					End for everyone
+					<Icon d={END} /> End for everyone
 				</button>
 			)}
 			{devicesOpen && <DevicePicker session={session} onError={setError} />}
@@ -621,6 +621,23 @@ function DevicePicker({ session, onError }: { session: CallSession; onError: (e:
 				</select>
 			</label>
 		</div>
+	);
+}
+
+// The control bar's icons (24x24 paths, drawn for Roomler), beside each button's words.
+const MIC = 'M12 14a3 3 0 0 0 3-3V5a3 3 0 0 0-6 0v6a3 3 0 0 0 3 3zm5-3a5 5 0 0 1-10 0H5a7 7 0 0 0 6 6.9V21h2v-3.1a7 7 0 0 0 6-6.9z';
+const CAMERA = 'M4 6h11a1 1 0 0 1 1 1v3.5l4-3v9l-4-3V17a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V7a1 1 0 0 1 1-1z';
+const CAMERA_OFF = 'M3.3 2 2 3.3 4.7 6H4a1 1 0 0 0-1 1v10a1 1 0 0 0 1 1h11c.3 0 .5-.1.7-.3l4 4 1.3-1.3zM20 7.5l-4 3V7a1 1 0 0 0-1-1H9.8L20 16.2z';
+const SCREEN = 'M3 4h18a1 1 0 0 1 1 1v11a1 1 0 0 1-1 1h-7v2h3v2H7v-2h3v-2H3a1 1 0 0 1-1-1V5a1 1 0 0 1 1-1zm1 2v9h16V6z';
+const DEVICES = 'M4 6h9v2H4zm13 0h3v2h-3zm-2-2h2v6h-2zM4 16h3v2H4zm7 0h9v2h-9zm-2-2h2v6H9z';
+const LEAVE = 'M10 4h9a1 1 0 0 1 1 1v14a1 1 0 0 1-1 1h-9v-2h8V6h-8zm-1 4 1.4 1.4L8.8 11H16v2H8.8l1.6 1.6L9 16l-4-4z';
+const END = 'M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm3.6 5 1.4 1.4-3.6 3.6 3.6 3.6-1.4 1.4-3.6-3.6L8.4 17 7 15.6l3.6-3.6L7 8.4 8.4 7l3.6 3.6z';
+
+function Icon({ d }: { d: string }) {
+	return (
+		<svg class="button-icon" viewBox="0 0 24 24" width="16" height="16" aria-hidden="true">
+			<path fill="currentColor" d={d} />
+		</svg>
 	);
 }
 
