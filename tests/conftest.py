@@ -7,6 +7,7 @@ The database backend comes from `ROOMLER_TEST_DATABASE`: `sqlite` (default) or a
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -33,6 +34,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/tests/sfu/" in str(item.path):
             item.add_marker(pytest.mark.nodb)
+
+
+# The servers under test run in this process (threads): a full collection over everything
+# the earlier tests left stalls them too. Every few tests, collect once and freeze what
+# survives, so later full collections walk only what the latest tests made (CPython's
+# gc.freeze; the server does the same in production, roomler/gc_policy.py).
+_FREEZE_EVERY = 25
+_finished_tests = 0
+
+
+def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    """After a test and its fixtures' teardown."""
+    global _finished_tests
+    _finished_tests += 1
+    if _finished_tests % _FREEZE_EVERY == 0:
+        gc.collect()
+        gc.freeze()
 
 
 @pytest.fixture(autouse=True, scope="session")
