@@ -1756,7 +1756,7 @@ async def estimator_cost(
     for t in transports:
         t.bandwidth.on_packet_sent = timed("packet", t.bandwidth.on_packet_sent)
         t._on_receiver_feedback = timed("feedback", t._on_receiver_feedback)
-        t._on_bandwidth_tick = timed("allocation", t._on_bandwidth_tick)
+        t._bandwidth_timer.on_tick = timed("allocation", t._bandwidth_timer.on_tick)  # type: ignore[method-assign]
     for peer in peers:
         peer.arrivals.clear()
     start = loop.time()

@@ -1,7 +1,7 @@
 """The engine's modules import downward only: no cycle, not even for type checking.
 
 A lower object is given what it needs of a higher one as a Protocol
-(engine/interfaces.py, transport.TransportOwner), so e.g. producer.py never
+(engine/interfaces.py, media_transport.TransportOwner), so e.g. producer.py never
 imports transport.py and transport.py never imports router.py.
 """
 

@@ -2,15 +2,18 @@
 
 ``WorkerHandler`` (``handler.py``) answers the channel requests of the web
 process; it owns Routers (``router.py``), each with WebRtcTransports
-(``transport.py``: UDP (``udp.py``) + ICE-lite (``ice_path.py``: valid and
-selected addresses, ICE state) + DTLS (``dtls_driver.py``: the endpoint's timer
-and held datagrams) + SRTP) carrying Producers (``producer.py``) and Consumers
-(``consumer.py``).
+(``transport.py``: ICE-lite (``ice_path.py``: valid and selected addresses, ICE
+state) + DTLS (``dtls_driver.py``: the endpoint's timer and held datagrams) +
+SRTP + the bandwidth estimate (``bandwidth_timer.py``)) and PipeTransports
+(``pipe_transport.py``), both ``MediaTransport``s (``media_transport.py``: the
+UDP socket (``udp.py``), the sending protocol, RTCP routing, periodic RTCP)
+carrying Producers (``producer.py``) and Consumers (``consumer.py``).
 
-Modules import downward only: ``handler -> router -> transport ->
-rtp_listener / rtcp_scheduler -> consumer -> producer -> interfaces``. A lower
+Modules import downward only: ``handler -> router -> transport / pipe_transport
+-> media_transport -> rtp_listener / rtcp_scheduler -> consumer -> producer ->
+interfaces``. A lower
 object is given what it needs of a higher one as a Protocol
-(``interfaces.py``: ``MediaSender``, ``RtpSink``; ``transport.TransportOwner``)
+(``interfaces.py``: ``MediaSender``, ``RtpSink``; ``media_transport.TransportOwner``)
 and callbacks, never its class (tests/sfu/engine/test_imports.py holds this).
 
 The helpers are sans-I/O: ``rtp_listener.py`` (SSRC / MID / RID -> producer,

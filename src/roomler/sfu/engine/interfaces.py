@@ -12,7 +12,7 @@ import downward only (``router -> transport -> consumer -> producer``):
   forwarding hot path and the pause/close notifications);
 - :data:`Emit`: the event channel to the web process.
 
-(What a transport needs of its router, ``TransportOwner``, is in ``transport.py``.)
+(What a transport needs of its router, ``TransportOwner``, is in ``media_transport.py``.)
 """
 
 from __future__ import annotations

@@ -9,17 +9,14 @@ never go down while the worker lives (Prometheus counters must not).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .consumer import Consumer
-    from .pipe_transport import PipeTransport
+    from .media_transport import MediaTransport
     from .producer import Producer
-    from .transport import WebRtcTransport
-
-    AnyTransport = WebRtcTransport | PipeTransport
 
 
 @dataclass
@@ -35,7 +32,7 @@ class RetiredCounts:
     nacks_received: int = 0
     plis_received: int = 0
 
-    def add_transport(self, transport: AnyTransport) -> None:
+    def add_transport(self, transport: MediaTransport) -> None:
         self.rtp_packets_in += transport.rtp_packets_received
         self.rtp_bytes_in += transport.bytes_received
         self.packets_out += transport.packets_sent
@@ -52,7 +49,7 @@ class RetiredCounts:
 
     def plus(
         self,
-        transports: Iterable[AnyTransport],
+        transports: Iterable[MediaTransport],
         producers: Iterable[Producer],
         consumers: Iterable[Consumer],
     ) -> RetiredCounts:
@@ -70,7 +67,7 @@ class RetiredCounts:
 def worker_metrics(
     retired: RetiredCounts,
     routers: int,
-    transports: dict[str, AnyTransport],
+    transports: Mapping[str, MediaTransport],
     producers: dict[str, Producer],
     consumers: dict[str, Consumer],
 ) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from roomler.sfu.codecs import DEFAULT_MEDIA_CODECS
 
 from .audio_level import AudioLevels
 from .consumer import Consumer
+from .media_transport import MediaTransport
 from .metrics import RetiredCounts
 from .pipe_transport import PipeTransport
 from .producer import Producer
@@ -148,7 +149,7 @@ class Router:
         self.objects.ports.add(transport.port)
         return transport
 
-    def remove_transport(self, transport: AnyTransport) -> None:
+    def remove_transport(self, transport: MediaTransport) -> None:
         self.transports.pop(transport.id, None)
         if self.objects.transports.get(transport.id) is transport:
             del self.objects.transports[transport.id]

@@ -16,40 +16,29 @@ byte (RFC 7983 section 7, :mod:`roomler.sfu.demux`):
   worker's certificate; a fingerprint mismatch fails and closes the
   transport. Its SRTP keys build the :class:`~roomler.sfu.srtp.SrtpContext`.
 
-The socket is a plain non-blocking UDP socket watched with ``loop.add_reader``
-(:mod:`.udp` says why).
-
-The parts that are not I/O live apart: which producer a packet is for and
-which producer or consumer an RTCP packet is about is the
-:class:`~.rtp_listener.RtpListener`; what RTCP the transport sends of its own
-accord, and when, the :class:`~.rtcp_scheduler.RtcpScheduler` (one timer per
-connected transport runs it). Producers and consumers see the transport only
-as a :class:`~.interfaces.MediaSender`; the transport sees its router only as
-a :class:`TransportOwner`.
+What every transport of a router does -- the socket, the sending protocol
+producers and consumers know it by (:class:`~.interfaces.MediaSender`), RTCP
+routed by the :class:`~.rtp_listener.RtpListener`, the periodic RTCP of the
+:class:`~.rtcp_scheduler.RtcpScheduler` -- is the base class,
+:class:`~.media_transport.MediaTransport`; the DTLS handshake's timers are the
+:class:`~.dtls_driver.DtlsDriver`'s. This module is the WebRTC shell around them:
+ICE, DTLS, SRTP, and the bandwidth estimate.
 
 What the transport sends is fitted to the receiver's link by its
-:class:`~.bandwidth.TransportBandwidth`: :meth:`WebRtcTransport.send_rtp`
-records each packet that carries a transport-wide sequence number (handed
-out just before by :meth:`WebRtcTransport.next_transport_sequence`),
-:meth:`WebRtcTransport._on_receiver_feedback` passes the receiver's
-transport-cc feedback and REMB on, and a timer of its own (every 100 ms
-while the transport has consumers, every few ms while a probe runs; the
-RTCP timer of a transport with only consumers beats once a second) shares
-the estimate among the consumers and sends the probes' padding.
+:class:`~.bandwidth.TransportBandwidth`: each packet sent with a transport-wide
+sequence number (handed out just before by ``next_transport_sequence``) is
+recorded, :meth:`WebRtcTransport._on_receiver_feedback` passes the receiver's
+transport-cc feedback and REMB on, and a :class:`~.bandwidth_timer.BandwidthTimer`
+(every 100 ms while the transport has consumers, every few ms while a probe
+runs; the RTCP timer of a transport with only consumers beats once a second)
+shares the estimate among the consumers and sends the probes' padding.
 """
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
 import logging
-import random
-import secrets
 import socket
-import time
-from collections import Counter
-from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import Any
 
 from roomler.sfu import ortc
 from roomler.sfu.certificate import DTLS_ROLES, DtlsParameters, worker_certificate
@@ -57,32 +46,17 @@ from roomler.sfu.codecs import TRANSPORT_CC_URI
 from roomler.sfu.demux import PacketKind, classify
 from roomler.sfu.dtls import DtlsEndpoint, DtlsState
 from roomler.sfu.ice import IceLiteServer
-from roomler.sfu.rtcp import (
-    Fir,
-    GenericNack,
-    Pli,
-    ReceiverReport,
-    Remb,
-    ReportBlock,
-    RtcpPacket,
-    SenderReport,
-    TransportFeedback,
-    ntp_from_unix,
-    parse_rtcp,
-    serialize_rtcp,
-)
+from roomler.sfu.rtcp import Remb, TransportFeedback
 from roomler.sfu.rtp import read_extensions, read_header
 from roomler.sfu.srtp import SrtpContext
 
-from .bandwidth import ALLOCATION_INTERVAL, TransportBandwidth
+from .bandwidth import TransportBandwidth
+from .bandwidth_timer import BandwidthTimer
 from .consumer import Consumer
 from .dtls_driver import DtlsDriver
 from .ice_path import Address, IcePath
+from .media_transport import MediaTransport, SocketAddress, TransportOwner
 from .producer import Producer
-from .rtcp_scheduler import RtcpScheduler
-from .rtp_listener import RtpListener
-from .rtp_stats import CounterRate
-from .settings import EngineSettings
 from .simulcast_consumer import SimulcastConsumer
 from .svc_consumer import SvcConsumer
 from .udp import bind_udp_socket
@@ -98,60 +72,9 @@ _CONSUMER_CLASSES: dict[str, type[Consumer]] = {
     "svc": SvcConsumer,
 }
 
-#: Largest datagram read; WebRTC keeps packets below ~1200 bytes.
-RECV_SIZE = 4096
-#: Datagrams handled per readiness callback before yielding to the loop.
-MAX_READS = 64
-#: The bandwidth timer's beat while a probe cluster is being sent (its packets are spaced
-#: over 30 ms).
-PROBE_TICK = 0.005
 #: ICE priority of our host candidate: type preference 126 (host), local
 #: preference 65535, component 1 (RFC 8445 section 5.1.2.1).
 CANDIDATE_PRIORITY = (126 << 24) | (65535 << 8) | 255
-
-
-class TransportOwner(Protocol):
-    """What a WebRtcTransport needs of the Router that created it (mediasoup's
-    Transport::Listener): the loop, settings and codecs, the producers of the
-    router, the worker-wide object tables and the event channel."""
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop: ...
-
-    @property
-    def settings(self) -> EngineSettings: ...
-
-    @property
-    def rtp_capabilities(self) -> ortc.RtpCapabilities: ...
-
-    def emit(self, event: str, target_id: str, data: dict[str, Any]) -> None: ...
-
-    def get_producer(self, producer_id: str) -> Producer: ...
-
-    def add_producer(self, producer: Producer) -> None: ...
-
-    def remove_producer(self, producer: Producer) -> None: ...
-
-    def add_consumer(self, consumer: Consumer) -> None: ...
-
-    def remove_consumer(self, consumer: Consumer) -> None: ...
-
-    def remove_transport(self, transport: WebRtcTransport) -> None: ...
-
-
-def _announced_address(listen_ip: str, announced_ip: str | None) -> str:
-    """What the candidate announces: announced_ip, else listen_ip.
-
-    A wildcard listen address is not reachable as such; without an announced
-    address we announce loopback, which suits a single-host development setup
-    (configure ``announced_ip`` for anything else).
-    """
-    if announced_ip:
-        return announced_ip
-    ip = ipaddress.ip_address(listen_ip)
-    if ip.is_unspecified:
-        return "::1" if ip.version == 6 else "127.0.0.1"
-    return listen_ip
 
 
 def _local_dtls_role(remote: object) -> str:
@@ -165,8 +88,11 @@ def _local_dtls_role(remote: object) -> str:
     return "server" if remote == "client" else "client"
 
 
-class WebRtcTransport:
+class WebRtcTransport(MediaTransport):
     """ICE-lite + DTLS + SRTP on one UDP port, carrying producers and consumers."""
+
+    kind = "webrtc"
+    stats_type = "webrtc-transport"
 
     def __init__(
         self,
@@ -177,69 +103,30 @@ class WebRtcTransport:
         listen_ip: str,
         announced_ip: str | None,
     ) -> None:
-        self.router = router
-        self.id = transport_id
-        self.loop = router.loop
-        self.settings = router.settings
-        self.listen_ip = listen_ip
-        self.port: int = sock.getsockname()[1]
-        self.announced_address = _announced_address(listen_ip, announced_ip)
-        self.closed = False
         self.dtls_state = "new"
         self.dtls_role: str | None = None
-        self.rtcp_ssrc = random.randint(1, 0xFFFFFFFF)
-        self.cname = secrets.token_hex(8)
-        self.producers: dict[str, Producer] = {}
-        self.consumers: dict[str, Consumer] = {}
-        self._sock = sock
-        self._fd = sock.fileno()
         self._ice = IceLiteServer()
         self._ice_path = IcePath()
         # The path's own dict of valid addresses, read once per datagram.
         self._valid = self._ice_path.valid
+        self._srtp: SrtpContext | None = None
+        super().__init__(router, transport_id, sock, listen_ip=listen_ip, announced_ip=announced_ip)
         self._dtls = DtlsDriver(
             self.loop, send=self._send_dtls, on_step=self._on_dtls_step, count_drop=self._drop
         )
-        self._srtp: SrtpContext | None = None
-        self._protect_rtp: Callable[[bytes], bytes] = _not_connected
-        #: Where RTP goes (see _update_media_destination); None while it cannot be sent.
-        self.media_destination: Address | None = None
-        #: Whether it can be sent (`MediaSender.can_send`), kept with media_destination.
-        self.can_send = False
-        self._init_media_tables()
-        self._init_counters()
-        self._tick_handle: Any = None
-        self.loop.add_reader(self._fd, self._on_readable)
-        logger.info("%r listening on %s:%d", self, listen_ip, self.port)
-
-    def _init_media_tables(self) -> None:
-        self.rtp_listener = RtpListener()
-        # The listener's own dict, read once per RTP packet.
-        self._ssrc_table = self.rtp_listener.ssrc_table
-        self._twcc_ext_ids: tuple[int, ...] = ()
-        self._rtcp = RtcpScheduler(self.settings, self.rtcp_ssrc, self.cname, self.loop.time())
         self._twcc = self._rtcp.transport_cc
-        self._twcc_out_seq = 0
-        # The transport-wide number handed out for the packet about to be sent.
-        self._twcc_pending: int | None = None
         self.bandwidth = TransportBandwidth()
-        self._bandwidth_handle: asyncio.TimerHandle | None = None
+        self._bandwidth_timer = BandwidthTimer(
+            self.loop,
+            self.bandwidth,
+            self.consumers,
+            owner=self,
+            running=lambda: self._srtp is not None and not self.closed,
+        )
         self._next_mid = 0
-
-    def _init_counters(self) -> None:
-        self.packets_received = 0
-        self.bytes_received = 0
-        self.packets_sent = 0
-        self.bytes_sent = 0
-        self.rtp_packets_received = 0
-        self.rtcp_packets_received = 0
-        self.rtcp_packets_sent = 0
         self.transport_cc_feedback_received = 0
         self.remb_received = 0
         self.available_outgoing_bitrate: int | None = None
-        self.drops: Counter[str] = Counter()
-        self._recv_rate = CounterRate()
-        self._send_rate = CounterRate()
 
     def __repr__(self) -> str:
         return f"WebRtcTransport({self.id[:8]})"
@@ -307,23 +194,7 @@ class WebRtcTransport:
 
     # -- receiving ------------------------------------------------------------
 
-    def _on_readable(self) -> None:
-        sock = self._sock
-        for _ in range(MAX_READS):
-            if self.closed:
-                return
-            try:
-                data, addr = sock.recvfrom(RECV_SIZE)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                # e.g. an ICMP error queued for an earlier send
-                self.drops["socket_error"] += 1
-                logger.debug("%r recvfrom failed: %s", self, exc)
-                continue
-            self.datagram_received(data, addr)
-
-    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+    def datagram_received(self, data: bytes, addr: SocketAddress) -> None:
         """Demultiplex one datagram (RFC 7983); never raises."""
         now = self.loop.time()
         self.packets_received += 1
@@ -381,9 +252,6 @@ class WebRtcTransport:
         self._sendto(datagram, destination)
         return True
 
-    def _drop(self, reason: str) -> None:
-        self.drops[reason] += 1
-
     def _on_dtls_step(self, dtls: DtlsEndpoint) -> None:
         """The DTLS endpoint moved: SRTP once connected, close when it failed."""
         if dtls.state is DtlsState.CONNECTED and self._srtp is None:
@@ -401,13 +269,8 @@ class WebRtcTransport:
         self._update_media_destination()
         logger.info("%r DTLS connected (%s)", self, dtls.srtp_keys.profile.value)
         self._set_dtls_state("connected")
-        self._rtcp.start(self.loop.time())
-        self._schedule_tick(self.loop.time())
-        for producer in tuple(self.producers.values()):
-            producer.on_transport_connected()
-        for consumer in tuple(self.consumers.values()):
-            consumer.on_transport_connected()
-        self._start_bandwidth_timer()
+        self._notify_connected()
+        self._bandwidth_timer.start()
 
     def _on_dtls_failed(self, reason: str) -> None:
         logger.warning("%r DTLS failed: %s", self, reason)
@@ -428,59 +291,14 @@ class WebRtcTransport:
             if value is not None and len(value) == 2:
                 self._twcc.add((value[0] << 8) | value[1], now)
                 break
-        binding = self._ssrc_table.get(header.ssrc) or self.rtp_listener.learn(
-            header.ssrc, extensions
-        )
-        if binding is None:
-            self.drops["unknown_ssrc"] += 1
-            return
-        producer, stream, is_rtx = binding
-        producer.receive_rtp(plain, header, extensions, stream, is_rtx, now)
+        self._receive_rtp(plain, header, extensions, now)
 
     def _on_rtcp(self, data: bytes, now: float) -> None:
         srtp = self._srtp
         if srtp is None:
             self.drops["rtcp_before_dtls"] += 1
             return
-        packets = parse_rtcp(srtp.unprotect_rtcp(data))
-        self.rtcp_packets_received += 1
-        arrival_ntp = ntp_from_unix(time.time())
-        for packet in packets:
-            self._dispatch_rtcp(packet, now, arrival_ntp)
-
-    def _dispatch_rtcp(self, packet: RtcpPacket, now: float, arrival_ntp: int) -> None:
-        """Hand one RTCP packet to the producer or consumer it is about (the listener finds it)."""
-        listener = self.rtp_listener
-        blocks: list[ReportBlock] = []
-        if isinstance(packet, SenderReport):
-            stream = listener.media_stream(packet.ssrc)
-            if stream is not None:
-                producer, producer_stream = stream
-                producer.on_sender_report(
-                    producer_stream, packet.ntp_timestamp, packet.rtp_timestamp, now
-                )
-            blocks = packet.reports
-        elif isinstance(packet, ReceiverReport):
-            blocks = packet.reports
-        elif isinstance(packet, GenericNack):
-            consumer = listener.consumer(packet.media_ssrc)
-            if consumer is not None:
-                consumer.on_nack(packet.lost, now)
-        elif isinstance(packet, Pli):
-            consumer = listener.consumer(packet.media_ssrc)
-            if consumer is not None:
-                consumer.on_key_frame_request("pli", now)
-        elif isinstance(packet, Fir):
-            for ssrc, _ in packet.entries:
-                consumer = listener.consumer(ssrc)
-                if consumer is not None:
-                    consumer.on_key_frame_request("fir", now)
-        elif isinstance(packet, TransportFeedback | Remb):
-            self._on_receiver_feedback(packet, now)
-        for block in blocks:
-            consumer = listener.consumer(block.ssrc)
-            if consumer is not None:
-                consumer.on_report_block(block, arrival_ntp)
+        self._receive_rtcp(srtp.unprotect_rtcp(data), now)
 
     def _on_receiver_feedback(self, packet: TransportFeedback | Remb, now: float) -> None:
         """Congestion feedback from the receiving browser, for the bandwidth estimate."""
@@ -505,27 +323,12 @@ class WebRtcTransport:
         self.media_destination = self._destination() if ready else None
         self.can_send = self.media_destination is not None
 
-    def _sendto(self, data: bytes, addr: Address) -> None:
-        if self.closed:
-            return
-        try:
-            self._sock.sendto(data, addr)
-        except (BlockingIOError, InterruptedError):
-            self.drops["send_buffer_full"] += 1
-            return
-        except OSError as exc:
-            self.drops["send_error"] += 1
-            logger.debug("%r sendto %s failed: %s", self, addr, exc)
-            return
-        self.packets_sent += 1
-        self.bytes_sent += len(data)
+    def _protect_rtcp(self, data: bytes) -> bytes | None:
+        srtp = self._srtp
+        return None if srtp is None else srtp.protect_rtcp(data)
 
-    def next_transport_sequence(self) -> int:
-        """The next transport-wide sequence number of what we send on this transport."""
-        seq = self._twcc_out_seq
-        self._twcc_out_seq = (seq + 1) & 0xFFFF
-        self._twcc_pending = seq  # recorded by send_rtp, which comes next
-        return seq
+    def _on_packet_sent(self, transport_seq: int, size: int, now: float) -> None:
+        self.bandwidth.on_packet_sent(transport_seq, size, now)
 
     def retransmission_allowed(self, now: float) -> bool:
         """Whether the bandwidth budget leaves room to resend a packet now."""
@@ -536,139 +339,9 @@ class WebRtcTransport:
         """The least time between two retransmissions of one packet (a round trip)."""
         return self.bandwidth.resend_interval
 
-    def send_rtp(self, packet: bytes) -> bytes | None:
-        """Protect and send one RTP packet; returns the SRTP bytes (None if not protected).
-
-        The forwarding hot path: `_sendto` inlined, the destination cached.
-        """
-        pending = self._twcc_pending
-        self._twcc_pending = None
-        destination = self.media_destination
-        if destination is None:
-            return None
-        try:
-            protected = self._protect_rtp(packet)
-        except ValueError as exc:
-            self.drops["srtp_protect"] += 1
-            logger.debug("%r cannot protect RTP: %s", self, exc)
-            return None
-        if pending is not None:
-            # Recorded even if the socket refuses it: the receiver will report it lost.
-            self.bandwidth.on_packet_sent(pending, len(protected), self.loop.time())
-        try:
-            self._sock.sendto(protected, destination)
-        except (BlockingIOError, InterruptedError):
-            self.drops["send_buffer_full"] += 1
-            return protected
-        except OSError as exc:
-            self.drops["send_error"] += 1
-            logger.debug("%r sendto %s failed: %s", self, destination, exc)
-            return protected
-        self.packets_sent += 1
-        self.bytes_sent += len(protected)
-        return protected
-
-    def send_protected(self, data: bytes) -> None:
-        """Send SRTP bytes as they are (a plain retransmission)."""
-        destination = self._destination()
-        if destination is not None:
-            self._sendto(data, destination)
-
-    def send_rtcp(self, packets: Iterable[RtcpPacket]) -> None:
-        """Send packets as one (compound) SRTCP datagram."""
-        self._send_rtcp_bytes(serialize_rtcp(packets))
-
-    def _send_rtcp_bytes(self, data: bytes) -> None:
-        srtp = self._srtp
-        destination = self._destination()
-        if srtp is None or destination is None:
-            return
-        try:
-            protected = srtp.protect_rtcp(data)
-        except ValueError as exc:
-            self.drops["srtcp_protect"] += 1
-            logger.debug("%r cannot protect RTCP: %s", self, exc)
-            return
-        self.rtcp_packets_sent += 1
-        self._sendto(protected, destination)
-
     # -- periodic work --------------------------------------------------------
 
-    def _on_tick(self) -> None:
-        self._tick_handle = None
-        if self.closed:
-            return
-        now = self.loop.time()
-        self._meter_rates(now)
-        try:
-            datagrams, reported = self._rtcp.on_tick(
-                now,
-                tuple(self.producers.values()),
-                tuple(self.consumers.values()),
-                transport_cc=bool(self._twcc_ext_ids),
-            )
-            for datagram in datagrams:
-                self._send_rtcp_bytes(datagram)
-            if reported:
-                self._check_consent(now)
-        except Exception:
-            logger.exception("%r periodic RTCP failed", self)
-        self._schedule_tick(now)
-
-    def _schedule_tick(self, now: float) -> None:
-        if self._tick_handle is not None:
-            self._tick_handle.cancel()
-        delay = self._rtcp.next_delay(now, has_producers=bool(self.producers))
-        self._tick_handle = self.loop.call_later(delay, self._on_tick)
-
-    def _start_bandwidth_timer(self) -> None:
-        if self._bandwidth_handle is None and self.consumers and self._srtp is not None:
-            self._bandwidth_handle = self.loop.call_later(
-                ALLOCATION_INTERVAL, self._on_bandwidth_tick
-            )
-
-    def _on_bandwidth_tick(self) -> None:
-        """Share the estimate among the consumers; send the running probe's padding."""
-        self._bandwidth_handle = None
-        if self.closed or not self.consumers:
-            return
-        now = self.loop.time()
-        bandwidth = self.bandwidth
-        try:
-            if bandwidth.allocation_due(now):
-                self._allocate(now)
-            sizes = bandwidth.padding_due(now)
-            if sizes:
-                self._send_probe(sizes)
-        except Exception:
-            logger.exception("%r bandwidth allocation failed", self)
-        delay = PROBE_TICK if bandwidth.probing else ALLOCATION_INTERVAL
-        self._bandwidth_handle = self.loop.call_later(delay, self._on_bandwidth_tick)
-
-    def _allocate(self, now: float) -> None:
-        consumers = tuple(self.consumers.values())
-        rtts = [c.round_trip_time for c in consumers if c.round_trip_time is not None]
-        if rtts:
-            self.bandwidth.on_rtt(min(rtts))
-        allocation = self.bandwidth.allocate([c.demand(now) for c in consumers], now)
-        if self.bandwidth.limiting:
-            for consumer in consumers:
-                consumer.apply_layers(allocation.layers.get(consumer.id), now)
-
-    def _send_probe(self, sizes: list[int]) -> None:
-        """The probe's packets, on the RTX stream of the first consumer that can carry them."""
-        for consumer in self.consumers.values():
-            if consumer.kind == "video" and consumer.send_probe(sizes[0]):
-                for size in sizes[1:]:
-                    consumer.send_probe(size)
-                return
-
-    def _meter_rates(self, now: float) -> None:
-        """Sample the byte counters for the bitrates, per tick rather than per packet."""
-        self._recv_rate.sample(self.bytes_received, now)
-        self._send_rate.sample(self.bytes_sent, now)
-
-    def _check_consent(self, now: float) -> None:
+    def _on_reports_sent(self, now: float) -> None:
         """RFC 7675: no authenticated check for 30 s on the selected tuple."""
         state = self._ice_path.on_consent_check(self._ice.is_alive(now))
         if state is not None:
@@ -680,33 +353,12 @@ class WebRtcTransport:
     def produce(
         self, producer_id: str, kind: str, rtp_parameters: object, *, paused: bool = False
     ) -> Producer:
-        producer = Producer(
-            producer_id,
-            kind,
-            rtp_parameters,
-            router_capabilities=self.router.rtp_capabilities,
-            sender=self,
-            loop=self.loop,
-            settings=self.settings,
-            emit=self.router.emit,
-            on_close=self._remove_producer,
-            paused=paused,
-        )
-        self.rtp_listener.add_producer(producer)
+        producer = self._new_producer(producer_id, kind, rtp_parameters, paused)
         twcc = producer.extension_ids.get(TRANSPORT_CC_URI)
+        self._attach_producer(producer)
         if twcc is not None and twcc not in self._twcc_ext_ids:
             self._twcc_ext_ids = (*self._twcc_ext_ids, twcc)
-        self.producers[producer.id] = producer
-        self.router.add_producer(producer)
-        if len(self.producers) == 1 and self._tick_handle is not None:
-            self._schedule_tick(self.loop.time())  # feedback from now on
-        logger.info("%r produces %r (%s)", self, producer, producer.mime_type)
         return producer
-
-    def _remove_producer(self, producer: Producer) -> None:
-        self.producers.pop(producer.id, None)
-        self.rtp_listener.remove_producer(producer)
-        self.router.remove_producer(producer)
 
     def consume(
         self,
@@ -725,32 +377,15 @@ class WebRtcTransport:
             producer.consumable_rtp_parameters, rtp_capabilities, mid=mid
         )
         consumer_class = _CONSUMER_CLASSES.get(producer.type, Consumer)
-        consumer = consumer_class(
-            consumer_id,
-            producer,
-            params,
-            sender=self,
-            loop=self.loop,
-            settings=self.settings,
-            emit=self.router.emit,
-            on_close=self._remove_consumer,
-            paused=paused,
-        )
+        consumer = consumer_class(consumer_id, producer, params, **self._consumer_args(paused))
         self.rtp_listener.add_consumer(consumer)
         self._next_mid += 1
-        self.consumers[consumer.id] = consumer
-        producer.add_consumer(consumer)
-        self.router.add_consumer(consumer)
+        self._attach_consumer(consumer)
         if consumer.active:
             producer.request_key_frame(self.loop.time())
-        self._start_bandwidth_timer()
+        self._bandwidth_timer.start()
         logger.info("%r consumes %r as %r (mid %s)", self, producer, consumer, mid)
         return consumer
-
-    def _remove_consumer(self, consumer: Consumer) -> None:
-        self.consumers.pop(consumer.id, None)
-        self.rtp_listener.remove_consumer(consumer)
-        self.router.remove_consumer(consumer)
 
     # -- state --------------------------------------------------------------------
 
@@ -778,35 +413,24 @@ class WebRtcTransport:
         """
         if self.closed:
             return
-        for consumer in tuple(self.consumers.values()):
-            consumer.close(transport_closed=True)
-        for producer in tuple(self.producers.values()):
-            producer.close(from_inside=True)
+        super().close(reason)
+        if from_inside:
+            self.router.emit("transport.close", self.id, {"reason": reason})
+
+    def _before_close(self) -> None:
         self._dtls.close()  # close_notify
-        self.closed = True
-        self._update_media_destination()
-        if self._tick_handle is not None:
-            self._tick_handle.cancel()
-            self._tick_handle = None
-        if self._bandwidth_handle is not None:
-            self._bandwidth_handle.cancel()
-            self._bandwidth_handle = None
-        self.loop.remove_reader(self._fd)
-        self._sock.close()
+
+    def _after_close(self) -> None:
+        self._bandwidth_timer.stop()
         self._ice_path.close()
         if self.dtls_state != "failed":
             self.dtls_state = "closed"
-        self.router.remove_transport(self)
-        logger.info("%r closed%s", self, f": {reason}" if reason else "")
-        if from_inside:
-            self.router.emit("transport.close", self.id, {"reason": reason})
 
     # -- introspection --------------------------------------------------------
 
     def dump(self) -> dict[str, Any]:
         return {
-            "id": self.id,
-            "type": "webrtc",
+            **super().dump(),
             "iceParameters": self.ice_parameters,
             "iceCandidates": self.ice_candidates,
             "iceState": self.ice_state,
@@ -815,31 +439,16 @@ class WebRtcTransport:
             "dtlsState": self.dtls_state,
             "dtlsRole": self.dtls_role,
             "port": self.port,
-            "producerIds": list(self.producers),
-            "consumerIds": list(self.consumers),
             "mapSsrcProducerId": self.rtp_listener.dump()["ssrcTable"],
-            "rtpListener": self.rtp_listener.dump(),
         }
 
     def get_stats(self) -> dict[str, Any]:
-        now = self.loop.time()
         return {
-            "type": "webrtc-transport",
-            "transportId": self.id,
-            "timestamp": time.time(),
+            **super().get_stats(),
             "port": self.port,
             "iceState": self.ice_state,
             "iceSelectedTuple": self.selected_tuple,
             "dtlsState": self.dtls_state,
-            "bytesReceived": self.bytes_received,
-            "bytesSent": self.bytes_sent,
-            "packetsReceived": self.packets_received,
-            "packetsSent": self.packets_sent,
-            "recvBitrate": self._recv_rate.rate(self.bytes_received, now),
-            "sendBitrate": self._send_rate.rate(self.bytes_sent, now),
-            "rtpPacketsReceived": self.rtp_packets_received,
-            "rtcpPacketsReceived": self.rtcp_packets_received,
-            "rtcpPacketsSent": self.rtcp_packets_sent,
             "transportCcFeedbackSent": self._rtcp.transport_cc_feedback_sent,
             "transportCcFeedbackReceived": self.transport_cc_feedback_received,
             "transportCcPacketsReceived": self._twcc.received,
@@ -847,10 +456,4 @@ class WebRtcTransport:
             "rembReceived": self.remb_received,
             "bandwidthLimiting": self.bandwidth.limiting,
             "probeCluster": self.bandwidth.prober.cluster,
-            "droppedPackets": sum(self.drops.values()),
-            "dropReasons": dict(self.drops),
         }
-
-
-def _not_connected(packet: bytes) -> bytes:
-    raise ValueError("SRTP is not up yet")
