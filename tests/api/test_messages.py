@@ -43,9 +43,10 @@ class RecordingPublisher:
             data.get("id")
             or data.get("message_id")
             or (data.get("message") or data.get("channel") or {}).get("id")
+            or (data.get("notification") or {}).get("message_id")
         )
         async with self.app.state.ctx.sessions() as session:
-            stored = await session.get(Message, message_id)
+            stored = await session.get(Message, message_id) if message_id else None
             committed = stored is not None and (
                 stored.deleted_at is not None if event_type == "message:delete" else True
             )

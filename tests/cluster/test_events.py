@@ -265,3 +265,31 @@ async def test_a_read_marker_reaches_the_readers_tabs_on_every_node_only(team: T
         assert frame["data"] == read.json()
         assert [f for f in await tab.quiet() if f["type"] == "channel:read"] == []
     assert [f for f in await alice_tab.quiet() if f["type"] == "channel:read"] == []
+
+
+async def test_a_notification_and_its_reading_reach_every_tab_on_every_node(team: Team) -> None:
+    """`notification:new` and `notification:read` (issue 18 item 4): each of the named
+    user's tabs, once, whichever node they are on; nobody else."""
+    n1, n2, _ = team.nodes
+    bob_tabs = [await open_tab(node, team.bob) for node in team.nodes]
+    alice_tab = await open_tab(n2, team.alice)
+    await settle(*bob_tabs, alice_tab)
+    message = await post_message(n1, team, team.alice, f"look, @{team.bob.username}")
+    notes = []
+    for tab in bob_tabs:
+        frame = await tab.wait_for(is_type("notification:new"))
+        assert frame["data"]["notification"]["message_id"] == message["id"]
+        notes.append(frame["data"]["notification"])
+        assert [f for f in await tab.quiet() if f["type"] == "notification:new"] == []
+    assert notes[0] == notes[1] == notes[2]
+    assert [f for f in await alice_tab.quiet() if f["type"].startswith("notification:")] == []
+    async with httpx.AsyncClient(base_url=n2.http_url, timeout=FRAME_TIMEOUT) as http:
+        read = await http.put(
+            f"/api/tenant/{team.tenant_id}/notification/read", headers=team.bob.headers
+        )
+        assert read.status_code == 200, read.text
+    assert read.json()["notification_ids"] == [notes[0]["id"]]
+    for tab in bob_tabs:
+        frame = await tab.wait_for(is_type("notification:read"))
+        assert frame["data"] == read.json()
+        assert [f for f in await tab.quiet() if f["type"] == "notification:read"] == []

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from roomler.api import notifications
 from roomler.api.channels import VisibleChannel
 from roomler.api.deps import Context, Membership, Session, is_tenant_admin
 from roomler.api.errors import forbidden, not_found, validation
@@ -203,6 +204,8 @@ async def post_message(
         await threads.reply_posted(session, thread, message)
         starter = [thread.author_id] if first else []
         await threads.follow(session, thread.id, [member.user_id, *starter])
+    await session.flush()
+    notes = await notifications.create_for(ctx, session, channel, message)
     await session.commit()
     out = message_out(message)
     await publish_to_channel(
@@ -217,6 +220,7 @@ async def post_message(
     if thread is not None:
         await _thread_changed(ctx, session, thread)
         await _tell_followers(ctx, session, thread, out)
+    await notifications.tell_new(ctx, session, notes)
     try:
         await ctx.events.message_posted(channel.id, member.user_id)
     except Exception:

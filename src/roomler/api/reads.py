@@ -14,12 +14,13 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from roomler.api import notify
+from roomler.api import notifications, notify
 from roomler.api.channels import VisibleChannel
 from roomler.api.deps import Context, CurrentUser, Membership, Session
 from roomler.api.errors import validation
 from roomler.api.fields import Text
 from roomler.api.messages import live_message, require_channel_member
+from roomler.db import notifications as stored_notifications
 from roomler.db import reads
 
 router = APIRouter(prefix="/tenant/{tid}", tags=["channels"])
@@ -55,6 +56,10 @@ async def mark_read(
     if message.thread_id is not None:
         raise validation("message_id: a thread reply; a channel is read up to a top-level one")
     moved = await reads.advance(session, channel.id, user.id, message)
+    # What the reader has now seen in the channel no longer lights the bell.
+    seen = await stored_notifications.mark_read(
+        session, member.tenant_id, user.id, channel_up_to=message
+    )
     await session.commit()
     [state] = await reads.unread_counts(
         session, member.tenant_id, user.id, user.username, channel.id
@@ -62,4 +67,6 @@ async def mark_read(
     out = {"tenant_id": member.tenant_id, **state.out()}
     if moved:
         await notify.publish(ctx, [user.id], "channel:read", out)
+    if seen:
+        await notifications.tell_read(ctx, session, member.tenant_id, user.id, seen)
     return out

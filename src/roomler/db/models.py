@@ -159,6 +159,11 @@ class ChannelMember(Base):
     # read everything posted before joined_at.
     last_read_message_id: Mapped[str | None] = mapped_column(String(24))
     last_read_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Muted: the channel's messages make no notification for this member, except one
+    # naming them as @username.
+    muted: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=text("false")
+    )
 
 
 class Message(Base):
@@ -224,6 +229,36 @@ class ThreadFollower(Base):
         ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
     )
     created_at: Mapped[datetime] = created_column()
+
+
+class Notification(Base):
+    """A message that asks for one user's attention: it names them (`mention`), the whole
+    channel (`channel`, `here`), or was sent to them in a direct conversation (`direct`).
+    Unread while `read_at` is unset."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("message_id", "user_id"),
+        Index("ix_notifications_user_tenant_created", "user_id", "tenant_id", "created_at", "id"),
+    )
+
+    id: Mapped[str] = id_column()
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
+    )
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    channel_id: Mapped[str] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), nullable=False
+    )
+    message_id: Mapped[str] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), nullable=False
+    )
+    actor_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    created_at: Mapped[datetime] = created_column()
+    read_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class Conference(Base):

@@ -3,18 +3,21 @@ import { accessToken, currentRefreshToken, refreshAccessToken, SignedOut } from 
 import type {
 	AuthResponse,
 	Channel,
+	ChannelMuted,
 	ChannelRead,
 	ChannelType,
 	Conference,
 	Id,
 	Message,
 	MessageReactions,
+	NotificationsRead,
 	Page,
 	Presence,
 	Role,
 	Tenant,
 	TenantMember,
 	User,
+	UserNotification,
 } from './types';
 
 /** The server answered with its error shape `{"error", "message"}`. */
@@ -220,6 +223,27 @@ export const listUnread = (tid: Id) => get<ChannelRead[]>(`/tenant/${tid}/unread
 /** Move our read marker in `cid` forward to `mid`; answers the channel's counts after it. */
 export const markRead = (tid: Id, cid: Id, mid: Id) =>
 	put<ChannelRead>(`/tenant/${tid}/channel/${cid}/read`, { message_id: mid });
+
+// --- notifications ----------------------------------------------------------------------------
+
+export interface NotificationPage extends Page<UserNotification> {
+	unread_count: number;
+}
+
+export const listNotifications = (tid: Id) =>
+	get<NotificationPage>(`/tenant/${tid}/notification${query({ page: 1, per_page: 50 })}`);
+
+export const readNotification = (tid: Id, nid: Id) =>
+	put<NotificationsRead>(`/tenant/${tid}/notification/${nid}/read`, undefined);
+
+export const readAllNotifications = (tid: Id) =>
+	put<NotificationsRead>(`/tenant/${tid}/notification/read`, undefined);
+
+export const listMuted = (tid: Id) => get<Id[]>(`/tenant/${tid}/mute`);
+
+export const muteChannel = (tid: Id, cid: Id) => put<ChannelMuted>(`/tenant/${tid}/channel/${cid}/mute`, undefined);
+
+export const unmuteChannel = (tid: Id, cid: Id) => del<ChannelMuted>(`/tenant/${tid}/channel/${cid}/mute`);
 
 // --- conferences ----------------------------------------------------------------------------
 

@@ -205,3 +205,38 @@ export interface ChannelRead {
 	unread_count: number;
 	mention_count: number;
 }
+
+/** What asks for our attention: a message naming us, the channel, or sent to us directly. */
+export interface UserNotification {
+	id: Id;
+	tenant_id: Id;
+	kind: 'mention' | 'direct' | 'channel' | 'here';
+	channel_id: Id;
+	message_id: Id;
+	/** The thread the message is a reply in, or null. */
+	thread_id: Id | null;
+	actor_id: Id;
+	excerpt: string;
+	created_at: string;
+	read: boolean;
+}
+
+/** `notification:new`: one more, and how many are unread now. */
+export interface NotificationNew {
+	notification: UserNotification;
+	unread_count: number;
+}
+
+/** `notification:read` and the answers of the read routes. */
+export interface NotificationsRead {
+	tenant_id: Id;
+	notification_ids: Id[];
+	unread_count: number;
+}
+
+/** `channel:muted` and the answers of `PUT`/`DELETE .../mute`. */
+export interface ChannelMuted {
+	tenant_id: Id;
+	channel_id: Id;
+	muted: boolean;
+}

@@ -22,8 +22,10 @@ import { ErrorText, formatDay } from './common';
 import { ChannelInviteButton } from './InvitePanel';
 import { MembersButton } from './MemberList';
 import { MessageItem } from './MessageItem';
+import { insertMention, MentionList, type MentionQuery, mentionAt, type Suggestion, suggestionsFor } from './MentionSuggestions';
 import { CallButton } from './calls';
 import { PinsPanel, ThreadPanel } from './SidePanels';
+import { mutedChannels, setMuted } from '../state/notifications';
 import { closeThread, openThread, openThreadId, unseenThreads } from '../state/threads';
 
 /** What the panel beside the timeline shows. */
@@ -126,6 +128,7 @@ export function ChannelView({ channelId, header }: { channelId: Id; header: JSX.
 					<MembersButton />
 					<ChannelInviteButton channel={channel} />
 					{channel.is_member && <CallButton channel={channel} />}
+					{channel.is_member && <MuteButton channelId={channel.id} onError={setError} />}
 					{channel.is_member && channel.channel_type !== 'direct' && (
 						<button type="button" class="subtle" onClick={() => void leave()}>
 							Leave channel
@@ -155,6 +158,21 @@ export function ChannelView({ channelId, header }: { channelId: Id; header: JSX.
 				)}
 			</div>
 		</section>
+	);
+}
+
+function MuteButton({ channelId, onError }: { channelId: Id; onError: (error: string) => void }) {
+	const muted = mutedChannels.value.has(channelId);
+	return (
+		<button
+			type="button"
+			class="subtle"
+			aria-pressed={muted}
+			title={muted ? 'Muted: only messages naming you notify you' : 'Notifications on'}
+			onClick={() => setMuted(channelId, !muted).catch((err: unknown) => onError(describe(err)))}
+		>
+			<span aria-hidden="true">{muted ? '🔕' : '🔔'}</span> {muted ? 'Muted' : 'Mute'}
+		</button>
 	);
 }
 
@@ -279,7 +297,11 @@ export function TypingLine({ channelId }: { channelId: Id }) {
 export function Composer(props: { channel: Channel; replyTo: Id | null; onCancelReply: () => void }) {
 	const { channel, replyTo } = props;
 	const [text, setText] = useState('');
+	const [mention, setMention] = useState<MentionQuery | null>(null);
+	const [selected, setSelected] = useState(0);
 	const input = useRef<HTMLTextAreaElement>(null);
+	const suggestions = mention ? suggestionsFor(mention.typed, channel.channel_type !== 'direct') : [];
+	const suggesting = suggestions.length > 0;
 	const quoted = replyTo ? timelineOf(channel.id).items.find((i) => i.id === replyTo) : undefined;
 
 	useEffect(() => {
@@ -298,8 +320,35 @@ export function Composer(props: { channel: Channel; replyTo: Id | null; onCancel
 		void sendMessage(channel.id, content, replyTo);
 	};
 
+	const lookForMention = (box: HTMLTextAreaElement) => {
+		const found = mentionAt(box.value, box.selectionStart);
+		if (found?.at !== mention?.at || found?.typed !== mention?.typed) setSelected(0);
+		setMention(found);
+	};
+
+	const choose = (suggestion: Suggestion) => {
+		const box = input.current;
+		if (box === null || mention === null) return;
+		const [value, caret] = insertMention(box.value, box.selectionStart, mention, suggestion.name);
+		setText(value);
+		setMention(null);
+		box.value = value;
+		box.setSelectionRange(caret, caret);
+		box.focus();
+	};
+
 	const onKeyDown = (event: TargetedKeyboardEvent<HTMLTextAreaElement>) => {
-		if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+		if (suggesting && (event.key === 'ArrowDown' || event.key === 'ArrowUp')) {
+			event.preventDefault();
+			const step = event.key === 'ArrowDown' ? 1 : -1;
+			setSelected((selected + step + suggestions.length) % suggestions.length);
+		} else if (suggesting && (event.key === 'Enter' || event.key === 'Tab') && !event.isComposing) {
+			event.preventDefault();
+			choose(suggestions[Math.min(selected, suggestions.length - 1)]!);
+		} else if (suggesting && event.key === 'Escape') {
+			event.preventDefault();
+			setMention(null);
+		} else if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
 			event.preventDefault();
 			send();
 		} else if (event.key === 'Escape' && replyTo) {
@@ -310,6 +359,7 @@ export function Composer(props: { channel: Channel; replyTo: Id | null; onCancel
 	const onInput = (event: TargetedEvent<HTMLTextAreaElement>) => {
 		const value = event.currentTarget.value;
 		setText(value);
+		lookForMention(event.currentTarget);
 		if (value.trim() === '') stopTyping();
 		else noteTyping(channel.id);
 	};
@@ -332,6 +382,9 @@ export function Composer(props: { channel: Channel; replyTo: Id | null; onCancel
 					</button>
 				</div>
 			)}
+			{suggesting && (
+				<MentionList id="mention-suggestions" suggestions={suggestions} selected={selected} onChoose={choose} />
+			)}
 			<div class="composer-row">
 				<label class="visually-hidden" for="composer-input">
 					Message {channelLabel(channel)}
@@ -345,8 +398,13 @@ export function Composer(props: { channel: Channel; replyTo: Id | null; onCancel
 					value={text}
 					aria-invalid={tooLong !== null}
 					aria-describedby={tooLong !== null ? 'composer-limit' : undefined}
+					aria-autocomplete="list"
+					aria-controls={suggesting ? 'mention-suggestions' : undefined}
+					aria-activedescendant={suggesting ? `mention-suggestions-${selected}` : undefined}
 					onInput={onInput}
 					onKeyDown={onKeyDown}
+					onClick={(event) => lookForMention(event.currentTarget)}
+					onBlur={() => setMention(null)}
 				/>
 				<button type="submit" class="primary" disabled={text.trim() === '' || tooLong !== null}>
 					Send

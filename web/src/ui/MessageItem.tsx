@@ -15,6 +15,7 @@ import {
 } from '../state/chat';
 import { canManageMembers, displayName } from '../state/workspace';
 import { Avatar, ErrorText, formatTime } from './common';
+import { MessageText } from './MessageText';
 import { ReactButton, ReactionBar } from './Reactions';
 
 interface Props {
@@ -88,7 +89,7 @@ export function MessageItem(props: Props) {
 					<EditBox message={message} onDone={() => setEditing(false)} />
 				) : (
 					<p class="message-content">
-						{message.content}
+						<MessageText content={message.content} />
 						{message.is_edited && <span class="edited"> (edited)</span>}
 					</p>
 				)}

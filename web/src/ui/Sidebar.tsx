@@ -8,7 +8,9 @@ import { activeChannelId, describe, type UnreadCount, unread } from '../state/ch
 import { currentUser } from '../lib/session';
 import { addChannel, channelLabel, channels, members, refreshChannels, tenant } from '../state/workspace';
 import { Dialog, ErrorText, Link } from './common';
+import { NotificationBell } from './NotificationBell';
 import { UserMenu } from './UserMenu';
+import { mutedChannels } from '../state/notifications';
 
 /** On a narrow screen the sidebar is a drawer. */
 export const navOpen = signal(false);
@@ -46,6 +48,7 @@ export function Sidebar() {
 					</span>
 					<span class="tenant-name">{open.name}</span>
 				</Link>
+				<NotificationBell />
 				<button type="button" class="icon-button only-narrow" aria-label="Close menu" onClick={() => (navOpen.value = false)}>
 					×
 				</button>
@@ -86,7 +89,7 @@ export function Sidebar() {
 						<li key={channel.id} style={{ paddingLeft: `${depth(channel) * 12}px` }}>
 							<Link
 								href={paths.channel(open.id, channel.id)}
-								class={`channel-link${unread.value.has(channel.id) ? ' unread' : ''}${channel.is_member ? '' : ' preview'}`}
+								class={`channel-link${unread.value.has(channel.id) ? ' unread' : ''}${channel.is_member ? '' : ' preview'}${mutedChannels.value.has(channel.id) ? ' channel-muted' : ''}`}
 								aria-current={channel.id === active ? 'page' : undefined}
 								data-unread={unread.value.get(channel.id)?.count ?? 0}
 								data-mentions={unread.value.get(channel.id)?.mentions ?? 0}
@@ -113,7 +116,7 @@ export function Sidebar() {
 					<li key={channel.id}>
 						<Link
 							href={paths.channel(open.id, channel.id)}
-							class={`channel-link${unread.value.has(channel.id) ? ' unread' : ''}`}
+							class={`channel-link${unread.value.has(channel.id) ? ' unread' : ''}${mutedChannels.value.has(channel.id) ? ' channel-muted' : ''}`}
 							aria-current={channel.id === active ? 'page' : undefined}
 							data-unread={unread.value.get(channel.id)?.count ?? 0}
 							data-mentions={unread.value.get(channel.id)?.mentions ?? 0}

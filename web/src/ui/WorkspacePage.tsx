@@ -4,6 +4,7 @@ import { navigate, paths, type Route } from '../lib/router';
 import type { Id } from '../lib/types';
 import { forgetConferences, loadConferences } from '../state/calls';
 import { closeChannel, describe, findUnread } from '../state/chat';
+import { forgetNotifications, loadNotifications } from '../state/notifications';
 import { channels, openTenant, tenant } from '../state/workspace';
 import { ChannelView } from './ChannelView';
 import { Link } from './common';
@@ -40,8 +41,9 @@ export function WorkspacePage({ route }: { route: WorkspaceRoute }) {
 	useEffect(() => {
 		setError(null);
 		forgetConferences();
+		forgetNotifications();
 		openTenant(tid)
-			.then(() => Promise.all([findUnread(), loadConferences()]))
+			.then(() => Promise.all([findUnread(), loadConferences(), loadNotifications()]))
 			.catch((err) => setError(describe(err)));
 	}, [tid]);
 
