@@ -41,6 +41,7 @@ from roomler.auth.ratelimit import create_limiter
 from roomler.auth.tokens import TokenIssuer
 from roomler.cluster.conference import ClusterRooms, ConferenceForwarding
 from roomler.cluster.node import ClusterNode
+from roomler.cluster.remote_workers import CrossNodeWorkers, RemoteWorkers
 from roomler.conference.attendance import Attendance
 from roomler.conference.conference_media import ROOM_SERVER_SHUTDOWN, ConferenceMedia
 from roomler.conference.in_call import InCall
@@ -297,6 +298,11 @@ def _build_conferences(
     )
     forwarding = ConferenceForwarding(node, rooms, realtime, media)
     node.attach(forwarding)
+    # Every node lends its workers; a host uses them only with rooms across nodes.
+    remote_workers = RemoteWorkers(node, media.pool, media.worker_lost)
+    node.attach(remote_workers)
+    if settings.mediasoup.rooms_across_nodes:
+        media.spread_over_nodes(CrossNodeWorkers(remote_workers, forwarding.edge_of))
     realtime.on_disconnect(forwarding.connection_closed)
     return media, forwarding
 

@@ -131,6 +131,14 @@ class MediasoupSettings(BaseModel):
     # A worker carrying this many consumers takes no more participants of a room: the
     # room spreads to another worker, its producers piped between them (conference/placement.py).
     room_spread_consumers: int = Field(default=600, ge=1)
+    # Cluster mode: a participant's transports are made on the node their WebSocket is on
+    # and the room's routers on the nodes are piped to each other (cluster/remote_workers.py);
+    # off, every participant's media goes to the node hosting the room.
+    rooms_across_nodes: bool = True
+    # Where pipe transports toward another node listen, and the address the other node
+    # sends to when that one is not reachable as such.
+    pipe_listen_ip: str = "127.0.0.1"
+    pipe_announced_ip: str | None = None
 
     @model_validator(mode="after")
     def _port_range(self) -> MediasoupSettings:

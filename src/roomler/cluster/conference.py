@@ -14,8 +14,11 @@ WebSocket is on another node is served through the host:
   replies each travel through one ordered link, so replies arrive in order;
 - user-level events (`media:new_producer`, `media:peer_left`, ...) go through the
   cluster dispatcher like any other event;
-- media never crosses nodes: the transports' ICE candidates are the host's own
-  addresses, and the browser sends its UDP straight there;
+- media goes to the participant's own node: with `ROOMLER__MEDIASOUP__ROOMS_ACROSS_NODES`
+  (the default) the host makes the participant's transports on a worker of the edge it
+  leased (cluster/remote_workers.py), and pipes the room's routers between the nodes;
+  without it, the transports' ICE candidates are the host's own addresses and the
+  browser sends its UDP straight there;
 - when the participant's WebSocket closes, the edge tells the host (`x closed`), which
   runs the same cleanup as for a local connection (the participant leaves the room).
 
@@ -303,6 +306,11 @@ class ConferenceForwarding:
         if entry is not None:
             targets = (self.node_id, connection.connection_id)
             self.node.publish_to(entry[1], Envelope(COMMAND, targets, CLOSED, ""))
+
+    def edge_of(self, connection_id: str) -> str | None:
+        """The node of a participant connection forwarded to us (None: ours, or unknown)."""
+        remote = self.remote.get(connection_id)
+        return remote.edge if remote is not None else None
 
     # --- the host: running forwarded requests ------------------------------------------------
 

@@ -18,7 +18,12 @@ separated by newlines, the last of which (the body) may itself contain anything:
   body is the client's frame as it arrived (see `roomler.cluster.conference`);
 - kind `x`: a conference command for the receiving node, the action in the skip field:
   `closed` (targets: origin node, connection: it went away), `end`, `leave` and `revoke`
-  (a user lost access to the conference; targets: origin node; body: JSON arguments).
+  (a user lost access to the conference; targets: origin node; body: JSON arguments);
+- kind `w`: a request for a worker of the receiving node that another node leased (a
+  room over nodes); targets: the origin node and the lease; body: the request as JSON
+  (`roomler.cluster.remote_workers`);
+- kind `y`: the answer to such a request, an event of the leased worker, or its death;
+  target: the lease; body: JSON.
 
 The Lua route script builds `u`, `v` and `p` envelopes itself (`scripts.py`); both sides must agree
 with `serialize` here. User ids and connection ids never contain commas or newlines.
@@ -34,7 +39,9 @@ CONNECTION = "c"
 POSTED = "p"
 REQUEST = "q"
 COMMAND = "x"
-KINDS = (USERS, PRESENCE, CONNECTION, POSTED, REQUEST, COMMAND)
+WORKER_REQUEST = "w"
+WORKER_MESSAGE = "y"
+KINDS = (USERS, PRESENCE, CONNECTION, POSTED, REQUEST, COMMAND, WORKER_REQUEST, WORKER_MESSAGE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,6 +91,18 @@ class RoomPlacement(Protocol):
         ...
 
 
+class NodeWorkers(Protocol):
+    """Workers of other nodes, for a room over nodes (`roomler.cluster.remote_workers`)."""
+
+    def node_of(self, connection_id: str) -> str | None:
+        """The other node the connection's WebSocket is on; None for this node."""
+        ...
+
+    async def worker_on(self, node_id: str) -> Worker:
+        """A worker of `node_id`, driven from here."""
+        ...
+
+
 def pool_settings(settings: MediasoupSettings) -> WorkerPoolSettings:
     """The pool's settings from ``ROOMLER__MEDIASOUP__*`` (`roomler.sfu` reads no config)."""
     return WorkerPoolSettings(
@@ -99,6 +111,8 @@ def pool_settings(settings: MediasoupSettings) -> WorkerPoolSettings:
         announced_ip=settings.announced_ip,
         rtc_min_port=settings.rtc_min_port,
         rtc_max_port=settings.rtc_max_port,
+        pipe_listen_ip=settings.pipe_listen_ip,
+        pipe_announced_ip=settings.pipe_announced_ip,
     )
 
 
@@ -142,6 +156,12 @@ class ConferenceMedia:
         self._draining = False
         # Counts revocations carried out here: a join that overlapped one checks again.
         self.revocations = 0
+        # Cluster mode: participants' transports on their own node (`spread_over_nodes`).
+        self.node_workers: NodeWorkers | None = None
+
+    def spread_over_nodes(self, node_workers: NodeWorkers) -> None:
+        """Place each participant on a router of the node their connection is on."""
+        self.node_workers = node_workers
 
     @property
     def draining(self) -> bool:
@@ -278,7 +298,7 @@ class ConferenceMedia:
             if self.rooms.get_room(conference_id) is None:
                 await self._joinable(user_id, conference_id)  # it may have ended meanwhile
                 await self.place_room(conference_id)
-            router = await self._router_for_joiner(conference_id)
+            router = await self._router_for_joiner(conference_id, connection_id)
         room, participant = await self.rooms.create_transports(
             conference_id, user_id, connection_id, display_name, router
         )
@@ -391,8 +411,9 @@ class ConferenceMedia:
         if self.placement is not None:
             self.placement.released(conference_id)
 
-    async def _router_for_joiner(self, conference_id: str) -> Router | None:
-        """The room's router a new participant goes to (placement.py), made if needed.
+    async def _router_for_joiner(self, conference_id: str, connection_id: str) -> Router | None:
+        """The room's router a new participant goes to (placement.py), made if needed:
+        with rooms over nodes, one on the node of the participant's connection.
 
         Callers hold the conference's lock. None: the room's first router (no room here).
         """
@@ -400,7 +421,10 @@ class ConferenceMedia:
         pool = self._pool
         if room is None or pool is None:
             return None
-        routers = room.live_routers()
+        node = self.node_workers.node_of(connection_id) if self.node_workers else None
+        if node is not None:
+            return await self._router_on_node(room, node)
+        routers = [router for router in room.live_routers() if not router.worker.host]
         on_worker = {router.worker.slot: index for index, router in enumerate(routers)}
         candidates = [
             Candidate(worker.slot, worker_consumers(worker), on_worker.get(worker.slot))
@@ -426,6 +450,33 @@ class ConferenceMedia:
             ", ".join(str(c.consumers) for c in candidates if c.router_index is not None),
         )
         return router
+
+    async def _router_on_node(self, room: MediaRoom, node: str) -> Router:
+        """The room's router on another node (one per node), made there if it has none;
+        the room's first router if that node cannot make one."""
+        for router in room.live_routers():
+            if router.worker.host == node:
+                return router
+        assert self.node_workers is not None
+        try:
+            worker = await self.node_workers.worker_on(node)
+            router = await worker.create_router()
+        except (RuntimeError, *SFU_ERRORS) as exc:
+            logger.warning(
+                "conference %s: no router on node %s (%s); its participant uses ours",
+                room.conference_id,
+                node,
+                exc,
+            )
+            return room.router
+        await self.speakers.listen(room.conference_id, router)
+        room.routers.append(router)
+        logger.info("conference %s spreads to node %s", room.conference_id, node)
+        return router
+
+    def worker_lost(self, worker: Worker, reason: str, router_ids: list[str]) -> Any:
+        """Another node's worker the rooms here used died, or its node did: as for ours."""
+        return self._worker_died(worker, reason, router_ids)
 
     async def make_consumable(
         self, room: MediaRoom, producer: Producer, participant: ParticipantMedia

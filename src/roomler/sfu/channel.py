@@ -26,7 +26,7 @@ import socket
 import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from pydantic import Field, model_validator
 
@@ -46,6 +46,7 @@ __all__ = [
     "RequestFailedError",
     "RequestTimeoutError",
     "Response",
+    "WorkerLink",
     "decode_frame",
     "encode_frame",
     "parse_message",
@@ -62,6 +63,17 @@ _READ_CHUNK = 256 * 1024
 
 EventCallback = Callable[[str, str, JsonObject], None]
 RequestHandler = Callable[[str, JsonObject], Awaitable[JsonObject | None]]
+
+
+class WorkerLink(Protocol):
+    """What a `Worker` proxy needs of the way to its worker: `Channel` for a local one,
+    or a relay through another node (`roomler.cluster.remote_workers`)."""
+
+    def on_event(self, callback: EventCallback) -> None: ...
+
+    async def request(
+        self, method: str, data: JsonObject | None = None, *, timeout: float | None = None
+    ) -> JsonObject: ...
 
 
 class ChannelError(RuntimeError):

@@ -94,11 +94,16 @@ class WorkerPoolSettings:
     announced_ip: str | None = None
     rtc_min_port: int = 40000
     rtc_max_port: int = 49999
+    # Where pipe transports toward another host's workers listen, and the address that
+    # host sends to when that one is not reachable as such (cluster: rooms over nodes).
+    pipe_listen_ip: str = "127.0.0.1"
+    pipe_announced_ip: str | None = None
 
 
 @dataclass
 class _Process:
     worker: Worker
+    channel: Channel
     process: asyncio.subprocess.Process
     # Set when we kill a worker ourselves, e.g. after a protocol error.
     kill_reason: str | None = None
@@ -131,6 +136,8 @@ class WorkerPool:
         rtc_min_port: int = 40000,
         rtc_max_port: int = 49999,
         *,
+        pipe_listen_ip: str = "127.0.0.1",
+        pipe_announced_ip: str | None = None,
         handler: str = DEFAULT_HANDLER,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         start_timeout: float = 20.0,
@@ -140,6 +147,8 @@ class WorkerPool:
         self.num_workers = num_workers
         self.listen_ip = listen_ip
         self.announced_ip = announced_ip
+        self.pipe_listen_ip = pipe_listen_ip
+        self.pipe_announced_ip = pipe_announced_ip
         self.handler = handler
         self.request_timeout = request_timeout
         self.start_timeout = start_timeout
@@ -160,6 +169,8 @@ class WorkerPool:
             announced_ip=settings.announced_ip,
             rtc_min_port=settings.rtc_min_port,
             rtc_max_port=settings.rtc_max_port,
+            pipe_listen_ip=settings.pipe_listen_ip,
+            pipe_announced_ip=settings.pipe_announced_ip,
             **options,
         )
 
@@ -324,8 +335,10 @@ class WorkerPool:
             announced_ip=self.announced_ip,
             port_min=slot.port_min,
             port_max=slot.port_max,
+            pipe_listen_ip=self.pipe_listen_ip,
+            pipe_announced_ip=self.pipe_announced_ip,
         )
-        running = _Process(worker, process)
+        running = _Process(worker, channel, process)
         running.watcher = asyncio.create_task(self._watch(slot, running))
         channel.start()
         try:
@@ -342,7 +355,7 @@ class WorkerPool:
         # When the peer hung up, its exit status explains why better than the
         # socket does. A worker that sent garbage is broken: it is not waited for.
         process = running.process
-        if running.worker.channel.protocol_error is None:
+        if running.channel.protocol_error is None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(EXIT_GRACE):
                     await process.wait()
@@ -357,7 +370,7 @@ class WorkerPool:
         returncode = await running.process.wait()
         worker = running.worker
         reason = running.kill_reason or describe_exit(returncode)
-        worker.channel.fail(reason)
+        running.channel.fail(reason)
         if worker.closed or slot.running is not running or self._state != "running":
             return  # closed on purpose, or it died during start-up (_spawn reports that)
         router_ids = worker.router_ids
@@ -418,7 +431,7 @@ class WorkerPool:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
                 await process.wait()
-        await running.worker.channel.close()
+        await running.channel.close()
         if running.watcher is not None:
             await asyncio.gather(running.watcher, return_exceptions=True)
 

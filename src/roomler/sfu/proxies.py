@@ -35,7 +35,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from roomler.sfu.channel import Channel, ChannelError, JsonObject
+from roomler.sfu.channel import ChannelError, JsonObject, WorkerLink
 
 __all__ = [
     "Consumer",
@@ -102,14 +102,18 @@ def _new_id() -> str:
 
 
 class Worker(_EventSource):
-    """One worker process as seen from the web process (made by `WorkerPool`).
+    """One worker process as seen from the web process (made by `WorkerPool`, or for
+    another node's worker by `roomler.cluster.remote_workers`).
 
-    `port_min`..`port_max` is this worker's own share of the RTC port range.
+    `port_min`..`port_max` is this worker's own share of the RTC port range. `host` names
+    the machine or node the worker runs on ("" for this process's own): a pipe between
+    workers on different hosts listens on each one's `pipe_listen_ip`, announces its
+    `pipe_announced_ip`, and is always encrypted (SRTP).
     """
 
     def __init__(
         self,
-        channel: Channel,
+        channel: WorkerLink,
         *,
         pid: int,
         slot: int = 0,
@@ -117,9 +121,15 @@ class Worker(_EventSource):
         announced_ip: str | None = None,
         port_min: int = 40000,
         port_max: int = 49999,
+        host: str = "",
+        pipe_listen_ip: str = "127.0.0.1",
+        pipe_announced_ip: str | None = None,
     ) -> None:
         super().__init__()
         self.channel = channel
+        self.host = host
+        self.pipe_listen_ip = pipe_listen_ip
+        self.pipe_announced_ip = pipe_announced_ip
         self.pid = pid
         self.slot = slot
         self.listen_ip = listen_ip
@@ -343,7 +353,7 @@ class Router(_Proxy):
         *,
         producer_id: str,
         router: Router,
-        listen_ip: str = "127.0.0.1",
+        listen_ip: str | None = None,
         enable_rtx: bool = False,
         enable_srtp: bool = False,
     ) -> PipeToRouterResult:
@@ -355,6 +365,8 @@ class Router(_Proxy):
         resume are carried to the pipe producer, a close either way closes the other, and
         closing either pipe transport (or its router, or its worker) closes its twin.
         The routers must be in different workers (a worker knows each producer id once).
+        Each side listens on `listen_ip`, by default its worker's `pipe_listen_ip`; between
+        workers on different hosts, each on its own and always with SRTP.
         """
         self._check_open("pipe_to_router")
         if router is self:
@@ -393,7 +405,7 @@ class Router(_Proxy):
         return PipeToRouterResult(pipe_consumer, pipe_producer)
 
     async def _pipe_pair(
-        self, router: Router, listen_ip: str, enable_rtx: bool, enable_srtp: bool
+        self, router: Router, listen_ip: str | None, enable_rtx: bool, enable_srtp: bool
     ) -> dict[str, PipeTransport]:
         pending = self._pipe_pairs.get(router.id)
         if pending is None:
@@ -410,12 +422,18 @@ class Router(_Proxy):
             raise
 
     async def _create_pipe_pair(
-        self, router: Router, listen_ip: str, enable_rtx: bool, enable_srtp: bool
+        self, router: Router, listen_ip: str | None, enable_rtx: bool, enable_srtp: bool
     ) -> dict[str, PipeTransport]:
+        across_hosts = self._worker.host != router.worker.host
         made = await asyncio.gather(
             *(
                 side.create_pipe_transport(
-                    listen_ip=listen_ip, enable_rtx=enable_rtx, enable_srtp=enable_srtp
+                    listen_ip=side.worker.pipe_listen_ip
+                    if across_hosts or listen_ip is None
+                    else listen_ip,
+                    announced_ip=side.worker.pipe_announced_ip if across_hosts else None,
+                    enable_rtx=enable_rtx,
+                    enable_srtp=enable_srtp or across_hosts,
                 )
                 for side in (self, router)
             ),
