@@ -40,6 +40,15 @@ FORBIDDEN = {
         "roomler.cluster",
         "roomler.app",
     ],
+    # Stored bytes: a service of its own under api (uploads) and conference (recordings).
+    "roomler.files": [
+        "roomler.api",
+        "roomler.realtime",
+        "roomler.conference",
+        "roomler.cluster",
+        "roomler.context",
+        "roomler.app",
+    ],
     # The SFU's modules are its own business: callers use what the package exports.
     "roomler.api": ["roomler.sfu.channel", "roomler.sfu.proxies", "roomler.sfu.api"],
     "roomler.conference.signaling": [

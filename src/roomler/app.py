@@ -20,6 +20,7 @@ from roomler.api import (
     channels,
     conferences,
     direct,
+    files,
     health,
     invitations,
     messages,
@@ -51,6 +52,7 @@ from roomler.config import Settings, load_settings
 from roomler.context import ServerContext
 from roomler.db.engine import create_engine, create_session_factory
 from roomler.db.queries import store_presence, tenant_peer_ids, with_session
+from roomler.files.storage import create_storage
 from roomler.gc_policy import FrozenHeap
 from roomler.metrics import (
     RedisTrafficCollector,
@@ -266,6 +268,7 @@ def build_server(settings: Settings) -> Server:
         ),
         presence=realtime.presence,
         media=media,
+        storage=create_storage(settings, sessions),
     )
     attendance = Attendance(
         media,
@@ -404,6 +407,7 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
     app.include_router(invitations.router, prefix="/api")
     app.include_router(channels.router, prefix="/api")
     app.include_router(messages.router, prefix="/api")
+    app.include_router(files.router, prefix="/api")
     app.include_router(reactions.router, prefix="/api")
     app.include_router(pins.router, prefix="/api")
     app.include_router(direct.router, prefix="/api")

@@ -172,6 +172,26 @@ class TypingSettings(BaseModel):
     timeout_secs: float = Field(default=8.0, gt=0)
 
 
+class FilesSettings(BaseModel):
+    """Uploads (issue 18 item 6) and where stored files live (files/storage.py)."""
+
+    # `local`: a directory (`dir`, default `<data_dir>/files`), for one node or nodes that
+    # share it; `database`: the server's database, which every node of a cluster reaches.
+    storage: Literal["local", "database"] = "local"
+    dir: Path | None = None
+    # The largest upload; beyond it, 413.
+    max_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
+    # The longer side of an image's thumbnail, in pixels.
+    thumbnail_px: int = Field(default=360, ge=16, le=2048)
+    # Images with more pixels than this get no thumbnail (decompression bombs).
+    max_image_pixels: int = Field(default=50_000_000, ge=1)
+
+    @field_validator("storage", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+
 class WsSettings(BaseModel):
     max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
     send_queue_frames: int = Field(default=1024, ge=1)
@@ -230,6 +250,7 @@ class Settings(BaseSettings):
     conference: ConferenceSettings = Field(default_factory=ConferenceSettings)
     typing: TypingSettings = Field(default_factory=TypingSettings)
     ws: WsSettings = Field(default_factory=WsSettings)
+    files: FilesSettings = Field(default_factory=FilesSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
@@ -239,6 +260,10 @@ class Settings(BaseSettings):
         if self.jwt.secret:
             return self.jwt.secret
         return load_or_create_secret(self.app.data_dir / "jwt_secret")
+
+    @property
+    def files_dir(self) -> Path:
+        return self.files.dir or self.app.data_dir / "files"
 
 
 def load_or_create_secret(path: Path) -> str:

@@ -16,6 +16,7 @@ from roomler.auth.ratelimit import AttemptLimiter, LocalLimiter
 from roomler.auth.tokens import TokenIssuer
 from roomler.conference.conference_media import ConferenceMedia
 from roomler.config import Settings
+from roomler.files.storage import FileStorage
 from roomler.realtime.events import EventPublisher
 from roomler.realtime.presence import Presence
 
@@ -32,6 +33,8 @@ class ServerContext:
     presence: Presence
     # Starting, ending and leaving conferences' media rooms.
     media: ConferenceMedia
+    # Where uploaded files' bytes live (files/storage.py).
+    storage: FileStorage
     # Failed logins per account and per client address (auth/ratelimit.py).
     login_failures: AttemptLimiter = field(default_factory=LocalLimiter)
     # Registrations per client address.

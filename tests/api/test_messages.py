@@ -131,7 +131,7 @@ async def test_post_returns_the_full_message(client: httpx.AsyncClient, room: Ro
         "id", "channel_id", "author_id", "content", "message_type", "thread_id",
         "referenced_message_id", "reply_count", "last_reply_at", "is_edited", "is_pinned",
         "pinned_at", "pinned_by", "nonce",
-        "reactions", "created_at",
+        "reactions", "attachments", "created_at",
         "updated_at",
     }  # fmt: skip
     assert len(message["id"]) == 24 and int(message["id"], 16) >= 0

@@ -11,20 +11,26 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
-from pydantic import AfterValidator, BaseModel, Field
-from sqlalchemy import and_, func, or_, select
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from roomler.api import notifications
 from roomler.api.channels import VisibleChannel
 from roomler.api.deps import Context, Membership, Session, is_tenant_admin
 from roomler.api.errors import forbidden, not_found, validation
-from roomler.api.fields import Text
+from roomler.api.fields import Text, given_string
+from roomler.api.files import (
+    MAX_ATTACHMENTS,
+    attachments_of,
+    detach_message_files,
+    remove_objects,
+)
 from roomler.api.pagination import Pagination, paginated
 from roomler.api.serialize import iso
 from roomler.context import ServerContext
 from roomler.db import threads
-from roomler.db.models import Channel, Message, utcnow
+from roomler.db.models import Channel, Message, StoredFile, utcnow
 from roomler.db.queries import channel_member_ids, is_channel_member, reaction_summaries
 from roomler.ids import is_id
 
@@ -44,8 +50,24 @@ def _not_blank(content: str) -> str:
 Content = Annotated[Text, Field(min_length=1, max_length=10000), AfterValidator(_not_blank)]
 
 
+# Text of a message that carries files: it may be empty.
+Caption = Annotated[Text, Field(max_length=10000)]
+
+
 class MessageIn(BaseModel):
-    content: Content
+    # The cross-field rule in the schema too: text, or at least one file.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                given_string("content"),
+                {"required": ["attachment_ids"], "properties": {"attachment_ids": {"minItems": 1}}},
+            ]
+        }
+    )
+
+    content: Caption
+    # Files the author uploaded into the channel (api/files.py) and has not attached yet.
+    attachment_ids: Annotated[list[Text], Field(max_length=MAX_ATTACHMENTS)] = []
     thread_id: Text | None = None
     referenced_message_id: Text | None = None
     nonce: Annotated[Text, Field(max_length=64)] | None = None
@@ -55,7 +77,11 @@ class MessageEdit(BaseModel):
     content: Content
 
 
-def message_out(message: Message, reactions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def message_out(
+    message: Message,
+    reactions: list[dict[str, Any]] | None = None,
+    attachments: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     return {
         "id": message.id,
         "channel_id": message.channel_id,
@@ -72,15 +98,18 @@ def message_out(message: Message, reactions: list[dict[str, Any]] | None = None)
         "pinned_by": message.pinned_by,
         "nonce": message.nonce,
         "reactions": reactions or [],
+        "attachments": attachments or [],
         "created_at": iso(message.created_at),
         "updated_at": iso(message.updated_at),
     }
 
 
 async def messages_out(session: AsyncSession, messages: list[Message]) -> list[dict[str, Any]]:
-    """`message_out` for each, with their reactions read in one query."""
-    reactions = await reaction_summaries(session, [m.id for m in messages])
-    return [message_out(m, reactions.get(m.id)) for m in messages]
+    """`message_out` for each, with their reactions and files read in one query each."""
+    ids = [m.id for m in messages]
+    reactions = await reaction_summaries(session, ids)
+    files = await attachments_of(session, ids)
+    return [message_out(m, reactions.get(m.id), files.get(m.id)) for m in messages]
 
 
 async def find_message(
@@ -176,6 +205,8 @@ async def post_message(
     session: Session,
 ) -> dict[str, Any]:
     await require_channel_member(session, channel, member.user_id)
+    if not body.content.strip() and not body.attachment_ids:
+        raise validation(f"content: must not be {'empty' if not body.content else 'blank'}")
     thread = await _related(session, channel, body.thread_id, "thread_id")
     if thread is not None and thread.thread_id is not None:
         raise validation("thread_id: must be a top-level message, not a thread reply")
@@ -196,8 +227,9 @@ async def post_message(
         updated_at=now,
     )
     session.add(message)
+    await session.flush()
+    await _attach(session, channel, message, body.attachment_ids)
     if thread is not None:
-        await session.flush()
         # Who replies follows the thread, and whoever started it does from its first
         # reply (one who stops following is not made to follow again by others' replies).
         first = thread.reply_count == 0
@@ -207,7 +239,7 @@ async def post_message(
     await session.flush()
     notes = await notifications.create_for(ctx, session, channel, message)
     await session.commit()
-    out = message_out(message)
+    out = (await messages_out(session, [message]))[0]
     await publish_to_channel(
         ctx,
         session,
@@ -226,6 +258,31 @@ async def post_message(
     except Exception:
         logger.exception("ending the typing indicator in channel %s failed", channel.id)
     return out
+
+
+async def _attach(
+    session: AsyncSession, channel: Channel, message: Message, file_ids: list[str]
+) -> None:
+    """Give the author's unattached uploads in this channel to the message; one conditional
+    UPDATE, so a file goes to one message even when two name it at once."""
+    wanted = set(file_ids)
+    if not wanted:
+        return
+    attached = await session.execute(
+        update(StoredFile)
+        .where(
+            StoredFile.id.in_(wanted),
+            StoredFile.channel_id == channel.id,
+            StoredFile.uploader_id == message.author_id,
+            StoredFile.message_id.is_(None),
+        )
+        .values(message_id=message.id)
+    )
+    if attached.rowcount != len(wanted):  # type: ignore[attr-defined]
+        await session.rollback()
+        raise validation(
+            "attachment_ids: each must be a file you uploaded to this channel and not yet attached"
+        )
 
 
 async def _related(
@@ -273,7 +330,9 @@ async def delete_message(
     if message.thread_id is not None:
         await session.flush()
         await threads.reply_removed(session, message.thread_id)
+    stored_keys = await detach_message_files(session, message.id)
     await session.commit()
+    await remove_objects(ctx.storage, stored_keys)
     event = {"message_id": message.id, "channel_id": channel.id, "thread_id": message.thread_id}
     await publish_to_channel(ctx, session, channel.id, "message:delete", event)
     if message.thread_id is not None:

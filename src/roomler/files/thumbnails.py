@@ -1,0 +1,60 @@
+"""Reading an uploaded image and making its thumbnail (Pillow), off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+# Formats a browser shows in <img> and Pillow decodes; anything else is a download card.
+# (SVG is never one: it can carry script.)
+INLINE_FORMATS = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "GIF": "image/gif",
+    "WEBP": "image/webp",
+}
+
+
+@dataclass(frozen=True)
+class Picture:
+    """An image Pillow read: its real type, size, and its thumbnail."""
+
+    content_type: str
+    width: int
+    height: int
+    thumbnail: bytes
+    thumbnail_type: str
+
+
+def make_thumbnail(data: bytes, longest_side: int, max_pixels: int) -> Picture | None:
+    """The picture in `data`, or None when it is not an image we show inline (unknown
+    format, damaged, or over `max_pixels`). Blocking: see `read_picture`."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            kind = INLINE_FORMATS.get(image.format or "")
+            width, height = image.size
+            if kind is None or width * height > max_pixels:
+                return None
+            image.seek(0)  # an animation's first frame
+            image.thumbnail((longest_side, longest_side))
+            return _encoded(image, kind, width, height)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def _encoded(image: Image.Image, kind: str, width: int, height: int) -> Picture:
+    out = io.BytesIO()
+    if image.mode in ("RGBA", "LA", "P") and kind != "image/jpeg":
+        image.convert("RGBA").save(out, "PNG", optimize=True)
+        thumb_type = "image/png"
+    else:
+        image.convert("RGB").save(out, "JPEG", quality=80)
+        thumb_type = "image/jpeg"
+    return Picture(kind, width, height, out.getvalue(), thumb_type)
+
+
+async def read_picture(data: bytes, longest_side: int, max_pixels: int) -> Picture | None:
+    return await asyncio.to_thread(make_thumbnail, data, longest_side, max_pixels)
