@@ -1,12 +1,17 @@
-"""One accepted WebSocket: a bounded outgoing queue drained by its own writer task.
+"""One accepted WebSocket: a bounded outgoing queue drained by a writer task.
 
-`send()` never waits: it appends to the queue, and the writer task writes frames to the
+`send()` never waits: it appends to the queue, and a writer task writes frames to the
 socket in order. A peer that stops reading fills its queue; the next `send()` then
 requests a close with 1013 instead of growing memory or stalling the broadcaster.
 
 When the server offers a direct write of ready-made frames (realtime/uvicorn_protocol.py) and
-the writer is idle with nothing queued, `send()` writes the frame at once instead: no
-task wake-up, no ASGI call, and a broadcast's frame is built once for all recipients.
+no writer is busy, `send()` writes the frame at once instead: no task wake-up, no ASGI
+call, and a broadcast's frame is built once for all recipients.
+
+The writer task exists only while frames wait in the queue (a peer whose socket buffer is
+full, or no direct write): it is started by the `send()` that queues and ends when the
+queue is empty. An idle connection holds no task of its own, which is ~1 KB less per
+connection and fewer objects for the garbage collector (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -61,6 +66,22 @@ _frames = TextFrames()
 class Connection:
     """Implements `WsSender` for one WebSocket of `user_id`."""
 
+    __slots__ = (
+        "user_id",
+        "connection_id",
+        "max_queued",
+        "close_code",
+        "close_reason",
+        "close_hooks",
+        "counters",
+        "_send_text",
+        "_write_frame",
+        "_queue",
+        "_writer",
+        "_close_when_written",
+        "_done",
+    )
+
     def __init__(
         self,
         user_id: str,
@@ -81,10 +102,12 @@ class Connection:
         self._send_text = send_text
         self._write_frame = write_frame
         self._queue: deque[str] = deque()
-        self._wakeup: asyncio.Future[None] | None = None
+        # The task writing queued frames, while there are some.
         self._writer: asyncio.Task[None] | None = None
         # A close asked for once the queue is written (`close_after_queued`).
         self._close_when_written: tuple[int, str] | None = None
+        # From `start_writer()`: cancelled on close, the writer's error if it failed.
+        self._done: asyncio.Future[None] | None = None
         # The node's counters (plain integers: one addition per frame, see counters.py).
         self.counters = counters or WsCounters()
 
@@ -105,20 +128,20 @@ class Connection:
             logger.info("%r stopped reading; its send queue is full", self)
             self.close(CLOSE_TRY_AGAIN_LATER, "send queue full")
             return False
-        # The writer waits on `_wakeup` only with nothing queued and nothing in flight.
-        wakeup = self._wakeup
         counters = self.counters
         counters.deliveries += 1
+        # Directly only with nothing queued and no writer busy: frames keep their order.
         if (
-            self._write_frame is not None
-            and wakeup is not None
-            and not wakeup.done()
+            self._writer is None
+            and self._done is not None
+            and self._write_frame is not None
             and self._write_frame(_frames.wire(frame))
         ):
             counters.frames_out += 1
             return True
         self._queue.append(frame)
-        self._wake()
+        if self._writer is None and self._done is not None:
+            self._writer = asyncio.get_running_loop().create_task(self._write_loop())
         return True
 
     def close(self, code: int, reason: str = "") -> None:
@@ -131,6 +154,8 @@ class Connection:
         # The writer may be stuck in a send to a peer that stopped reading: stop it there.
         if self._writer is not None and self._writer is not asyncio.current_task():
             self._writer.cancel()
+        if self._done is not None and not self._done.done():
+            self._done.cancel()
 
     def close_after_queued(self, code: int, reason: str = "") -> None:
         """Close once the frames queued now have been written (a server shutdown: the
@@ -138,46 +163,47 @@ class Connection:
         stopped reading is closed by `close` when the shutdown's time runs out."""
         if self.close_code is not None:
             return
-        if not self._queue and self._writer_idle():
+        if not self._queue and self._writer is None:
             self.close(code, reason)
             return
+        # The writer closes when the queue is empty (or, not started yet, once it is).
         self._close_when_written = (code, reason)
-        self._wake()
-
-    def _writer_idle(self) -> bool:
-        return self._writer is None or (self._wakeup is not None and not self._wakeup.done())
 
     def on_close(self, hook: CloseHook) -> None:
         """Run `hook(connection)` once when the connection has gone (media cleanup, ...)."""
         self.close_hooks.append(hook)
 
-    def start_writer(self) -> asyncio.Task[None]:
-        """Start the task that writes queued frames; it ends when a close is requested."""
-        if self._writer is not None:
+    def start_writer(self) -> asyncio.Future[None]:
+        """Write queued frames from now on (until then they only queue).
+
+        Returns a future that is cancelled when a close is requested, done when the writer
+        closed after the queued frames (`close_after_queued`), and fails with the writer's
+        error if a write to the socket fails: the connection is over in every case.
+        """
+        if self._done is not None:
             raise RuntimeError(f"{self!r} already has a writer")
-        self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+        self._done = done = asyncio.get_running_loop().create_future()
         if self.close_code is not None:
-            self._writer.cancel()
-        return self._writer
+            done.cancel()
+        elif self._queue:
+            self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+        return done
 
     async def _write_loop(self) -> None:
-        """Write queued frames in order; raises if the socket fails."""
+        """Write queued frames in order, then end; a failed write ends the connection."""
         queue = self._queue
-        loop = asyncio.get_running_loop()
-        while self.close_code is None:
-            if queue:
+        try:
+            while queue and self.close_code is None:
                 await self._send_text(queue.popleft())
                 self.counters.frames_out += 1
-                continue
-            if self._close_when_written is not None:
+            if self.close_code is None and self._close_when_written is not None:
+                done = self._done
+                if done is not None and not done.done():
+                    done.set_result(None)  # ended as asked, after the queue: not cancelled
                 self.close(*self._close_when_written)
-                return
-            self._wakeup = loop.create_future()
-            try:
-                await self._wakeup
-            finally:
-                self._wakeup = None
-
-    def _wake(self) -> None:
-        if self._wakeup is not None and not self._wakeup.done():
-            self._wakeup.set_result(None)
+        except Exception as exc:
+            done = self._done
+            if done is not None and not done.done():
+                done.set_exception(exc)
+        finally:
+            self._writer = None

@@ -1,9 +1,12 @@
 """`GET /ws`: authenticate the upgrade, then run one connection until it goes away.
 
-Each connection has two tasks: the reader parses and handles client frames in order,
-the writer drains the connection's outgoing queue. Whichever ends first (the peer left,
-the socket failed, or the server asked to close) ends the other; the connection is then
-forgotten everywhere before a server-initiated close frame is sent.
+The ASGI task of the connection reads: it parses and handles client frames in order.
+Frames to the client are written directly or by the connection's writer task, which runs
+only while frames wait (realtime/connection.py). The read loop ends when the peer leaves;
+a close the server asks for (or a failed write) cancels it where it waits. The
+connection is then forgotten everywhere before a server-initiated close frame is sent.
+No task per connection besides the one ASGI gives it: an idle connection costs less
+memory and fewer objects for the garbage collector (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -59,12 +62,20 @@ async def websocket_endpoint(realtime: Realtime, websocket: WebSocket) -> None:
     except HandshakeRejected as exc:
         await deny(websocket, exc)
         return
+    # What the handshake parsed (URL, headers, query, cookies) is cached on the WebSocket
+    # for its lifetime, which is hours: ~1 KB per connection that nothing reads again.
+    for parsed in _HANDSHAKE_CACHES:
+        websocket.__dict__.pop(parsed, None)
     await websocket.accept()
     realtime.open_sockets += 1
     try:
         await WsSession(realtime, websocket, user_id, expires_at).run(presence)
     finally:
         realtime.open_sockets -= 1
+
+
+# Starlette's HTTPConnection caches (requests.py): a missing name is simply not popped.
+_HANDSHAKE_CACHES = ("_url", "_base_url", "_headers", "_query_params", "_cookies")
 
 
 async def authenticate(realtime: Realtime, websocket: WebSocket) -> tuple[str, str, int]:
@@ -103,6 +114,17 @@ async def deny(websocket: WebSocket, rejection: HandshakeRejected) -> None:
 class WsSession:
     """One accepted connection, from the `connected` frame to its cleanup."""
 
+    __slots__ = (
+        "realtime",
+        "websocket",
+        "expires_at",
+        "connection",
+        "max_frame_chars",
+        "peer_close_code",
+        "_reading",
+        "_stopped",
+    )
+
     def __init__(self, realtime: Realtime, websocket: WebSocket, user_id: str, expires_at: int):
         self.realtime = realtime
         self.websocket = websocket
@@ -119,12 +141,17 @@ class WsSession:
         )
         self.max_frame_chars = ws.max_frame_bytes
         self.peer_close_code: int | None = None
+        # The task running the read loop while it runs; `_stopped`: we cancelled it.
+        self._reading: asyncio.Task[Any] | None = None
+        self._stopped = False
 
     async def run(self, stored_presence: str) -> None:
         connection = self.connection
         # The connection's own task: every line it logs from here on says whose it is.
         bind_log_context(user_id=connection.user_id, connection_id=connection.connection_id)
         opened = time.monotonic()
+        done = connection.start_writer()
+        done.add_done_callback(self._stop_reading)
         connection.send(encode_connected(connection.user_id, connection.connection_id))
         self.realtime.open(connection)
         expiry = asyncio.get_running_loop().call_later(
@@ -133,16 +160,18 @@ class WsSession:
             CLOSE_TOKEN_EXPIRED,
             "access token expired",
         )
-        writer = connection.start_writer()
-        reader = asyncio.create_task(self.read_loop(stored_presence))
         server_close: int | None = None
+        failure: BaseException | None = None
         try:
-            await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            failure = await self._read_until_stopped(stored_presence)
             server_close = connection.close_code
         finally:
             expiry.cancel()
             connection.close(CLOSE_GOING_AWAY)  # no-op if a code was already chosen
-            await self._stop(reader, writer)
+            if failure is None and done.done() and not done.cancelled():
+                failure = done.exception()  # the writer's: a write to the socket failed
+            if failure is not None and not _is_disconnect(failure):
+                logger.error("%r failed", connection, exc_info=failure)
             await self.realtime.closed(connection)
             ended_by = "the client" if server_close is None else f"the server ({server_close})"
             code = server_close if server_close is not None else self.peer_close_code
@@ -157,13 +186,33 @@ class WsSession:
         if server_close is not None:
             await self._close_socket(server_close, connection.close_reason)
 
-    async def _stop(self, *tasks: asyncio.Task[Any]) -> None:
-        for task in tasks:
-            task.cancel()
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        for result in results:
-            if isinstance(result, Exception) and not _is_disconnect(result):
-                logger.error("%r failed", self.connection, exc_info=result)
+    async def _read_until_stopped(self, stored_presence: str) -> Exception | None:
+        """The read loop in this task, until the peer leaves or `_stop_reading` cancels it.
+
+        Returns what it failed with, if it did; a cancellation from elsewhere (the server
+        shutting down) is not ours to swallow.
+        """
+        task = asyncio.current_task()
+        assert task is not None
+        self._reading = task
+        try:
+            await self.read_loop(stored_presence)
+        except asyncio.CancelledError:
+            if not self._stopped:
+                raise
+            task.uncancel()
+        except Exception as exc:
+            return exc
+        finally:
+            self._reading = None
+        return None
+
+    def _stop_reading(self, _done: asyncio.Future[None]) -> None:
+        """A close was requested or the writer failed: the read loop ends where it waits."""
+        reading = self._reading
+        if reading is not None and not self._stopped:
+            self._stopped = True
+            reading.cancel()
 
     async def _close_socket(self, code: int, reason: str) -> None:
         # A peer that does not read may never let the close frame out; give up after a while.

@@ -25,6 +25,16 @@ class MessageRateLimiter:
     limited message for `FLOOD_QUIET_SECS`; flooding for `flood_close_secs` closes it.
     """
 
+    __slots__ = (
+        "rate",
+        "burst",
+        "flood_close_secs",
+        "_tokens",
+        "_updated",
+        "_flood_started",
+        "_last_limited",
+    )
+
     def __init__(self, rate: float, burst: int, flood_close_secs: float, now: float) -> None:
         if rate <= 0 or burst < 1 or flood_close_secs <= 0:
             raise ValueError("rate and flood_close_secs must be positive, burst at least 1")
