@@ -130,17 +130,20 @@ class Connection:
             return False
         counters = self.counters
         counters.deliveries += 1
+        # Written only while `start_writer()`'s future is pending: not before it, and not
+        # after a write failed (the read loop is being stopped; the frame just waits).
+        done = self._done
+        writable = self._writer is None and done is not None and not done.done()
         # Directly only with nothing queued and no writer busy: frames keep their order.
         if (
-            self._writer is None
-            and self._done is not None
+            writable
             and self._write_frame is not None
             and self._write_frame(_frames.wire(frame))
         ):
             counters.frames_out += 1
             return True
         self._queue.append(frame)
-        if self._writer is None and self._done is not None:
+        if writable:
             self._writer = asyncio.get_running_loop().create_task(self._write_loop())
         return True
 
