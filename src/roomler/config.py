@@ -205,6 +205,9 @@ class WsSettings(BaseModel):
     # state, measured at 80 KB RSS per connection with it against 40 KB without, for
     # frames that are mostly small JSON.
     per_message_deflate: bool = False
+    # Presence and call-participant events to a connection wait at most this long and go
+    # out together in one `batch` frame (docs/protocol.md); 0 writes each at once.
+    batch_ms: float = Field(default=50.0, ge=0, le=1000)
 
 
 class MetricsSettings(BaseModel):

@@ -260,6 +260,10 @@ class Client:
     user_id: str
     connection_id: str
     _counter: int = field(default=0)
+    # Events of a `batch` frame not handed out yet (docs/protocol.md, Batches).
+    _batched: list[dict[str, Any]] = field(default_factory=list)
+    # How many `batch` frames arrived (each with two or more events).
+    batches: int = field(default=0)
 
     async def send(self, event_type: str, data: Any = None, **extra: Any) -> None:
         frame: dict[str, Any] = {"type": event_type, "data": {} if data is None else data}
@@ -267,8 +271,19 @@ class Client:
         await self.ws.send(json.dumps(frame))
 
     async def recv(self, timeout: float = RECEIVE_TIMEOUT) -> dict[str, Any]:
+        """The next event: a `batch` frame's events are handed out one by one, in order,
+        as a client handles them."""
+        if self._batched:
+            return self._batched.pop(0)
         raw = await asyncio.wait_for(self.ws.recv(), timeout)
         frame: dict[str, Any] = json.loads(raw)
+        if frame["type"] == "batch":
+            events = frame["data"]["events"]
+            assert len(events) >= 2, frame  # one event goes as itself
+            self.batches += 1
+            self._batched = events[1:]
+            first: dict[str, Any] = events[0]
+            return first
         return frame
 
     async def expect(self, event_type: str, timeout: float = RECEIVE_TIMEOUT) -> dict[str, Any]:

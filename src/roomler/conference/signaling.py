@@ -40,7 +40,7 @@ from roomler.logs import log_context
 from roomler.realtime.connection import Peer
 from roomler.realtime.handler_registry import Request
 from roomler.realtime.layer import Realtime
-from roomler.realtime.wire import encode
+from roomler.realtime.wire import encode, encode_coalescable
 from roomler.sfu import Consumer, Producer, WebRtcTransport
 
 logger = logging.getLogger(__name__)
@@ -187,7 +187,8 @@ class MediaSignaling:
         if replaced:
             joined["previous_connection_id"] = message.previous_connection_id
         event = "media:peer_reconnected" if replaced else "media:peer_joined"
-        await self._to_others(request, message.conference_id, event, joined)
+        # The others' copy may wait for the batching tick (docs/protocol.md, Batches).
+        await self._to_others(request, message.conference_id, event, joined, coalesce=True)
         await self.media.speakers.tell_active_speaker(room, request.connection_id)
 
     # --- transports, producers, consumers ----------------------------------------------------
@@ -347,13 +348,27 @@ class MediaSignaling:
         return self.media.participant(conference_id, request.connection_id)
 
     async def _to_others(
-        self, request: Request, conference_id: str, event_type: str, data: dict[str, Any]
+        self,
+        request: Request,
+        conference_id: str,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        coalesce: bool = False,
     ) -> None:
         room = self.media.room(conference_id)
-        if room is not None:
-            await self.media.publish(
-                room.user_ids(), event_type, data, exclude_connection=request.connection_id
+        if room is None:
+            return
+        if coalesce:
+            await self.media.dispatcher.broadcast(
+                room.user_ids(),
+                encode_coalescable(event_type, data),
+                exclude_connection=request.connection_id,
             )
+            return
+        await self.media.publish(
+            room.user_ids(), event_type, data, exclude_connection=request.connection_id
+        )
 
     def _guarded(
         self,

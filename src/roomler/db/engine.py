@@ -14,12 +14,17 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from roomler.db import sqlite_driver
+
 
 def create_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         ensure_sqlite_directory(url)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # One thread hop per statement instead of aiosqlite's four (db/sqlite_driver.py).
+        engine = create_async_engine(
+            url, connect_args={"timeout": 30}, module=sqlite_driver.dbapi()
+        )
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)

@@ -24,7 +24,7 @@ from typing import Protocol
 
 from roomler.realtime.counters import WsCounters
 from roomler.realtime.uvicorn_protocol import TextFrames, WriteFrame
-from roomler.realtime.wire import CLOSE_TRY_AGAIN_LATER
+from roomler.realtime.wire import CLOSE_TRY_AGAIN_LATER, Coalescable, encode_batch
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,35 @@ class Peer(Protocol):
 _frames = TextFrames()
 
 
+class Batcher:
+    """Ends the batching tick of a node's connections (`ROOMLER__WS__BATCH_MS`).
+
+    The first coalescable event held by any connection starts the tick; when it ends,
+    every connection holding events writes them, one frame each (`Connection.write_held`).
+    An event waits at most one tick; a connection that got nothing costs nothing.
+    """
+
+    __slots__ = ("tick_secs", "_holding", "_timer")
+
+    def __init__(self, tick_secs: float) -> None:
+        self.tick_secs = tick_secs
+        self._holding: list[Connection] = []
+        self._timer: asyncio.TimerHandle | None = None
+
+    def hold(self, connection: Connection) -> None:
+        """`connection` holds events now: it writes them when the tick ends."""
+        self._holding.append(connection)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.tick_secs, self.flush)
+
+    def flush(self) -> None:
+        self._timer = None
+        holding, self._holding = self._holding, []
+        batches: dict[tuple[str, ...], str] = {}
+        for connection in holding:
+            connection.write_held(batches)
+
+
 class Connection:
     """Implements `WsSender` for one WebSocket of `user_id`."""
 
@@ -80,6 +109,8 @@ class Connection:
         "_writer",
         "_close_when_written",
         "_done",
+        "_batcher",
+        "_held",
     )
 
     def __init__(
@@ -90,6 +121,7 @@ class Connection:
         max_queued: int,
         write_frame: WriteFrame | None = None,
         counters: WsCounters | None = None,
+        batcher: Batcher | None = None,
     ) -> None:
         if max_queued < 1:
             raise ValueError("max_queued must be at least 1")
@@ -110,6 +142,9 @@ class Connection:
         self._done: asyncio.Future[None] | None = None
         # The node's counters (plain integers: one addition per frame, see counters.py).
         self.counters = counters or WsCounters()
+        # Coalescable events wait here for the batcher's tick (None: nothing held).
+        self._batcher = batcher
+        self._held: list[str] | None = None
 
     def __repr__(self) -> str:
         return f"Connection({self.connection_id}, user={self.user_id})"
@@ -124,22 +159,62 @@ class Connection:
     def send(self, frame: str) -> bool:
         if self.close_code is not None:
             return False
+        held = self._held
+        if type(frame) is Coalescable and self._batcher is not None:
+            # Held until the batcher's tick ends (or another frame comes first).
+            self.counters.deliveries += 1
+            if held is None:
+                self._held = [frame]
+                self._batcher.hold(self)
+            elif len(held) < self.max_queued:
+                held.append(frame)
+            else:
+                self._write_held()
+                self._held = [frame]
+                self._batcher.hold(self)
+            return True
+        if held is not None:
+            self._write_held()  # what was held goes first: frames keep their order
+            if self.close_code is not None:
+                return False
+        self.counters.deliveries += 1
+        return self._write(frame)
+
+    def write_held(self, batches: dict[tuple[str, ...], str]) -> None:
+        """Write the events held for this connection, several as one `batch` frame.
+
+        `batches` maps events to the batch frame already built for them in this tick, so
+        the connections that got the same events share one string (and its framing).
+        """
+        held = self._held
+        if held is None or len(held) == 1:
+            self._write_held()
+            return
+        self._held = None
+        key = tuple(held)
+        text = batches.get(key)
+        if text is None:
+            text = batches[key] = encode_batch(held)
+        self._write(text)
+
+    def _write_held(self) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._write(held[0] if len(held) == 1 else encode_batch(held))
+
+    def _write(self, frame: str) -> bool:
         if len(self._queue) >= self.max_queued:
             logger.info("%r stopped reading; its send queue is full", self)
             self.close(CLOSE_TRY_AGAIN_LATER, "send queue full")
             return False
         counters = self.counters
-        counters.deliveries += 1
         # Written only while `start_writer()`'s future is pending: not before it, and not
         # after a write failed (the read loop is being stopped; the frame just waits).
         done = self._done
         writable = self._writer is None and done is not None and not done.done()
         # Directly only with nothing queued and no writer busy: frames keep their order.
-        if (
-            writable
-            and self._write_frame is not None
-            and self._write_frame(_frames.wire(frame))
-        ):
+        if writable and self._write_frame is not None and self._write_frame(_frames.wire(frame)):
             counters.frames_out += 1
             return True
         self._queue.append(frame)
@@ -154,6 +229,7 @@ class Connection:
         self.close_code = code
         self.close_reason = reason
         self._queue.clear()
+        self._held = None
         # The writer may be stuck in a send to a peer that stopped reading: stop it there.
         if self._writer is not None and self._writer is not asyncio.current_task():
             self._writer.cancel()
@@ -166,6 +242,7 @@ class Connection:
         stopped reading is closed by `close` when the shutdown's time runs out."""
         if self.close_code is not None:
             return
+        self._write_held()
         if not self._queue and self._writer is None:
             self.close(code, reason)
             return

@@ -138,6 +138,7 @@ class WsSession:
             ws.send_queue_frames,
             direct.get("write"),
             realtime.counters,
+            realtime.batcher,
         )
         self.max_frame_chars = ws.max_frame_bytes
         self.peer_close_code: int | None = None

@@ -24,7 +24,7 @@ from roomler.auth.tokens import TokenIssuer
 from roomler.config import Settings
 from roomler.db.queries import channel_member_ids, with_session
 from roomler.realtime.builtin_handlers import BuiltinHandlers
-from roomler.realtime.connection import CloseHook, Connection, Peer
+from roomler.realtime.connection import Batcher, CloseHook, Connection, Peer
 from roomler.realtime.counters import WsCounters
 from roomler.realtime.dispatcher import Dispatcher
 from roomler.realtime.handler_registry import HandlerRegistry
@@ -77,6 +77,10 @@ class Realtime:
         self.draining = False
         # Frames in/out and deliveries, plain integers read by /metrics (counters.py).
         self.counters = WsCounters()
+        # Ends the tick for which presence and call-participant events wait (wire.py's
+        # Coalescable); None when ROOMLER__WS__BATCH_MS is 0: every event written at once.
+        batch_ms = settings.ws.batch_ms
+        self.batcher = Batcher(batch_ms / 1000) if batch_ms > 0 else None
         # Told of each connection's end with its close code (the server's, else the peer's;
         # None if there was none). The metrics count closes by code (roomler.metrics).
         self.close_observers: list[Callable[[int | None], None]] = []

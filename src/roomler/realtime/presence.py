@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Protocol
 
 from roomler.realtime.dispatcher import Dispatcher
-from roomler.realtime.wire import encode
+from roomler.realtime.wire import encode, encode_coalescable
 
 OFFLINE = "offline"
 INVISIBLE = "invisible"
@@ -139,5 +139,6 @@ class PresenceService:
             else:
                 self._announced[user_id] = visible
             peers = await self._peers_of(user_id)
-            frame = encode("presence:update", {"user_id": user_id, "presence": visible})
+            # The peers' copy may wait for the batching tick (docs/protocol.md, Batches).
+            frame = encode_coalescable("presence:update", {"user_id": user_id, "presence": visible})
             await self.dispatcher.broadcast(peers, frame, exclude_user=user_id)

@@ -112,6 +112,34 @@ def encode(event_type: str, data: dict[str, Any], request_id: str | None = None)
     return _encoder.encode(frame)
 
 
+class Coalescable(str):
+    """An encoded event that may wait up to one batching tick and travel with others.
+
+    Events that many connections get at once and no reply waits for (a peer's presence,
+    a participant joining a call) are encoded as this `str`. A connection holds them
+    until the tick ends, then writes them as one frame (`encode_batch`); any other frame
+    sent to it first writes what it holds, so the order of events never changes. A frame
+    that crosses to another node arrives there as a plain `str`: written at once.
+    """
+
+    __slots__ = ()
+
+
+def encode_coalescable(event_type: str, data: dict[str, Any]) -> Coalescable:
+    """`encode(event_type, data)` marked as one that may be batched (a broadcast event)."""
+    return Coalescable(encode(event_type, data))
+
+
+BATCH = "batch"
+_BATCH_OPEN = '{"type":"batch","data":{"events":['
+_BATCH_CLOSE = "]}}"
+
+
+def encode_batch(events: list[str]) -> str:
+    """`{"type": "batch", "data": {"events": [event, ...]}}` of encoded events, in order."""
+    return _BATCH_OPEN + ",".join(events) + _BATCH_CLOSE
+
+
 def frame_type(frame: str) -> str | None:
     """The `type` of an encoded server frame (read by parsing it, never by its text)."""
     try:

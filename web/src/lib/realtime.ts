@@ -186,6 +186,17 @@ export class RealtimeClient {
 			this.opened(frame.connection_id ?? null);
 			return;
 		}
+		if (frame.type === 'batch') {
+			// Events the server held for one tick and sent together (docs/protocol.md, Batches):
+			// each is handled as if it had come in a frame of its own, in order.
+			const events = (frame.data as { events?: unknown } | undefined)?.events;
+			for (const event of Array.isArray(events) ? events : []) this.dispatch(event as ServerFrame);
+			return;
+		}
+		this.dispatch(frame);
+	}
+
+	private dispatch(frame: ServerFrame): void {
 		if (frame.type === 'pong' && this.pongTimer !== null) {
 			window.clearTimeout(this.pongTimer);
 			this.pongTimer = null;
