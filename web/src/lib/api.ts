@@ -1,6 +1,7 @@
 // The REST API (docs/api.md): one function per route the client uses.
 import { accessToken, currentRefreshToken, refreshAccessToken, SignedOut } from './session';
 import type {
+	Attachment,
 	AuthResponse,
 	Channel,
 	ChannelMuted,
@@ -174,6 +175,7 @@ export interface NewMessage {
 	nonce: string;
 	referenced_message_id: Id | null;
 	thread_id?: Id;
+	attachment_ids?: Id[];
 }
 
 /** `connectionId` keeps the server from echoing the message back over this tab's socket. */
@@ -185,6 +187,61 @@ export const editMessage = (tid: Id, cid: Id, mid: Id, content: string) =>
 
 export const deleteMessage = (tid: Id, cid: Id, mid: Id) =>
 	del<{ deleted: boolean }>(`${messages(tid, cid)}/${mid}`);
+
+// --- files --------------------------------------------------------------------------------
+
+const files = (tid: Id, cid: Id) => `/tenant/${tid}/channel/${cid}/file`;
+
+function errorOf(xhr: XMLHttpRequest): Error {
+	if (xhr.status === 0) return new NetworkError(null);
+	try {
+		const payload = JSON.parse(xhr.responseText) as { error?: string; message?: string };
+		return new ApiError(xhr.status, payload.error ?? 'error', payload.message ?? `The server answered ${xhr.status}`);
+	} catch {
+		return new ApiError(xhr.status, 'error', `The server answered ${xhr.status}`);
+	}
+}
+
+/** Upload `file` into the channel; `onProgress` gets the fraction sent (XMLHttpRequest, as
+ * fetch cannot tell an upload's progress). Aborted through `signal`. */
+export async function uploadFile(
+	tid: Id,
+	cid: Id,
+	file: File,
+	onProgress: (fraction: number) => void,
+	signal?: AbortSignal,
+): Promise<Attachment> {
+	const token = await accessToken();
+	return new Promise((resolve, reject) => {
+		const xhr = new XMLHttpRequest();
+		xhr.open('POST', `/api${files(tid, cid)}?name=${encodeURIComponent(file.name || 'pasted')}`);
+		xhr.setRequestHeader('authorization', `Bearer ${token}`);
+		xhr.setRequestHeader('content-type', file.type || 'application/octet-stream');
+		xhr.upload.onprogress = (event) => {
+			if (event.lengthComputable) onProgress(event.loaded / event.total);
+		};
+		xhr.onload = () => {
+			if (xhr.status === 201) resolve(JSON.parse(xhr.responseText) as Attachment);
+			else reject(errorOf(xhr));
+		};
+		xhr.onerror = () => reject(new NetworkError(null));
+		xhr.onabort = () => reject(new DOMException('Upload cancelled', 'AbortError'));
+		signal?.addEventListener('abort', () => xhr.abort());
+		xhr.send(file);
+	});
+}
+
+export const withdrawUpload = (tid: Id, cid: Id, fid: Id) => del<{ deleted: boolean }>(`${files(tid, cid)}/${fid}`);
+
+/** A file's bytes (its `url` or `thumbnail_url`, which start with /api), signed in. */
+export async function fetchFile(url: string): Promise<Blob> {
+	let response = await fetch(url, { headers: { authorization: `Bearer ${await accessToken()}` } });
+	if (response.status === 401) {
+		response = await fetch(url, { headers: { authorization: `Bearer ${await refreshAccessToken()}` } });
+	}
+	if (!response.ok) throw new ApiError(response.status, 'error', `The server answered ${response.status}`);
+	return response.blob();
+}
 
 const reaction = (tid: Id, cid: Id, mid: Id, emoji: string) =>
 	`${messages(tid, cid)}/${mid}/reaction/${encodeURIComponent(emoji)}`;

@@ -94,8 +94,28 @@ export interface Message {
 	pinned_by: Id | null;
 	nonce: string | null;
 	reactions: Reaction[];
+	/** Files posted with the message, in upload order. */
+	attachments: Attachment[];
 	created_at: string;
 	updated_at: string;
+}
+
+/** A file uploaded into a channel (docs/api.md, Files). */
+export interface Attachment {
+	id: Id;
+	channel_id: Id;
+	message_id: Id | null;
+	uploader_id: Id;
+	name: string;
+	content_type: string;
+	size: number;
+	/** An image the server read: shown inline, with a thumbnail. */
+	is_image: boolean;
+	width: number | null;
+	height: number | null;
+	url: string;
+	thumbnail_url: string | null;
+	created_at: string;
 }
 
 /** One emoji on a message: how many gave it, and who (in the order they reacted). */

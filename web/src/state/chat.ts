@@ -10,6 +10,7 @@ import * as api from '../lib/api';
 import { realtime } from '../lib/realtime';
 import { currentUser } from '../lib/session';
 import type {
+	Attachment,
 	ChannelRead,
 	Id,
 	Message,
@@ -294,7 +295,12 @@ function newNonce(): string {
 	return crypto.randomUUID().replaceAll('-', '');
 }
 
-export async function sendMessage(cid: Id, content: string, replyTo: Id | null): Promise<void> {
+export async function sendMessage(
+	cid: Id,
+	content: string,
+	replyTo: Id | null,
+	attachments: Attachment[] = [],
+): Promise<void> {
 	const user = currentUser.value;
 	if (user === null) return;
 	const nonce = newNonce();
@@ -315,6 +321,7 @@ export async function sendMessage(cid: Id, content: string, replyTo: Id | null):
 		pinned_by: null,
 		nonce,
 		reactions: [],
+		attachments,
 		created_at: now,
 		updated_at: now,
 		sendState: 'sending',
@@ -332,7 +339,12 @@ async function deliver(cid: Id, local: TimelineItem): Promise<void> {
 		const stored = await api.postMessage(
 			open.id,
 			cid,
-			{ content: local.content, nonce: local.nonce!, referenced_message_id: local.referenced_message_id },
+			{
+				content: local.content,
+				nonce: local.nonce!,
+				referenced_message_id: local.referenced_message_id,
+				attachment_ids: local.attachments.map((a) => a.id),
+			},
 			realtime.connectionId,
 		);
 		setTimeline(cid, (t) => ({ ...t, items: merge(t.items, stored) }));

@@ -18,6 +18,7 @@ import {
 	type TimelineItem,
 } from '../state/chat';
 import { channelLabel, channels, displayName, refreshChannels, tenant, updateChannel } from '../state/workspace';
+import { UploadList, useUploads } from './Attachments';
 import { ErrorText, formatDay } from './common';
 import { ChannelInviteButton } from './InvitePanel';
 import { MembersButton } from './MemberList';
@@ -300,6 +301,9 @@ export function Composer(props: { channel: Channel; replyTo: Id | null; onCancel
 	const [mention, setMention] = useState<MentionQuery | null>(null);
 	const [selected, setSelected] = useState(0);
 	const input = useRef<HTMLTextAreaElement>(null);
+	const [dragging, setDragging] = useState(false);
+	const picker = useRef<HTMLInputElement>(null);
+	const files = useUploads(channel.id);
 	const suggestions = mention ? suggestionsFor(mention.typed, channel.channel_type !== 'direct') : [];
 	const suggesting = suggestions.length > 0;
 	const quoted = replyTo ? timelineOf(channel.id).items.find((i) => i.id === replyTo) : undefined;
@@ -312,12 +316,27 @@ export function Composer(props: { channel: Channel; replyTo: Id | null; onCancel
 
 	const tooLong = contentTooLong(text.trim());
 
+	const empty = text.trim() === '' && files.ready.length === 0;
 	const send = () => {
 		const content = text.trim();
-		if (content === '' || contentTooLong(content) !== null) return;
+		if (empty || files.busy || contentTooLong(content) !== null) return;
 		setText('');
 		props.onCancelReply();
-		void sendMessage(channel.id, content, replyTo);
+		void sendMessage(channel.id, content, replyTo, files.ready);
+		files.clear();
+	};
+
+	const onPaste = (event: ClipboardEvent) => {
+		const pasted = Array.from(event.clipboardData?.files ?? []);
+		if (pasted.length === 0) return;
+		event.preventDefault();
+		files.add(pasted);
+	};
+
+	const onDrop = (event: DragEvent) => {
+		event.preventDefault();
+		setDragging(false);
+		files.add(Array.from(event.dataTransfer?.files ?? []));
 	};
 
 	const lookForMention = (box: HTMLTextAreaElement) => {
@@ -366,11 +385,18 @@ export function Composer(props: { channel: Channel; replyTo: Id | null; onCancel
 
 	return (
 		<form
-			class="composer"
+			class={`composer${dragging ? ' dropping' : ''}`}
 			onSubmit={(event) => {
 				event.preventDefault();
 				send();
 			}}
+			onDragOver={(event) => {
+				if (!event.dataTransfer?.types.includes('Files')) return;
+				event.preventDefault();
+				setDragging(true);
+			}}
+			onDragLeave={() => setDragging(false)}
+			onDrop={onDrop}
 		>
 			{replyTo && (
 				<div class="replying">
@@ -385,7 +411,22 @@ export function Composer(props: { channel: Channel; replyTo: Id | null; onCancel
 			{suggesting && (
 				<MentionList id="mention-suggestions" suggestions={suggestions} selected={selected} onChoose={choose} />
 			)}
+			<UploadList uploads={files.uploads} onRemove={files.remove} />
 			<div class="composer-row">
+				<input
+					ref={picker}
+					type="file"
+					multiple
+					hidden
+					data-testid="file-input"
+					onChange={(event) => {
+						files.add(Array.from(event.currentTarget.files ?? []));
+						event.currentTarget.value = '';
+					}}
+				/>
+				<button type="button" class="secondary attach" aria-label="Attach files" title="Attach files" onClick={() => picker.current?.click()}>
+					📎
+				</button>
 				<label class="visually-hidden" for="composer-input">
 					Message {channelLabel(channel)}
 				</label>
@@ -405,8 +446,9 @@ export function Composer(props: { channel: Channel; replyTo: Id | null; onCancel
 					onKeyDown={onKeyDown}
 					onClick={(event) => lookForMention(event.currentTarget)}
 					onBlur={() => setMention(null)}
+					onPaste={onPaste}
 				/>
-				<button type="submit" class="primary" disabled={text.trim() === '' || tooLong !== null}>
+				<button type="submit" class="primary" disabled={empty || files.busy || tooLong !== null}>
 					Send
 				</button>
 			</div>

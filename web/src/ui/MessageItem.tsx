@@ -16,6 +16,7 @@ import {
 import { canManageMembers, displayName } from '../state/workspace';
 import { Avatar, ErrorText, formatTime } from './common';
 import { MessageText } from './MessageText';
+import { AttachmentList } from './Attachments';
 import { ReactButton, ReactionBar } from './Reactions';
 
 interface Props {
@@ -88,11 +89,14 @@ export function MessageItem(props: Props) {
 				{editing ? (
 					<EditBox message={message} onDone={() => setEditing(false)} />
 				) : (
-					<p class="message-content">
-						<MessageText content={message.content} />
-						{message.is_edited && <span class="edited"> (edited)</span>}
-					</p>
+					message.content !== '' && (
+						<p class="message-content">
+							<MessageText content={message.content} />
+							{message.is_edited && <span class="edited"> (edited)</span>}
+						</p>
+					)
 				)}
+				<AttachmentList files={message.attachments ?? []} />
 				{!pending && <ReactionBar message={message} canReact={canReact} />}
 				{onOpenThread && message.reply_count > 0 && (
 					<button
