@@ -129,8 +129,17 @@ async def test_a_direct_conversation_is_heard_by_its_members_only(
     posted = await http.post(url, json={"content": "just us"}, headers=room.alice.headers)
     assert posted.status_code == 201
     message = {"type": "message:create", "data": posted.json()}
-    # Alice's tabs have the HTTP reply; Bob is not in it.
-    assert await drain_all(*room.everyone) == [[], [], [], [], [message]]
+    # Alice's tabs have the HTTP reply; Bob is not in it. Carol is notified of it too.
+    frames = await drain_all(*room.everyone)
+    assert frames[:4] == [[], [], [], []]
+    assert [f["type"] for f in frames[4]] == ["message:create", "notification:new"]
+    assert frames[4][0] == message
+    notified = frames[4][1]["data"]
+    assert notified["unread_count"] == 1
+    assert (notified["notification"]["kind"], notified["notification"]["message_id"]) == (
+        "direct",
+        message["data"]["id"],
+    )
 
     await room.c1.send("typing:start", {"channel_id": dm["id"]})
     assert await room.c1.drain() == []  # handled: the typing went out before the pong

@@ -29,7 +29,14 @@ async def test_reading_on_one_tab_clears_the_channel_on_the_others(
     answer = await read(first["id"])
     assert (answer["unread_count"], answer["mention_count"]) == (1, 0)
     event = {"type": "channel:read", "data": answer}
-    assert await drain_all(*room.everyone) == [[], [], [event], [event], []]
+    # Reading past the message that named Bob marks its notification read, on his tabs only.
+    frames = await drain_all(*room.everyone)
+    assert (frames[0], frames[1], frames[4]) == ([], [], [])
+    assert frames[2] == frames[3]
+    assert frames[2][0] == event
+    assert [f["type"] for f in frames[2][1:]] == ["notification:read"]
+    notices = frames[2][1]["data"]
+    assert (len(notices["notification_ids"]), notices["unread_count"]) == (1, 0)
     answer = await read(second["id"])
     assert (answer["message_id"], answer["unread_count"]) == (second["id"], 0)
     cleared = {"type": "channel:read", "data": answer}

@@ -66,7 +66,10 @@ async def test_keyboard_alone_reaches_the_composer_and_edits_a_message(
         await page.keyboard.press("Tab")
     await expect(alice.composer()).to_be_focused()
 
-    # Backwards from the composer: the last message's actions, revealed by focus.
+    # Backwards from the composer: its Attach files button, then the last message's actions,
+    # revealed by focus.
+    await page.keyboard.press("Shift+Tab")
+    await expect(page.get_by_role("button", name="Attach files")).to_be_focused()
     await page.keyboard.press("Shift+Tab")
     delete = page.locator(".message").last.get_by_role("button", name="Delete")
     await expect(delete).to_be_focused()
