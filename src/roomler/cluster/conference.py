@@ -47,8 +47,9 @@ from roomler.cluster.link import RedisUnavailable
 from roomler.cluster.node import ClusterNode, EnvelopeHandler
 from roomler.cluster.scripts import CLAIM, HOSTED, OWNER, RELEASE, WATCH
 from roomler.cluster.wire import COMMAND, CONNECTION, REQUEST, Envelope
-from roomler.conference.conference_media import ROOM_CLOSED, ROOM_ENDED, ConferenceMedia
+from roomler.conference.conference_media import ROOM_ENDED, ConferenceMedia
 from roomler.conference.errors import RoomElsewhere, RoomError
+from roomler.conference.room_notices import ROOM_CLOSED
 from roomler.ids import is_id
 from roomler.realtime.connection import CloseHook, Peer
 from roomler.realtime.handler_registry import Request

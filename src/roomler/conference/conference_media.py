@@ -3,15 +3,16 @@
 Everything that changes who is in a room goes through this object, from the REST API
 and the WebSocket signaling alike: it checks the conference's status in the database,
 places the room's router on a worker under the conference's lock, turns every SFU
-failure into `RoomError` (conference/errors.py), and sends the peer notifications:
+failure into `RoomError` (conference/errors.py), and has the others told
+(conference/room_notices.py). `media:room_closed {conference_id, reason}` goes to every
+participant connection when a room goes away: `"ended"` (the conference ended),
+`"worker_died"` (conference/worker_loss.py) or `"server_shutdown"` (`drain`), and to a
+user's participant connections when they lose access to it (`conference/access.py`):
+`"access_revoked"`, or `"channel_deleted"` for everyone when its channel goes.
 
-- `media:producer_closed` for each producer a leaving participant had, then
-  `media:peer_left` (with the `connection_id` when one connection left), to the users
-  still in the room (user-level);
-- `media:room_closed {conference_id, reason}` to every participant connection when a
-  room goes away: `"ended"` (the conference ended) or `"worker_died"`, and to a user's
-  participant connections when they lose access to it (`conference/access.py`):
-  `"access_revoked"`, or `"channel_deleted"` for everyone when its channel goes.
+Its parts with one job each: the rejoin grace period (conference/rejoin_grace.py), which
+router of a room a joiner goes to (conference/spreading.py), the loss of a worker
+(conference/worker_loss.py) and who is speaking (conference/speakers.py).
 
 The pool of worker processes starts on first use (the first conference started), so a
 server that never hosts a call never forks a worker.
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -40,30 +40,29 @@ from roomler.conference.errors import (
     RoomElsewhere,
     RoomError,
 )
-from roomler.conference.placement import NEW_ROUTER, Candidate, choose_router, worker_consumers
 from roomler.conference.queries import ENDED, IN_PROGRESS, close_participation, member_conference
+from roomler.conference.rejoin_grace import RejoinGrace
+from roomler.conference.room_notices import RoomNotices
 from roomler.conference.rooms import (
     Departure,
     MediaRoom,
     ParticipantMedia,
-    Reconnecting,
     RoomManager,
 )
 from roomler.conference.speakers import SpeakerNotices
+from roomler.conference.spreading import NodeWorkers, RoomSpreading
+from roomler.conference.worker_loss import WorkerLoss
 from roomler.config import MediasoupSettings
 from roomler.db.models import Conference, User, utcnow
 from roomler.realtime.dispatcher import Dispatcher
-from roomler.realtime.wire import encode
 from roomler.sfu import Producer, Router, Worker, WorkerPool, WorkerPoolSettings
 from roomler.tasks import BackgroundTasks
 
 logger = logging.getLogger(__name__)
 
 ROOM_ENDED = "ended"
-ROOM_WORKER_DIED = "worker_died"
 # The hosting server is shutting down (SIGTERM): the conference goes on; join it again.
 ROOM_SERVER_SHUTDOWN = "server_shutdown"
-ROOM_CLOSED = "media:room_closed"
 
 
 class RoomPlacement(Protocol):
@@ -88,18 +87,6 @@ class RoomPlacement(Protocol):
     async def keeps_attendance(self, conference_id: str, hold_secs: float) -> bool:
         """Whether this node checks the participant records of a conference no live node
         hosts (its host died or shut down), for the next `hold_secs`."""
-        ...
-
-
-class NodeWorkers(Protocol):
-    """Workers of other nodes, for a room over nodes (`roomler.cluster.remote_workers`)."""
-
-    def node_of(self, connection_id: str) -> str | None:
-        """The other node the connection's WebSocket is on; None for this node."""
-        ...
-
-    async def worker_on(self, node_id: str) -> Worker:
-        """A worker of `node_id`, driven from here."""
         ...
 
 
@@ -142,11 +129,13 @@ class ConferenceMedia:
         self.placement = placement
         self.rejoin_grace_secs = rejoin_grace_secs
         self.rooms = RoomManager()
+        self.notices = RoomNotices(self.rooms, dispatcher)
         # Who is speaking, relayed to each room (conference/speakers.py).
         self.speakers = SpeakerNotices(self.rooms, dispatcher)
-        # Lost connections waiting for a rejoin: connection id -> the timer that ends it.
-        self._grace_timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks = BackgroundTasks(logger, "a conference announcement failed")
+        self.grace = RejoinGrace(self.notices, self._tasks, rejoin_grace_secs)
+        self.spreading = RoomSpreading(settings.room_spread_consumers, self.speakers)
+        self._worker_loss = WorkerLoss(self.rooms, self.notices, self._tasks, self._released)
         # Extra `WorkerPool` arguments (`handler=...` in tests); read when the pool starts.
         self.pool_options: dict[str, Any] = dict(pool_options or {})
         self._pool: WorkerPool | None = None
@@ -156,12 +145,10 @@ class ConferenceMedia:
         self._draining = False
         # Counts revocations carried out here: a join that overlapped one checks again.
         self.revocations = 0
-        # Cluster mode: participants' transports on their own node (`spread_over_nodes`).
-        self.node_workers: NodeWorkers | None = None
 
     def spread_over_nodes(self, node_workers: NodeWorkers) -> None:
         """Place each participant on a router of the node their connection is on."""
-        self.node_workers = node_workers
+        self.spreading.node_workers = node_workers
 
     @property
     def draining(self) -> bool:
@@ -191,7 +178,7 @@ class ConferenceMedia:
                 raise RuntimeError("the media service has shut down")
             if self._pool is None:
                 pool = WorkerPool.from_settings(pool_settings(self.settings), **self.pool_options)
-                pool.on_worker_died(self._worker_died)
+                pool.on_worker_died(self._worker_loss.died)
                 await pool.start()
                 self._pool = pool
         return self._pool
@@ -201,9 +188,7 @@ class ConferenceMedia:
         async with self._pool_lock:
             self._closed = True
             pool, self._pool = self._pool, None
-        for timer in self._grace_timers.values():
-            timer.cancel()
-        self._grace_timers.clear()
+        self.grace.cancel_all()
         self._tasks.cancel_all()
         for conference_id in list(self.rooms.rooms):
             self.rooms.remove_room(conference_id)
@@ -222,9 +207,7 @@ class ConferenceMedia:
         told, so their next `media:join` is placed on a live node. Returns the ids.
         """
         self._draining = True
-        for timer in self._grace_timers.values():
-            timer.cancel()
-        self._grace_timers.clear()
+        self.grace.cancel_all()
         closed = []
         for conference_id in list(self.rooms.rooms):
             async with self.rooms.lock(conference_id):
@@ -325,10 +308,7 @@ class ConferenceMedia:
         self, room: MediaRoom, participant: ParticipantMedia, previous_connection_id: str
     ) -> bool:
         """The rejoining connection replaces its user's previous one; False if none to replace."""
-        absent = room.reconnecting.get(previous_connection_id)
-        if absent is not None and absent.user_id == participant.user_id:
-            del room.reconnecting[previous_connection_id]
-            self._cancel_grace(previous_connection_id)
+        if self.grace.take(room, previous_connection_id, participant.user_id):
             return True
         previous = room.participants.get(previous_connection_id)
         if previous is None or previous.user_id != participant.user_id:
@@ -336,7 +316,7 @@ class ConferenceMedia:
         # Still open here (a half-open TCP connection): it goes without a peer_left.
         departure = await self.rooms.close_participant(room.conference_id, previous_connection_id)
         if departure is not None:
-            await self._announce_producers_closed(
+            await self.notices.producers_closed(
                 room.conference_id, [departure], exclude_connection=previous_connection_id
             )
         return True
@@ -412,71 +392,16 @@ class ConferenceMedia:
             self.placement.released(conference_id)
 
     async def _router_for_joiner(self, conference_id: str, connection_id: str) -> Router | None:
-        """The room's router a new participant goes to (placement.py), made if needed:
-        with rooms over nodes, one on the node of the participant's connection.
-
-        Callers hold the conference's lock. None: the room's first router (no room here).
-        """
+        """The room's router a new participant goes to (conference/spreading.py). Callers
+        hold the conference's lock. None: the room's first router (no room here yet)."""
         room = self.rooms.get_room(conference_id)
-        pool = self._pool
-        if room is None or pool is None:
+        if room is None or self._pool is None:
             return None
-        node = self.node_workers.node_of(connection_id) if self.node_workers else None
-        if node is not None:
-            return await self._router_on_node(room, node)
-        routers = [router for router in room.live_routers() if not router.worker.host]
-        on_worker = {router.worker.slot: index for index, router in enumerate(routers)}
-        candidates = [
-            Candidate(worker.slot, worker_consumers(worker), on_worker.get(worker.slot))
-            for worker in pool.workers
-        ]
-        if not candidates:
-            return room.router
-        index, chosen = choose_router(candidates, self.settings.room_spread_consumers)
-        if index != NEW_ROUTER:
-            return routers[index]
-        worker = next(w for w in pool.workers if w.slot == chosen.worker_slot)
-        try:
-            router = await worker.create_router()
-        except SFU_ERRORS as exc:  # that worker is going: the room's first router will do
-            logger.warning("spreading conference %s failed: %s", conference_id, exc)
-            return room.router
-        await self.speakers.listen(conference_id, router)
-        room.routers.append(router)
-        logger.info(
-            "conference %s spreads to worker %d (its routers' workers carry %s consumers)",
-            conference_id,
-            worker.pid,
-            ", ".join(str(c.consumers) for c in candidates if c.router_index is not None),
-        )
-        return router
-
-    async def _router_on_node(self, room: MediaRoom, node: str) -> Router:
-        """The room's router on another node (one per node), made there if it has none;
-        the room's first router if that node cannot make one."""
-        for router in room.live_routers():
-            if router.worker.host == node:
-                return router
-        assert self.node_workers is not None
-        try:
-            worker = await self.node_workers.worker_on(node)
-            router = await worker.create_router()
-        except (RuntimeError, *SFU_ERRORS) as exc:
-            logger.warning(
-                "conference %s: no router on node %s (%s); its participant uses ours",
-                room.conference_id,
-                node,
-                exc,
-            )
-            return room.router
-        await self.speakers.listen(room.conference_id, router)
-        room.routers.append(router)
-        logger.info("conference %s spreads to node %s", room.conference_id, node)
-        return router
+        return await self.spreading.router_for_joiner(room, self._pool, connection_id)
 
     def worker_lost(self, worker: Worker, reason: str, router_ids: list[str]) -> Any:
         """Another node's worker the rooms here used died, or its node did: as for ours."""
-        return self._worker_died(worker, reason, router_ids)
+        return self._worker_loss.died(worker, reason, router_ids)
 
     async def make_consumable(
         self, room: MediaRoom, producer: Producer, participant: ParticipantMedia
@@ -505,7 +430,7 @@ class ConferenceMedia:
                 await self.placement.end_elsewhere(conference_id, reason)
             return None
         self._released(conference_id)
-        await self._announce_closed(room, reason)
+        await self.notices.room_gone([room], reason)
         for router in room.routers:
             try:
                 await router.close()
@@ -513,80 +438,13 @@ class ConferenceMedia:
                 logger.exception("closing %r of conference %s failed", router, conference_id)
         return room
 
-    def _worker_died(self, worker: Worker, reason: str, router_ids: list[str]) -> Any:
-        # Called by the pool; the rooms are forgotten at once, so no join lands in them.
-        # A room spread over several workers loses only the participants on the dead one.
-        affected = self.rooms.rooms_of_routers(router_ids)
-        shrunk = [room for room in affected if self._drop_dead_routers(room)]
-        rooms = [
-            self.rooms.remove_room(room.conference_id) for room in affected if room not in shrunk
-        ]
-        closed = [room for room in rooms if room is not None]
-        if shrunk:
-            self._tasks.spawn(self._lose_participants_on_dead_routers(shrunk, reason))
-        if not closed:
-            return None
-        for room in closed:
-            self._released(room.conference_id)
-        logger.warning(
-            "SFU worker %d died (%s): closing conferences %s",
-            worker.pid,
-            reason,
-            ", ".join(room.conference_id for room in closed),
-        )
-        return self._announce_closed_all(closed, ROOM_WORKER_DIED)
-
-    def _drop_dead_routers(self, room: MediaRoom) -> bool:
-        """Forget the room's closed routers; False when none is left (the room goes)."""
-        alive = room.live_routers()
-        if not alive:
-            return False
-        room.routers = alive
-        room.router = alive[0]
-        return True
-
-    async def _lose_participants_on_dead_routers(self, rooms: list[MediaRoom], reason: str) -> None:
-        """The participants whose router died are told `media:room_closed {reason}` and
-        leave; the others hear `media:producer_closed` and `media:peer_left` and go on."""
-        for room in rooms:
-            lost = [p for p in room.participants.values() if p.router.closed]
-            frame = encode(ROOM_CLOSED, {"conference_id": room.conference_id, "reason": reason})
-            departures: list[Departure] = []
-            for participant in lost:
-                await self.dispatcher.send_to_connection(participant.connection_id, frame)
-                departure = await self.rooms.close_participant(
-                    room.conference_id, participant.connection_id
-                )
-                if departure is not None:
-                    # Its producers closed with the worker: the others are told of them.
-                    closed = departure.producer_ids or list(participant.lost_producers)
-                    departures.append(Departure(participant, closed))
-            logger.warning(
-                "conference %s lost %d participant(s) with a worker (%s); %d go on",
-                room.conference_id,
-                len(departures),
-                reason,
-                len(room.participants),
-            )
-            if departures:
-                await self._announce_departures(room.conference_id, departures)
-
-    async def _announce_closed_all(self, rooms: list[MediaRoom], reason: str) -> None:
-        for room in rooms:
-            await self._announce_closed(room, reason)
-
-    async def _announce_closed(self, room: MediaRoom, reason: str) -> None:
-        frame = encode(ROOM_CLOSED, {"conference_id": room.conference_id, "reason": reason})
-        for connection_id in room.connection_ids():
-            await self.dispatcher.send_to_connection(connection_id, frame)
-
     # --- participants leaving --------------------------------------------------------------
 
     async def leave_connection(self, conference_id: str, connection_id: str) -> Departure | None:
         """One connection leaves (`media:leave`)."""
         departure = await self.rooms.close_participant(conference_id, connection_id)
         if departure is not None:
-            await self._announce_departures(
+            await self.notices.departures(
                 conference_id, [departure], exclude_connection=connection_id
             )
         return departure
@@ -599,37 +457,11 @@ class ConferenceMedia:
         room = self.rooms.get_room(conference_id)
         if departure is None or room is None:
             return departure
-        await self._announce_producers_closed(
+        await self.notices.producers_closed(
             conference_id, [departure], exclude_connection=connection_id
         )
-        loop = asyncio.get_running_loop()
-        grace = self.rejoin_grace_secs
-        name = departure.participant.display_name
-        room.reconnecting[connection_id] = Reconnecting(
-            departure.user_id, connection_id, name, loop.time() + grace
-        )
-        self._grace_timers[connection_id] = loop.call_later(
-            grace, self._grace_over, room, connection_id
-        )
+        self.grace.hold(room, departure)
         return departure
-
-    def _grace_over(self, room: MediaRoom, connection_id: str) -> None:
-        self._grace_timers.pop(connection_id, None)
-        absent = room.reconnecting.pop(connection_id, None)
-        if absent is None or room.closed:
-            return
-        room.forget_hands_of_absent()
-        data = {
-            "user_id": absent.user_id,
-            "conference_id": room.conference_id,
-            "connection_id": connection_id,
-        }
-        self._tasks.spawn(self.publish(room.user_ids(), "media:peer_left", data))
-
-    def _cancel_grace(self, connection_id: str) -> None:
-        timer = self._grace_timers.pop(connection_id, None)
-        if timer is not None:
-            timer.cancel()
 
     async def leave_user(self, conference_id: str, user_id: str) -> list[Departure]:
         """Every connection of the user leaves (the HTTP leave, which knows no connection)."""
@@ -638,12 +470,12 @@ class ConferenceMedia:
             return []
         departures = await self.rooms.close_participant_by_user(conference_id, user_id)
         if departures:
-            await self._announce_departures(conference_id, departures)
+            await self.notices.departures(conference_id, departures)
         elif self._forget_reconnecting(conference_id, user_id):
             room = self.rooms.get_room(conference_id)
             if room is not None and room.user_ids():
                 data = {"user_id": user_id, "conference_id": conference_id}
-                await self.publish(room.user_ids(), "media:peer_left", data)
+                await self.notices.publish(room.user_ids(), "media:peer_left", data)
         self._forget_reconnecting(conference_id, user_id)
         return departures
 
@@ -675,9 +507,9 @@ class ConferenceMedia:
         the others hear `media:producer_closed` and `media:peer_left`."""
         self.revocations += 1
         departures = await self.rooms.close_participant_by_user(conference_id, user_id)
-        frame = encode(ROOM_CLOSED, {"conference_id": conference_id, "reason": reason})
-        for departure in departures:
-            await self.dispatcher.send_to_connection(departure.connection_id, frame)
+        await self.notices.room_closed(
+            conference_id, [departure.connection_id for departure in departures], reason
+        )
         if departures:
             logger.info(
                 "user %s lost access to conference %s (%s): %d connection(s) left its room",
@@ -686,83 +518,10 @@ class ConferenceMedia:
                 reason,
                 len(departures),
             )
-            await self._announce_departures(conference_id, departures)
+            await self.notices.departures(conference_id, departures)
         self._forget_reconnecting(conference_id, user_id)
         return departures
 
     def _forget_reconnecting(self, conference_id: str, user_id: str) -> bool:
         """Drop the user's lost connections still in their grace period; True if any."""
-        room = self.rooms.get_room(conference_id)
-        if room is None:
-            return False
-        lost = [c for c, absent in room.reconnecting.items() if absent.user_id == user_id]
-        for connection_id in lost:
-            del room.reconnecting[connection_id]
-            self._cancel_grace(connection_id)
-        room.forget_hands_of_absent()
-        return bool(lost)
-
-    async def _announce_departures(
-        self,
-        conference_id: str,
-        departures: Iterable[Departure],
-        *,
-        exclude_connection: str | None = None,
-    ) -> None:
-        departures = list(departures)
-        room = self.rooms.get_room(conference_id)
-        if room is not None:
-            room.forget_hands_of_absent()
-        remaining = await self._announce_producers_closed(
-            conference_id, departures, exclude_connection=exclude_connection
-        )
-        if not remaining:
-            return
-        # user id -> the connections of theirs that left, in order of departure
-        left: dict[str, list[str]] = {}
-        for departure in departures:
-            left.setdefault(departure.user_id, []).append(departure.connection_id)
-        for user_id, connection_ids in left.items():
-            data = {"user_id": user_id, "conference_id": conference_id}
-            if len(connection_ids) == 1:
-                # One connection left; without the field, all of the user's connections did.
-                data["connection_id"] = connection_ids[0]
-            await self.publish(
-                remaining, "media:peer_left", data, exclude_connection=exclude_connection
-            )
-
-    async def _announce_producers_closed(
-        self,
-        conference_id: str,
-        departures: Iterable[Departure],
-        *,
-        exclude_connection: str | None = None,
-    ) -> set[str]:
-        """`media:producer_closed` for each producer the departed had; returns the users
-        still in the room, who were told."""
-        room = self.rooms.get_room(conference_id)
-        remaining = room.user_ids() if room is not None else set()
-        if not remaining:
-            return remaining
-        for departure in departures:
-            for producer_id in departure.producer_ids:
-                await self.publish(
-                    remaining,
-                    "media:producer_closed",
-                    {"producer_id": producer_id, "user_id": departure.user_id},
-                    exclude_connection=exclude_connection,
-                )
-        return remaining
-
-    async def publish(
-        self,
-        user_ids: Iterable[str],
-        event_type: str,
-        data: dict[str, Any],
-        *,
-        exclude_connection: str | None = None,
-    ) -> None:
-        """User-level delivery to `user_ids`, skipping one connection (the actor's)."""
-        await self.dispatcher.broadcast(
-            user_ids, encode(event_type, data), exclude_connection=exclude_connection
-        )
+        return self.grace.forget_user(self.rooms.get_room(conference_id), user_id)

@@ -80,7 +80,7 @@ class InCall:
     async def _hand(self, request: Request, room: MediaRoom, user_id: str, *, raised: bool) -> None:
         data = {"conference_id": room.conference_id, "user_id": user_id, "raised": raised}
         request.reply("media:hand_raised", data)
-        await self.media.publish(
+        await self.media.notices.publish(
             room.user_ids(), "media:hand_raised", data, exclude_connection=request.connection_id
         )
 
@@ -127,7 +127,7 @@ class InCall:
         )
         for producer_id in paused:
             data = {"producer_id": producer_id, "user_id": message.user_id}
-            await self.media.publish(room.user_ids(), "media:producer_paused", data)
+            await self.media.notices.publish(room.user_ids(), "media:producer_paused", data)
 
     async def remove(self, request: Request, message: Moderate) -> None:
         room = self._room_of(request, message.conference_id)
@@ -140,7 +140,7 @@ class InCall:
         departures = await self.media.revoke_here(message.conference_id, message.user_id, REMOVED)
         if not departures and room.user_ids():  # only a lost connection in its grace period
             data = {"user_id": message.user_id, "conference_id": message.conference_id}
-            await self.media.publish(room.user_ids(), "media:peer_left", data)
+            await self.media.notices.publish(room.user_ids(), "media:peer_left", data)
         async with self.media.sessions() as session:
             conference = await session.get(Conference, message.conference_id)
             ref = ConferenceRef.of(conference) if conference is not None else None

@@ -2,7 +2,7 @@
 
 Each handler answers the requesting connection only (connection-level, echoing the
 request's `request_id`); peers hear about changes user-level, every connection of the
-room's users except the acting connection (`ConferenceMedia.publish`). Any failure is
+room's users except the acting connection (`RoomNotices.publish`). Any failure is
 answered with `media:error {message, request_type, request_id?}` to the requesting
 connection, never with the generic `error` (`reply_media_error`, the one place that
 shapes it). When a connection closes, its participant leaves the room as on
@@ -366,7 +366,7 @@ class MediaSignaling:
                 exclude_connection=request.connection_id,
             )
             return
-        await self.media.publish(
+        await self.media.notices.publish(
             room.user_ids(), event_type, data, exclude_connection=request.connection_id
         )
 
