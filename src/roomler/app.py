@@ -29,6 +29,7 @@ from roomler.api import (
     presence,
     reactions,
     reads,
+    search,
     tenants,
     turn,
 )
@@ -413,6 +414,7 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
     app.include_router(direct.router, prefix="/api")
     app.include_router(reads.router, prefix="/api")
     app.include_router(notifications.router, prefix="/api")
+    app.include_router(search.router, prefix="/api")
     app.include_router(conferences.router, prefix="/api")
     app.include_router(turn.router, prefix="/api")
     # Last: its catch-all route serves the browser client for paths no API route claims.
