@@ -13,15 +13,13 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser
 
-from tests.cluster.conftest import RedisTarget, StartNodes, media_settings
-from tests.web.harness import DIST_INDEX, free_port
+from tests.cluster.behind_nginx import two_nodes_behind_nginx
+from tests.cluster.conftest import RedisTarget, StartNodes
 from tests.web.test_https import (  # noqa: F401  (fixtures used by the test here)
-    HOST,
     browser,
     chat_and_call_over_https,
     close_all,
     nginx_binary,
-    nginx_in_front_of,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.nodb]
@@ -34,17 +32,11 @@ async def test_two_nodes_behind_nginx_over_https(
     shared_redis: RedisTarget,
     tmp_path: Path,
 ) -> None:
-    if not DIST_INDEX.exists():
-        pytest.fail(f"{DIST_INDEX} is missing: run `make web`")
-    https_port = free_port()
-    nodes = start_nodes(
-        2,
-        shared_redis,
-        per_node=media_settings,
-        ROOMLER__APP__PUBLIC_URL=f"https://{HOST}:{https_port}",
-    )
-    ports = [node.port for node in nodes]
-    with nginx_in_front_of(nginx_binary, tmp_path / "nginx", ports, https_port) as site:
+    nginx = tmp_path / "nginx"
+    async with two_nodes_behind_nginx(nginx_binary, start_nodes, shared_redis, nginx) as (
+        nodes,
+        site,
+    ):
         users = await chat_and_call_over_https(site, browser)
         await close_all(users)
         # Round robin: both nodes answered requests that came through nginx. Which node

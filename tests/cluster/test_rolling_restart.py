@@ -22,9 +22,10 @@ import pytest
 from playwright.async_api import Browser, expect
 from redis import Redis
 
-from tests.cluster.conftest import Node, RedisTarget, StartNodes, media_settings
+from tests.cluster.behind_nginx import two_nodes_behind_nginx
+from tests.cluster.conftest import Node, RedisTarget, StartNodes
 from tests.cluster.test_drain import wait_until_ready
-from tests.web.harness import DIST_INDEX, BrowserUser, free_port
+from tests.web.harness import BrowserUser
 from tests.web.test_call import assert_video_plays, remote_tile
 from tests.web.test_https import (  # noqa: F401  (fixtures used by the test here)
     HOST,
@@ -96,20 +97,14 @@ async def test_rolling_restart_of_the_node_hosting_the_call(
     shared_redis: RedisTarget,
     tmp_path: Path,
 ) -> None:
-    if not DIST_INDEX.exists():
-        pytest.fail(f"{DIST_INDEX} is missing: run `make web`")
-    https_port = free_port()
-    nodes = start_nodes(
-        2,
+    async with two_nodes_behind_nginx(
+        nginx_binary,
+        start_nodes,
         shared_redis,
-        per_node=media_settings,
-        ROOMLER__APP__PUBLIC_URL=f"https://{HOST}:{https_port}",
+        tmp_path / "nginx",
         ROOMLER__APP__SHUTDOWN_TIMEOUT_SECS=str(SHUTDOWN_TIMEOUT_SECS),
-    )
-    # Ready, as nodes a load balancer sends to are: their SFU workers run.
-    await asyncio.to_thread(wait_until_ready, *nodes)
-    with nginx_in_front_of(nginx_binary, tmp_path / "nginx", [n.port for n in nodes], https_port):
-        base = f"https://{HOST}:{https_port}"
+    ) as (nodes, site):
+        base = site.base
         alice = await open_user(browser, "Alice", "alice")
         bob = await open_user(browser, "Bob", "bob")
         users = [alice, bob]

@@ -1,6 +1,6 @@
 """TURN in real browsers: two Chromium pages restricted to relay candidates still see each other.
 
-A private coturn (Debian's `turnserver`) runs on a free 127.0.0.1 port with
+A private coturn (tests/conference/coturn.py) runs on a free 127.0.0.1 port with
 `use-auth-secret`, and `roomler serve` hands out its time-limited credentials in
 `media:transport_created.ice_servers` (`ROOMLER__TURN__URL`, `ROOMLER__TURN__SECRET`).
 Both pages run the web client with `RTCPeerConnection` wrapped so that every connection
@@ -15,19 +15,15 @@ ports; coturn logged an allocation for each user). Skipped when coturn is missin
 from __future__ import annotations
 
 import asyncio
-import re
 import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aioice import stun
 
+from tests.conference.coturn import Coturn, running_coturn
 from tests.web.conftest import (  # noqa: F401  (fixtures used by the tests here)
     NewUser,
     StartServer,
@@ -46,11 +42,8 @@ pytestmark = [
 ]
 
 SECRET = "turn-browser-test-secret"
-REALM = "roomler.test"
 # coturn's relayed addresses: a range no other test uses.
 RELAY_PORTS = (48200, 48399)
-START_TIMEOUT = 10.0
-STOP_TIMEOUT = 5.0
 MEDIA_TIMEOUT = 20.0
 MIN_FRAMES = 30
 
@@ -108,109 +101,10 @@ async () => {
 """
 
 
-def _free_udp_port() -> int:
-    """A port free for UDP and for TCP: coturn listens on both, even with `no-tcp-relay`
-    (a port free for UDP alone may be some TCP connection's local port)."""
-    for _attempt in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            port: int = sock.getsockname()[1]
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            try:
-                tcp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise AssertionError("no port is free for both UDP and TCP on 127.0.0.1")
-
-
-def _answers_stun(port: int) -> bool:
-    """Whether coturn answers a STUN Binding request yet."""
-    request = stun.Message(stun.Method.BINDING, stun.Class.REQUEST)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(0.2)
-        sock.sendto(bytes(request), ("127.0.0.1", port))
-        try:
-            return bool(sock.recv(2048))
-        except OSError:
-            return False
-
-
-@dataclass
-class Coturn:
-    port: int
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"turn:127.0.0.1:{self.port}"
-
-    def allocations(self) -> set[str]:
-        """The usernames of the allocations coturn granted (its verbose log)."""
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        pattern = re.compile(r"user <([^>]+)>: incoming packet ALLOCATE processed, success")
-        return set(pattern.findall(text))
-
-
-def coturn_config(directory: Path, port: int) -> str:
-    return "\n".join(
-        [
-            "listening-ip=127.0.0.1",
-            f"listening-port={port}",
-            "relay-ip=127.0.0.1",
-            f"min-port={RELAY_PORTS[0]}",
-            f"max-port={RELAY_PORTS[1]}",
-            "use-auth-secret",
-            f"static-auth-secret={SECRET}",
-            f"realm={REALM}",
-            # The SFU listens on loopback, which coturn refuses to relay to by default.
-            "allow-loopback-peers",
-            "no-cli",
-            "no-tls",
-            "no-dtls",
-            "no-tcp-relay",
-            "fingerprint",
-            # Verbose: one line per allocation, which the test reads.
-            "verbose",
-            f"log-file={directory / 'turnserver.log'}",
-            "simple-log",
-            f"pidfile={directory / 'turnserver.pid'}",
-            f"userdb={directory / 'turndb'}",
-            "",
-        ]
-    )
-
-
 @pytest.fixture
 def coturn(tmp_path: Path) -> Iterator[Coturn]:
-    """A private turnserver on a free 127.0.0.1 port; always stopped at the end."""
-    directory = tmp_path / "coturn"
-    directory.mkdir()
-    port = _free_udp_port()
-    config = directory / "turnserver.conf"
-    config.write_text(coturn_config(directory, port))
-    log = directory / "turnserver.log"
-    with (directory / "stdout.log").open("wb") as out:
-        process = subprocess.Popen(
-            ["turnserver", "-c", str(config)], stdout=out, stderr=subprocess.STDOUT
-        )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not _answers_stun(port):
-            assert process.poll() is None, f"turnserver exited:\n{_tail(log)}"
-            assert time.monotonic() < deadline, f"turnserver did not start:\n{_tail(log)}"
-        yield Coturn(port, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _tail(path: Path) -> str:
-    return path.read_text(errors="replace")[-3000:] if path.exists() else "(no log)"
+    with running_coturn(tmp_path / "coturn", SECRET, RELAY_PORTS) as coturn:
+        yield coturn
 
 
 @pytest.fixture
@@ -282,4 +176,4 @@ async def test_browsers_limited_to_relay_candidates_exchange_media_through_cotur
 
     # coturn granted the allocations, to each user's time-limited credentials.
     granted = {username.split(":", 1)[1] for username in coturn.allocations()}
-    assert {await user_id(alice), await user_id(bob)} <= granted, _tail(coturn.log)
+    assert {await user_id(alice), await user_id(bob)} <= granted, coturn.tail()

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +22,7 @@ from aioice import stun, turn
 
 from roomler.conference.turn import turn_credentials
 from tests.conference.conftest import MEDIA, Team, join_all, media_client, room_router
+from tests.conference.coturn import running_coturn
 from tests.conference.peers import VIDEO_SSRC, connect, vp8_packet
 from tests.realtime.conftest import LiveServer
 from tests.sfu.engine_client import WebRtcPeer, _Protocol, wait_for
@@ -35,76 +34,13 @@ pytestmark = [
 
 SECRET = "coturn-relay-test-secret"
 RELAY_PORTS = (47000, 47199)
-START_TIMEOUT = 10.0
-
-
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _allocation_works(port: int) -> bool:
-    """Whether coturn answers a STUN Binding request yet."""
-    request = stun.Message(stun.Method.BINDING, stun.Class.REQUEST)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(0.2)
-        sock.sendto(bytes(request), ("127.0.0.1", port))
-        try:
-            return bool(sock.recv(2048))
-        except OSError:
-            return False
 
 
 @pytest.fixture
 def coturn(tmp_path: Path) -> Iterator[int]:
-    """A turnserver on 127.0.0.1 (UDP only), checking credentials with `SECRET`."""
-    port = _free_udp_port()
-    log = (tmp_path / "turnserver.log").open("w")
-    process = subprocess.Popen(
-        [
-            "turnserver",
-            "-n",
-            "--no-cli",
-            "--no-tls",
-            "--no-dtls",
-            "--no-tcp",
-            "--no-tcp-relay",
-            "--relay-threads=1",
-            "--fingerprint",
-            "--listening-ip=127.0.0.1",
-            f"--listening-port={port}",
-            "--relay-ip=127.0.0.1",
-            f"--min-port={RELAY_PORTS[0]}",
-            f"--max-port={RELAY_PORTS[1]}",
-            "--use-auth-secret",
-            f"--static-auth-secret={SECRET}",
-            "--realm=roomler.test",
-            # The SFU is on loopback, which coturn refuses to relay to by default.
-            "--allow-loopback-peers",
-            f"--db={tmp_path / 'turndb'}",
-            f"--pidfile={tmp_path / 'turnserver.pid'}",
-            "--log-file=stdout",
-            "--simple-log",
-        ],  # fmt: skip
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not _allocation_works(port):
-            assert process.poll() is None, (tmp_path / "turnserver.log").read_text()
-            assert time.monotonic() < deadline, "turnserver did not start"
-        yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    """A turnserver on 127.0.0.1, checking credentials with `SECRET`."""
+    with running_coturn(tmp_path / "coturn", SECRET, RELAY_PORTS) as coturn:
+        yield coturn.port
 
 
 class RelayedPeer(WebRtcPeer):

@@ -11,7 +11,6 @@ whose allocation used TLS (`relayProtocol: "tls"` in WebRTC's statistics).
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -19,14 +18,10 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, async_playwright
 
+from tests.conference.coturn import Coturn, running_coturn
 from tests.conference.test_turn_browser import (
     RELAY_PORTS,
     SECRET,
-    STOP_TIMEOUT,
-    Coturn,
-    _free_udp_port,
-    _tail,
-    coturn_config,
     relay_only_user,
     wait_for_frames,
 )
@@ -44,7 +39,7 @@ from tests.web.harness import (
     alice_and_bob_in_general,
 )
 from tests.web.test_call import assert_video_plays
-from tests.web.test_https import self_signed_certificate, wait_for_port
+from tests.web.test_https import self_signed_certificate
 
 pytestmark = [
     pytest.mark.browser,
@@ -53,49 +48,13 @@ pytestmark = [
 ]
 
 
-def tls_only(config: str, cert: Path, key: Path, port: int) -> str:
-    """The UDP test's coturn configuration, listening for TLS only."""
-    kept = [
-        line for line in config.splitlines() if not line.startswith(("listening-port=", "no-tls"))
-    ]
-    return "\n".join(
-        [*kept, f"tls-listening-port={port}", "no-udp", "no-tcp", f"cert={cert}", f"pkey={key}", ""]
-    )
-
-
-class TlsCoturn:
-    def __init__(self, port: int, log: Path) -> None:
-        self.port = port
-        self.log = log
-
-    @property
-    def url(self) -> str:
-        return f"turns:127.0.0.1:{self.port}?transport=tcp"
-
-
 @pytest.fixture
-def coturn_tls(tmp_path: Path) -> Iterator[TlsCoturn]:
+def coturn_tls(tmp_path: Path) -> Iterator[Coturn]:
     directory = tmp_path / "coturn"
     directory.mkdir()
-    port = _free_udp_port()
-    cert, key = self_signed_certificate(directory)
-    config = directory / "turnserver.conf"
-    config.write_text(tls_only(coturn_config(directory, port), cert, key, port))
-    log = directory / "turnserver.log"
-    with (directory / "stdout.log").open("wb") as out:
-        process = subprocess.Popen(
-            ["turnserver", "-c", str(config)], stdout=out, stderr=subprocess.STDOUT
-        )
-    try:
-        wait_for_port(port, process, log)
-        yield TlsCoturn(port, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    tls = self_signed_certificate(directory)
+    with running_coturn(directory, SECRET, RELAY_PORTS, tls=tls) as coturn:
+        yield coturn
 
 
 @pytest_asyncio.fixture
@@ -116,13 +75,13 @@ async def chromium() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture
-def server(start_server: StartServer, coturn_tls: TlsCoturn) -> ServerProcess:  # noqa: F811
+def server(start_server: StartServer, coturn_tls: Coturn) -> ServerProcess:  # noqa: F811
     return start_server({"ROOMLER__TURN__URL": coturn_tls.url, "ROOMLER__TURN__SECRET": SECRET})
 
 
 async def test_a_call_through_turn_over_tls_only(
     server: ServerProcess,
-    coturn_tls: TlsCoturn,
+    coturn_tls: Coturn,
     new_user: NewUser,  # noqa: F811
 ) -> None:
     async def relay_only(name: str, username: str) -> BrowserUser:
@@ -143,8 +102,8 @@ async def test_a_call_through_turn_over_tls_only(
             assert RELAY_PORTS[0] <= transport["local"]["port"] <= RELAY_PORTS[1], transport
         # How each relay allocation was reached: TLS, the only way given.
         assert await relay_protocols(user) == ["tls", "tls"]
-    granted = {username.split(":", 1)[1] for username in allocations(coturn_tls.log)}
-    assert len(granted) == 2, _tail(coturn_tls.log)
+    granted = {username.split(":", 1)[1] for username in coturn_tls.allocations()}
+    assert len(granted) == 2, coturn_tls.tail()
 
 
 # The relay protocol (udp, tcp or tls: how the browser reached its TURN server) of each
@@ -171,8 +130,3 @@ async () => {
 async def relay_protocols(user: BrowserUser) -> list[str]:
     protocols: list[str] = await user.page.evaluate(RELAY_PROTOCOLS)
     return protocols
-
-
-def allocations(log: Path) -> set[str]:
-    """The usernames coturn granted an allocation to."""
-    return Coturn(0, log).allocations()

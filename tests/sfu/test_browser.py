@@ -11,12 +11,12 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import pytest
 
 from tests.sfu.browser.harness import (
     BrowserPeer,
+    ReceivedVideo,
     evidence,
     media_flows,
     poll,
@@ -227,37 +227,13 @@ async def test_simulcast_receiver_gets_the_best_encoding_then_the_one_it_prefers
     await b.join(signaling.ws_url, send=False)
     await a.produce(width=CAPTURE[0], height=CAPTURE[1], simulcast=True)
     consumers = await b.consume_all(a)
-    video = consumers["video"]
-    decoded: list[tuple[float, int]] = []
-
-    async def inbound() -> dict[str, Any]:
-        stats: dict[str, Any] = (await b.stats())["inbound"][video]
-        decoded.append((time.monotonic(), stats["framesDecoded"]))
-        return stats
-
-    async def width_reaches(width: int, timeout: float) -> None:
-        ok, last = await poll(inbound, lambda s: s["frameWidth"] == width, timeout)
-        assert ok, (
-            f"b's video is {last['frameWidth']}x{last['frameHeight']}, not {width} wide,"
-            f" after {timeout} s\n{await evidence(signaling, [a, b])}"
-        )
-
-    await width_reaches(CAPTURE[0], SIMULCAST_TOP_TIMEOUT)
+    received = ReceivedVideo(b, consumers["video"], signaling, [a, b])
+    video = received.consumer_id
+    await received.width_reaches(CAPTURE[0], SIMULCAST_TOP_TIMEOUT)
     reply = await b.set_preferred_layers(video, 0)
     assert reply["preferredLayers"]["spatialLayer"] == 0
-    await width_reaches(CAPTURE[0] // 4, SWITCH_TIMEOUT)
+    await received.width_reaches(CAPTURE[0] // 4, SWITCH_TIMEOUT)
     await b.set_preferred_layers(video, 2)
-    await width_reaches(CAPTURE[0], SWITCH_TIMEOUT)
+    await received.width_reaches(CAPTURE[0], SWITCH_TIMEOUT)
     # The decoder never stalled across the switches (no new frame for over a second).
-    assert longest_stall(decoded) < 1.0, decoded
-
-
-def longest_stall(samples: list[tuple[float, int]]) -> float:
-    """The longest time over which (time, framesDecoded) samples show no new frame."""
-    longest, changed_at, last = 0.0, None, None
-    for when, frames in samples:
-        if frames != last:
-            changed_at, last = when, frames
-        elif frames and changed_at is not None:
-            longest = max(longest, when - changed_at)
-    return longest
+    assert received.longest_stall() < 1.0, received.decoded

@@ -9,15 +9,12 @@ picture of that layer -- the SFU dropped the upper layers of one stream.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import pytest
 
-from tests.sfu.browser.harness import BrowserPeer, evidence, poll
+from tests.sfu.browser.harness import BrowserPeer, ReceivedVideo, evidence, poll
 from tests.sfu.browser.signaling import SignalingServer
-from tests.sfu.test_browser import longest_stall
 
 pytest_plugins = ("tests.sfu.browser.fixtures",)
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -41,34 +38,22 @@ async def test_svc_receiver_decodes_the_top_layer_then_the_smaller_one_it_prefer
     video = consumed["id"]
     server_consumer = signaling.consumers[video]
     assert server_consumer.type == "svc"
-    decoded: list[tuple[float, int]] = []
+    received = ReceivedVideo(b, video, signaling, [a, b])
 
-    async def inbound() -> dict[str, Any]:
-        stats: dict[str, Any] = (await b.stats())["inbound"][video]
-        decoded.append((time.monotonic(), stats["framesDecoded"]))
-        return stats
-
-    async def width_reaches(width: int, timeout: float) -> None:
-        ok, last = await poll(inbound, lambda s: s["frameWidth"] == width, timeout)
-        assert ok, (
-            f"b's video is {last['frameWidth']}x{last['frameHeight']}, not {width} wide,"
-            f" after {timeout} s\n{await evidence(signaling, [a, b])}"
-        )
-
-    await width_reaches(CAPTURE[0], TOP_TIMEOUT)
+    await received.width_reaches(CAPTURE[0], TOP_TIMEOUT)
     # What Chromium says it encodes: one VP9 stream in the mode asked for.
     (sent,) = (await a.stats())["outbound"][a.producers["video"]]["encodings"]
     assert sent["scalabilityMode"] == mode, sent
     reply = await b.set_preferred_layers(video, 0)
     assert reply["preferredLayers"]["spatialLayer"] == 0
-    await width_reaches(CAPTURE[0] // 4, SWITCH_TIMEOUT)
-    frames = decoded[-1][1]
-    ok, _ = await poll(inbound, lambda s: s["framesDecoded"] >= frames + 30, SWITCH_TIMEOUT)
+    await received.width_reaches(CAPTURE[0] // 4, SWITCH_TIMEOUT)
+    frames = received.decoded[-1][1]
+    ok, _ = await poll(received.stats, lambda s: s["framesDecoded"] >= frames + 30, SWITCH_TIMEOUT)
     assert ok, f"b stopped decoding on layer 0\n{await evidence(signaling, [a, b])}"
     await b.set_preferred_layers(video, 2)
-    await width_reaches(CAPTURE[0], SWITCH_TIMEOUT)
+    await received.width_reaches(CAPTURE[0], SWITCH_TIMEOUT)
     # The decoder never stalled across the switches (no new frame for over a second).
-    assert longest_stall(decoded) < 1.0, decoded
+    assert received.longest_stall() < 1.0, received.decoded
 
 
 async def test_svc_receiver_asking_for_temporal_layer_0_gets_a_quarter_of_the_frame_rate(

@@ -205,6 +205,46 @@ async def poll(
         await asyncio.sleep(interval)
 
 
+class ReceivedVideo:
+    """A receiving peer's video consumer, watched through its `getStats()`: every sample
+    is kept, so a test can wait for a width and then ask how long the decoder stalled."""
+
+    def __init__(
+        self,
+        receiver: BrowserPeer,
+        consumer_id: str,
+        server: SignalingServer,
+        peers: list[BrowserPeer],
+    ) -> None:
+        self.receiver = receiver
+        self.consumer_id = consumer_id
+        self.server = server
+        self.peers = peers  # whose state the failure message shows
+        self.decoded: list[tuple[float, int]] = []  # (time, framesDecoded)
+
+    async def stats(self) -> dict[str, Any]:
+        stats: dict[str, Any] = (await self.receiver.stats())["inbound"][self.consumer_id]
+        self.decoded.append((time.monotonic(), stats["framesDecoded"]))
+        return stats
+
+    async def width_reaches(self, width: int, timeout: float) -> None:
+        ok, last = await poll(self.stats, lambda s: s["frameWidth"] == width, timeout)
+        assert ok, (
+            f"{self.receiver.name}'s video is {last['frameWidth']}x{last['frameHeight']},"
+            f" not {width} wide, after {timeout} s\n{await evidence(self.server, self.peers)}"
+        )
+
+    def longest_stall(self) -> float:
+        """The longest time over which the samples show no new frame."""
+        longest, changed_at, last = 0.0, None, None
+        for when, frames in self.decoded:
+            if frames != last:
+                changed_at, last = when, frames
+            elif frames and changed_at is not None:
+                longest = max(longest, when - changed_at)
+        return longest
+
+
 async def router_knows(server: SignalingServer, object_ids: Iterable[str]) -> set[str]:
     """Which of `object_ids` the engine's `router.dump()` still mentions."""
     dump = json.dumps(await asyncio.wait_for(server.router.dump(), STEP_TIMEOUT))
