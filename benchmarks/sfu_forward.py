@@ -52,7 +52,7 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
@@ -1421,24 +1421,30 @@ def summarize(results: dict[str, Any]) -> None:
 
 
 class PathEngine:
-    """The engine (a `WorkerHandler`, as in the worker) and its peers in this process."""
+    """Engines (`WorkerHandler`s, as in the workers), one router each, and their peers,
+    all in this process: what the in-process modes (`--path`, `--simulcast`,
+    `--pipe-path`) time with thread CPU, which load on the machine barely moves."""
 
-    def __init__(self) -> None:
+    def __init__(self, routers: Sequence[str] = ("path",)) -> None:
         from roomler.sfu.engine import WorkerHandler
 
         loop = asyncio.get_running_loop()
         self.gen = Generator(None, loop, feedback=False)  # type: ignore[arg-type]
-        self.handler = WorkerHandler(emit=lambda *_: None, loop=loop)
+        self.engines = {name: WorkerHandler(emit=lambda *_: None, loop=loop) for name in routers}
+        self.handler = self.engines[routers[0]]
 
     async def start(self) -> None:
-        await self.handler.handle("router.create", {"router_id": "path"})
+        for name, handler in self.engines.items():
+            await handler.handle("router.create", {"router_id": name})
 
-    async def connect(self, index: int) -> Peer:
-        handler, gen = self.handler, self.gen
+    async def connect(self, index: int, router: str | None = None) -> Peer:
+        """Peer `index` with a connected WebRtcTransport `t<index>` on `router`."""
+        name = router or next(iter(self.engines))
+        handler, gen = self.engines[name], self.gen
         fingerprint = gen.certificate.fingerprint("sha-256")
         params = await handler.handle(
             "router.create_webrtc_transport",
-            {"router_id": "path", "transport_id": f"t{index}", "listen_ip": HOST,
+            {"router_id": name, "transport_id": f"t{index}", "listen_ip": HOST,
              "port_min": PORT_MIN, "port_max": PORT_MAX},
         )  # fmt: skip
         peer = Peer(gen, index, params)
@@ -1458,10 +1464,62 @@ class PathEngine:
             await asyncio.sleep(0.01)
         raise RuntimeError(f"transport {index}: DTLS did not connect")
 
+    async def produce(
+        self,
+        index: int,
+        producer_id: str,
+        rtp_parameters: dict[str, Any],
+        router: str | None = None,
+    ) -> Peer:
+        """Peer `index` producing video as `producer_id`."""
+        peer = await self.connect(index, router)
+        await self.engines[router or next(iter(self.engines))].handle(
+            "transport.produce",
+            {"transport_id": f"t{index}", "producer_id": producer_id, "kind": "video",
+             "rtp_parameters": rtp_parameters},
+        )  # fmt: skip
+        return peer
+
+    async def consume(self, index: int, producer_id: str, router: str | None = None) -> Peer:
+        """Peer `index` consuming `producer_id` as consumer `c<index>` (with a Chrome's
+        capabilities), reading and counting what it receives."""
+        peer = await self.connect(index, router)
+        reply = await self.engines[router or next(iter(self.engines))].handle(
+            "transport.consume",
+            {"transport_id": f"t{index}", "consumer_id": f"c{index}", "producer_id": producer_id,
+             "rtp_capabilities": fixture("chrome_device_rtp_capabilities.json")},
+        )  # fmt: skip
+        ssrc = int(reply["rtp_parameters"]["encodings"][0]["ssrc"])
+        peer.tracks[ssrc] = Track(ssrc, "video")
+        return peer
+
     async def close(self) -> None:
-        await self.handler.close()
+        for handler in self.engines.values():
+            await handler.close()
         for peer in self.gen.peers:
             peer.close()
+
+
+def camera_sender(peer: Peer, video: dict[str, Any]) -> Sender:
+    """The single-layer VP8 camera of `chrome_produce_video.json`, sending from `peer`."""
+    ext = {"mid": 4, "abs": 2, "twcc": 3, "orientation": 13}
+    return Sender(peer, "video", video["encodings"][0]["ssrc"], 96, b"1", ext)
+
+
+def run_in_process(coroutine: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+    """Run an in-process mode on the worker's core, on uvloop as the worker does."""
+    os.sched_setaffinity(0, cores()[0])
+    with in_process_runner() as runner:
+        return runner.run(coroutine)
+
+
+def in_process_runner() -> asyncio.Runner:
+    try:
+        import uvloop
+
+        return asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:
+        return asyncio.Runner()
 
 
 async def forwarding_path(consumers: int, frames: int) -> dict[str, Any]:
@@ -1473,28 +1531,12 @@ async def forwarding_path(consumers: int, frames: int) -> dict[str, Any]:
     """
     engine = PathEngine()
     await engine.start()
-    handler, gen, connect = engine.handler, engine.gen, engine.connect
-    video, caps = (
-        fixture("chrome_produce_video.json"),
-        fixture("chrome_device_rtp_capabilities.json"),
-    )
-    producer_peer = await connect(0)
-    await handler.handle(
-        "transport.produce",
-        {"transport_id": "t0", "producer_id": "p", "kind": "video", "rtp_parameters": video},
-    )
+    video = fixture("chrome_produce_video.json")
+    producer_peer = await engine.produce(0, "p", video)
     for index in range(1, consumers + 1):
-        peer = await connect(index)
-        reply = await handler.handle(
-            "transport.consume",
-            {"transport_id": f"t{index}", "consumer_id": f"c{index}", "producer_id": "p",
-             "rtp_capabilities": caps},
-        )  # fmt: skip
-        ssrc = int(reply["rtp_parameters"]["encodings"][0]["ssrc"])
-        peer.tracks[ssrc] = Track(ssrc, "video")
-    ext = {"mid": 4, "abs": 2, "twcc": 3, "orientation": 13}
-    sender = Sender(producer_peer, "video", video["encodings"][0]["ssrc"], 96, b"1", ext)
-    transport = handler.objects.transports["t0"]
+        await engine.consume(index, "p")
+    sender = camera_sender(producer_peer, video)
+    transport = engine.handler.objects.transports["t0"]
     address = (HOST, producer_peer.port)
     cpu = packets = 0
     warmup = 30
@@ -1508,7 +1550,7 @@ async def forwarding_path(consumers: int, frames: int) -> dict[str, Any]:
         for _ in range(3):  # the peers read (and decrypt) what was sent: not timed
             await asyncio.sleep(0)
     await asyncio.sleep(0.05)
-    received = sum(t.received for p in gen.peers for t in p.tracks.values())
+    received = sum(t.received for p in engine.gen.peers for t in p.tracks.values())
     await engine.close()
     return {
         "consumers": consumers,
@@ -1520,15 +1562,7 @@ async def forwarding_path(consumers: int, frames: int) -> dict[str, Any]:
 
 
 def run_path(consumers: int, frames: int) -> dict[str, Any]:
-    os.sched_setaffinity(0, cores()[0])
-    try:
-        import uvloop
-
-        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
-    except ImportError:
-        runner = asyncio.Runner()
-    with runner:
-        result = runner.run(forwarding_path(consumers, frames))
+    result = run_in_process(forwarding_path(consumers, frames))
     print(
         f"forwarding path, {consumers} video consumers: {result['us_per_consumer_packet']} µs "
         f"thread CPU per consumer-packet ({result['received']:,} of ~{result['expected']:,} "
@@ -1621,36 +1655,15 @@ async def simulcast_path(consumers: int, frames: int, estimator_seconds: float) 
     """
     engine = PathEngine()
     await engine.start()
-    handler, connect = engine.handler, engine.connect
-    params = fixture("chrome_produce_video_simulcast.json")
-    caps = fixture("chrome_device_rtp_capabilities.json")
-    producer_peer = await connect(0)
-    await handler.handle(
-        "transport.produce",
-        {"transport_id": "t0", "producer_id": "p", "kind": "video", "rtp_parameters": params},
-    )
+    handler = engine.handler
+    producer_peer = await engine.produce(0, "p", fixture("chrome_produce_video_simulcast.json"))
     # The single-layer producer and its consumers, as --path has them.
     video = fixture("chrome_produce_video.json")
     single_index = 10_000
-    single_peer = await connect(single_index)
-    await handler.handle(
-        "transport.produce",
-        {"transport_id": f"t{single_index}", "producer_id": "single", "kind": "video",
-         "rtp_parameters": video},
-    )  # fmt: skip
+    single_peer = await engine.produce(single_index, "single", video)
     for index in range(single_index + 1, single_index + consumers + 1):
-        peer = await connect(index)
-        reply = await handler.handle(
-            "transport.consume",
-            {"transport_id": f"t{index}", "consumer_id": f"c{index}", "producer_id": "single",
-             "rtp_capabilities": caps},
-        )  # fmt: skip
-        ssrc = int(reply["rtp_parameters"]["encodings"][0]["ssrc"])
-        peer.tracks[ssrc] = Track(ssrc, "video")
-    single_ext = {"mid": 4, "abs": 2, "twcc": 3, "orientation": 13}
-    single_sender = Sender(
-        single_peer, "video", video["encodings"][0]["ssrc"], 96, b"1", single_ext
-    )
+        await engine.consume(index, "single")
+    single_sender = camera_sender(single_peer, video)
     single_transport = handler.objects.transports[f"t{single_index}"]
     single_address = (HOST, single_peer.port)
     singles = [
@@ -1659,16 +1672,8 @@ async def simulcast_path(consumers: int, frames: int, estimator_seconds: float) 
     ]
     peers = []
     for index in range(1, consumers + 1):
-        peer = await connect(index)
-        reply = await handler.handle(
-            "transport.consume",
-            {"transport_id": f"t{index}", "consumer_id": f"c{index}", "producer_id": "p",
-             "rtp_capabilities": caps},
-        )  # fmt: skip
-        assert reply["type"] == "simulcast", reply["type"]
-        ssrc = int(reply["rtp_parameters"]["encodings"][0]["ssrc"])
-        peer.tracks[ssrc] = Track(ssrc, "video")
-        peers.append(peer)
+        peers.append(await engine.consume(index, "p"))
+        assert handler.objects.consumers[f"c{index}"].type == "simulcast"
         await handler.handle(
             "consumer.set_preferred_layers",
             {"consumer_id": f"c{index}", "spatial_layer": index % 3},
@@ -1790,12 +1795,7 @@ def run_simulcast(
 ) -> dict[str, Any]:
     """Single-layer and simulcast paths alternated ``rounds`` times in this process."""
     os.sched_setaffinity(0, cores()[0])
-    try:
-        import uvloop
-
-        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
-    except ImportError:
-        runner = asyncio.Runner()
+    runner = in_process_runner()
     single: list[float] = []
     multi: list[dict[str, Any]] = []
     with runner:
@@ -2078,60 +2078,13 @@ async def pipe_path(consumers: int, frames: int) -> dict[str, Any]:
     receiving the pipe costs the far worker, its N consumers' sending included, and with
     them paused).
     """
-    from roomler.sfu.engine import WorkerHandler
-
-    loop = asyncio.get_running_loop()
-    gen = Generator(None, loop, feedback=False)  # type: ignore[arg-type]
-    engines = {name: WorkerHandler(emit=lambda *_: None, loop=loop) for name in "ab"}
-    for name, handler in engines.items():
-        await handler.handle("router.create", {"router_id": name})
-    fingerprint = gen.certificate.fingerprint("sha-256")
-
-    async def connect(name: str, index: int) -> Peer:
-        handler = engines[name]
-        params = await handler.handle(
-            "router.create_webrtc_transport",
-            {"router_id": name, "transport_id": f"t{index}", "listen_ip": HOST,
-             "port_min": PORT_MIN, "port_max": PORT_MAX},
-        )  # fmt: skip
-        peer = Peer(gen, index, params)
-        gen.peers.append(peer)
-        for _ in range(50):
-            peer.send(peer.binding_request(nominate=True))
-            await asyncio.sleep(0.02)
-            if peer.ice_done:
-                break
-        dtls = {"role": "server", "fingerprints": [{"algorithm": "sha-256", "value": fingerprint}]}
-        await handler.handle(
-            "transport.connect", {"transport_id": f"t{index}", "dtls_parameters": dtls}
-        )
-        for _ in range(500):
-            if peer.inbound is not None:
-                return peer
-            await asyncio.sleep(0.01)
-        raise RuntimeError(f"transport {index}: DTLS did not connect")
-
-    async def consume(name: str, index: int) -> None:
-        peer = await connect(name, index)
-        reply = await engines[name].handle(
-            "transport.consume",
-            {"transport_id": f"t{index}", "consumer_id": f"c{index}", "producer_id": "p",
-             "rtp_capabilities": caps},
-        )  # fmt: skip
-        ssrc = int(reply["rtp_parameters"]["encodings"][0]["ssrc"])
-        peer.tracks[ssrc] = Track(ssrc, "video")
-
-    video, caps = (
-        fixture("chrome_produce_video.json"),
-        fixture("chrome_device_rtp_capabilities.json"),
-    )
+    engine = PathEngine(("a", "b"))
+    await engine.start()
+    engines = engine.engines
     a, b = engines["a"], engines["b"]
-    producer_peer = await connect("a", 0)
-    await a.handle(
-        "transport.produce",
-        {"transport_id": "t0", "producer_id": "p", "kind": "video", "rtp_parameters": video},
-    )
-    await consume("a", 1)
+    video = fixture("chrome_produce_video.json")
+    producer_peer = await engine.produce(0, "p", video, "a")
+    await engine.consume(1, "p", "a")
     pipes = {}
     for name, handler in engines.items():
         pipes[name] = await handler.handle(
@@ -2154,7 +2107,7 @@ async def pipe_path(consumers: int, frames: int) -> dict[str, Any]:
          "rtp_parameters": piped["rtp_parameters"]},
     )  # fmt: skip
     for index in range(2, consumers + 2):
-        await consume("b", index)
+        await engine.consume(index, "p", "b")
     far_pipe = b.objects.transports["pipe-b"]
     far_cpu = [0, 0]
     receive = far_pipe.datagram_received
@@ -2166,8 +2119,7 @@ async def pipe_path(consumers: int, frames: int) -> dict[str, Any]:
         far_cpu[1] += 1
 
     far_pipe.datagram_received = timed  # type: ignore[method-assign]
-    ext = {"mid": 4, "abs": 2, "twcc": 3, "orientation": 13}
-    sender = Sender(producer_peer, "video", video["encodings"][0]["ssrc"], 96, b"1", ext)
+    sender = camera_sender(producer_peer, video)
     source = a.objects.transports["t0"]
     address = (HOST, producer_peer.port)
 
@@ -2202,10 +2154,7 @@ async def pipe_path(consumers: int, frames: int) -> dict[str, Any]:
     for index in range(2, consumers + 2):
         await b.handle("consumer.pause", {"consumer_id": f"c{index}"})
     pipe_only = await phase("pc")
-    for handler in engines.values():
-        await handler.close()
-    for peer in gen.peers:
-        peer.close()
+    await engine.close()
     return {
         "consumers_on_b": consumers,
         "a_with_one_browser_consumer_us": browser["a_us_per_packet"],
@@ -2221,15 +2170,7 @@ async def pipe_path(consumers: int, frames: int) -> dict[str, Any]:
 
 
 def run_pipe_path(consumers: int, frames: int) -> dict[str, Any]:
-    os.sched_setaffinity(0, cores()[0])
-    try:
-        import uvloop
-
-        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
-    except ImportError:
-        runner = asyncio.Runner()
-    with runner:
-        result = runner.run(pipe_path(consumers, frames))
+    result = run_in_process(pipe_path(consumers, frames))
     print(
         f"pipe path ({result['pipe_packets']} packets): source worker per incoming packet "
         f"{result['a_with_one_browser_consumer_us']} µs with one browser consumer, "
