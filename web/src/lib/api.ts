@@ -15,6 +15,7 @@ import type {
 	Page,
 	Presence,
 	Role,
+	SearchResults,
 	Tenant,
 	TenantMember,
 	User,
@@ -162,6 +163,11 @@ export const leaveChannel = (tid: Id, cid: Id) =>
 
 /** A direct conversation with `userIds` (we are always in it): found again if it exists. */
 export const startDirect = (tid: Id, userIds: Id[]) => post<Channel>(`/tenant/${tid}/dm`, { user_ids: userIds });
+
+// --- search ---------------------------------------------------------------------------------
+
+export const search = (tid: Id, q: string, before?: Id) =>
+	get<SearchResults>(`/tenant/${tid}/search${query({ q, before })}`);
 
 // --- messages -------------------------------------------------------------------------------
 

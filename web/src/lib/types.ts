@@ -260,3 +260,45 @@ export interface ChannelMuted {
 	channel_id: Id;
 	muted: boolean;
 }
+
+/** A piece of a search result's text; `match` pieces are the words that matched. */
+export interface SnippetPart {
+	text: string;
+	match: boolean;
+}
+
+export interface SearchPerson {
+	id: Id;
+	username: string;
+	display_name: string;
+	avatar: string | null;
+}
+
+export interface SearchChannel {
+	id: Id;
+	name: string;
+	path: string;
+	channel_type: ChannelType;
+	is_private: boolean;
+	member_ids?: Id[];
+}
+
+export interface SearchMessage {
+	id: Id;
+	channel_id: Id;
+	/** A thread reply: the top-level message whose thread holds it. */
+	thread_id: Id | null;
+	created_at: string;
+	is_edited: boolean;
+	snippet: SnippetPart[];
+	channel: SearchChannel;
+	author: SearchPerson;
+}
+
+/** `GET /tenant/{tid}/search` (docs/api.md, Search). */
+export interface SearchResults {
+	messages: SearchMessage[];
+	next_before: Id | null;
+	people: SearchPerson[];
+	channels: SearchChannel[];
+}

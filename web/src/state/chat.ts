@@ -180,8 +180,37 @@ export async function openChannel(cid: Id): Promise<void> {
 	activeChannelId.value = cid;
 	setUnread(cid, false);
 	void loadPins(cid).catch(() => undefined);
-	if (!timelineOf(cid).loaded) await loadNewest(cid);
+	if (!timelineOf(cid).loaded) await loadNewestOnce(cid);
 	noteNewest(cid);
+}
+
+/** The first page's load of each channel in flight: opening a channel and jumping to one
+ * of its messages at the same moment share it. */
+const loadingNewest = new Map<Id, Promise<void>>();
+
+function loadNewestOnce(cid: Id): Promise<void> {
+	let loading = loadingNewest.get(cid);
+	if (loading === undefined) {
+		loading = loadNewest(cid).finally(() => loadingNewest.delete(cid));
+		loadingNewest.set(cid, loading);
+	}
+	return loading;
+}
+
+// How many pages back a jump to an older message (from search) may load to find it.
+const REVEAL_PAGES = 40;
+
+/** Load channel `cid`'s history back to message `mid`; whether it is now in the timeline. */
+export async function revealMessage(cid: Id, mid: Id): Promise<boolean> {
+	const has = () => timelineOf(cid).items.some((item) => item.id === mid);
+	if (!timelineOf(cid).loaded) await loadNewestOnce(cid);
+	for (let page = 0; page < REVEAL_PAGES && !has(); page += 1) {
+		const current = timelineOf(cid);
+		if (!current.hasOlder || current.error !== null) break;
+		if (current.loadingOlder) await new Promise((resolve) => setTimeout(resolve, 50));
+		else await loadOlder(cid);
+	}
+	return has();
 }
 
 export function closeChannel(): void {

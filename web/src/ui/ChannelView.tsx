@@ -28,6 +28,7 @@ import { CallButton } from './calls';
 import { PinsPanel, ThreadPanel } from './SidePanels';
 import { mutedChannels, setMuted } from '../state/notifications';
 import { closeThread, openThread, openThreadId, unseenThreads } from '../state/threads';
+import { focused, jumpError } from '../state/search';
 
 /** What the panel beside the timeline shows. */
 export type SidePanel = { kind: 'pins' } | { kind: 'thread' } | null;
@@ -57,6 +58,12 @@ export function ChannelView({ channelId, header }: { channelId: Id; header: JSX.
 		setPanel({ kind: 'thread' });
 		openThread(channelId, rootId).catch((err: unknown) => setError(describe(err)));
 	};
+
+	// A search result that is a thread reply: its thread opens beside the timeline.
+	const focus = focused.value;
+	useEffect(() => {
+		if (focus !== null && focus.channelId === channelId && focus.threadId !== null) showThread(focus.threadId);
+	}, [focus?.seq]);
 	const hidePanel = () => {
 		setPanel(null);
 		closeThread();
@@ -138,6 +145,7 @@ export function ChannelView({ channelId, header }: { channelId: Id; header: JSX.
 				</div>
 			</header>
 			<ErrorText error={error} />
+			<ErrorText error={jumpError.value} />
 			<div class="channel-body">
 				<div class="channel-main">
 					<TimelineView channel={channel} onReply={setReplyTo} onOpenThread={showThread} />
@@ -207,6 +215,20 @@ export function TimelineView(props: { channel: Channel; onReply: (id: Id) => voi
 		}
 	});
 
+	// A search result jumped here: bring its message into view, once per jump.
+	const focus = focused.value;
+	const scrolledTo = useRef(0);
+	useEffect(() => {
+		if (focus === null || focus.channelId !== channel.id || scrolledTo.current === focus.seq) return;
+		const row = scroller.current?.querySelector<HTMLElement>(`[data-message-id="${focus.messageId}"]`);
+		if (!row) return;
+		scrolledTo.current = focus.seq;
+		row.scrollIntoView({ block: 'center' });
+		if (previous.current && scroller.current) {
+			previous.current = { ...previous.current, height: scroller.current.scrollHeight, top: scroller.current.scrollTop };
+		}
+	}, [focus?.seq, channel.id, items.length]);
+
 	const onScroll = () => {
 		const box = scroller.current;
 		if (box === null) return;
@@ -239,7 +261,7 @@ export function TimelineView(props: { channel: Channel; onReply: (id: Id) => voi
 			<ErrorText error={timeline.error} />
 			<ol class="message-list">
 				{items.map((item, index) => (
-					<Row key={item.id} item={item} prior={items[index - 1]} quoted={item.referenced_message_id ? byId.get(item.referenced_message_id) ?? null : null} onReply={onReply} canReact={channel.is_member} onOpenThread={props.onOpenThread} />
+					<Row key={item.id} item={item} prior={items[index - 1]} quoted={item.referenced_message_id ? byId.get(item.referenced_message_id) ?? null : null} onReply={onReply} canReact={channel.is_member} onOpenThread={props.onOpenThread} focused={focus?.channelId === channel.id && focus.messageId === item.id} />
 				))}
 			</ol>
 		</div>
@@ -253,6 +275,7 @@ function Row(props: {
 	onReply: (id: Id) => void;
 	canReact: boolean;
 	onOpenThread?: (id: Id) => void;
+	focused?: boolean;
 }) {
 	const { item, prior } = props;
 	const newDay = prior === undefined || new Date(prior.created_at).toDateString() !== new Date(item.created_at).toDateString();
@@ -277,6 +300,7 @@ function Row(props: {
 				canReact={props.canReact}
 				onOpenThread={props.onOpenThread}
 				unseenReplies={unseenThreads.value.has(item.id)}
+				focused={props.focused}
 			/>
 		</>
 	);

@@ -32,6 +32,8 @@ interface Props {
 	onOpenThread?: (id: Id) => void;
 	/** New replies in this thread, which we follow, that we have not seen. */
 	unseenReplies?: boolean;
+	/** The message a search result jumped to: highlighted. */
+	focused?: boolean;
 }
 
 export function MessageItem(props: Props) {
@@ -54,8 +56,9 @@ export function MessageItem(props: Props) {
 
 	return (
 		<li
-			class={`message${leading ? ' leading' : ''}${pending ? ` ${message.sendState}` : ''}`}
+			class={`message${leading ? ' leading' : ''}${pending ? ` ${message.sendState}` : ''}${props.focused ? ' focused' : ''}`}
 			data-message-id={message.id}
+			data-focused={props.focused ? 'true' : undefined}
 			aria-label={`${author}: ${message.content}`}
 		>
 			<div class="message-gutter">

@@ -9,6 +9,7 @@ import { currentUser } from '../lib/session';
 import { addChannel, channelLabel, channels, members, refreshChannels, tenant } from '../state/workspace';
 import { Dialog, ErrorText, Link } from './common';
 import { NotificationBell } from './NotificationBell';
+import { SearchButton } from './SearchBox';
 import { UserMenu } from './UserMenu';
 import { mutedChannels } from '../state/notifications';
 
@@ -53,6 +54,7 @@ export function Sidebar() {
 					×
 				</button>
 			</header>
+			<SearchButton />
 			<ul class="nav-links">
 				<li>
 					<Link href={paths.explore(open.id)} aria-current={here === paths.explore(open.id) ? 'page' : undefined}>

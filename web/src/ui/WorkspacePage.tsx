@@ -11,6 +11,8 @@ import { Link } from './common';
 import { ExplorePage } from './ExplorePage';
 import { MemberList, membersOpen } from './MemberList';
 import { navOpen, Sidebar } from './Sidebar';
+import { SearchBox, useSearchShortcut } from './SearchBox';
+import { searchOpen } from '../state/search';
 import { CallsPage, CallPage } from './calls';
 
 type WorkspaceRoute = Extract<Route, { tenantId: string }>;
@@ -37,11 +39,13 @@ export function WorkspacePage({ route }: { route: WorkspaceRoute }) {
 	const tid = route.tenantId;
 	const [error, setError] = useState<string | null>(null);
 	const ready = tenant.value?.id === tid;
+	useSearchShortcut();
 
 	useEffect(() => {
 		setError(null);
 		forgetConferences();
 		forgetNotifications();
+		searchOpen.value = false;
 		openTenant(tid)
 			.then(() => Promise.all([findUnread(), loadConferences(), loadNotifications()]))
 			.catch((err) => setError(describe(err)));
@@ -98,6 +102,7 @@ export function WorkspacePage({ route }: { route: WorkspaceRoute }) {
 			<Sidebar />
 			<main class="main-pane">{main}</main>
 			<MemberList />
+			{searchOpen.value && <SearchBox />}
 			{(navOpen.value || membersOpen.value) && (
 				<div
 					class="scrim only-narrow"
