@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -92,15 +92,8 @@ class RoomPlacement(Protocol):
 
 def pool_settings(settings: MediasoupSettings) -> WorkerPoolSettings:
     """The pool's settings from ``ROOMLER__MEDIASOUP__*`` (`roomler.sfu` reads no config)."""
-    return WorkerPoolSettings(
-        num_workers=settings.num_workers,
-        listen_ip=settings.listen_ip,
-        announced_ip=settings.announced_ip,
-        rtc_min_port=settings.rtc_min_port,
-        rtc_max_port=settings.rtc_max_port,
-        pipe_listen_ip=settings.pipe_listen_ip,
-        pipe_announced_ip=settings.pipe_announced_ip,
-    )
+    names = {field.name for field in fields(WorkerPoolSettings)}
+    return WorkerPoolSettings(**settings.model_dump(include=names))
 
 
 @dataclass(frozen=True, slots=True)

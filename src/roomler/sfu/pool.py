@@ -26,7 +26,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from roomler.sfu.channel import (
@@ -163,16 +163,7 @@ class WorkerPool:
     @classmethod
     def from_settings(cls, settings: WorkerPoolSettings, **options: Any) -> WorkerPool:
         """A pool listening where `settings` say; `options` are the keyword-only arguments."""
-        return cls(
-            num_workers=settings.num_workers,
-            listen_ip=settings.listen_ip,
-            announced_ip=settings.announced_ip,
-            rtc_min_port=settings.rtc_min_port,
-            rtc_max_port=settings.rtc_max_port,
-            pipe_listen_ip=settings.pipe_listen_ip,
-            pipe_announced_ip=settings.pipe_announced_ip,
-            **options,
-        )
+        return cls(**asdict(settings), **options)
 
     @property
     def workers(self) -> list[Worker]:
