@@ -54,6 +54,7 @@ from roomler.context import ServerContext
 from roomler.db.engine import create_engine, create_session_factory
 from roomler.db.queries import store_presence, tenant_peer_ids, with_session
 from roomler.files.storage import create_storage
+from roomler.files.uploads import UnattachedUploads
 from roomler.gc_policy import FrozenHeap
 from roomler.metrics import (
     RedisTrafficCollector,
@@ -134,6 +135,8 @@ class Server:
     node: ClusterNode | None
     # Each participant's network quality, told to the rooms hosted here (`media:score`).
     quality: QualityReporter | None = None
+    # Uploads never attached to a message, removed after a while (files/uploads.py).
+    uploads: UnattachedUploads | None = None
 
     async def start(self) -> None:
         if self.node is not None:
@@ -142,6 +145,8 @@ class Server:
         self.attendance.start()
         if self.quality is not None:
             self.quality.start(self.context.settings.conference.score_interval_secs)
+        if self.uploads is not None:
+            self.uploads.start()
 
     async def drain(self, readiness: Readiness, budget_secs: float) -> None:
         """Leave gracefully (docs/operations.md, Graceful shutdown), within `budget_secs`:
@@ -184,6 +189,8 @@ class Server:
         await self.realtime.drained(max(0.0, deadline - loop.time()))
 
     async def stop(self) -> None:
+        if self.uploads is not None:
+            await self.uploads.close()
         await self.attendance.close()
         if self.quality is not None:
             await self.quality.close()
@@ -279,7 +286,13 @@ def build_server(settings: Settings) -> Server:
         empty_end_secs=settings.conference.empty_end_secs,
     )
     quality = QualityReporter(media.rooms.rooms, realtime.dispatcher)
-    return Server(context, realtime, media, attendance, node, quality)
+    uploads = UnattachedUploads(
+        sessions,
+        context.storage,
+        ttl_secs=settings.files.unattached_ttl_secs,
+        interval_secs=settings.files.sweep_interval_secs,
+    )
+    return Server(context, realtime, media, attendance, node, quality, uploads)
 
 
 def _build_conferences(

@@ -185,6 +185,10 @@ class FilesSettings(BaseModel):
     thumbnail_px: int = Field(default=360, ge=16, le=2048)
     # Images with more pixels than this get no thumbnail (decompression bombs).
     max_image_pixels: int = Field(default=50_000_000, ge=1)
+    # An upload no message has named after this long is removed (files/uploads.py), checked
+    # every `sweep_interval_secs`.
+    unattached_ttl_secs: float = Field(default=24 * 3600, gt=0)
+    sweep_interval_secs: float = Field(default=3600, gt=0)
 
     @field_validator("storage", mode="before")
     @classmethod

@@ -3,18 +3,21 @@ channel is, images with a server-made thumbnail, the size limit, deleted with th
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from roomler.app import create_app
 from roomler.config import Settings
-from roomler.db.models import FileChunk, StoredFile
+from roomler.db.models import FileChunk, StoredFile, utcnow
 from roomler.files.storage import DatabaseStorage, ObjectNotFound, stream
 from tests.api.test_channels import create_channel
 from tests.api.test_messages import RecordingPublisher, Room, page, post
@@ -279,3 +282,57 @@ async def test_the_database_storage_streams_in_chunks(app: Any) -> None:
         await anext(storage.open("obj-1"))
     with pytest.raises(ValueError):
         await storage.put("../escape", stream(b"x"))
+
+
+async def test_uploads_never_attached_are_removed_after_their_time_to_live(
+    client: httpx.AsyncClient, room: Room, app: Any, data_dir: Path
+) -> None:
+    old_picture = await upload(client, room, room.alice, "old.png", png(40, 40))
+    old_text = await upload(client, room, room.bob, "old.txt", b"abandoned")
+    old_but_sent = await upload(client, room, room.alice, "sent.txt", b"sent")
+    fresh = await upload(client, room, room.alice, "draft.txt", b"draft")
+    await post(client, room, room.alice, "sent", attachment_ids=[old_but_sent["id"]])
+    day_ago = utcnow() - timedelta(hours=25)
+    async with app.state.ctx.sessions() as session:
+        await session.execute(
+            update(StoredFile)
+            .where(StoredFile.id.in_([old_picture["id"], old_text["id"], old_but_sent["id"]]))
+            .values(created_at=day_ago)
+        )
+        await session.commit()
+
+    uploads = app.server.uploads
+    assert uploads.ttl == timedelta(hours=24)  # the default: a draft left overnight keeps its files
+    assert await uploads.sweep() == 2
+    assert await uploads.sweep() == 0
+
+    for gone, who in ((old_picture, room.alice), (old_text, room.bob)):
+        assert (await client.get(gone["url"], headers=who.headers)).status_code == 404
+    storage = app.state.ctx.storage
+    for key in (old_picture["id"], f"{old_picture['id']}.thumb", old_text["id"]):
+        with pytest.raises(ObjectNotFound):
+            await anext(storage.open(key))
+    # What a message names, and a recent draft's upload, stay.
+    kept = (old_but_sent, room.alice), (fresh, room.alice)
+    for stays, who in kept:
+        assert (await client.get(stays["url"], headers=who.headers)).status_code == 200
+    if app.state.ctx.settings.files.storage == "local":
+        assert stored_objects(app, data_dir) == sorted([old_but_sent["id"], fresh["id"]])
+    # Still attachable until the sweep: the fresh upload goes into a message.
+    await post(client, room, room.alice, "late", attachment_ids=[fresh["id"]])
+
+
+async def test_the_sweep_runs_by_itself_every_interval(settings: Settings, room: Room) -> None:
+    """A server started with a short interval and time to live removes an abandoned upload
+    with nobody asking."""
+    settings.files.unattached_ttl_secs = 0.2
+    settings.files.sweep_interval_secs = 0.1
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            abandoned = await upload(http, room, room.alice, "a.txt", b"a")
+            deadline = asyncio.get_running_loop().time() + 10
+            while (await http.get(abandoned["url"], headers=room.alice.headers)).status_code == 200:
+                assert asyncio.get_running_loop().time() < deadline, "never swept"
+                await asyncio.sleep(0.05)

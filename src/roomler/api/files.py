@@ -36,6 +36,7 @@ from roomler.db.models import Channel, StoredFile
 from roomler.db.queries import is_channel_member
 from roomler.files.storage import FileStorage, ObjectNotFound, stream
 from roomler.files.thumbnails import read_picture
+from roomler.files.uploads import remove_objects, stored_keys, thumbnail_key
 from roomler.ids import is_id, new_id
 
 logger = logging.getLogger(__name__)
@@ -53,10 +54,6 @@ _SNIFF_BYTES = 12
 MAX_ATTACHMENTS = 10
 
 FileName = Annotated[Text, Field(min_length=1, max_length=255)]
-
-
-def thumbnail_key(file_id: str) -> str:
-    return f"{file_id}.thumb"
 
 
 def file_url(stored: StoredFile) -> str:
@@ -104,23 +101,10 @@ async def detach_message_files(session: AsyncSession, message_id: str) -> list[s
     """Delete the rows of a message's files (in the caller's transaction); the storage
     keys to remove once it commits."""
     rows = await session.scalars(select(StoredFile).where(StoredFile.message_id == message_id))
-    keys: list[str] = []
-    for stored in rows:
-        keys.append(stored.id)
-        if stored.thumbnail_type:
-            keys.append(thumbnail_key(stored.id))
+    keys = [key for stored in rows for key in stored_keys(stored.id, stored.thumbnail_type)]
     if keys:
         await session.execute(delete(StoredFile).where(StoredFile.message_id == message_id))
     return keys
-
-
-async def remove_objects(storage: FileStorage, keys: Iterable[str]) -> None:
-    """Remove stored bytes whose rows are gone; a failure leaves an orphan, logged."""
-    for key in keys:
-        try:
-            await storage.delete(key)
-        except Exception:
-            logger.exception("stored file %s could not be removed", key)
 
 
 # --- uploading -----------------------------------------------------------------------------
@@ -270,8 +254,7 @@ async def delete_upload(
         raise not_found("File not found")
     await session.delete(stored)
     await session.commit()
-    keys = [stored.id] + ([thumbnail_key(stored.id)] if stored.thumbnail_type else [])
-    await remove_objects(ctx.storage, keys)
+    await remove_objects(ctx.storage, stored_keys(stored.id, stored.thumbnail_type))
     return {"deleted": True}
 
 

@@ -20,18 +20,14 @@ from roomler.api.channels import VisibleChannel
 from roomler.api.deps import Context, Membership, Session, is_tenant_admin
 from roomler.api.errors import forbidden, not_found, validation
 from roomler.api.fields import Text, given_string
-from roomler.api.files import (
-    MAX_ATTACHMENTS,
-    attachments_of,
-    detach_message_files,
-    remove_objects,
-)
+from roomler.api.files import MAX_ATTACHMENTS, attachments_of, detach_message_files
 from roomler.api.pagination import Pagination, paginated
 from roomler.api.serialize import iso
 from roomler.context import ServerContext
 from roomler.db import threads
 from roomler.db.models import Channel, Message, StoredFile, utcnow
 from roomler.db.queries import channel_member_ids, is_channel_member, reaction_summaries
+from roomler.files.uploads import remove_objects
 from roomler.ids import is_id
 
 logger = logging.getLogger(__name__)
