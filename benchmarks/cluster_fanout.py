@@ -61,6 +61,8 @@ from harness import (
     LoadProcesses,
     WsClient,
     cpu_secs,
+    create_postgres_database,
+    drop_postgres_database,
     free_port,
     machine_busy_secs,
     machine_line,
@@ -154,35 +156,6 @@ class Population:
     channels: list[str]
     members: list[list[str]]  # per channel: user ids, member 0 the sender
     tokens: dict[str, str]
-
-
-async def create_database(plan: Plan) -> str:
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
-
-    from roomler.db.engine import create_engine
-
-    name = f"roomler_bench_{os.getpid()}_{secrets.token_hex(3)}"
-    engine = create_engine(plan.postgres)
-    async with engine.connect() as connection:
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    await engine.dispose()
-    return make_url(plan.postgres).set(database=name).render_as_string(hide_password=False)
-
-
-async def drop_database(plan: Plan, url: str) -> None:
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
-
-    from roomler.db.engine import create_engine
-
-    engine = create_engine(plan.postgres)
-    async with engine.connect() as connection:
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
-        name = make_url(url).database
-        await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    await engine.dispose()
 
 
 async def seed(url: str, plan: Plan) -> Population:
@@ -683,7 +656,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = parse_args(argv)
     from roomler.db.migrate import upgrade
 
-    db_url = asyncio.run(create_database(plan))
+    db_url = asyncio.run(create_postgres_database(plan.postgres))
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="cluster-fanout-") as tmp:
         work = Path(tmp)
@@ -699,7 +672,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 results.append(run_config(config, plan, population, db_url, redis, work))
         finally:
             redis.stop()
-            asyncio.run(drop_database(plan, db_url))
+            asyncio.run(drop_postgres_database(plan.postgres, db_url))
     print(report(results, plan))
     if JSON_OUT is not None:
         JSON_OUT.write_text(json.dumps([asdict(r) for r in results], indent=2))

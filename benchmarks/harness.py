@@ -314,6 +314,37 @@ def start_roomler(
     return server
 
 
+async def create_postgres_database(server_url: str) -> str:
+    """A new, empty database on the PostgreSQL server of `server_url`; its URL."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from roomler.db.engine import create_engine
+
+    name = f"roomler_bench_{os.getpid()}_{os.urandom(3).hex()}"
+    engine = create_engine(server_url)
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    await engine.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_postgres_database(server_url: str, url: str) -> None:
+    """Drop the database `create_postgres_database` made (its connections closed first)."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from roomler.db.engine import create_engine
+
+    engine = create_engine(server_url)
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        name = make_url(url).database
+        await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await engine.dispose()
+
+
 def scrape_metrics(url: str, timeout: float = 10.0) -> dict[str, float]:
     """A Prometheus text-format page as {'name{labels}': value}; {} if it cannot be read."""
     try:
