@@ -13,7 +13,8 @@ from tests.web.harness import ServerProcess, alice_and_bob_in_general
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-# Desktop notifications recorded instead of shown (the browser under test has no desktop).
+# Desktop notifications recorded instead of shown (the browser under test has no desktop),
+# and every tone the page starts counted (the chime is two).
 RECORD_NOTIFICATIONS = """
 window.shownNotifications = [];
 window.Notification = class {
@@ -22,7 +23,18 @@ window.Notification = class {
     constructor(title, options) { window.shownNotifications.push({ title, body: options?.body }); }
     close() {}
 };
+window.tonesStarted = 0;
+const NativeAudioContext = window.AudioContext;
+window.AudioContext = class extends NativeAudioContext {
+    createOscillator() {
+        const tone = super.createOscillator();
+        const start = tone.start.bind(tone);
+        tone.start = (...args) => { window.tonesStarted += 1; return start(...args); };
+        return tone;
+    }
+};
 """
+CHIME_TONES = 2
 
 
 def bell(page: Page) -> Locator:
@@ -37,6 +49,10 @@ async def expect_bell(page: Page, unread: int) -> None:
 
 async def shown(*pages: Page) -> list[dict[str, str]]:
     return [n for page in pages for n in await page.evaluate("window.shownNotifications")]
+
+
+async def tones(*pages: Page) -> int:
+    return sum([await page.evaluate("window.tonesStarted") for page in pages])
 
 
 async def test_a_mention_lights_the_bell_on_every_tab_and_reading_clears_them(
@@ -75,6 +91,7 @@ async def test_a_mention_lights_the_bell_on_every_tab_and_reading_clears_them(
     assert await shown(bob.page, second) == [
         {"title": "Alice mentioned you in #general", "body": "@bob please review"}
     ]
+    assert await tones(bob.page, second) == CHIME_TONES  # one chime, from one tab
     await bell(bob.page).click()
     panel = bob.page.get_by_role("dialog", name="Notifications")
     await expect(panel.get_by_role("button", name="Unread: Alice mentioned you")).to_be_visible()
@@ -92,6 +109,7 @@ async def test_a_mention_lights_the_bell_on_every_tab_and_reading_clears_them(
     for page in (bob.page, second):
         await expect_bell(page, 1)
     assert len(await shown(bob.page, second)) == 1
+    assert await tones(bob.page, second) == CHIME_TONES  # no second chime
     await bell(second).click()
     await second.get_by_role("button", name="Mark all read").click()
     for page in (bob.page, second):
