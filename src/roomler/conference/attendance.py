@@ -44,8 +44,6 @@ from roomler.realtime.events import EventPublisher
 
 logger = logging.getLogger(__name__)
 
-# Where the server context keeps the service (`ServerContext.extras`).
-ATTENDANCE_KEY = "attendance"
 CONFERENCE_UPDATED = "conference:updated"
 CONFERENCE_ENDED = "conference:ended"
 # Checks run this often relative to the shorter period, within these bounds (seconds).
