@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from roomler.db.engine import create_engine
 from roomler.db.migrate import downgrade, upgrade
 from roomler.db.models import Message, utcnow
-from roomler.search.index import matches
+from roomler.search.index import newest_matching
 from roomler.search.syntax import parse
 from tests.conftest import _create_postgres_database, _drop_postgres_database
 
@@ -74,8 +74,9 @@ async def _found(url: str, q: str) -> list[str]:
     engine = create_engine(url)
     try:
         async with engine.connect() as connection:
-            condition = matches(connection.dialect.name, parse(q).terms)
-            rows = await connection.execute(select(Message.content).where(condition))
+            query = select(Message.content)
+            query = newest_matching(query, connection.dialect.name, parse(q).terms)
+            rows = await connection.execute(query)
             return list(rows.scalars())
     finally:
         await engine.dispose()
@@ -90,3 +91,28 @@ def test_messages_stored_before_the_migration_are_indexed(fresh_url: str) -> Non
     downgrade(fresh_url, "18_files")
     upgrade(fresh_url)
     assert asyncio.run(_found(fresh_url, "existed")) == ["written before search existed"]
+
+
+async def _plan(url: str, q: str) -> str:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            query = select(Message.id).where(Message.channel_id.in_(["c" * 24]))
+            query = newest_matching(query, "sqlite", parse(q).terms, before=[7]).limit(21)
+            sql = str(query.compile(engine.sync_engine, compile_kwargs={"literal_binds": True}))
+            rows = await connection.execute(text(f"EXPLAIN QUERY PLAN {sql}"))
+            return "\n".join(str(row[-1]) for row in rows)
+    finally:
+        await engine.dispose()
+
+
+def test_sqlite_walks_the_matches_newest_first_without_sorting(tmp_path: Path) -> None:
+    """FTS5 leads, in rowid order (the page cursor applied by FTS5 itself), and each match
+    is looked up by rowid: a frequent word stops after a page instead of sorting them all."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'plan.db'}"
+    upgrade(url)
+    plan = asyncio.run(_plan(url, "frequent word"))
+    first, second = plan.splitlines()[:2]
+    assert first.startswith("SCAN messages_fts VIRTUAL TABLE") and first.endswith("<"), plan
+    assert "INTEGER PRIMARY KEY (rowid=?)" in second, plan
+    assert "TEMP B-TREE" not in plan, plan

@@ -9,11 +9,10 @@ can open whose names contain the free text come too, for jumping straight to the
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from roomler.api.channels import DIRECT, direct_member_ids
@@ -85,29 +84,27 @@ async def _authors(session: AsyncSession, tenant_id: str, usernames: tuple[str, 
 
 
 async def _cursor(
-    session: AsyncSession, channel_ids: list[str], before: str
-) -> ColumnElement[bool]:
-    """Messages older than `before`, which must be one of the searched channels'."""
+    session: AsyncSession, query: SearchQuery, channel_ids: list[str], before: str
+) -> list[Any]:
+    """The sort key of message `before`, which must be one of the searched channels'."""
     found = None
     if is_id(before):
+        dialect = session.get_bind().dialect.name
         found = (
             await session.execute(
-                select(Message.created_at, Message.id).where(
+                select(*index.sort_key(dialect, query.terms)).where(
                     Message.id == before, Message.channel_id.in_(channel_ids)
                 )
             )
         ).first()
     if found is None:
         raise validation("before: not a message of the channels searched")
-    created_at: datetime = found[0]
-    return or_(
-        Message.created_at < created_at,
-        and_(Message.created_at == created_at, Message.id < found[1]),
-    )
+    return list(found)
 
 
 async def _messages(
     session: AsyncSession,
+    member: TenantMember,
     query: SearchQuery,
     channel_ids: list[str],
     author_ids: list[str] | None,
@@ -115,23 +112,16 @@ async def _messages(
     limit: int,
 ) -> list[Message]:
     conditions: list[ColumnElement[bool]] = [
+        Message.tenant_id == member.tenant_id,  # lets PostgreSQL walk the tenant's newest
         Message.channel_id.in_(channel_ids),
         Message.deleted_at.is_(None),
     ]
-    if query.terms:
-        dialect = session.get_bind().dialect.name
-        conditions.append(index.matches(dialect, query.terms))
     if author_ids is not None:
         conditions.append(Message.author_id.in_(author_ids))
-    if before is not None:
-        conditions.append(await _cursor(session, channel_ids, before))
-    rows = await session.scalars(
-        select(Message)
-        .where(*conditions)
-        .order_by(Message.created_at.desc(), Message.id.desc())
-        .limit(limit)
-    )
-    return list(rows)
+    cursor = await _cursor(session, query, channel_ids, before) if before is not None else None
+    dialect = session.get_bind().dialect.name
+    found = index.newest_matching(select(Message).where(*conditions), dialect, query.terms, cursor)
+    return list(await session.scalars(found.limit(limit)))
 
 
 async def _people(session: AsyncSession, tenant_id: str, text: str) -> list[dict[str, Any]]:
@@ -190,7 +180,7 @@ async def search(
     found: list[Message] = []
     if channels and authors != []:
         ids = [c.id for c in channels]
-        found = await _messages(session, query, ids, authors, before, limit + 1)
+        found = await _messages(session, member, query, ids, authors, before, limit + 1)
     more = len(found) > limit
     found = found[:limit]
     named = before is None and not query.has_filters and query.text

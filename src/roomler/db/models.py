@@ -169,7 +169,11 @@ class ChannelMember(Base):
 
 class Message(Base):
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_channel_created", "channel_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_messages_channel_created", "channel_id", "created_at", "id"),
+        # A tenant's newest messages: search walks it for a frequent word (search/index.py).
+        Index("ix_messages_tenant_created", "tenant_id", "created_at", "id"),
+    )
 
     id: Mapped[str] = id_column()
     tenant_id: Mapped[str] = mapped_column(

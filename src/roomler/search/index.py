@@ -21,12 +21,32 @@ quoted here in each engine's syntax: nothing a user types is read as an operator
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import BindParameter, ColumnElement, bindparam, func, literal_column, text
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Integer,
+    Select,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    table,
+    text,
+    tuple_,
+)
 from sqlalchemy.engine import Connection
 
+from roomler.db.models import Message
 from roomler.search.syntax import Term
+
+T = TypeVar("T")
+
+# The FTS5 table as a FROM item: `rowid` is the message's, the hidden column of the
+# table's own name is what MATCH is applied to.
+FTS = table("messages_fts", column("rowid", Integer), column("messages_fts"))
+MESSAGE_ROWID: ColumnElement[int] = literal_column("messages.rowid")
 
 PG_CONFIG = "simple"
 PG_DOCUMENT = (
@@ -100,13 +120,47 @@ def fts5_query(terms: Sequence[Term]) -> str:
     return " ".join(f'"{" ".join(term.words)}"' + ("*" if term.prefix else "") for term in terms)
 
 
-def matches(dialect: str, terms: Sequence[Term]) -> ColumnElement[Any]:
-    """A WHERE condition on `messages`: its content has every term."""
-    if dialect == "postgresql":
-        config: ColumnElement[Any] = literal_column(f"'{PG_CONFIG}'::regconfig")
-        query = func.to_tsquery(config, bindparam("search_tsquery", tsquery(terms)))
-        return literal_column("messages.search_vector").op("@@")(query)
-    fts: BindParameter[str] = bindparam("search_fts", fts5_query(terms))
-    return literal_column("messages.rowid").in_(
-        text("SELECT rowid FROM messages_fts WHERE messages_fts MATCH :search_fts").bindparams(fts)
-    )
+def matches(terms: Sequence[Term]) -> ColumnElement[bool]:
+    """PostgreSQL: a WHERE condition on `messages`, its content has every term."""
+    config: ColumnElement[Any] = literal_column(f"'{PG_CONFIG}'::regconfig")
+    # In the SQL text, not a parameter: a prepared statement's generic plan would not know
+    # the words, and which plan is right depends on them (see `newest_matching`).
+    words = bindparam("search_tsquery", tsquery(terms), literal_execute=True)
+    query = func.to_tsquery(config, words)
+    return literal_column("messages.search_vector").op("@@")(query)
+
+
+def sort_key(dialect: str, terms: Sequence[Term]) -> list[Any]:
+    """The columns of `messages` that `newest_matching` orders by, for a page cursor."""
+    if terms and dialect != "postgresql":
+        return [MESSAGE_ROWID]
+    return [Message.created_at, Message.id]
+
+
+def newest_matching(
+    query: Select[T], dialect: str, terms: Sequence[Term], before: Sequence[Any] | None = None
+) -> Select[T]:
+    """`query`, a select from `messages`, narrowed to those with every term, newest first,
+    older than the `sort_key` values `before`.
+
+    PostgreSQL: the GIN index finds a rare word's few messages, which are then sorted; for
+    a frequent word the planner walks `ix_messages_tenant_created` backwards instead and
+    stops after a page (its statistics of the tsvector column tell the two apart).
+    SQLite: FTS5 leads and walks its matches from the highest rowid down, so the join stops
+    after a page whatever the word. Rowids are the order messages were stored in, which is
+    the order they were posted: on SQLite, words or not, that is what "newest" means.
+    """
+    if terms and dialect != "postgresql":
+        match: BindParameter[str] = bindparam("search_fts", fts5_query(terms))
+        query = (
+            query.join(FTS, FTS.c.rowid == MESSAGE_ROWID)
+            .where(FTS.c.messages_fts.op("MATCH")(match))
+            .order_by(FTS.c.rowid.desc())
+        )
+        return query if before is None else query.where(FTS.c.rowid < before[0])
+    if terms:
+        query = query.where(matches(terms))
+    query = query.order_by(Message.created_at.desc(), Message.id.desc())
+    if before is None:
+        return query
+    return query.where(tuple_(Message.created_at, Message.id) < tuple_(*before))

@@ -1,4 +1,5 @@
 """search: full-text index over messages' content (PostgreSQL GIN on a tsvector, SQLite FTS5)
+and an index of each tenant's messages by time
 
 Revision ID: 19_search
 Revises: 18_files
@@ -21,6 +22,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_index(
+        "ix_messages_tenant_created", "messages", ["tenant_id", "created_at", "id"], unique=False
+    )
     connection = op.get_bind()
     if connection.dialect.name == "postgresql":
         index.create_postgres_index(connection)
@@ -34,3 +38,4 @@ def downgrade() -> None:
         index.drop_postgres_index(connection)
     else:
         index.drop_sqlite_index(connection)
+    op.drop_index("ix_messages_tenant_created", table_name="messages")
