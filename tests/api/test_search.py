@@ -351,3 +351,17 @@ async def test_bad_queries_are_422_in_the_error_shape(
     assert response.status_code == 422, response.text
     body = response.json()
     assert body["error"] and says in body["message"], body
+
+
+async def test_a_thread_reply_is_found_with_its_thread(
+    client: httpx.AsyncClient, room: Room
+) -> None:
+    root = await post(client, room, room.alice, "Which release is next?")
+    reply = await post(client, room, room.bob, "The walrus release", thread_id=root["id"])
+    [found_reply] = (await search(client, room, room.alice, "walrus"))["messages"]
+    assert found_reply["id"] == reply["id"] and found_reply["thread_id"] == root["id"]
+    both = (await search(client, room, room.alice, "release"))["messages"]
+    assert [(m["id"], m["thread_id"]) for m in both] == [
+        (reply["id"], root["id"]),
+        (root["id"], None),
+    ]

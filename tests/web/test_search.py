@@ -20,18 +20,25 @@ LATER_MESSAGES = 70
 
 
 async def post_as_alice(server: ServerProcess, tid: str, cid: str, texts: list[str]) -> None:
-    """Alice posts `texts` into channel `cid` through the API (quicker than typing them),
-    and a message into a private channel of hers, `secret`, that Bob is not in."""
+    """Alice posts `texts` into channel `cid` through the API (quicker than typing them), a
+    reply in the thread of the first, and a message into a private channel of hers,
+    `secret`, that Bob is not in."""
     async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
         login = await http.post("/api/auth/login", json={"username": "alice", "password": PASSWORD})
         assert login.status_code == 200, login.text
         headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
         channels = f"/api/tenant/{tid}/channel"
+        ids = []
         for text in texts:
             posted = await http.post(
                 f"{channels}/{cid}/message", headers=headers, json={"content": text}
             )
             assert posted.status_code == 201, posted.text
+            ids.append(posted.json()["id"])
+        # A reply in the thread of the oldest of them.
+        reply = {"content": "An answer about the walrus", "thread_id": ids[0]}
+        posted = await http.post(f"{channels}/{cid}/message", headers=headers, json=reply)
+        assert posted.status_code == 201, posted.text
         secret = await http.post(
             channels, headers=headers, json={"name": "secret", "is_private": True}
         )
@@ -102,4 +109,15 @@ async def test_ctrl_k_finds_a_message_by_a_word_and_jumps_to_it(
     await expect(box).to_be_visible()
     await page.keyboard.press("Escape")
     await expect(box).to_have_count(0)
+    await expect(target).to_be_in_viewport()
+
+    # A thread reply opens in its thread, beside its top-level message.
+    await page.keyboard.press("Control+k")
+    await field.fill("walrus")
+    await expect(box.locator(".search-choice.message")).to_contain_text("(thread)")
+    await box.locator(".search-choice.message").click()
+    await expect(box).to_have_count(0)
+    thread = page.get_by_role("complementary", name="Thread")
+    await expect(thread).to_contain_text("An answer about the walrus")
+    await expect(target.locator(".message-content")).to_have_text(later[0])
     await expect(target).to_be_in_viewport()
