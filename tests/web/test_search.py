@@ -12,6 +12,7 @@ from playwright.async_api import expect
 
 from tests.web.conftest import NewUser
 from tests.web.harness import PASSWORD, ServerProcess, alice_and_bob_in_general
+from tests.web.test_contrast import assert_readable
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -79,6 +80,7 @@ async def test_ctrl_k_finds_a_message_by_a_word_and_jumps_to_it(
     await expect(found).to_contain_text("#general")
     await expect(found.locator("mark")).to_have_text("pineapple")
     await bob.screenshot("search", "results", readme="search")
+    await assert_readable(bob, "search results")
 
     # People and channels by name, in the same box.
     await field.fill("ali")
@@ -103,6 +105,7 @@ async def test_ctrl_k_finds_a_message_by_a_word_and_jumps_to_it(
     # The newest messages are out of view: the timeline was scrolled back to it.
     await expect(bob.messages(later[-1])).not_to_be_in_viewport()
     await bob.screenshot("search", "jumped", readme="search-jump")
+    await assert_readable(bob, "a message a search result opened")
 
     # Ctrl+K again, Escape closes without moving.
     await page.keyboard.press("Control+k")
