@@ -51,9 +51,10 @@ class Direction:
 
     def line(self, name: str, size: int, rss_before_mb: float) -> str:
         rates = [size / MB / s for s in self.seconds]
+        cpu_ms = statistics.median(self.cpu_secs) * 1000
         return (
             f"  {name:>8}: {statistics.median(rates):6.1f} MB/s median, {max(rates):6.1f} best"
-            f" ({len(rates)} rounds); server CPU {statistics.median(self.cpu_secs) * 1000:.0f} ms per"
+            f" ({len(rates)} rounds); server CPU {cpu_ms:.0f} ms per"
             f" transfer; server RSS {rss_before_mb:.0f} -> peak {self.peak_rss_mb:.0f} MB"
         )
 
