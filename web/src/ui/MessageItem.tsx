@@ -1,6 +1,6 @@
 // One message of a timeline: author, time, content, reply quote, and its actions.
 import type { TargetedKeyboardEvent } from 'preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 import type { Id } from '../lib/types';
 import { currentUser } from '../lib/session';
 import {
@@ -181,8 +181,11 @@ function EditBox({ message, onDone }: { message: TimelineItem; onDone: () => voi
 	const [error, setError] = useState<string | null>(null);
 	const input = useRef<HTMLTextAreaElement>(null);
 
-	useEffect(() => {
-		// `autofocus` only works on page load: focus by hand, caret at the end.
+	useLayoutEffect(() => {
+		// `autofocus` only works on page load: focus by hand, caret at the end -- before the
+		// box is painted. Done after the paint, it could move the caret while text was being
+		// entered over the selected old text, which then kept the old text in front (seen in
+		// CI: "Hi Alice!Hi Alice, good morning!").
 		const box = input.current;
 		box?.focus();
 		box?.setSelectionRange(box.value.length, box.value.length);
