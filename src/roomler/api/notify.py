@@ -70,6 +70,20 @@ async def member_removed(
     await publish(ctx, [*member_ids, user_id], "tenant:member_removed", removed)
 
 
+async def member_updated(
+    ctx: ServerContext, session: AsyncSession, tenant_id: str, member: dict[str, Any]
+) -> None:
+    """`tenant:member_updated` (a new role) to every member of the tenant, the member too."""
+    try:
+        member_ids = await tenant_member_ids(session, tenant_id)
+    except Exception:
+        logger.exception("tenant:member_updated for tenant %s was not delivered", tenant_id)
+        return
+    await publish(
+        ctx, member_ids, "tenant:member_updated", {"tenant_id": tenant_id, "member": member}
+    )
+
+
 async def channel_created(
     ctx: ServerContext,
     session: AsyncSession,

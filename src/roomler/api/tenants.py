@@ -54,6 +54,10 @@ class MemberIn(BaseModel):
         return self
 
 
+class RoleIn(BaseModel):
+    role: Role
+
+
 def tenant_out(tenant: Tenant, role: str) -> dict[str, Any]:
     return {
         "id": tenant.id,
@@ -209,6 +213,38 @@ async def remove_member(
     await notify.member_removed(ctx, session, tenant.id, user_id)
     await notify.access_lost(ctx, session, tenant.id, user_id)
     return {"removed": True}
+
+
+@router.put("/{tid}/member/{user_id}")
+async def change_role(
+    user_id: str, body: RoleIn, me: Membership, session: Session, ctx: Context
+) -> dict[str, Any]:
+    """Give a member another role (docs/api.md, Roles): owners and admins manage members
+    and admins; only an owner grants or takes the owner role; the last owner stays one."""
+    tenant = await _lock_tenant(session, me.tenant_id)
+    caller = await _membership(session, tenant.id, me.user_id)
+    if caller is None or not is_tenant_admin(caller):
+        raise forbidden("Only an owner or admin may change roles")
+    target = await _membership(session, tenant.id, user_id) if is_id(user_id) else None
+    if target is None:
+        raise not_found("That user is not a member of this tenant")
+    if "owner" in (target.role, body.role) and caller.role != "owner":
+        raise forbidden("Only an owner may grant or take the owner role")
+    if target.role == "owner" and body.role != "owner":
+        if len(await _owner_ids(session, tenant.id)) <= 1:
+            raise conflict("The last owner cannot stop being one; make someone else owner first")
+    user = await session.get(User, target.user_id)
+    assert user is not None  # the membership row references it
+    if target.role != body.role:
+        target.role = body.role
+        await session.flush()
+        if tenant.owner_id == target.user_id and body.role != "owner":
+            tenant.owner_id = (await _owner_ids(session, tenant.id))[0]
+        await session.commit()
+        changed = member_out(target, user)
+        await notify.member_updated(ctx, session, tenant.id, changed)
+        return changed
+    return member_out(target, user)
 
 
 async def _lock_tenant(session: Session, tenant_id: str) -> Tenant:
