@@ -17,6 +17,7 @@ from starlette.websockets import WebSocket
 from roomler import __version__
 from roomler.api import (
     auth,
+    avatars,
     channels,
     conferences,
     direct,
@@ -416,6 +417,7 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
     app.include_router(health.router)
     app.include_router(metrics_routes.router)
     app.include_router(auth.router, prefix="/api")
+    app.include_router(avatars.router, prefix="/api")
     app.include_router(presence.router, prefix="/api")
     app.include_router(tenants.router, prefix="/api")
     app.include_router(invitations.router, prefix="/api")

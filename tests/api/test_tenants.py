@@ -11,7 +11,16 @@ from roomler.db.models import Channel, ChannelMember
 from roomler.ids import new_id
 from tests.conftest import Account
 
-MEMBER_KEYS = {"id", "user_id", "username", "display_name", "role", "joined_at"}
+MEMBER_KEYS = {
+    "id",
+    "user_id",
+    "username",
+    "display_name",
+    "avatar",
+    "time_zone",
+    "role",
+    "joined_at",
+}
 PAGE_KEYS = {"items", "total", "page", "per_page", "total_pages"}
 NOT_A_MEMBER = {"error": "forbidden", "message": "Not a member of this tenant"}
 

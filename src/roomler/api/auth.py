@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import zoneinfo
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from roomler.api import notify
 from roomler.api.deps import ACCESS_COOKIE, Context, CurrentUser, Session, request_token
 from roomler.api.errors import ApiError, conflict, forbidden, unauthorized, validation
 from roomler.api.fields import Text, given_string
 from roomler.api.openapi import refusals
-from roomler.api.serialize import user_out
+from roomler.api.serialize import profile_out, user_out
 from roomler.auth.passwords import HashingBusy, hash_password, verify_password
-from roomler.auth.sessions import TokenPair, revoke_family, rotate, start_session
+from roomler.auth.sessions import (
+    TokenPair,
+    revoke_family,
+    revoke_other_families,
+    rotate,
+    start_session,
+)
 from roomler.auth.signup import SignupRefused, admit
 from roomler.auth.tokens import InvalidToken, TokenType
 from roomler.context import ServerContext
@@ -79,11 +88,38 @@ class RefreshIn(BaseModel):
 
 class MeUpdate(BaseModel):
     model_config = ConfigDict(
-        json_schema_extra={"anyOf": [given_string("display_name"), given_string("avatar")]}
+        json_schema_extra={
+            "anyOf": [
+                given_string("display_name"),
+                given_string("avatar"),
+                given_string("time_zone"),
+            ]
+        }
     )
 
     display_name: Annotated[Text, Field(min_length=1, max_length=100)] | None = None
+    # A URL, or "" to remove the picture (an uploaded one too: PUT /auth/me/avatar).
     avatar: Annotated[Text, Field(max_length=2048)] | None = None
+    # An IANA name (`Europe/Paris`), or "" to say none.
+    time_zone: Annotated[Text, Field(max_length=64)] | None = None
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value and value not in known_time_zones():
+            raise ValueError(f"unknown time zone {value[:64]!r}: give an IANA name (Europe/Paris)")
+        return value
+
+
+@functools.cache
+def known_time_zones() -> frozenset[str]:
+    """The IANA names zoneinfo knows here (the system's tz database, or the tzdata package)."""
+    return frozenset(zoneinfo.available_timezones())
+
+
+class PasswordChange(BaseModel):
+    current_password: Annotated[Text, Field(max_length=1024)]
+    new_password: Password
 
 
 class LogoutIn(BaseModel):
@@ -292,13 +328,68 @@ async def me(user: CurrentUser) -> dict[str, Any]:
 
 
 @router.put("/me")
-async def update_me(body: MeUpdate, user: CurrentUser, session: Session) -> dict[str, Any]:
-    if body.display_name is None and body.avatar is None:
-        raise validation("Nothing to update: give display_name or avatar")
+async def update_me(
+    body: MeUpdate, ctx: Context, user: CurrentUser, session: Session
+) -> dict[str, Any]:
+    """Change one's name, picture or time zone; everyone sharing a workspace hears it."""
+    if body.display_name is None and body.avatar is None and body.time_zone is None:
+        raise validation("Nothing to update: give display_name, avatar or time_zone")
+    dropped = None
     if body.display_name is not None:
         user.display_name = body.display_name
     if body.avatar is not None:
+        dropped, user.avatar_key = user.avatar_key, None
         user.avatar = body.avatar or None
-    session.add(user)
+    if body.time_zone is not None:
+        user.time_zone = body.time_zone or None
     await session.commit()
+    if dropped:
+        # Imported here: avatars builds on this module's router.
+        from roomler.api.avatars import remove_avatar
+
+        await remove_avatar(ctx, dropped)
+    await notify.user_updated(ctx, session, profile_out(user))
     return user_out(user)
+
+
+@router.put("/me/password", responses=refusals(403, 429, 503))
+async def change_password(
+    body: PasswordChange,
+    request: Request,
+    ctx: Context,
+    user: CurrentUser,
+    session: Session,
+) -> dict[str, Any]:
+    """Set a new password, the current one required. Every other sign-in of the user ends:
+    their refresh tokens stop working at once, their access tokens (and the WebSockets
+    opened with them) within the access token's lifetime. This one carries on."""
+    attempt = await ctx.login_failures.acquire(
+        [f"user:{user.id}", f"addr:{client_address(request)}"]
+    )
+    if attempt.retry_after:
+        raise ApiError(
+            429,
+            "Too many wrong passwords; try again later",
+            headers={"Retry-After": str(attempt.retry_after)},
+        )
+    try:
+        verified = await hashed(ctx, verify_password, user.password_hash, body.current_password)
+    except ApiError:
+        await ctx.login_failures.release(attempt)
+        raise
+    if not verified:
+        raise forbidden("current_password: that is not your current password")
+    await ctx.login_failures.release(attempt)
+    user.password_hash = await hashed(ctx, hash_password, body.new_password)
+    this_session = _session_of(request, ctx)
+    ended = await revoke_other_families(session, user.id, keep=this_session)
+    await session.commit()
+    return {"changed": True, "sessions_ended": ended}
+
+
+def _session_of(request: Request, ctx: ServerContext) -> str | None:
+    """The sign-in the request's access token belongs to."""
+    token = request_token(request, ctx)
+    with contextlib.suppress(InvalidToken):
+        return ctx.tokens.verify(token, "access").session_id if token else None
+    return None

@@ -282,7 +282,7 @@ def content_disposition(kind: str, name: str) -> str:
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-async def _streamed(
+async def streamed(
     storage: FileStorage, key: str, media_type: str, headers: dict[str, str]
 ) -> StreamingResponse:
     chunks = storage.open(key)
@@ -301,7 +301,7 @@ async def _streamed(
 
 
 # Files never change: a browser may keep them, but no shared cache (they need a sign-in).
-_COMMON_HEADERS = {
+STORED_FILE_HEADERS = {
     "Cache-Control": "private, max-age=86400",
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "sandbox; default-src 'none'",
@@ -321,13 +321,13 @@ async def download_file(
     stored = await _find(session, channel, fid, member.user_id)
     inline = stored.thumbnail_type is not None and not download
     media_type = stored.content_type if inline else "application/octet-stream"
-    headers = _COMMON_HEADERS | {
+    headers = STORED_FILE_HEADERS | {
         "Content-Length": str(stored.size),
         "Content-Disposition": content_disposition(
             "inline" if inline else "attachment", stored.name
         ),
     }
-    return await _streamed(ctx.storage, stored.id, media_type, headers)
+    return await streamed(ctx.storage, stored.id, media_type, headers)
 
 
 @router.get(
@@ -342,6 +342,6 @@ async def file_thumbnail(
     stored = await _find(session, channel, fid, member.user_id)
     if not stored.thumbnail_type:
         raise not_found("The file has no thumbnail: it is not an image")
-    return await _streamed(
-        ctx.storage, thumbnail_key(stored.id), stored.thumbnail_type, _COMMON_HEADERS
+    return await streamed(
+        ctx.storage, thumbnail_key(stored.id), stored.thumbnail_type, STORED_FILE_HEADERS
     )

@@ -1,4 +1,4 @@
-"""Telling connected clients about REST changes to workspaces: members and channels.
+"""Telling connected clients about REST changes to workspaces: members, channels, profiles.
 
 Each function runs after the change is committed and never fails the request: a
 delivery problem is logged, the change stands. `docs/protocol.md` ("Workspace events")
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from roomler.conference.access import end_channel_conferences, revoke_lost, revoke_user
 from roomler.context import ServerContext
-from roomler.db.queries import tenant_member_ids
+from roomler.db.queries import tenant_member_ids, tenant_peer_ids
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +82,17 @@ async def member_updated(
     await publish(
         ctx, member_ids, "tenant:member_updated", {"tenant_id": tenant_id, "member": member}
     )
+
+
+async def user_updated(ctx: ServerContext, session: AsyncSession, profile: dict[str, Any]) -> None:
+    """`user:updated` (a new name, picture or time zone) to everyone who shares a tenant
+    with the user, and to the user's own tabs."""
+    try:
+        peer_ids = await tenant_peer_ids(session, profile["id"])
+    except Exception:
+        logger.exception("user:updated for user %s was not delivered", profile["id"])
+        return
+    await publish(ctx, {*peer_ids, profile["id"]}, "user:updated", {"user": profile})
 
 
 async def channel_created(

@@ -19,7 +19,7 @@ from roomler.api.channels import DIRECT, direct_member_ids
 from roomler.api.deps import Membership, Session
 from roomler.api.errors import validation
 from roomler.api.fields import Text
-from roomler.api.serialize import iso
+from roomler.api.serialize import avatar_url, iso
 from roomler.db.models import Channel, ChannelMember, Message, TenantMember, User
 from roomler.ids import is_id
 from roomler.search import index
@@ -49,7 +49,7 @@ def _person_out(user: User) -> dict[str, Any]:
         "id": user.id,
         "username": user.username,
         "display_name": user.display_name,
-        "avatar": user.avatar,
+        "avatar": avatar_url(user),
     }
 
 

@@ -15,11 +15,25 @@ def iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def user_out(user: User) -> dict[str, Any]:
+def avatar_url(user: User) -> str | None:
+    """The user's picture: an uploaded one (served by api/avatars.py, the key in the URL so
+    a new picture is a new URL), else the URL they gave, else None."""
+    if user.avatar_key:
+        return f"/api/user/{user.id}/avatar/{user.avatar_key}"
+    return user.avatar
+
+
+def profile_out(user: User) -> dict[str, Any]:
+    """What everyone who shares a workspace with the user sees of them."""
     return {
         "id": user.id,
-        "email": user.email,
         "username": user.username,
         "display_name": user.display_name,
-        "avatar": user.avatar,
+        "avatar": avatar_url(user),
+        "time_zone": user.time_zone,
     }
+
+
+def user_out(user: User) -> dict[str, Any]:
+    """The user as they see themselves."""
+    return {**profile_out(user), "email": user.email}

@@ -19,7 +19,7 @@ from roomler.api.deps import Context, CurrentUser, Membership, Session, is_tenan
 from roomler.api.errors import conflict, forbidden, not_found
 from roomler.api.fields import Text, given_string
 from roomler.api.pagination import Pagination, paginated
-from roomler.api.serialize import iso
+from roomler.api.serialize import avatar_url, iso
 from roomler.db.models import Channel, ChannelMember, Tenant, TenantMember, User
 from roomler.ids import is_id
 
@@ -74,6 +74,8 @@ def member_out(member: TenantMember, user: User) -> dict[str, Any]:
         "user_id": user.id,
         "username": user.username,
         "display_name": user.display_name,
+        "avatar": avatar_url(user),
+        "time_zone": user.time_zone,
         "role": member.role,
         "joined_at": iso(member.joined_at),
     }

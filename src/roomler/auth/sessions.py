@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from roomler.auth.tokens import InvalidToken, TokenIssuer
@@ -74,6 +74,21 @@ async def revoke_family(session: AsyncSession, family_id: str) -> None:
         .values(revoked_at=utcnow())
     )
     await session.commit()
+
+
+async def revoke_other_families(session: AsyncSession, user_id: str, keep: str | None) -> int:
+    """Revoke every sign-in of the user but `keep` (a password change); how many ended.
+    The caller commits. Their access tokens end at most the access TTL later."""
+    live = (
+        RefreshToken.user_id == user_id,
+        RefreshToken.revoked_at.is_(None),
+        RefreshToken.family_id != (keep or ""),
+    )
+    now = utcnow()
+    usable = (RefreshToken.used_at.is_(None), RefreshToken.expires_at > now)
+    families = set(await session.scalars(select(RefreshToken.family_id).where(*live, *usable)))
+    await session.execute(update(RefreshToken).where(*live).values(revoked_at=now))
+    return len(families)
 
 
 def _issue(session: AsyncSession, tokens: TokenIssuer, user_id: str, family_id: str) -> TokenPair:

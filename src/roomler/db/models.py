@@ -73,7 +73,12 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
     display_name: Mapped[str] = mapped_column(String(100), nullable=False)
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    # A URL the user gave, or None; an uploaded picture is `avatar_key` instead (its
+    # storage key, files/storage.py) and served by api/avatars.py.
     avatar: Mapped[str | None] = mapped_column(String(2048))
+    avatar_key: Mapped[str | None] = mapped_column(String(128))
+    # An IANA time zone name (`Europe/Paris`), or None when the user has not said.
+    time_zone: Mapped[str | None] = mapped_column(String(64))
     # The presence the user chose (online|idle|dnd|invisible); survives reconnects.
     presence: Mapped[str] = mapped_column(String(16), nullable=False, default="online")
     created_at: Mapped[datetime] = created_column()

@@ -6,7 +6,7 @@ import asyncio
 import io
 from dataclasses import dataclass
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 # Formats a browser shows in <img> and Pillow decodes; anything else is a download card.
 # (SVG is never one: it can carry script.)
@@ -58,3 +58,27 @@ def _encoded(image: Image.Image, kind: str, width: int, height: int) -> Picture:
 
 async def read_picture(data: bytes, longest_side: int, max_pixels: int) -> Picture | None:
     return await asyncio.to_thread(make_thumbnail, data, longest_side, max_pixels)
+
+
+def make_square(data: bytes, side: int, max_pixels: int) -> Picture | None:
+    """The picture in `data` cut to its centred square and scaled to `side` pixels (an
+    avatar), or None when it is not an image we show inline. Blocking: see `read_square`."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            kind = INLINE_FORMATS.get(image.format or "")
+            width, height = image.size
+            if kind is None or width * height > max_pixels:
+                return None
+            image.seek(0)
+            # A phone's photo is stored sideways with an EXIF turn: apply it first.
+            upright = ImageOps.exif_transpose(image) or image
+            if upright.mode not in ("RGB", "RGBA", "L", "LA"):
+                upright = upright.convert("RGBA")  # a palette scales only to its own colours
+            square = ImageOps.fit(upright, (side, side), Image.Resampling.LANCZOS)
+            return _encoded(square, kind, side, side)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+async def read_square(data: bytes, side: int, max_pixels: int) -> Picture | None:
+    return await asyncio.to_thread(make_square, data, side, max_pixels)
