@@ -121,6 +121,44 @@ export const logout = () =>
 
 export const me = () => get<User>('/auth/me');
 
+export interface ProfileChange {
+	display_name?: string;
+	avatar?: string;
+	time_zone?: string;
+}
+
+export const updateMe = (change: ProfileChange) => put<User>('/auth/me', change);
+
+export const changePassword = (currentPassword: string, newPassword: string) =>
+	put<{ changed: boolean; sessions_ended: number }>('/auth/me/password', {
+		current_password: currentPassword,
+		new_password: newPassword,
+	});
+
+/** Make `picture` the user's avatar; the server keeps a 256 px square of it. */
+export async function uploadAvatar(picture: Blob): Promise<User> {
+	const token = await accessToken();
+	let response: Response;
+	try {
+		response = await fetch('/api/auth/me/avatar', {
+			method: 'PUT',
+			headers: { authorization: `Bearer ${token}`, 'content-type': picture.type || 'application/octet-stream' },
+			body: picture,
+		});
+	} catch (error) {
+		throw new NetworkError(error);
+	}
+	const payload = (await response.json().catch(() => null)) as (User & { error?: string; message?: string }) | null;
+	if (!response.ok) {
+		throw new ApiError(
+			response.status,
+			payload?.error ?? 'error',
+			payload?.message ?? `The server answered ${response.status}`,
+		);
+	}
+	return payload as User;
+}
+
 // --- tenants --------------------------------------------------------------------------------
 
 export const listTenants = () => get<Tenant[]>('/tenant');

@@ -8,6 +8,7 @@ export interface User {
 	username: string;
 	display_name: string;
 	avatar: string | null;
+	time_zone: string | null;
 }
 
 export interface AuthResponse {
@@ -32,6 +33,8 @@ export interface TenantMember {
 	user_id: Id;
 	username: string;
 	display_name: string;
+	avatar: string | null;
+	time_zone: string | null;
 	role: Role;
 	joined_at: string;
 }
@@ -301,4 +304,9 @@ export interface SearchResults {
 	next_before: Id | null;
 	people: SearchPerson[];
 	channels: SearchChannel[];
+}
+
+/** `user:updated`: a user's new profile, to everyone sharing a workspace with them. */
+export interface UserUpdated {
+	user: Omit<User, 'email'>;
 }

@@ -44,7 +44,7 @@ export function MemberList() {
 							aria-label={`${member.display_name}, ${PRESENCE_LABELS[state]}`}
 						>
 							<span class="avatar-with-dot">
-								<Avatar name={member.display_name} id={member.user_id} size={28} />
+								<Avatar name={member.display_name} id={member.user_id} size={28} src={member.avatar} />
 								<PresenceDot presence={state} />
 							</span>
 							<span class="member-name">{member.display_name}</span>

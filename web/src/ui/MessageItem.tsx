@@ -14,6 +14,7 @@ import {
 	type TimelineItem,
 } from '../state/chat';
 import { canManageMembers, displayName } from '../state/workspace';
+import { avatarOf } from '../state/profile';
 import { Avatar, ErrorText, formatTime } from './common';
 import { MessageText } from './MessageText';
 import { AttachmentList } from './Attachments';
@@ -62,7 +63,7 @@ export function MessageItem(props: Props) {
 			aria-label={`${author}: ${message.content}`}
 		>
 			<div class="message-gutter">
-				{leading ? <Avatar name={author} id={message.author_id} /> : <time class="hover-time">{formatTime(message.created_at)}</time>}
+				{leading ? <Avatar name={author} id={message.author_id} src={avatarOf(message.author_id)} /> : <time class="hover-time">{formatTime(message.created_at)}</time>}
 			</div>
 			<div class="message-body">
 				{message.referenced_message_id && (

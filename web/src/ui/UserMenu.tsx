@@ -1,4 +1,6 @@
-// Who is signed in, their status picker, and sign out.
+// Who is signed in, their status picker, their profile, and sign out.
+import { createPortal } from 'preact/compat';
+import { useState } from 'preact/hooks';
 import * as api from '../lib/api';
 import { realtime } from '../lib/realtime';
 import { navigate } from '../lib/router';
@@ -6,6 +8,7 @@ import { currentUser, endSession } from '../lib/session';
 import type { Presence } from '../lib/types';
 import { choosePresence, closeTenant, myPresence, presenceOf } from '../state/workspace';
 import { Avatar, PRESENCE_LABELS, PresenceDot } from './common';
+import { ProfileDialog } from './ProfileDialog';
 
 const CHOICES: Presence[] = ['online', 'idle', 'dnd', 'invisible'];
 
@@ -44,12 +47,13 @@ export function StatusPicker() {
 
 export function UserMenu() {
 	const user = currentUser.value;
+	const [editing, setEditing] = useState(false);
 	if (user === null) return null;
 	return (
 		<div class="user-menu">
 			<div class="user-identity">
 				<span class="avatar-with-dot">
-					<Avatar name={user.display_name} id={user.id} size={32} />
+					<Avatar name={user.display_name} id={user.id} size={32} src={user.avatar} />
 					<PresenceDot presence={presenceOf(user.id)} />
 				</span>
 				<span class="user-names">
@@ -59,10 +63,15 @@ export function UserMenu() {
 			</div>
 			<div class="user-controls">
 				<StatusPicker />
+				<button type="button" class="subtle" onClick={() => setEditing(true)}>
+					Profile
+				</button>
 				<button type="button" class="subtle" onClick={() => void signOut()}>
 					Sign out
 				</button>
 			</div>
+			{/* Out of the sidebar, whose dark controls' styles would reach into the dialog. */}
+			{editing && createPortal(<ProfileDialog onClose={() => setEditing(false)} />, document.body)}
 		</div>
 	);
 }

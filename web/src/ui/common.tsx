@@ -39,7 +39,23 @@ export function PresenceDot({ presence }: { presence: Presence }) {
 
 const AVATAR_COLOURS = ['#4f46e5', '#0891b2', '#059669', '#ca8a04', '#dc2626', '#c026d3', '#7c3aed'];
 
-export function Avatar({ name, id, size = 36 }: { name: string; id: string; size?: number }) {
+export function Avatar({
+	name,
+	id,
+	size = 36,
+	src = null,
+}: {
+	name: string;
+	id: string;
+	size?: number;
+	/** The user's picture; without one, their initials on a colour of their own. */
+	src?: string | null;
+}) {
+	if (src) {
+		return (
+			<img class="avatar avatar-picture" src={src} alt="" aria-hidden="true" width={size} height={size} />
+		);
+	}
 	let hash = 0;
 	for (const ch of id) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
 	const initials = name
