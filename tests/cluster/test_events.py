@@ -293,3 +293,26 @@ async def test_a_notification_and_its_reading_reach_every_tab_on_every_node(team
         frame = await tab.wait_for(is_type("notification:read"))
         assert frame["data"] == read.json()
         assert [f for f in await tab.quiet() if f["type"] == "notification:read"] == []
+
+
+async def test_a_profile_change_reaches_every_tab_of_workspace_peers_on_every_node(
+    team: Team,
+) -> None:
+    """`user:updated` (issue 18 item 11), made through node 2, reaches Bob's tabs on every
+    node and Alice's own on another, once each."""
+    n1, n2, n3 = team.nodes
+    bob_tabs = [await open_tab(node, team.bob) for node in team.nodes]
+    alice_other = await open_tab(n3, team.alice)
+    await settle(*bob_tabs, alice_other)
+    async with httpx.AsyncClient(base_url=n2.http_url, timeout=FRAME_TIMEOUT) as http:
+        renamed = await http.put(
+            "/api/auth/me",
+            json={"display_name": "Alice across nodes", "time_zone": "Asia/Tokyo"},
+            headers=team.alice.headers,
+        )
+        assert renamed.status_code == 200, renamed.text
+    profile = {k: v for k, v in renamed.json().items() if k != "email"}
+    for tab in (*bob_tabs, alice_other):
+        frame = await tab.wait_for(is_type("user:updated"))
+        assert frame["data"] == {"user": profile}
+        assert [f for f in await tab.quiet() if f["type"] == "user:updated"] == []

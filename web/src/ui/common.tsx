@@ -51,7 +51,9 @@ export function Avatar({
 	/** The user's picture; without one, their initials on a colour of their own. */
 	src?: string | null;
 }) {
-	if (src) {
+	// Only a picture uploaded here: a URL a user typed (PUT /api/auth/me `avatar`) would have
+	// everyone's browser fetch from a server of that user's choosing.
+	if (src?.startsWith('/api/user/')) {
 		return (
 			<img class="avatar avatar-picture" src={src} alt="" aria-hidden="true" width={size} height={size} />
 		);
