@@ -140,17 +140,19 @@ const SIMULCAST_ENCODINGS = [
 	{ scaleResolutionDownBy: 1, maxBitrate: 1_200_000, scalabilityMode: 'L1T3' },
 ];
 
-// `svc`: a scalabilityMode ('L1T3', 'L3T3_KEY' ...) for one VP9 encoding that carries
-// every layer (mediasoup's SVC producer).
-function videoEncodingOptions(simulcast, svc) {
+// `svc`: a scalabilityMode ('L1T3', 'L3T3_KEY' ...) for one encoding of `codec` that
+// carries every layer (VP9: mediasoup's SVC producer; VP8 L1T3: a simulcast producer of
+// one spatial layer).
+function videoEncodingOptions(simulcast, svc, codecName = 'vp9') {
 	if (svc) {
-		const codec = state.device.rtpCapabilities.codecs.find((c) => c.mimeType.toLowerCase() === 'video/vp9');
+		const mimeType = `video/${codecName}`;
+		const codec = state.device.rtpCapabilities.codecs.find((c) => c.mimeType.toLowerCase() === mimeType);
 		return { codec, encodings: [{ scalabilityMode: svc }] };
 	}
 	return simulcast ? { encodings: SIMULCAST_ENCODINGS } : {};
 }
 
-async function produceCameraAndMic({ width = 640, height = 360, simulcast = false, svc = null } = {}) {
+async function produceCameraAndMic({ width = 640, height = 360, simulcast = false, svc = null, codec = 'vp9' } = {}) {
 	const stream = await navigator.mediaDevices.getUserMedia({
 		audio: true,
 		video: { width, height, frameRate: 30 },
@@ -160,7 +162,7 @@ async function produceCameraAndMic({ width = 640, height = 360, simulcast = fals
 	const audio = await transport.produce({ track: stream.getAudioTracks()[0] });
 	const video = await transport.produce({
 		track: videoTrack,
-		...videoEncodingOptions(simulcast, svc),
+		...videoEncodingOptions(simulcast, svc, codec),
 	});
 	state.producers.set(audio.id, audio);
 	state.producers.set(video.id, video);

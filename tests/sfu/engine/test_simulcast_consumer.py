@@ -9,13 +9,24 @@ receiving peer gets shows which encoding was forwarded.
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from roomler.sfu.rtcp import Pli, SenderReport, ntp_from_unix
 from roomler.sfu.rtp import RtpPacket
-from tests.sfu.engine.test_producer_consumer import SIMULCAST, Call, _chrome_ids, start_call
+from tests.sfu.engine.test_producer_consumer import (
+    CHROME_VIDEO_IDS,
+    H264,
+    SIMULCAST,
+    VIDEO,
+    VIDEO_SSRC,
+    Call,
+    _chrome_ids,
+    start_call,
+)
 from tests.sfu.engine_client import Harness, wait_for
 
 IDS = _chrome_ids(SIMULCAST)
@@ -233,3 +244,158 @@ async def test_resume_asks_the_forwarded_encoding_for_its_keyframe_until_it_come
     await wait_for(lambda: len(call.forwarded()) >= count + 3)
     assert set(layers_of(call)[count:]) == {2}
     assert_one_stream(call)
+
+
+# -- one VP8 encoding with temporal layers (L1T3) -------------------------------------
+
+L1T3_PATTERN = (0, 2, 1, 2)  # libwebrtc's three-layer VP8 pattern, TID per frame
+
+
+def _l1t3_params() -> dict[str, Any]:
+    params = copy.deepcopy(VIDEO)
+    params["encodings"][0]["scalabilityMode"] = "L1T3"
+    return params
+
+
+class TemporalSender:
+    """One VP8 stream of three temporal layers: TIDs 0,2,1,2, the Y bit on each
+    frame right after a TID 0 frame, TL0PICIDX counting TID 0 frames."""
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+        self.frame = 0
+        self.tl0 = 200
+
+    def send_frame(self, *, keyframe: bool = False) -> None:
+        tid = 0 if keyframe else L1T3_PATTERN[self.frame % 4]
+        if tid == 0:
+            self.tl0 = (self.tl0 + 1) & 0xFF
+        sync = tid > 0 and L1T3_PATTERN[(self.frame - 1) % 4] == 0
+        picture_id = (0x7FF0 + self.frame) & 0x7FFF  # wraps during the test
+        for part in range(2):  # two packets a frame
+            descriptor = bytes(
+                [
+                    0x90 if part == 0 else 0x80,  # X, S on the first packet
+                    0xE0,  # I, L, T
+                    0x80 | (picture_id >> 8),
+                    picture_id & 0xFF,
+                    self.tl0,
+                    (tid << 6) | (0x20 if sync else 0),
+                ]
+            )
+            header = bytes([0x10 if keyframe else 0x11, 2, 0]) if part == 0 else b"\x55"
+            seq = 2 * self.frame + part
+            self.call.sender.send_rtp(
+                RtpPacket(
+                    payload_type=96,
+                    sequence_number=(60_000 + seq) & 0xFFFF,
+                    timestamp=self.frame * 3000,
+                    ssrc=VIDEO_SSRC,
+                    marker=part == 1,
+                    extensions={CHROME_VIDEO_IDS["mid"]: b"1"},
+                    payload=descriptor + header + bytes(30),
+                )
+            )
+        self.frame += 1
+
+    async def frames(self, count: int, *, keyframe: bool = False) -> None:
+        for index in range(count):
+            self.send_frame(keyframe=keyframe and index == 0)
+            await asyncio.sleep(0.005)
+
+
+def _descriptor(packet: RtpPacket) -> tuple[int, int, int]:
+    """(PictureID, TL0PICIDX, TID) of a forwarded packet."""
+    p = packet.payload
+    return ((p[2] & 0x7F) << 8) | p[3], p[4], p[5] >> 6
+
+
+def _assert_one_vp8_stream(packets: list[RtpPacket]) -> None:
+    """No sequence gap, PictureIDs +1 a picture and TL0PICIDX +1 a TID 0 picture."""
+    for a, b in zip(packets, packets[1:], strict=False):
+        assert (b.sequence_number - a.sequence_number) & 0xFFFF == 1
+        (pid_a, tl0_a, _), (pid_b, tl0_b, tid_b) = _descriptor(a), _descriptor(b)
+        if b.timestamp == a.timestamp:
+            assert (pid_b, tl0_b) == (pid_a, tl0_a)
+        else:
+            assert (pid_b - pid_a) & 0x7FFF == 1, (pid_a, pid_b)
+            assert (tl0_b - tl0_a) & 0xFF == (1 if tid_b == 0 else 0), (tl0_a, tl0_b)
+
+
+async def test_one_vp8_encoding_with_temporal_layers_is_consumed_by_temporal_layer(
+    engine: Harness,
+) -> None:
+    call = await start_call(engine, _l1t3_params())
+    # mediasoup's type for one VP8 encoding of several temporal layers.
+    assert call.consumer["type"] == "simulcast"
+    assert call.consumer["rtp_parameters"]["encodings"][0]["scalabilityMode"] == "L1T3"
+    sender = TemporalSender(call)
+    await sender.frames(8, keyframe=True)
+    await wait_for(lambda: len(call.forwarded()) >= 16)
+    stats = await call.request("consumer.get_stats", consumer_id=call.consumer_id)
+    assert stats["currentLayers"] == {"spatialLayer": 0, "temporalLayer": 2}
+
+    # Temporal layer 0 only: a quarter of the pictures, numbered without gaps.
+    reply = await call.request(
+        "consumer.set_preferred_layers",
+        consumer_id=call.consumer_id,
+        spatial_layer=0,
+        temporal_layer=0,
+    )
+    assert reply["preferredLayers"] == {"spatialLayer": 0, "temporalLayer": 0}
+    before = len(call.forwarded())
+    await sender.frames(16)
+    await wait_for(lambda: len(call.forwarded()) >= before + 8)
+    await asyncio.sleep(0.05)
+    low = call.forwarded()[before:]
+    assert len(low) == 8 and {_descriptor(p)[2] for p in low} == {0}
+    stats = await call.request("consumer.get_stats", consumer_id=call.consumer_id)
+    assert stats["currentLayers"] == {"spatialLayer": 0, "temporalLayer": 0}
+    assert {"spatial_layer": 0, "temporal_layer": 0} in engine.events_of(
+        "consumer.layerschange", call.consumer_id
+    )
+
+    # Back up to layer 2: taken at the next layer-sync point, without a keyframe.
+    await call.request(
+        "consumer.set_preferred_layers",
+        consumer_id=call.consumer_id,
+        spatial_layer=0,
+        temporal_layer=2,
+    )
+    before = len(call.forwarded())
+    await sender.frames(8)
+    await wait_for(lambda: len(call.forwarded()) >= before + 14)
+    assert {_descriptor(p)[2] for p in call.forwarded()[before:]} == {0, 1, 2}
+    _assert_one_vp8_stream(call.forwarded())
+    stats = await call.request("consumer.get_stats", consumer_id=call.consumer_id)
+    assert stats["currentLayers"] == {"spatialLayer": 0, "temporalLayer": 2}
+
+
+async def test_one_h264_encoding_with_temporal_layers_has_one_temporal_layer(
+    engine: Harness,
+) -> None:
+    """mediasoup makes it a simulcast consumer; H.264 packets name no TID to drop by."""
+    params = copy.deepcopy(H264)
+    params["encodings"][0]["scalabilityMode"] = "L1T3"
+    call = await start_call(engine, params)
+    assert call.consumer["type"] == "simulcast"
+    reply = await call.request(
+        "consumer.set_preferred_layers", consumer_id=call.consumer_id, spatial_layer=0
+    )
+    assert reply["preferredLayers"] == {"spatialLayer": 0, "temporalLayer": 0}
+    ssrc = H264["encodings"][0]["ssrc"]
+    for seq, nal_type in enumerate((5, 1, 1, 1), start=1):  # an IDR, then slices
+        call.sender.send_rtp(
+            RtpPacket(
+                payload_type=108,
+                sequence_number=seq,
+                timestamp=seq * 3000,
+                ssrc=ssrc,
+                marker=True,
+                extensions={4: b"3"},
+                payload=bytes([0x60 | nal_type]) + bytes(40),
+            )
+        )
+    await wait_for(lambda: len(call.forwarded()) == 4)
+    stats = await call.request("consumer.get_stats", consumer_id=call.consumer_id)
+    assert stats["currentLayers"] == {"spatialLayer": 0, "temporalLayer": 0}

@@ -249,10 +249,13 @@ class Producer:
             kind = ortc.get_producer_type(params)
         except ValueError:
             return ortc.SIMPLE
-        # VP8/H.264 with temporal layers in one encoding, and AV1 (no dependency
-        # descriptor reading yet): forwarded as they come.
-        vp9 = self.mime_type.lower() == "video/vp9"
-        return ortc.SVC if kind == ortc.SVC and vp9 else ortc.SIMPLE
+        # One VP8 (or H.264) encoding with temporal layers is "simulcast" of one spatial
+        # layer, as in mediasoup's RtpParameters::GetType: the simulcast consumer drops
+        # VP8 temporal layers by TID.  AV1 (no dependency descriptor reading yet) is
+        # forwarded as it comes.
+        if kind == ortc.SVC:
+            return ortc.SVC if self.mime_type.lower() == "video/vp9" else ortc.SIMPLE
+        return kind
 
     # -- SSRC table ------------------------------------------------------------
 

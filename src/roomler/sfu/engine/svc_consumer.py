@@ -37,6 +37,9 @@ __all__ = ["SvcConsumer"]
 class SvcConsumer(SimulcastConsumer):
     type = "svc"
 
+    def _layers_of(self, mode: ortc.ScalabilityMode) -> ortc.ScalabilityMode:
+        return mode  # VP9 descriptors carry both ids
+
     def _create_switcher(self, mode: ortc.ScalabilityMode) -> SvcSwitcher:
         return SvcSwitcher(
             mode.spatial_layers,
