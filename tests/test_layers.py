@@ -49,6 +49,17 @@ FORBIDDEN = {
         "roomler.context",
         "roomler.app",
     ],
+    # Recording media (depacketizers, WebM writer): on the SFU library only; conference
+    # feeds it (conference/recording.py).
+    "roomler.recording": [
+        "roomler.api",
+        "roomler.realtime",
+        "roomler.conference",
+        "roomler.cluster",
+        "roomler.db",
+        "roomler.context",
+        "roomler.app",
+    ],
     # Message search: its index is created by a migration (db), its route is in api.
     "roomler.search": [
         "roomler.api",

@@ -49,6 +49,7 @@ from roomler.conference.attendance import Attendance
 from roomler.conference.conference_media import ROOM_SERVER_SHUTDOWN, ConferenceMedia
 from roomler.conference.in_call import InCall
 from roomler.conference.quality import QualityReporter
+from roomler.conference.recording import Recordings
 from roomler.conference.signaling import MediaSignaling
 from roomler.config import Settings, load_settings
 from roomler.context import ServerContext
@@ -200,6 +201,7 @@ class Server:
         if self.node is not None:
             await self.realtime.drained(SHUTDOWN_DRAIN_SECS)
             await self.node.stop()
+        await self.context.recordings.close()
         await self.media.close()
         await self.context.login_failures.close()
         await self.context.signups.close()
@@ -254,6 +256,7 @@ def build_server(settings: Settings) -> Server:
     )
     signaling.register(realtime)
     InCall(media, realtime).register(realtime, signaling)
+    storage_of_files = create_storage(settings, sessions)
     context = ServerContext(
         settings=settings,
         engine=engine,
@@ -277,7 +280,8 @@ def build_server(settings: Settings) -> Server:
         ),
         presence=realtime.presence,
         media=media,
-        storage=create_storage(settings, sessions),
+        storage=storage_of_files,
+        recordings=Recordings(media, sessions, storage_of_files),
     )
     attendance = Attendance(
         media,

@@ -15,6 +15,7 @@ from roomler.auth.passwords import HashingPool, default_hash_workers
 from roomler.auth.ratelimit import AttemptLimiter, LocalLimiter
 from roomler.auth.tokens import TokenIssuer
 from roomler.conference.conference_media import ConferenceMedia
+from roomler.conference.recording import Recordings
 from roomler.config import Settings
 from roomler.files.storage import FileStorage
 from roomler.realtime.events import EventPublisher
@@ -35,6 +36,8 @@ class ServerContext:
     media: ConferenceMedia
     # Where uploaded files' bytes live (files/storage.py).
     storage: FileStorage
+    # Recording conferences into that storage (conference/recording.py).
+    recordings: Recordings
     # Failed logins per account and per client address (auth/ratelimit.py).
     login_failures: AttemptLimiter = field(default_factory=LocalLimiter)
     # Registrations per client address.

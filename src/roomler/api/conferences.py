@@ -12,6 +12,7 @@ import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import StreamingResponse
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -21,6 +22,7 @@ from roomler.api.channels import visible_channel
 from roomler.api.deps import Context, Membership, Session, is_tenant_admin
 from roomler.api.errors import ApiError, conflict, forbidden, not_found
 from roomler.api.fields import Text
+from roomler.api.files import STORED_FILE_HEADERS, content_disposition, streamed
 from roomler.api.pagination import Pagination, paginated
 from roomler.api.serialize import iso
 from roomler.conference.attendance import ConferenceRef, announce_count
@@ -34,8 +36,9 @@ from roomler.conference.queries import (
     tenant_conference,
     visible_to,
 )
+from roomler.conference.recording import NotRecording, recording_out
 from roomler.context import ServerContext
-from roomler.db.models import Conference, ConferenceParticipant, User
+from roomler.db.models import Conference, ConferenceParticipant, Recording, User
 from roomler.db.queries import channel_member_ids
 
 logger = logging.getLogger(__name__)
@@ -316,3 +319,75 @@ async def list_participants(
         .order_by(ConferenceParticipant.joined_at, ConferenceParticipant.id)
     )
     return [participant_out(record, user) for record, user in rows.tuples()]
+
+
+# --- recording (conference/recording.py) -----------------------------------------------------
+
+
+def _check_moderator(conference: Conference, member: Membership, action: str) -> None:
+    if conference.organizer_id != member.user_id and not is_tenant_admin(member):
+        raise forbidden(f"Only the organizer or a tenant owner/admin may {action}")
+
+
+@router.post("/{conf_id}/recording/start")
+async def start_recording(
+    ctx: Context, conference: VisibleConference, member: Membership
+) -> dict[str, Any]:
+    """Record every producer of the running call, each into a WebM file of its own."""
+    _check_moderator(conference, member, "record a conference")
+    try:
+        run = await ctx.recordings.start(conference.id, member.user_id)
+    except NotRecording as exc:
+        raise conflict(_sentence(str(exc))) from None
+    return {"recording": True, "run_id": run.run_id, "started_by": run.started_by}
+
+
+@router.post("/{conf_id}/recording/stop")
+async def stop_recording(
+    ctx: Context, conference: VisibleConference, member: Membership
+) -> dict[str, Any]:
+    """Stop recording; answers the files made, stored and listed on the conference."""
+    _check_moderator(conference, member, "stop a recording")
+    try:
+        saved = await ctx.recordings.stop(conference.id, member.user_id)
+    except NotRecording as exc:
+        raise conflict(_sentence(str(exc))) from None
+    return {"recording": False, "recordings": [recording_out(r) for r in saved]}
+
+
+@router.get("/{conf_id}/recording")
+async def list_recordings(
+    ctx: Context, conference: VisibleConference, session: Session
+) -> dict[str, Any]:
+    """Whether the call is being recorded now, and its stored recordings, oldest first."""
+    rows = await session.scalars(
+        select(Recording)
+        .where(Recording.conference_id == conference.id)
+        .order_by(Recording.created_at, Recording.id)
+    )
+    run = ctx.recordings.recording(conference.id)
+    return {
+        "recording": run is not None,
+        "started_by": run.started_by if run is not None else None,
+        "recordings": [recording_out(r) for r in rows],
+    }
+
+
+@router.get(
+    "/{conf_id}/recording/{rid}",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"video/webm": {}, "audio/webm": {}}}},
+)
+async def download_recording(
+    rid: str, ctx: Context, conference: VisibleConference, session: Session
+) -> StreamingResponse:
+    """The WebM file, as a download, to whoever can see the conference."""
+    recording = await session.get(Recording, rid)
+    if recording is None or recording.conference_id != conference.id:
+        raise not_found("Recording not found")
+    name = f"{conference.subject}-{recording.kind}-{recording.id}.webm"
+    headers = STORED_FILE_HEADERS | {
+        "Content-Length": str(recording.size),
+        "Content-Disposition": content_disposition("attachment", name),
+    }
+    return await streamed(ctx.storage, recording.id, recording.content_type, headers)

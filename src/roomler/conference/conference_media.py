@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
@@ -96,6 +97,10 @@ def pool_settings(settings: MediasoupSettings) -> WorkerPoolSettings:
     return WorkerPoolSettings(**settings.model_dump(include=names))
 
 
+ProducerListener = Callable[[MediaRoom, ParticipantMedia, Producer], Awaitable[None]]
+RoomClosingListener = Callable[[MediaRoom], Awaitable[None]]
+
+
 @dataclass(frozen=True, slots=True)
 class StartedRoom:
     """What `POST .../start` answers: the router's capabilities, wherever it runs."""
@@ -138,6 +143,16 @@ class ConferenceMedia:
         self._draining = False
         # Counts revocations carried out here: a join that overlapped one checks again.
         self.revocations = 0
+        # Told of each producer made in a room here, and of each room about to close
+        # (conference/recording.py records them); none may raise.
+        self.producer_listeners: list[ProducerListener] = []
+        self.closing_listeners: list[RoomClosingListener] = []
+
+    async def producer_added(
+        self, room: MediaRoom, owner: ParticipantMedia, producer: Producer
+    ) -> None:
+        for listener in self.producer_listeners:
+            await listener(room, owner, producer)
 
     def spread_over_nodes(self, node_workers: NodeWorkers) -> None:
         """Place each participant on a router of the node their connection is on."""
@@ -423,6 +438,8 @@ class ConferenceMedia:
                 await self.placement.end_elsewhere(conference_id, reason)
             return None
         self._released(conference_id)
+        for listener in self.closing_listeners:
+            await listener(room)
         await self.notices.room_gone([room], reason)
         for router in room.routers:
             try:

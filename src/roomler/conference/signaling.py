@@ -214,6 +214,9 @@ class MediaSignaling:
         )
         participant.add_producer(producer)
         request.reply("media:produce_result", {"id": producer.id})
+        room = self.media.room(message.conference_id)
+        if room is not None:
+            await self.media.producer_added(room, participant, producer)
         await self._to_others(
             request,
             message.conference_id,

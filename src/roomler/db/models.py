@@ -326,6 +326,31 @@ class ConferenceParticipant(Base):
     is_present: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
 
 
+class Recording(Base):
+    """One recorded producer of a conference (conference/recording.py): a WebM file in the
+    file storage under its id. A recording run (`run_id`) of N producers makes N rows;
+    `offset_ms` places each file on the run's timeline."""
+
+    __tablename__ = "recordings"
+
+    id: Mapped[str] = id_column()
+    conference_id: Mapped[str] = mapped_column(
+        ForeignKey("conferences.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    run_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    started_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Whose camera, microphone or screen it is.
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    producer_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    kind: Mapped[str] = mapped_column(String(8), nullable=False)
+    content_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    size: Mapped[int] = mapped_column(Integer, nullable=False)
+    frames: Mapped[int] = mapped_column(Integer, nullable=False)
+    duration_ms: Mapped[int] = mapped_column(Integer, nullable=False)
+    offset_ms: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = created_column()
+
+
 class RefreshToken(Base):
     """A refresh token issued (its JWT `jti`). The tokens of one sign-in form a family:
     each refresh marks its token used and issues the next one in the family; a used or
