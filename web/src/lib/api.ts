@@ -375,6 +375,25 @@ export const leaveConference = (tid: Id, conferenceId: Id) =>
 export const endConference = (tid: Id, conferenceId: Id) =>
 	post<{ ended: boolean }>(`${conferences(tid)}/${conferenceId}/end`);
 
+/** Recording (organizer, owners, admins): one WebM file per producer, listed on the conference. */
+export interface RecordingInfo {
+	id: Id;
+	user_id: Id | null;
+	kind: 'audio' | 'video';
+	size: number;
+	duration_ms: number;
+	offset_ms: number;
+	created_at: string;
+}
+export const startRecording = (tid: Id, conferenceId: Id) =>
+	post<{ recording: boolean }>(`${conferences(tid)}/${conferenceId}/recording/start`);
+export const stopRecording = (tid: Id, conferenceId: Id) =>
+	post<{ recording: boolean; recordings: RecordingInfo[] }>(`${conferences(tid)}/${conferenceId}/recording/stop`);
+export const listRecordings = (tid: Id, conferenceId: Id) =>
+	get<{ recording: boolean; started_by: Id | null; recordings: RecordingInfo[] }>(
+		`${conferences(tid)}/${conferenceId}/recording`,
+	);
+
 /** Leave while the page is going away: the request outlives the page (`keepalive`). */
 export function leaveConferenceOnUnload(tid: Id, conferenceId: Id, token: string | null): void {
 	if (token === null) return;

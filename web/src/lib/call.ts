@@ -171,6 +171,8 @@ export class CallSession {
 	readonly hands = signal<readonly Id[]>([]);
 	/** Network quality by connection id, ours included (`media:score`). */
 	readonly scores = signal<ReadonlyMap<string, NetworkScore>>(new Map());
+	/** Whether the call is being recorded (`media:recording_started|stopped`, or asked on join). */
+	readonly recording = signal(false);
 	/** Who last muted us (`media:muted`), until we unmute. */
 	readonly mutedBy = signal<Id | null>(null);
 	/** Users by how recently they were heard, the latest first. */
@@ -299,6 +301,12 @@ export class CallSession {
 		});
 		on<{ conference_id: Id; kind: Kind; producer_ids: string[]; by_user_id: Id }>('media:muted', (data) => {
 			if (data.conference_id === this.conferenceId) void this.mutedByOrganizer(data.kind, data.producer_ids, data.by_user_id);
+		});
+		on<{ conference_id: Id }>('media:recording_started', (data) => {
+			if (data.conference_id === this.conferenceId) this.recording.value = true;
+		});
+		on<{ conference_id: Id }>('media:recording_stopped', (data) => {
+			if (data.conference_id === this.conferenceId) this.recording.value = false;
 		});
 		on<{ conference_id: Id; scores: ScoreData[] }>('media:score', (data) => {
 			if (data.conference_id === this.conferenceId) this.setScores(data.scores);

@@ -250,11 +250,30 @@ function CallBody({ session, conference }: { session: CallSession; conference: C
 					Reconnecting to the call…
 				</p>
 			)}
+			<RecordingIndicator session={session} />
 			<VideoGrid session={session} />
 			<MutedNotice session={session} />
 			<CallControls session={session} onLeave={back} canEnd={canEnd(conference)} />
 			<CallSidePanel session={session} conference={conference} />
 		</>
+	);
+}
+
+const RECORD = 'M12 7a5 5 0 1 0 0 10 5 5 0 0 0 0-10z';
+
+/** "Recording" while the call is recorded, for everyone in it; asked once on joining. */
+function RecordingIndicator({ session }: { session: CallSession }) {
+	useEffect(() => {
+		api
+			.listRecordings(session.tenantId, session.conferenceId)
+			.then((state) => (session.recording.value = state.recording))
+			.catch(() => undefined); // the events keep it right from here on
+	}, [session]);
+	if (!session.recording.value) return null;
+	return (
+		<p class="recording-indicator" role="status">
+			<span class="recording-dot" aria-hidden="true" /> Recording
+		</p>
 	);
 }
 
@@ -564,6 +583,22 @@ function CallControls(props: { session: CallSession; onLeave: () => void; canEnd
 			>
 				<Icon d={LEAVE} /> Leave call
 			</button>
+			{props.canEnd && (
+				<button
+					type="button"
+					aria-pressed={session.recording.value}
+					onClick={() =>
+						attempt(async () => {
+							const recording = session.recording.value;
+							const call = recording ? api.stopRecording : api.startRecording;
+							await call(session.tenantId, session.conferenceId);
+							session.recording.value = !recording;
+						})
+					}
+				>
+					<Icon d={RECORD} /> {session.recording.value ? 'Stop recording' : 'Record'}
+				</button>
+			)}
 			{props.canEnd && (
 				<button
 					type="button"
