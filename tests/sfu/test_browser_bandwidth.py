@@ -8,8 +8,9 @@ shaped on the loopback device: an htb class of 300 kbit/s (one packet of burst, 
 SFU's estimate for that transport (transport-cc feedback from Chromium) must put
 ``shaped`` on a lower layer,
 decoding smoothly, while ``free`` keeps the top one; once the shaping is lifted,
-``shaped`` climbs back to the top layer within 15 s. Frame rates are judged against what
-the sender reports encoding (a 2-core machine may not hold 30 fps).
+``shaped`` climbs back to the top layer within 15 s. "Top" and frame rates are judged
+against what the sender reports encoding (a 2-core machine may not hold 30 fps, nor all
+three encodings: Chromium's encoder stops the upper one when short of CPU).
 
 Needs ``tc`` and root (CAP_NET_ADMIN); without them the test skips, loudly. The qdisc it
 adds is always removed.
@@ -34,16 +35,12 @@ pytest_plugins = ("tests.sfu.browser.fixtures",)
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    # Issue 13: the shaped receiver was frozen 16-58 % of the time, mostly from the SFU
-    # answering every NACK into the full queue (2-3 Mbit/s of retransmissions into 300
-    # kbit/s) and from 255-byte padding probes that the htb bucket let through whole. Since
-    # those were fixed it is frozen under 10 % of the time in every run that got to the
-    # watch, but on this shared machine (load average 15-35) it passed 6 of 15 runs: 6
-    # failed with the free receiver on the lowest layer because the sender's encoder
-    # stopped sending its second encoding (CPU), 1 in the harness (CancelledError), 2 with
-    # the shaped receiver back on the top layer during the watch (once frozen a moment,
-    # once not). Remove this mark when it passes on a quieter machine.
-    pytest.mark.skip(reason="issue 13: passes 6 of 15 on the loaded 2-core machine"),
+    # Issue 13: it passed 6 of 15 runs at load average 15-35 while it judged against the
+    # three encodings configured: 6 failed with the free receiver on a lower layer because
+    # the sender's encoder (CPU) had stopped its upper encoding. It now judges against what
+    # the sender encodes (outbound-rtp with a frame rate, smoothed over +-1.5 s since one
+    # sample's framesPerSecond reads null now and then): 6 of 6 under the heavy lock at
+    # load average 0.5-1.3 (one more run before smoothing failed on such a null).
 ]
 
 OpenPeer = Callable[[str], Awaitable[BrowserPeer]]
@@ -54,6 +51,7 @@ DOWN_TIMEOUT = 10.0  # the SFU drops within 2 s; Chromium's decoder and stats la
 BACK_TIMEOUT = 15.0  # issue 13: back on the top layer within 15 s
 WATCH = 10.0  # how long the shaped receiver is watched on its lower layer
 SAMPLE = 0.5
+TOP_SPAN = 3  # samples either side over which the sender's top encoding is judged
 
 
 def _tc(*args: str) -> subprocess.CompletedProcess[str]:
@@ -107,16 +105,30 @@ def video_inbound(stats: dict[str, Any]) -> dict[str, Any]:
 
 
 def sender_encodings(stats: dict[str, Any]) -> list[dict[str, Any]]:
+    """The encodings the sender encodes now (its encoder may stop one when short of CPU)."""
     [video] = [s for s in stats["outbound"].values() if s["kind"] == "video"]
-    return [e for e in video["encodings"] if e["frameWidth"]]
+    return [e for e in video["encodings"] if e["frameWidth"] and e["framesPerSecond"]]
 
 
-async def watch(peer: BrowserPeer, seconds: float) -> list[dict[str, Any]]:
-    """Video inbound stats every SAMPLE seconds for ``seconds``."""
+def encoded_top(stats: dict[str, Any]) -> int:
+    return max((e["frameWidth"] for e in sender_encodings(stats)), default=0)
+
+
+def smoothed(tops: list[int], index: int) -> int:
+    """The sender's top width around sample ``index`` (+-TOP_SPAN samples): a moment's
+    framesPerSecond of an encoding reads null now and then while it is encoded."""
+    return max(tops[max(0, index - TOP_SPAN) : index + TOP_SPAN + 1])
+
+
+async def watch(
+    peer: BrowserPeer, sender: BrowserPeer, seconds: float
+) -> list[tuple[dict[str, Any], int]]:
+    """(video inbound stats, the sender's top width then) every SAMPLE seconds."""
     samples = []
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        samples.append(video_inbound(await peer.stats()))
+        inbound = video_inbound(await peer.stats())
+        samples.append((inbound, encoded_top(await sender.stats())))
         await asyncio.sleep(SAMPLE)
     return samples
 
@@ -144,44 +156,56 @@ async def test_the_shaped_receiver_gets_a_lower_layer_and_climbs_back(
     async def width(peer: BrowserPeer) -> int:
         return int(video_inbound(await peer.stats())["frameWidth"] or 0)
 
-    async def top_width() -> int:
-        return max(e["frameWidth"] for e in sender_encodings(await sender.stats()))
+    tops: list[int] = []  # the sender's top width at each poll, for smoothed()
 
-    async def reaches(peer: BrowserPeer, predicate: Callable[[int], bool], timeout: float) -> int:
-        ok, last = await poll(lambda: width(peer), predicate, timeout)
+    async def width_and_top(peer: BrowserPeer) -> tuple[int, int]:
+        """(what ``peer`` decodes, the top width the sender encodes now)."""
+        decoded = await width(peer)
+        tops.append(encoded_top(await sender.stats()))
+        return decoded, smoothed(tops, len(tops) - 1)
+
+    async def reaches(
+        peer: BrowserPeer, predicate: Callable[[tuple[int, int]], bool], timeout: float
+    ) -> int:
+        ok, last = await poll(lambda: width_and_top(peer), predicate, timeout)
         assert ok, (
-            f"{peer.name} stays {last} wide after {timeout} s\n{await evidence(signaling, peers)}"
+            f"{peer.name} (width, sender's top) {last} after {timeout} s\n"
+            f"{await evidence(signaling, peers)}"
         )
-        return int(last)
+        return int(last[0])
 
     # Unshaped, both get the top encoding once the sender sends it.
     ok, _ = await poll(sender.stats, lambda s: len(sender_encodings(s)) >= 2, TOP_TIMEOUT)
     assert ok, f"the sender does not send simulcast\n{await evidence(signaling, peers)}"
-    top = await top_width()
     for receiver in (free, shaped):
-        await reaches(receiver, lambda w: w >= top, TOP_TIMEOUT)
+        await reaches(receiver, lambda wt: wt[0] >= wt[1] > 0, TOP_TIMEOUT)
 
     with shaped_downlink(shaped.ports["recv"]) as lift:
-        low = await reaches(shaped, lambda w: 0 < w < top, DOWN_TIMEOUT)
-        samples = await watch(shaped, WATCH)
-        free_width = await width(free)
+        low = await reaches(shaped, lambda wt: 0 < wt[0] < wt[1], DOWN_TIMEOUT)
+        samples = await watch(shaped, sender, WATCH)
+        free_width, free_top = await width_and_top(free)
         encodings = sender_encodings(await sender.stats())
 
-        frozen = frozen_fraction(samples)
-        trace = [(s["frameWidth"], s["framesDecoded"]) for s in samples]
+        inbound = [s for s, _ in samples]
+        watched_tops = [top for _, top in samples]
+        frozen = frozen_fraction(inbound)
+        trace = [(s["frameWidth"], s["framesDecoded"], top) for s, top in samples]
         assert frozen < 0.10, f"shaped receiver frozen {frozen:.0%} of the time: {trace}"
-        widths = [s["frameWidth"] for s in samples]
-        assert all(0 < (w or 0) < top for w in widths), (top, widths)
+        # Below what the sender encodes on top at each moment (its encoder, short of CPU,
+        # may stop its top encoding for a while: then the next one is the top).
+        assert all(
+            0 < (s["frameWidth"] or 0) < smoothed(watched_tops, i) for i, s in enumerate(inbound)
+        ), trace
         encoded_fps = max(
             (e["framesPerSecond"] or 0 for e in encodings if e["frameWidth"] == low), default=0
         )
-        decoded = samples[-1]["framesDecoded"] - samples[0]["framesDecoded"]
-        decoded_fps = decoded / (SAMPLE * (len(samples) - 1))
+        decoded = inbound[-1]["framesDecoded"] - inbound[0]["framesDecoded"]
+        decoded_fps = decoded / (SAMPLE * (len(inbound) - 1))
         assert decoded_fps >= 0.6 * encoded_fps, (decoded_fps, encoded_fps, encodings)
-        # The free receiver is not harmed.
-        assert free_width >= top, f"free receiver fell to {free_width} wide"
+        # The free receiver is not harmed: it gets what the sender encodes on top.
+        assert free_width >= free_top, f"free receiver {free_width} wide of {free_top}"
 
         lift()
         started = time.monotonic()
-        await reaches(shaped, lambda w: w >= top, BACK_TIMEOUT)
+        await reaches(shaped, lambda wt: wt[0] >= wt[1] > 0, BACK_TIMEOUT)
         assert time.monotonic() - started < BACK_TIMEOUT
