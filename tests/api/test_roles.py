@@ -117,3 +117,46 @@ async def test_the_last_owner_stays_one_until_another_is_made(
     assert acme["owner_id"] == alice.id and acme["role"] == "owner"
     # The former owner, now a member, changes nobody's role.
     assert (await set_role(client, owner, tid, admin, "member")).status_code == 403
+
+
+async def test_renaming_and_deleting_a_channel_tell_whoever_sees_it(
+    client: httpx.AsyncClient, make_user: Any, recorder: RecordingPublisher
+) -> None:
+    tid, (owner, admin, alice, bob) = await workspace(client, make_user)
+    base = f"/api/tenant/{tid}/channel"
+    parent = (await client.post(base, headers=owner.headers, json={"name": "eng"})).json()
+    child = (
+        await client.post(
+            base, headers=owner.headers, json={"name": "web", "parent_id": parent["id"]}
+        )
+    ).json()
+    renamed = await client.put(
+        f"{base}/{parent['id']}", headers=admin.headers, json={"name": "dev", "purpose": "Build"}
+    )
+    assert renamed.status_code == 200, renamed.text
+    [update] = [p for p in recorder.published if p.event_type == "channel:updated"]
+    assert set(update.user_ids) == {owner.id, admin.id, alice.id, bob.id}
+    assert update.data["name"] == "dev" and update.data["purpose"] == "Build"
+    assert update.data["paths"] == {parent["id"]: "dev", child["id"]: "dev.web"}
+
+    # Made private: those outside it no longer see it and are told so.
+    private = await client.put(
+        f"{base}/{parent['id']}", headers=owner.headers, json={"is_private": True}
+    )
+    assert private.status_code == 200
+    [hidden] = [p for p in recorder.published if p.event_type == "channel:removed"]
+    assert set(hidden.user_ids) == {admin.id, alice.id, bob.id}
+    assert hidden.data == {"tenant_id": tid, "channel_ids": [parent["id"]]}
+
+    # Deleted: each viewer hears of the channels they saw go, the sub-channel with it.
+    deleted = await client.delete(f"{base}/{parent['id']}", headers=owner.headers)
+    assert deleted.status_code == 200
+    gone = [p for p in recorder.published if p.event_type == "channel:removed"][1:]
+    told = {user_id: p.data["channel_ids"] for p in gone for user_id in p.user_ids}
+    assert told[owner.id] == [parent["id"], child["id"]]
+    for other in (admin, alice, bob):
+        assert told[other.id] == [child["id"]]  # the public sub-channel only
+    # A member who is not the channel's creator nor an admin may not rename it.
+    public = (await client.post(base, headers=owner.headers, json={"name": "general"})).json()
+    refused = await client.put(f"{base}/{public['id']}", headers=bob.headers, json={"name": "x"})
+    assert refused.status_code == 403

@@ -24,6 +24,11 @@ async def room(server: LiveServer, http: httpx.AsyncClient, db: AsyncEngine) -> 
     path = f"/api/tenant/{room.tenant_id}/channel/{room.channel_id}"
     response = await http.put(path, json={"is_private": True}, headers=room.alice.headers)
     assert response.status_code == 200 and response.json()["is_private"] is True
+    # Set-up's own events: the members see the change, Carol sees the channel go from view.
+    for member in (room.a1, room.a2, room.b1, room.b2):
+        assert (await member.expect("channel:updated"))["data"]["is_private"] is True
+    removed = await room.c1.expect("channel:removed")
+    assert removed["data"]["channel_ids"] == [room.channel_id]
     return room
 
 

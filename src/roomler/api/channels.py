@@ -25,7 +25,7 @@ from roomler.api.pagination import Pagination, paginated
 from roomler.api.serialize import iso
 from roomler.context import ServerContext
 from roomler.db.models import Channel, ChannelMember, TenantMember, User, utcnow
-from roomler.db.queries import is_channel_member
+from roomler.db.queries import channel_member_ids, is_channel_member
 from roomler.ids import is_id
 
 router = APIRouter(prefix="/tenant/{tid}/channel", tags=["channels"])
@@ -352,21 +352,27 @@ async def update_channel(
     made_private = body.is_private is True and not channel.is_private
     if not body.model_fields_set:
         raise validation("Nothing to update: give name, purpose or is_private")
+    viewers_before = await notify.channel_viewers(session, channel) if made_private else []
+    paths = {channel.id: channel.path}
     if body.name is not None and body.name != channel.name:
-        await rename_channel(session, channel, body.name)
+        paths = await rename_channel(session, channel, body.name)
     if "purpose" in body.model_fields_set:
         channel.purpose = body.purpose or None
     if body.is_private is not None:
         channel.is_private = body.is_private
     await commit_or_conflict(session, channel.path)
+    members = set(await channel_member_ids(session, channel.id)) if made_private else set()
+    hidden_from = [user_id for user_id in viewers_before if user_id not in members]
+    await notify.channel_updated(ctx, session, channel, paths, hidden_from)
     if made_private:
         await notify.channel_made_private(ctx, session, channel.id)
     joined = await is_channel_member(session, channel.id, member.user_id)
     return channel_out(channel, is_member=joined)
 
 
-async def rename_channel(session: AsyncSession, channel: Channel, name: str) -> None:
-    """Rename and move the whole subtree: `a.b` renamed to `c` turns `a.b.x` into `a.c.x`."""
+async def rename_channel(session: AsyncSession, channel: Channel, name: str) -> dict[str, str]:
+    """Rename and move the whole subtree: `a.b` renamed to `c` turns `a.b.x` into `a.c.x`.
+    Returns the new path of the channel and of each sub-channel, by id."""
     old_path = channel.path
     new_path = old_path[: len(old_path) - len(channel.name)] + name
     if len(new_path) > MAX_PATH_LENGTH:
@@ -380,6 +386,7 @@ async def rename_channel(session: AsyncSession, channel: Channel, name: str) -> 
         child.path = moved
     channel.name = name
     channel.path = new_path
+    return {channel.id: new_path} | {child.id: child.path for child in descendants}
 
 
 @router.delete("/{cid}")
@@ -393,13 +400,13 @@ async def delete_channel(
     refuse_direct(channel, "deleted")
     require_manager(member, channel)
     now = utcnow()
-    deleted = [channel.id]
-    for child in await live_descendants(session, channel):
-        child.deleted_at = now
-        deleted.append(child.id)
-    channel.deleted_at = now
+    going = [channel, *await live_descendants(session, channel)]
+    viewers = {c.id: await notify.channel_viewers(session, c) for c in going}
+    for gone in going:
+        gone.deleted_at = now
     await session.commit()
-    await notify.channels_deleted(ctx, session, member.tenant_id, deleted)
+    await notify.channels_removed(ctx, member.tenant_id, viewers)
+    await notify.channels_deleted(ctx, session, member.tenant_id, [c.id for c in going])
     return {"deleted": True}
 
 

@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from roomler.conference.access import end_channel_conferences, revoke_lost, revoke_user
 from roomler.context import ServerContext
-from roomler.db.queries import tenant_member_ids, tenant_peer_ids
+from roomler.db.models import Channel
+from roomler.db.queries import channel_member_ids, tenant_member_ids, tenant_peer_ids
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +142,57 @@ async def access_lost(
         await revoke_user(ctx.media, session, user_id, tenant_id, channel_ids)
     except Exception:
         logger.exception("revoking user %s's conferences in tenant %s failed", user_id, tenant_id)
+
+
+async def channel_viewers(session: AsyncSession, channel: Channel) -> list[str]:
+    """Who sees the (live) channel: every member of the tenant, or a private one's members."""
+    if channel.is_private:
+        return await channel_member_ids(session, channel.id)
+    return await tenant_member_ids(session, channel.tenant_id)
+
+
+async def channel_updated(
+    ctx: ServerContext,
+    session: AsyncSession,
+    channel: Channel,
+    paths: dict[str, str],
+    hidden_from: Iterable[str] = (),
+) -> None:
+    """`channel:updated {tenant_id, channel_id, name, purpose, is_private, paths}` to whoever
+    sees the channel (`paths`: the new path of it and each sub-channel, after a rename);
+    `channel:removed` to those who no longer see it (it was made private)."""
+    try:
+        viewers = await channel_viewers(session, channel)
+    except Exception:
+        logger.exception("channel:updated for channel %s was not delivered", channel.id)
+        return
+    data = {
+        "tenant_id": channel.tenant_id,
+        "channel_id": channel.id,
+        "name": channel.name,
+        "purpose": channel.purpose,
+        "is_private": channel.is_private,
+        "paths": paths,
+    }
+    await publish(ctx, viewers, "channel:updated", data)
+    await channels_removed(ctx, channel.tenant_id, {channel.id: list(hidden_from)})
+
+
+async def channels_removed(
+    ctx: ServerContext, tenant_id: str, viewers: dict[str, list[str]]
+) -> None:
+    """`channel:removed {tenant_id, channel_ids}`: each user hears of the channels they
+    saw that went away (deleted, or out of their view)."""
+    gone: dict[str, list[str]] = {}
+    for channel_id, user_ids in viewers.items():
+        for user_id in user_ids:
+            gone.setdefault(user_id, []).append(channel_id)
+    by_list: dict[tuple[str, ...], list[str]] = {}
+    for user_id, channel_ids in gone.items():
+        by_list.setdefault(tuple(channel_ids), []).append(user_id)
+    for channel_ids, user_ids in by_list.items():
+        data = {"tenant_id": tenant_id, "channel_ids": list(channel_ids)}
+        await publish(ctx, user_ids, "channel:removed", data)
 
 
 async def channels_deleted(
