@@ -193,6 +193,14 @@ export const exploreChannels = (tid: Id, q: string) =>
 export const createChannel = (tid: Id, body: NewChannel) =>
 	post<Channel>(`/tenant/${tid}/channel`, body);
 
+export const setMemberRole = (tid: Id, uid: Id, role: Role) =>
+	put<TenantMember>(`/tenant/${tid}/member/${uid}`, { role });
+
+export const editChannel = (tid: Id, cid: Id, body: { name?: string; purpose?: string | null }) =>
+	put<Channel>(`/tenant/${tid}/channel/${cid}`, body);
+
+export const deleteChannel = (tid: Id, cid: Id) => del<{ deleted: boolean }>(`/tenant/${tid}/channel/${cid}`);
+
 export const joinChannel = (tid: Id, cid: Id) =>
 	post<{ joined: boolean }>(`/tenant/${tid}/channel/${cid}/join`);
 

@@ -51,6 +51,28 @@ export interface TenantJoined {
 }
 
 /** `tenant:member_removed`: to the remaining members and the removed user. */
+/** `tenant:member_updated`: a member's new role. */
+export interface MemberUpdated {
+	tenant_id: Id;
+	member: TenantMember;
+}
+
+/** `channel:updated`: what changed of a channel, and the new paths of it and its sub-channels. */
+export interface ChannelUpdated {
+	tenant_id: Id;
+	channel_id: Id;
+	name: string;
+	purpose: string | null;
+	is_private: boolean;
+	paths: Record<Id, string>;
+}
+
+/** `channel:removed`: channels gone from view (deleted, or made private without us). */
+export interface ChannelRemoved {
+	tenant_id: Id;
+	channel_ids: Id[];
+}
+
 export interface MemberRemoved {
 	tenant_id: Id;
 	user_id: Id;

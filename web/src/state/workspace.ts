@@ -4,14 +4,17 @@
 import { computed, signal } from '@preact/signals';
 import * as api from '../lib/api';
 import { realtime } from '../lib/realtime';
-import { navigate } from '../lib/router';
+import { navigate, paths } from '../lib/router';
 import { currentUser } from '../lib/session';
 import type {
 	Channel,
 	ChannelCreated,
+	ChannelRemoved,
+	ChannelUpdated,
 	Id,
 	MemberAdded,
 	MemberRemoved,
+	MemberUpdated,
 	Presence,
 	PresenceUpdate,
 	Tenant,
@@ -191,6 +194,65 @@ realtime.on<MemberRemoved>('tenant:member_removed', ({ tenant_id, user_id }) => 
 	next.delete(user_id);
 	members.value = next;
 });
+
+realtime.on<MemberUpdated>('tenant:member_updated', ({ tenant_id, member }) => {
+	if (member.user_id === currentUser.value?.id) {
+		// Our own role: what the app lets us do changes with it.
+		const mine = (t: Tenant) => (t.id === tenant_id ? { ...t, role: member.role } : t);
+		if (tenants.value !== null) tenants.value = tenants.value.map(mine);
+		if (tenant.value?.id === tenant_id) tenant.value = mine(tenant.value);
+	}
+	if (tenant.value?.id !== tenant_id || !members.value.has(member.user_id)) return;
+	const known = members.value.get(member.user_id)!;
+	members.value = new Map(members.value).set(member.user_id, { ...known, role: member.role });
+});
+
+/** Change a member's role (owners and admins; the server holds the rules). */
+export async function setMemberRole(userId: Id, role: TenantMember['role']): Promise<void> {
+	const open = tenant.value;
+	if (open === null) return;
+	const member = await api.setMemberRole(open.id, userId, role);
+	const known = members.value.get(userId);
+	if (known) members.value = new Map(members.value).set(userId, { ...known, role: member.role });
+}
+
+realtime.on<ChannelUpdated>('channel:updated', ({ tenant_id, channel_id, name, purpose, is_private, paths: moved }) => {
+	if (tenant.value?.id !== tenant_id) return;
+	channels.value = channels.value
+		.map((c) => {
+			const path = moved[c.id];
+			if (c.id === channel_id) return { ...c, name, purpose, is_private, path: path ?? c.path };
+			return path !== undefined ? { ...c, path } : c;
+		})
+		.sort(comparePaths);
+});
+
+realtime.on<ChannelRemoved>('channel:removed', ({ tenant_id, channel_ids }) => {
+	if (tenant.value?.id !== tenant_id) return;
+	channels.value = channels.value.filter((c) => !channel_ids.includes(c.id));
+	if (channel_ids.some((cid) => window.location.pathname === paths.channel(tenant_id, cid))) {
+		navigate(paths.explore(tenant_id), { replace: true });
+	}
+});
+
+/** Rename a channel or set its topic; the others hear `channel:updated`. */
+export async function editChannel(cid: Id, body: { name?: string; purpose?: string | null }): Promise<void> {
+	const open = tenant.value;
+	if (open === null) return;
+	const changed = await api.editChannel(open.id, cid, body);
+	const known = channels.value.find((c) => c.id === cid);
+	if (known) updateChannel({ ...changed, is_member: known.is_member });
+}
+
+export async function deleteChannel(cid: Id): Promise<void> {
+	const open = tenant.value;
+	if (open === null) return;
+	const prefix = `${channels.value.find((c) => c.id === cid)?.path ?? cid}.`;
+	await api.deleteChannel(open.id, cid);
+	// Its sub-channels go with it.
+	channels.value = channels.value.filter((c) => c.id !== cid && !c.path.startsWith(prefix));
+	navigate(paths.explore(open.id), { replace: true });
+}
 
 realtime.on<ChannelCreated>('channel:created', ({ tenant_id, channel }) => {
 	if (tenant.value?.id === tenant_id) addChannel(channel);

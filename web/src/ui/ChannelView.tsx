@@ -17,7 +17,8 @@ import {
 	typistsIn,
 	type TimelineItem,
 } from '../state/chat';
-import { channelLabel, channels, displayName, refreshChannels, tenant, updateChannel } from '../state/workspace';
+import { canManageMembers, channelLabel, channels, deleteChannel, displayName, editChannel, refreshChannels, tenant, updateChannel } from '../state/workspace';
+import { currentUser } from '../lib/session';
 import { UploadList, useUploads } from './Attachments';
 import { ErrorText, formatDay } from './common';
 import { ChannelInviteButton } from './InvitePanel';
@@ -141,6 +142,9 @@ export function ChannelView({ channelId, header }: { channelId: Id; header: JSX.
 						<button type="button" class="subtle" onClick={() => void leave()}>
 							Leave channel
 						</button>
+					)}
+					{channel.channel_type !== 'direct' && (canManageMembers.value || channel.created_by === currentUser.value?.id) && (
+						<ChannelSettingsButton channel={channel} />
 					)}
 				</div>
 			</header>
@@ -482,5 +486,79 @@ export function Composer(props: { channel: Channel; replyTo: Id | null; onCancel
 				</p>
 			)}
 		</form>
+	);
+}
+
+/** The channel's creator and workspace owners and admins rename it, set its topic or delete it. */
+function ChannelSettingsButton({ channel }: { channel: Channel }) {
+	const [open, setOpen] = useState(false);
+	const [name, setName] = useState(channel.name);
+	const [purpose, setPurpose] = useState(channel.purpose ?? '');
+	const [error, setError] = useState<string | null>(null);
+	const [confirming, setConfirming] = useState(false);
+
+	const show = () => {
+		setName(channel.name);
+		setPurpose(channel.purpose ?? '');
+		setError(null);
+		setConfirming(false);
+		setOpen(true);
+	};
+	const save = async (event: Event) => {
+		event.preventDefault();
+		setError(null);
+		try {
+			await editChannel(channel.id, { name: name.trim(), purpose: purpose.trim() || null });
+			setOpen(false);
+		} catch (err) {
+			setError(describe(err));
+		}
+	};
+	const remove = async () => {
+		try {
+			await deleteChannel(channel.id);
+		} catch (err) {
+			setError(describe(err));
+		}
+	};
+
+	return (
+		<>
+			<button type="button" class="subtle" aria-expanded={open} onClick={() => (open ? setOpen(false) : show())}>
+				Channel settings
+			</button>
+			{open && (
+				<div class="channel-settings" role="dialog" aria-label="Channel settings">
+				<form onSubmit={(e) => void save(e)}>
+					<label>
+						Name
+						<input name="name" value={name} maxLength={100} required onInput={(e) => setName(e.currentTarget.value)} />
+					</label>
+					<label>
+						Topic
+						<input name="purpose" value={purpose} maxLength={1000} onInput={(e) => setPurpose(e.currentTarget.value)} />
+					</label>
+					<ErrorText error={error} />
+					<div class="form-actions">
+						<button type="submit" class="primary">
+							Save
+						</button>
+						<button type="button" onClick={() => setOpen(false)}>
+							Cancel
+						</button>
+						{confirming ? (
+							<button type="button" class="danger" onClick={() => void remove()}>
+								Delete #{channel.name} for everyone
+							</button>
+						) : (
+							<button type="button" class="danger" onClick={() => setConfirming(true)}>
+								Delete channel
+							</button>
+						)}
+					</div>
+				</form>
+				</div>
+			)}
+		</>
 	);
 }

@@ -3,7 +3,7 @@ import { signal } from '@preact/signals';
 import { useState } from 'preact/hooks';
 import type { Presence, TenantMember } from '../lib/types';
 import { describe } from '../state/chat';
-import { addMember, canManageMembers, members, presenceOf } from '../state/workspace';
+import { addMember, canManageMembers, members, presenceOf, setMemberRole, tenant } from '../state/workspace';
 import { Avatar, ErrorText, PRESENCE_LABELS, PresenceDot } from './common';
 import { InviteButton } from './InvitePanel';
 
@@ -48,12 +48,46 @@ export function MemberList() {
 								<PresenceDot presence={state} />
 							</span>
 							<span class="member-name">{member.display_name}</span>
-							{member.role !== 'member' && <span class="role-badge">{member.role}</span>}
+							{canManageMembers.value ? (
+								<RoleChoice member={member} />
+							) : (
+								member.role !== 'member' && <span class="role-badge">{member.role}</span>
+							)}
 						</li>
 					);
 				})}
 			</ul>
 		</aside>
+	);
+}
+
+/** An owner or admin sets a member's role; only an owner gives or takes the owner role. */
+function RoleChoice({ member }: { member: TenantMember }) {
+	const [error, setError] = useState<string | null>(null);
+	const owner = tenant.value?.role === 'owner';
+	const roles = owner || member.role === 'owner' ? (['member', 'admin', 'owner'] as const) : (['member', 'admin'] as const);
+	return (
+		<>
+			<select
+				class="role-choice"
+				aria-label={`Role of ${member.display_name}`}
+				value={member.role}
+				disabled={member.role === 'owner' && !owner}
+				onChange={(e) => {
+					setError(null);
+					setMemberRole(member.user_id, e.currentTarget.value as TenantMember['role']).catch((err: unknown) =>
+						setError(describe(err)),
+					);
+				}}
+			>
+				{roles.map((role) => (
+					<option key={role} value={role}>
+						{role}
+					</option>
+				))}
+			</select>
+			<ErrorText error={error} />
+		</>
 	);
 }
 
