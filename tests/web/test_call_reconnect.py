@@ -49,7 +49,12 @@ KEEP_SOCKETS = """
       super(...args);
       window.__sockets.push(this);
       this.addEventListener('message', (event) => {
-        try { window.__frames.push(JSON.parse(event.data).type); } catch {}
+        try {
+          // A batch frame (docs/protocol.md, Batches) carries events held for one tick.
+          const frame = JSON.parse(event.data);
+          const events = frame.type === 'batch' ? frame.data.events : [frame];
+          for (const one of events) window.__frames.push(one.type);
+        } catch {}
       });
     }
   };
