@@ -299,8 +299,7 @@ async def leave_conference(
 async def end_conference(
     ctx: Context, conference: VisibleConference, member: Membership, session: Session
 ) -> dict[str, bool]:
-    if conference.organizer_id != member.user_id and not is_tenant_admin(member):
-        raise forbidden("Only the organizer or a tenant owner/admin may end a conference")
+    _check_moderator(conference, member, "end a conference")
     if not await ctx.media.end_conference(conference.id):
         return {"ended": True}  # it had ended already
     await _announce(ctx, session, conference, "conference:ended", {"ended_by": member.user_id})

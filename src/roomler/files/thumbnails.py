@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -29,9 +30,11 @@ class Picture:
     thumbnail_type: str
 
 
-def make_thumbnail(data: bytes, longest_side: int, max_pixels: int) -> Picture | None:
-    """The picture in `data`, or None when it is not an image we show inline (unknown
-    format, damaged, or over `max_pixels`). Blocking: see `read_picture`."""
+def _inline_picture(
+    data: bytes, max_pixels: int, shape: Callable[[Image.Image, str, int, int], Picture]
+) -> Picture | None:
+    """`shape(image, content type, width, height)` of the picture in `data`, or None when it
+    is not an image we show inline (unknown format, damaged, or over `max_pixels`)."""
     try:
         with Image.open(io.BytesIO(data)) as image:
             kind = INLINE_FORMATS.get(image.format or "")
@@ -39,10 +42,20 @@ def make_thumbnail(data: bytes, longest_side: int, max_pixels: int) -> Picture |
             if kind is None or width * height > max_pixels:
                 return None
             image.seek(0)  # an animation's first frame
-            image.thumbnail((longest_side, longest_side))
-            return _encoded(image, kind, width, height)
+            return shape(image, kind, width, height)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         return None
+
+
+def make_thumbnail(data: bytes, longest_side: int, max_pixels: int) -> Picture | None:
+    """The picture in `data` with its thumbnail, or None (see `_inline_picture`).
+    Blocking: see `read_picture`."""
+
+    def shrink(image: Image.Image, kind: str, width: int, height: int) -> Picture:
+        image.thumbnail((longest_side, longest_side))
+        return _encoded(image, kind, width, height)
+
+    return _inline_picture(data, max_pixels, shrink)
 
 
 def _encoded(image: Image.Image, kind: str, width: int, height: int) -> Picture:
@@ -62,22 +75,17 @@ async def read_picture(data: bytes, longest_side: int, max_pixels: int) -> Pictu
 
 def make_square(data: bytes, side: int, max_pixels: int) -> Picture | None:
     """The picture in `data` cut to its centred square and scaled to `side` pixels (an
-    avatar), or None when it is not an image we show inline. Blocking: see `read_square`."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            kind = INLINE_FORMATS.get(image.format or "")
-            width, height = image.size
-            if kind is None or width * height > max_pixels:
-                return None
-            image.seek(0)
-            # A phone's photo is stored sideways with an EXIF turn: apply it first.
-            upright = ImageOps.exif_transpose(image) or image
-            if upright.mode not in ("RGB", "RGBA", "L", "LA"):
-                upright = upright.convert("RGBA")  # a palette scales only to its own colours
-            square = ImageOps.fit(upright, (side, side), Image.Resampling.LANCZOS)
-            return _encoded(square, kind, side, side)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-        return None
+    avatar), or None (see `_inline_picture`). Blocking: see `read_square`."""
+
+    def square(image: Image.Image, kind: str, _width: int, _height: int) -> Picture:
+        # A phone's photo is stored sideways with an EXIF turn: apply it first.
+        upright = ImageOps.exif_transpose(image) or image
+        if upright.mode not in ("RGB", "RGBA", "L", "LA"):
+            upright = upright.convert("RGBA")  # a palette scales only to its own colours
+        fitted = ImageOps.fit(upright, (side, side), Image.Resampling.LANCZOS)
+        return _encoded(fitted, kind, side, side)
+
+    return _inline_picture(data, max_pixels, square)
 
 
 async def read_square(data: bytes, side: int, max_pixels: int) -> Picture | None:
