@@ -160,6 +160,15 @@ export function addChannel(channel: Channel): void {
 	channels.value = [...channels.value, channel].sort(comparePaths);
 }
 
+/** Start (or reopen: the server finds an existing one) a direct conversation and show it. */
+export async function openDirect(userIds: Id[]): Promise<void> {
+	const open = tenant.value;
+	if (open === null) return;
+	const conversation = await api.startDirect(open.id, userIds);
+	addChannel(conversation);
+	navigate(paths.channel(open.id, conversation.id));
+}
+
 export function updateChannel(channel: Channel): void {
 	const list = channels.value;
 	const index = list.findIndex((c) => c.id === channel.id);

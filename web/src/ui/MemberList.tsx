@@ -1,14 +1,18 @@
 // The workspace's members with their presence, and adding a member (owners and admins).
 import { signal } from '@preact/signals';
 import { useState } from 'preact/hooks';
-import type { Presence, TenantMember } from '../lib/types';
+import type { Id, Presence, TenantMember } from '../lib/types';
 import { describe } from '../state/chat';
 import { addMember, canManageMembers, members, presenceOf, setMemberRole, tenant } from '../state/workspace';
 import { Avatar, ErrorText, PRESENCE_LABELS, PresenceDot } from './common';
 import { InviteButton } from './InvitePanel';
+import { MemberCard } from './MemberCard';
 
 /** On a narrow screen the member list is a drawer. */
 export const membersOpen = signal(false);
+
+/** The member whose card is open, if any. */
+const shownMember = signal<Id | null>(null);
 
 const RANK: Record<Presence, number> = { online: 0, idle: 1, dnd: 2, invisible: 3, offline: 3 };
 
@@ -43,11 +47,20 @@ export function MemberList() {
 							data-presence={state}
 							aria-label={`${member.display_name}, ${PRESENCE_LABELS[state]}`}
 						>
-							<span class="avatar-with-dot">
-								<Avatar name={member.display_name} id={member.user_id} size={28} src={member.avatar} />
-								<PresenceDot presence={state} />
-							</span>
-							<span class="member-name">{member.display_name}</span>
+							<button
+								type="button"
+								class="member-open"
+								aria-haspopup="dialog"
+								aria-label={member.display_name}
+								title={`Profile of ${member.display_name}`}
+								onClick={() => (shownMember.value = member.user_id)}
+							>
+								<span class="avatar-with-dot">
+									<Avatar name={member.display_name} id={member.user_id} size={28} src={member.avatar} />
+									<PresenceDot presence={state} />
+								</span>
+								<span class="member-name">{member.display_name}</span>
+							</button>
 							{canManageMembers.value ? (
 								<RoleChoice member={member} />
 							) : (
@@ -57,6 +70,9 @@ export function MemberList() {
 					);
 				})}
 			</ul>
+			{shownMember.value !== null && (
+				<MemberCard userId={shownMember.value} onClose={() => (shownMember.value = null)} />
+			)}
 		</aside>
 	);
 }

@@ -6,7 +6,7 @@ import { currentPath, navigate, paths } from '../lib/router';
 import type { Channel, ChannelType, Id } from '../lib/types';
 import { activeChannelId, describe, type UnreadCount, unread } from '../state/chat';
 import { currentUser } from '../lib/session';
-import { addChannel, channelLabel, channels, members, refreshChannels, tenant } from '../state/workspace';
+import { channelLabel, channels, members, openDirect, refreshChannels, tenant } from '../state/workspace';
 import { Dialog, ErrorText, Link } from './common';
 import { NotificationBell } from './NotificationBell';
 import { SearchButton } from './SearchBox';
@@ -255,7 +255,6 @@ function CreateChannelDialog(props: { parent: Id | null; onClose: () => void }) 
 
 /** Find members by name and start (or reopen) a conversation with up to seven of them. */
 function DirectDialog({ onClose }: { onClose: () => void }) {
-	const open = tenant.value!;
 	const [query, setQuery] = useState('');
 	const [chosen, setChosen] = useState<Id[]>([]);
 	const [error, setError] = useState<string | null>(null);
@@ -276,10 +275,8 @@ function DirectDialog({ onClose }: { onClose: () => void }) {
 		setBusy(true);
 		setError(null);
 		try {
-			const conversation = await api.startDirect(open.id, chosen);
-			addChannel(conversation);
+			await openDirect(chosen);
 			onClose();
-			navigate(paths.channel(open.id, conversation.id));
 		} catch (err) {
 			setError(describe(err));
 			setBusy(false);
