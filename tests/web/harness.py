@@ -213,6 +213,14 @@ class BrowserUser:
         await self.page.get_by_label("Status").select_option(label=label)
 
 
+async def access_token(user: BrowserUser) -> str:
+    """The access token the user's page signs its requests with."""
+    token: str = await user.page.evaluate(
+        "JSON.parse(localStorage.getItem('roomler.session')).accessToken"
+    )
+    return token
+
+
 async def alice_and_bob_in_general(
     server: ServerProcess, new_user: NewUserFn
 ) -> tuple[BrowserUser, BrowserUser]:

@@ -1,7 +1,8 @@
 """Files in the web client (issue 18 item 6): attached by button, paste and drag-and-drop,
 an image shown inline from its server-made thumbnail, a file as a download card, a
 refused size said out loud, and a deleted message taking its files along -- two people in
-their own browsers."""
+their own browsers; and a direct conversation's files, which a third member of the
+workspace cannot fetch."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ import io
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 from PIL import Image
 from playwright.async_api import Page, expect
 
 from tests.web.conftest import NewUser, StartServer
-from tests.web.harness import alice_and_bob_in_general
+from tests.web.harness import BrowserUser, ServerProcess, access_token, alice_and_bob_in_general
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -113,3 +115,71 @@ async def test_files_by_button_paste_and_drop_reach_the_other_browser(
     await expect(uploads).to_have_count(0)
 
     assert bob.errors == []
+
+
+async def attach(user: BrowserUser, name: str, mime: str, data: bytes) -> dict[str, str]:
+    """Attach one file by the composer's button; the server's answer (its URLs)."""
+    page = user.page
+    async with page.expect_response(
+        lambda r: r.request.method == "POST" and f"/file?name={name}" in r.url
+    ) as answer:
+        await page.get_by_test_id("file-input").set_input_files(
+            files=[{"name": name, "mimeType": mime, "buffer": data}]
+        )
+    response = await answer.value
+    assert response.status == 201, await response.text()
+    stored: dict[str, str] = await response.json()
+    return stored
+
+
+async def expect_thumbnail_shown(user: BrowserUser, text: str, name: str) -> None:
+    """The message's image, from the server's thumbnail, loaded in the user's page."""
+    message = user.page.locator(".message").filter(has=user.messages(text))
+    image = message.locator(".attachment-image img")
+    await expect(image).to_have_attribute("alt", name)
+    loaded = "(img) => img.complete && img.naturalWidth > 0"
+    await user.page.wait_for_function(loaded, arg=await image.element_handle())
+
+
+async def test_a_direct_conversation_with_a_file_and_an_image(
+    server: ServerProcess, new_user: NewUser, tmp_path: Path
+) -> None:
+    alice, bob = await alice_and_bob_in_general(server, new_user)
+    carol = await new_user("Carol", "carol")
+    await carol.sign_up(server.base)
+    await alice.add_member("carol")
+    # Alice writes to Bob from his card in the member list.
+    await alice.member("bob").get_by_role("button", name="Bob").click()
+    await alice.page.get_by_role("dialog", name="Bob").get_by_role("button", name="Message").click()
+    await expect(alice.channel_heading("Bob")).to_be_visible()
+
+    report = bytes(range(256)) * 64  # not text, not an image: a download card
+    image = await attach(alice, "whiteboard.png", "image/png", png_bytes())
+    card_file = await attach(alice, "report.bin", "application/octet-stream", report)
+    uploads = alice.page.get_by_role("list", name="Files to send")
+    await expect(uploads.locator(".upload-done")).to_have_count(2)
+    await alice.send("The board and the numbers")
+
+    await bob.page.locator(".direct-list").get_by_role("link", name="Alice").click()
+    await expect(bob.channel_heading("Alice")).to_be_visible()
+    for user in (alice, bob):
+        await expect_thumbnail_shown(user, "The board and the numbers", "whiteboard.png")
+    message = bob.page.locator(".message").filter(has=bob.messages("The board and the numbers"))
+    card = message.locator(".attachment-card")
+    await expect(card).to_contain_text("report.bin")
+    async with bob.page.expect_download() as waiting:
+        await card.get_by_role("button", name="Download report.bin").click()
+    saved = tmp_path / "report.bin"
+    await (await waiting.value).save_as(saved)
+    assert saved.read_bytes() == report
+
+    # Carol, in the workspace but not in the conversation, gets neither file; Bob does.
+    async with httpx.AsyncClient(base_url=server.base, timeout=10) as client:
+
+        async def status(user: BrowserUser, url: str) -> int:
+            headers = {"Authorization": f"Bearer {await access_token(user)}"}
+            return (await client.get(url, headers=headers)).status_code
+
+        for url in (image["url"], image["thumbnail_url"], card_file["url"]):
+            assert await status(bob, url) == 200, url
+            assert await status(carol, url) in (403, 404), url

@@ -11,7 +11,13 @@ import pytest
 from playwright.async_api import Route, expect
 
 from tests.web.conftest import NewUser
-from tests.web.harness import STEP_MS, BrowserUser, ServerProcess, alice_and_bob_in_general
+from tests.web.harness import (
+    STEP_MS,
+    BrowserUser,
+    ServerProcess,
+    access_token,
+    alice_and_bob_in_general,
+)
 
 pytestmark = [pytest.mark.browser]
 
@@ -26,13 +32,6 @@ async def mark(user: BrowserUser) -> None:
 
 async def assert_not_reloaded(user: BrowserUser) -> None:
     assert await user.page.evaluate(STILL_MARKED), f"{user.username}'s page was reloaded"
-
-
-async def access_token(user: BrowserUser) -> str:
-    token: str = await user.page.evaluate(
-        "JSON.parse(localStorage.getItem('roomler.session')).accessToken"
-    )
-    return token
 
 
 async def user_id(user: BrowserUser) -> str:
