@@ -227,6 +227,51 @@ async def test_filters_by_channel_and_author(client: httpx.AsyncClient, room: Ro
     assert body["people"] == [] and body["channels"] == []
 
 
+async def dm(client: httpx.AsyncClient, room: Room, who: Account, *others: Account) -> str:
+    response = await client.post(
+        f"/api/tenant/{room.tid}/dm", headers=who.headers, json={"user_ids": [o.id for o in others]}
+    )
+    assert response.status_code == 201, response.text
+    conversation: str = response.json()["id"]
+    return conversation
+
+
+async def test_in_a_member_searches_the_conversation_with_them(
+    client: httpx.AsyncClient, room: Room
+) -> None:
+    base = f"/api/tenant/{room.tid}/channel"
+    with_bob = await dm(client, room, room.alice, room.bob)
+    with_carol = await dm(client, room, room.alice, room.carol)
+    group = await dm(client, room, room.alice, room.bob, room.carol)
+    for who, cid, text in [
+        (room.alice, room.cid, "lunch in general"),
+        (room.bob, with_bob, "lunch with bob"),
+        (room.alice, with_carol, "lunch with carol"),
+        (room.carol, group, "lunch with all three"),
+    ]:
+        response = await client.post(
+            f"{base}/{cid}/message", headers=who.headers, json={"content": text}
+        )
+        assert response.status_code == 201, response.text
+    assert await found(client, room, room.alice, "lunch in:@Bob") == ["lunch with bob"]
+    assert await found(client, room, room.bob, "lunch in:@alice") == ["lunch with bob"]
+    # A filter alone lists the conversation; from: narrows it, other in: widen it.
+    assert await found(client, room, room.carol, "in:@alice") == ["lunch with carol"]
+    assert await found(client, room, room.alice, "in:@bob from:@alice") == []
+    assert await found(client, room, room.alice, "lunch in:@bob in:@carol in:#general") == [
+        "lunch with carol",
+        "lunch with bob",
+        "lunch in general",
+    ]
+    # Only a one-to-one conversation of one's own: bob and carol share only the group.
+    assert await found(client, room, room.bob, "lunch in:@carol") == []
+    assert await found(client, room, room.bob, "lunch in:@nobody") == []
+    assert await found(client, room, room.alice, "lunch in:@alice") == []
+    # Filters leave people and channels out.
+    body = await search(client, room, room.alice, "bob in:@bob")
+    assert body["people"] == [] and body["channels"] == []
+
+
 async def test_pages_go_back_with_next_before(client: httpx.AsyncClient, room: Room) -> None:
     for i in range(5):
         await post(client, room, room.alice, f"note number {i}")
@@ -335,6 +380,8 @@ async def test_operators_are_words(client: httpx.AsyncClient, room: Room) -> Non
         ({"q": "from:@"}, "from: needs a name"),
         ({"q": " ".join(f"w{i}" for i in range(13))}, "at most 12 words"),
         ({"q": " ".join(f"in:#c{i}" for i in range(6))}, "at most 5 in: filters"),
+        ({"q": "in:#a in:#b in:#c in:@d in:@e in:@f"}, "at most 5 in: filters"),
+        ({"q": "in:@"}, "in: needs a name, as in in:@name"),
         ({"q": "x", "limit": 0}, "limit"),
         ({"q": "x", "limit": 51}, "limit"),
         ({"q": "x", "before": "nonsense"}, "before"),

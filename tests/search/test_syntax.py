@@ -10,10 +10,13 @@ from roomler.search.syntax import SearchQuery, Term, parse
 
 
 def test_words_phrases_and_filters() -> None:
-    query = parse('"Release Notes" deploy  in:#General from:@Alice in:#"team chat" frid')
+    query = parse(
+        '"Release Notes" deploy  in:#General from:@Alice in:#"team chat" in:@Bob in:ops frid'
+    )
     assert query == SearchQuery(
         terms=(Term(("release", "notes")), Term(("deploy",)), Term(("frid",), prefix=True)),
-        channels=("general", "team chat"),
+        channels=("general", "team chat", "ops"),
+        conversations=("bob",),
         authors=("alice",),
         text="Release Notes deploy frid",
     )
@@ -45,6 +48,8 @@ def test_engine_syntax_is_never_passed_through() -> None:
         ("", "must not be empty"),
         ("*()", "give a word to find"),
         ("in:#", "in: needs a name"),
+        ("in:@", "in: needs a name, as in in:@name"),
+        ("in:@a in:@b in:#c in:@d in:#e in:@f", "at most 5 in: filters"),
         ("from:", "from: needs a name"),
         ("x" * 257, "at most 256"),
     ],

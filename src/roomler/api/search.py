@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from roomler.api.channels import DIRECT, direct_member_ids
 from roomler.api.deps import Membership, Session
+from roomler.api.direct import direct_path
 from roomler.api.errors import validation
 from roomler.api.fields import Text
 from roomler.api.serialize import avatar_url, iso
@@ -67,14 +68,31 @@ async def _my_channels(session: AsyncSession, member: TenantMember) -> list[Chan
     return list(rows)
 
 
-def _named(channels: list[Channel], names: tuple[str, ...]) -> list[Channel]:
-    """The channels `in:#name` filters name, by name or by path."""
-    if not names:
+def _named(channels: list[Channel], query: SearchQuery, paths: set[str]) -> list[Channel]:
+    """The channels `in:#name` filters name, by name or by path, and the conversations of
+    `paths` (those `in:@name` filters name); all of them without in: filters."""
+    names = query.channels
+    if not names and not query.conversations:
         return channels
-    return [c for c in channels if c.name.casefold() in names or c.path.casefold() in names]
+    return [
+        c
+        for c in channels
+        if c.path in paths or c.name.casefold() in names or c.path.casefold() in names
+    ]
 
 
-async def _authors(session: AsyncSession, tenant_id: str, usernames: tuple[str, ...]) -> list[str]:
+async def _conversation_paths(
+    session: AsyncSession, member: TenantMember, usernames: tuple[str, ...]
+) -> set[str]:
+    """The paths the caller's one-to-one conversations with these members would have."""
+    if not usernames:
+        return set()
+    others = await _user_ids(session, member.tenant_id, usernames)
+    return {direct_path([member.user_id, other]) for other in others}
+
+
+async def _user_ids(session: AsyncSession, tenant_id: str, usernames: tuple[str, ...]) -> list[str]:
+    """The members of the tenant with these (lower-case) usernames."""
     rows = await session.scalars(
         select(User.id)
         .join(TenantMember, TenantMember.user_id == User.id)
@@ -175,8 +193,9 @@ async def search(
         query = parse(q)
     except ValueError as exc:
         raise validation(str(exc)) from None
-    channels = _named(await _my_channels(session, member), query.channels)
-    authors = await _authors(session, member.tenant_id, query.authors) if query.authors else None
+    paths = await _conversation_paths(session, member, query.conversations)
+    channels = _named(await _my_channels(session, member), query, paths)
+    authors = await _user_ids(session, member.tenant_id, query.authors) if query.authors else None
     found: list[Message] = []
     if channels and authors != []:
         ids = [c.id for c in channels]

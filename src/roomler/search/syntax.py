@@ -7,6 +7,7 @@ letters and digits, so nothing typed here can reach FTS5's or `to_tsquery`'s own
     deploy friday            messages with both words (the last, 3+ characters, also as a prefix)
     "release notes"          the words next to each other, in this order
     in:#general in:#ops      only in these channels (by name or path; several widen)
+    in:@bob                  only in the direct conversation with this member (by username)
     from:@alice              only by this author (by username; several widen)
 """
 
@@ -38,12 +39,13 @@ class Term:
 class SearchQuery:
     terms: tuple[Term, ...]
     channels: tuple[str, ...]  # from in:#name, lower case, without the '#'
+    conversations: tuple[str, ...]  # from in:@name (a one-to-one conversation), without the '@'
     authors: tuple[str, ...]  # from from:@name, lower case, without the '@'
     text: str  # the free text as typed, for matching people and channels by name
 
     @property
     def has_filters(self) -> bool:
-        return bool(self.channels or self.authors)
+        return bool(self.channels or self.conversations or self.authors)
 
 
 def words(text: str) -> list[str]:
@@ -59,6 +61,7 @@ def parse(query: str) -> SearchQuery:
         raise ValueError(f"q: must be at most {MAX_QUERY_LENGTH} characters long")
     phrases: list[tuple[str, bool]] = []  # (text, quoted)
     channels: list[str] = []
+    conversations: list[str] = []
     authors: list[str] = []
     free: list[str] = []
     position = 0
@@ -69,15 +72,16 @@ def parse(query: str) -> SearchQuery:
         found = FILTER.match(query, position)
         if found:
             value, _, position = _read_value(query, found.end())
-            _add_filter(found.group(1).lower(), value, channels, authors)
+            _add_filter(found.group(1).lower(), value, channels, conversations, authors)
             continue
         value, quoted, position = _read_value(query, position)
         phrases.append((value, quoted))
         free.append(value)
     terms = _terms(phrases)
-    if not terms and not channels and not authors:
-        raise ValueError("q: give a word to find, or a filter: in:#channel, from:@user")
-    return SearchQuery(terms, tuple(channels), tuple(authors), " ".join(free).strip())
+    if not terms and not channels and not conversations and not authors:
+        raise ValueError("q: give a word to find, or a filter: in:#channel, in:@user, from:@user")
+    text = " ".join(free).strip()
+    return SearchQuery(terms, tuple(channels), tuple(conversations), tuple(authors), text)
 
 
 def _read_value(query: str, position: int) -> tuple[str, bool, int]:
@@ -96,12 +100,21 @@ def _read_value(query: str, position: int) -> tuple[str, bool, int]:
     return query[position:end], False, end
 
 
-def _add_filter(kind: str, value: str, channels: list[str], authors: list[str]) -> None:
-    sigil, target = ("#", channels) if kind == "in" else ("@", authors)
-    name = value.strip().removeprefix(sigil).strip().casefold()
+def _add_filter(
+    kind: str, value: str, channels: list[str], conversations: list[str], authors: list[str]
+) -> None:
+    """`from:@name`; `in:#name` or `in:name` a channel, `in:@name` a conversation (the
+    in: filters of both sorts count together: they widen one another)."""
+    value = value.strip()
+    if kind == "from":
+        sigil, target, used = "@", authors, len(authors)
+    else:
+        sigil, target = ("@", conversations) if value.startswith("@") else ("#", channels)
+        used = len(channels) + len(conversations)
+    name = value.removeprefix(sigil).strip().casefold()
     if not name:
         raise ValueError(f"q: {kind}: needs a name, as in {kind}:{sigil}name")
-    if len(target) == MAX_FILTERS:
+    if used == MAX_FILTERS:
         raise ValueError(f"q: at most {MAX_FILTERS} {kind}: filters")
     target.append(name)
 

@@ -215,7 +215,7 @@ export function SearchBox() {
 			<ErrorText error={error} />
 			{results === null && error === null && (
 				<p class="muted search-hint">
-					Words find messages; <code>"a phrase"</code>, <code>in:#channel</code> and <code>from:@username</code> narrow them.
+					Words find messages; <code>"a phrase"</code>, <code>in:#channel</code>, <code>in:@username</code> (your conversation with them) and <code>from:@username</code> narrow them.
 				</p>
 			)}
 			{nothing && <p class="muted search-hint">Nothing found for “{text.trim()}”.</p>}
