@@ -73,6 +73,7 @@ JWT_SECRET = "ws-fanout-benchmark-secret-" + "x" * 16  # >= 32 bytes (RFC 7518 s
 
 # Bounds that keep every wait finite.
 CONNECT_TIMEOUT_SECS = 60.0
+ROOMLER_BATCH = b'{"type":"batch"'
 QUIET_SECS = 0.3  # a phase has drained when no matching frame came for this long
 DRAIN_LIMIT_SECS = 15.0
 WORKER_REPLY_SECS = 300.0
@@ -327,6 +328,10 @@ class Dialect:
         """Answer a protocol frame above WebSocket; True when `payload` was one."""
         return False
 
+    def unbatch(self, payload: bytes) -> list[bytes]:
+        """The events of a frame that carries several (only Roomler sends such frames)."""
+        return []
+
     def post_message(self, peer: Peer, content: str) -> tuple[str, dict[str, str], Any]:
         raise NotImplementedError
 
@@ -352,6 +357,12 @@ class RoomlerDialect(Dialect):
     def data(self, payload: bytes) -> dict[str, Any]:
         frame: dict[str, Any] = json.loads(payload)["data"]
         return frame
+
+    def unbatch(self, payload: bytes) -> list[bytes]:
+        """The events of a `batch` frame (docs/protocol.md, Batches), each as its own frame:
+        each is one delivery, as if it had come alone."""
+        events = json.loads(payload)["data"]["events"]
+        return [json.dumps(event, separators=(",", ":")).encode() for event in events]
 
     def post_message(self, peer: Peer, content: str) -> tuple[str, dict[str, str], Any]:
         g = peer.group
@@ -524,7 +535,10 @@ class Worker:
     def on_frame(self, peer: Peer, payload: bytes, now: int) -> None:
         prefix = self.prefix
         if prefix is None or not payload.startswith(prefix):
-            if not self.dialect.control(peer, payload) and payload.startswith(b'{"type":"error"'):
+            if prefix is not None and payload.startswith(ROOMLER_BATCH):
+                for event in self.dialect.unbatch(payload):
+                    self.on_frame(peer, event, now)
+            elif not self.dialect.control(peer, payload) and payload.startswith(b'{"type":"error"'):
                 self.note_error(payload.decode("utf-8", "replace"))
             return
         if peer.role == "sender" and peer.self_tag in payload:

@@ -54,14 +54,16 @@ async def create_for(
     session: AsyncSession, channel: Channel, message: Message, present_among: PresentAmong
 ) -> list[Notification]:
     """Add the notifications `message` makes (the caller commits)."""
+    content = message.content
+    direct = channel.channel_type == DIRECT_TYPE
+    if not direct and "@" not in content:
+        return []  # names nobody and is not a direct conversation: no member to read
     rows = await session.execute(
         select(ChannelMember.user_id, ChannelMember.muted, User.username)
         .join(User, User.id == ChannelMember.user_id)
         .where(ChannelMember.channel_id == channel.id, ChannelMember.user_id != message.author_id)
     )
     members = list(rows)
-    content = message.content
-    direct = channel.channel_type == DIRECT_TYPE
     everyone = bool(mention_pattern("channel").search(content))
     present: set[str] = set()
     if not direct and not everyone and mention_pattern("here").search(content):

@@ -10,6 +10,7 @@ names the reader as `@username` (not as the start of a longer name).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +39,9 @@ class Unread:
         }
 
 
+# A channel's members are judged against every message that names someone: more names
+# than `re`'s own cache of 512 patterns would have them compiled again for each message.
+@functools.lru_cache(maxsize=8192)
 def mention_pattern(username: str) -> re.Pattern[str]:
     """`@username` as a whole name: `@al` is not in `@alice`, nor `@alice` in `@alice.b`."""
     return re.compile(
