@@ -245,7 +245,7 @@ def build_server(settings: Settings) -> Server:
             tokens,
             storage=storage,
             dispatcher=dispatcher,
-            presence=PresenceService(dispatcher, peers_of, keep_presence),
+            presence=PresenceService(dispatcher, keep_presence),
         )
     media, forwarding = _build_conferences(settings, realtime, node)
     signaling = MediaSignaling(

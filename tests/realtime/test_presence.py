@@ -204,3 +204,41 @@ async def test_presence_with_many_tabs_and_an_unconnected_client(
     await alice.send("presence:update", {"presence": "idle"})
     idle = presence(team.alice, "idle")
     assert await drain_all(alice, b1, b2) == [[idle], [idle], [idle]]
+
+
+async def test_a_member_added_or_removed_while_connected_is_heard_or_not(
+    server: LiveServer, team: Team, http: httpx.AsyncClient
+) -> None:
+    """Who hears a change follows the memberships the REST API changes, without a reconnect."""
+    alice = await open_client(server, team.alice)
+    dave = await open_client(server, team.dave)
+    await drain_all(alice, dave)
+    added = await http.post(
+        f"/api/tenant/{team.tenant_t}/member",
+        headers=team.alice.headers,
+        json={"user_id": team.dave.id, "role": "member"},
+    )
+    assert added.status_code == 201, added.text
+    await drain_all(alice, dave)  # tenant:member_added, tenant:joined
+    # Each change is handled before the changer's pong: drain the changer first.
+    await dave.send("presence:update", {"presence": "dnd"})
+    await dave.drain()
+    assert presence(team.dave, "dnd") in await alice.drain()
+    await alice.send("presence:update", {"presence": "idle"})
+    await alice.drain()
+    assert presence(team.alice, "idle") in await dave.drain()
+
+    removed = await http.delete(
+        f"/api/tenant/{team.tenant_t}/member/{team.dave.id}", headers=team.alice.headers
+    )
+    assert removed.status_code == 200, removed.text
+    await drain_all(alice, dave)  # tenant:member_removed
+    await alice.send("presence:update", {"presence": "online"})
+    to_alice = await alice.drain()
+    await dave.send("presence:update", {"presence": "idle"})
+    to_dave = await dave.drain()
+    to_alice += await alice.drain()  # both changes are handled by now
+    assert presence(team.alice, "online") in to_alice  # her own tab
+    assert presence(team.alice, "online") not in to_dave
+    assert presence(team.dave, "idle") in to_dave
+    assert presence(team.dave, "idle") not in to_alice

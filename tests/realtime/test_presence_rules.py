@@ -15,16 +15,23 @@ from tests.realtime.senders import Recorder
 
 
 class Node:
-    """Alice and her peer Bob, each with recording connections, and what was stored."""
+    """Alice and her peer Bob (both in tenant "t"), each with recording connections, and
+    what was stored; Bob is connected (`started`)."""
 
     def __init__(self) -> None:
         self.storage = OpenConnections()
         self.stored: list[tuple[str, str]] = []
-        self.presence = PresenceService(LocalDispatcher(self.storage), self.peers_of, self.store)
+        self.presence = PresenceService(LocalDispatcher(self.storage), self.store)
         self.bob = self.open("bob", "b1")
 
-    async def peers_of(self, user_id: str) -> list[str]:
-        return ["alice", "bob"]
+    async def started(self) -> Node:
+        await self.presence.connected("bob", "online", "b1", ["t"])
+        return self
+
+    async def arrive(self, user_id: str, connection_id: str, *tenants: str) -> Recorder:
+        tab = self.open(user_id, connection_id)
+        await self.presence.connected(user_id, "online", connection_id, tenants)
+        return tab
 
     async def store(self, user_id: str, presence: str) -> None:
         self.stored.append((user_id, presence))
@@ -52,12 +59,13 @@ def test_what_others_see_of_a_choice() -> None:
 
 
 async def test_peers_hear_the_first_connection_and_the_last_only() -> None:
-    node = Node()
+    node = await Node().started()
     tab1 = node.open("alice", "a1")
-    await node.presence.connected("alice", "idle", "a1")
+    await node.presence.connected("alice", "idle", "a1", ["t"])
     assert told(node.bob) == ["idle"]
     tab2 = node.open("alice", "a2")
-    await node.presence.connected("alice", "online", "a2")  # an older row: the tab's choice wins
+    # An older row: the tab's choice wins.
+    await node.presence.connected("alice", "online", "a2", ["t"])
     assert told(node.bob) == []
     node.close(tab1)
     await node.presence.disconnected("alice", "a1")
@@ -69,9 +77,9 @@ async def test_peers_hear_the_first_connection_and_the_last_only() -> None:
 
 
 async def test_invisible_is_offline_to_peers_and_itself_to_its_own_tabs() -> None:
-    node = Node()
+    node = await Node().started()
     tab = node.open("alice", "a1")
-    await node.presence.connected("alice", "online", "a1")
+    await node.presence.connected("alice", "online", "a1", ["t"])
     assert told(node.bob) == ["online"]
     await node.presence.choose("alice", "invisible")
     assert node.stored == [("alice", "invisible")]
@@ -88,8 +96,50 @@ async def test_invisible_is_offline_to_peers_and_itself_to_its_own_tabs() -> Non
 
 
 async def test_a_choice_without_a_connection_is_stored_and_announced_to_nobody() -> None:
-    node = Node()
+    node = await Node().started()
     await node.presence.choose("alice", "dnd")
     assert node.stored == [("alice", "dnd")]
     assert told(node.bob) == []
     assert await node.presence.snapshot(["alice"], "bob") == {"alice": "offline"}
+
+
+async def test_only_connected_members_of_a_shared_tenant_hear() -> None:
+    node = await Node().started()
+    carol = await node.arrive("carol", "c1", "other")
+    dave = await node.arrive("dave", "d1", "t", "other")  # shares both with Alice: told once
+    for tab in (node.bob, carol, dave):
+        told(tab)  # of one another
+    await node.arrive("alice", "a1", "t", "other")
+    assert told(node.bob) == ["online"]
+    assert told(dave) == ["online"]
+    assert told(carol) == ["online"]
+    lone = await node.arrive("erin", "e1", "elsewhere")  # shares no tenant with Alice
+    await node.presence.choose("alice", "dnd")
+    assert told(lone) == []
+
+
+async def test_a_membership_that_changes_while_connected_changes_who_hears() -> None:
+    node = await Node().started()
+    carol = await node.arrive("carol", "c1", "other")
+    await node.arrive("alice", "a1", "t")
+    assert told(carol) == []
+    assert told(node.bob) == ["online"]
+    node.presence.tenant_joined("alice", "other")  # Alice is added to Carol's tenant
+    await node.presence.choose("alice", "dnd")
+    assert told(carol) == ["dnd"]
+    assert told(node.bob) == ["dnd"]
+    node.presence.tenant_left("alice", "t")  # and removed from Bob's
+    await node.presence.choose("alice", "idle")
+    assert told(carol) == ["idle"]
+    assert told(node.bob) == []
+
+
+async def test_a_user_who_left_is_forgotten_by_the_tenant_index() -> None:
+    node = await Node().started()
+    tab = await node.arrive("alice", "a1", "t")
+    node.close(tab)
+    await node.presence.disconnected("alice", "a1")
+    assert told(node.bob) == ["online", "offline"]
+    node.presence.tenant_joined("alice", "other")  # not connected: nothing to remember
+    await node.arrive("alice", "a2")  # a handshake that read no tenant
+    assert told(node.bob) == []

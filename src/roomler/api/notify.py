@@ -53,6 +53,7 @@ async def member_added(
     except Exception:
         logger.exception("tenant:member_added for tenant %s was not delivered", tenant["id"])
         return
+    ctx.presence.tenant_joined(member["user_id"], tenant["id"])
     added = {"tenant_id": tenant["id"], "member": member}
     await publish(ctx, member_ids, "tenant:member_added", added, exclude_user=member["user_id"])
     await publish(ctx, [member["user_id"]], "tenant:joined", {"tenant": tenant})
@@ -62,6 +63,7 @@ async def member_removed(
     ctx: ServerContext, session: AsyncSession, tenant_id: str, user_id: str
 ) -> None:
     """`tenant:member_removed` to the remaining members and the removed user."""
+    ctx.presence.tenant_left(user_id, tenant_id)
     try:
         member_ids = await tenant_member_ids(session, tenant_id)
     except Exception:
@@ -190,9 +192,9 @@ async def channels_removed(
     by_list: dict[tuple[str, ...], list[str]] = {}
     for user_id, channel_ids in gone.items():
         by_list.setdefault(tuple(channel_ids), []).append(user_id)
-    for channel_ids, user_ids in by_list.items():
-        data = {"tenant_id": tenant_id, "channel_ids": list(channel_ids)}
-        await publish(ctx, user_ids, "channel:removed", data)
+    for shared, users in by_list.items():
+        data = {"tenant_id": tenant_id, "channel_ids": list(shared)}
+        await publish(ctx, users, "channel:removed", data)
 
 
 async def channels_deleted(

@@ -93,7 +93,9 @@ async def list_tenants(user: CurrentUser, session: Session) -> list[dict[str, An
 
 
 @router.post("", status_code=201)
-async def create_tenant(body: TenantIn, user: CurrentUser, session: Session) -> dict[str, Any]:
+async def create_tenant(
+    body: TenantIn, user: CurrentUser, session: Session, ctx: Context
+) -> dict[str, Any]:
     if await session.scalar(select(Tenant.id).where(Tenant.slug == body.slug)) is not None:
         raise conflict(f"Tenant slug '{body.slug}' is already taken")
     tenant = Tenant(name=body.name, slug=body.slug, owner_id=user.id)
@@ -106,6 +108,7 @@ async def create_tenant(body: TenantIn, user: CurrentUser, session: Session) -> 
         # Lost a race with a concurrent creation of the same slug.
         await session.rollback()
         raise conflict(f"Tenant slug '{body.slug}' is already taken") from None
+    ctx.presence.tenant_joined(user.id, tenant.id)  # its later members hear of the owner
     return tenant_out(tenant, "owner")
 
 

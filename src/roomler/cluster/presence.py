@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from typing import Any
 
 from roomler.cluster.dispatcher import ClusterDispatcher
@@ -86,7 +86,15 @@ class ClusterPresence:
 
     # --- the Presence interface --------------------------------------------------------------
 
-    async def connected(self, user_id: str, stored: str, connection_id: str | None = None) -> None:
+    async def connected(
+        self,
+        user_id: str,
+        stored: str,
+        connection_id: str | None = None,
+        tenant_ids: Collection[str] = (),
+    ) -> None:
+        # The user's peers are read from the database at each announcement (`peers_of`):
+        # they may be connected to any node, which no node's memory knows.
         if connection_id is None:
             raise ValueError("cluster presence needs the connection id")
         async with self._locks.hold(user_id):
@@ -102,6 +110,12 @@ class ClusterPresence:
             self._forget_if_gone(user_id)
             if change is not None:
                 await self.announce(user_id, change)
+
+    def tenant_joined(self, user_id: str, tenant_id: str) -> None:
+        """Nothing to do: the peers are read at each announcement."""
+
+    def tenant_left(self, user_id: str, tenant_id: str) -> None:
+        """Nothing to do: the peers are read at each announcement."""
 
     async def disconnected(self, user_id: str, connection_id: str | None = None) -> None:
         if connection_id is None:

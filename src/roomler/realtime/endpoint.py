@@ -16,12 +16,13 @@ import contextlib
 import logging
 import time
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
+from sqlalchemy import select
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from roomler.auth.tokens import InvalidToken
-from roomler.db.models import User
+from roomler.db.models import TenantMember, User
 from roomler.errors import error_response
 from roomler.logs import bind_log_context
 from roomler.realtime.connection import Connection
@@ -56,7 +57,7 @@ async def websocket_endpoint(realtime: Realtime, websocket: WebSocket) -> None:
     try:
         if realtime.draining:  # shutting down: the client (or the proxy) tries another node
             raise HandshakeRejected(503, "the server is shutting down; connect again")
-        user_id, presence, expires_at = await authenticate(realtime, websocket)
+        handshake = await authenticate(realtime, websocket)
         if realtime.draining:
             raise HandshakeRejected(503, "the server is shutting down; connect again")
     except HandshakeRejected as exc:
@@ -69,7 +70,7 @@ async def websocket_endpoint(realtime: Realtime, websocket: WebSocket) -> None:
     await websocket.accept()
     realtime.open_sockets += 1
     try:
-        await WsSession(realtime, websocket, user_id, expires_at).run(presence)
+        await WsSession(realtime, websocket, handshake).run()
     finally:
         realtime.open_sockets -= 1
 
@@ -78,8 +79,17 @@ async def websocket_endpoint(realtime: Realtime, websocket: WebSocket) -> None:
 _HANDSHAKE_CACHES = ("_url", "_base_url", "_headers", "_query_params", "_cookies")
 
 
-async def authenticate(realtime: Realtime, websocket: WebSocket) -> tuple[str, str, int]:
-    """The user id, stored presence and token expiry (epoch seconds) of an upgrade."""
+class Handshake(NamedTuple):
+    """Who an accepted upgrade is, as the database had them at that moment."""
+
+    user_id: str
+    presence: str  # the stored choice
+    tenant_ids: tuple[str, ...]  # presence is announced to these tenants' members
+    expires_at: int  # the access token's expiry, epoch seconds
+
+
+async def authenticate(realtime: Realtime, websocket: WebSocket) -> Handshake:
+    """Check an upgrade's token and read its user, with their tenants, in one statement."""
     app = realtime.settings.app
     allowed = allowed_origins(
         websocket.url.scheme, websocket.headers.get("host"), app.public_url, app.cors_origins
@@ -92,10 +102,17 @@ async def authenticate(realtime: Realtime, websocket: WebSocket) -> tuple[str, s
     except InvalidToken as exc:
         raise HandshakeRejected(401, str(exc)) from None
     async with realtime.sessions() as session:
-        user = await session.get(User, claims.user_id)
-    if user is None:
+        rows = (
+            await session.execute(
+                select(User.presence, TenantMember.tenant_id)
+                .outerjoin(TenantMember, TenantMember.user_id == User.id)
+                .where(User.id == claims.user_id)
+            )
+        ).all()
+    if not rows:
         raise HandshakeRejected(401, "User no longer exists")
-    return user.id, user.presence, claims.expires_at
+    tenant_ids = tuple(tenant_id for _, tenant_id in rows if tenant_id is not None)
+    return Handshake(claims.user_id, rows[0][0], tenant_ids, claims.expires_at)
 
 
 async def deny(websocket: WebSocket, rejection: HandshakeRejected) -> None:
@@ -117,7 +134,7 @@ class WsSession:
     __slots__ = (
         "realtime",
         "websocket",
-        "expires_at",
+        "handshake",
         "connection",
         "max_frame_chars",
         "peer_close_code",
@@ -125,14 +142,14 @@ class WsSession:
         "_stopped",
     )
 
-    def __init__(self, realtime: Realtime, websocket: WebSocket, user_id: str, expires_at: int):
+    def __init__(self, realtime: Realtime, websocket: WebSocket, handshake: Handshake):
         self.realtime = realtime
         self.websocket = websocket
-        self.expires_at = expires_at
+        self.handshake = handshake
         ws = realtime.settings.ws
         direct = websocket.scope.get("extensions", {}).get(EXTENSION, {})
         self.connection = Connection(
-            user_id,
+            handshake.user_id,
             str(uuid.uuid4()),
             websocket.send_text,
             ws.send_queue_frames,
@@ -146,7 +163,7 @@ class WsSession:
         self._reading: asyncio.Task[Any] | None = None
         self._stopped = False
 
-    async def run(self, stored_presence: str) -> None:
+    async def run(self) -> None:
         connection = self.connection
         # The connection's own task: every line it logs from here on says whose it is.
         bind_log_context(user_id=connection.user_id, connection_id=connection.connection_id)
@@ -156,7 +173,7 @@ class WsSession:
         connection.send(encode_connected(connection.user_id, connection.connection_id))
         self.realtime.open(connection)
         expiry = asyncio.get_running_loop().call_later(
-            max(0.0, self.expires_at - time.time()),
+            max(0.0, self.handshake.expires_at - time.time()),
             connection.close,
             CLOSE_TOKEN_EXPIRED,
             "access token expired",
@@ -164,7 +181,7 @@ class WsSession:
         server_close: int | None = None
         failure: BaseException | None = None
         try:
-            failure = await self._read_until_stopped(stored_presence)
+            failure = await self._read_until_stopped()
             server_close = connection.close_code
         finally:
             expiry.cancel()
@@ -187,7 +204,7 @@ class WsSession:
         if server_close is not None:
             await self._close_socket(server_close, connection.close_reason)
 
-    async def _read_until_stopped(self, stored_presence: str) -> Exception | None:
+    async def _read_until_stopped(self) -> Exception | None:
         """The read loop in this task, until the peer leaves or `_stop_reading` cancels it.
 
         Returns what it failed with, if it did; a cancellation from elsewhere (the server
@@ -197,7 +214,7 @@ class WsSession:
         assert task is not None
         self._reading = task
         try:
-            await self.read_loop(stored_presence)
+            await self.read_loop()
         except asyncio.CancelledError:
             if not self._stopped:
                 raise
@@ -220,14 +237,14 @@ class WsSession:
         with contextlib.suppress(TimeoutError, RuntimeError, OSError, WebSocketDisconnect):
             await asyncio.wait_for(self.websocket.close(code, reason), CLOSE_TIMEOUT_SECS)
 
-    async def read_loop(self, stored_presence: str) -> None:
+    async def read_loop(self) -> None:
         """Handle client frames in order until the peer leaves or a close is requested.
 
         The user's arrival is announced first, so by the time the client gets an answer
         to its first message, its peers have been told it is here.
         """
         connection = self.connection
-        await self.realtime.arrived(connection, stored_presence)
+        await self.realtime.arrived(connection, self.handshake.presence, self.handshake.tenant_ids)
         ws = self.realtime.settings.ws
         limiter = MessageRateLimiter(
             ws.rate_per_sec, ws.rate_burst, ws.flood_close_secs, time.monotonic()

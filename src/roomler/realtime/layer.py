@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from functools import partial
 from typing import Any
 
@@ -122,9 +122,13 @@ class Realtime:
         self.live_sessions += 1
         self.counters.opened += 1
 
-    async def arrived(self, connection: Connection, stored_presence: str) -> None:
+    async def arrived(
+        self, connection: Connection, stored_presence: str, tenant_ids: Collection[str]
+    ) -> None:
         """Announce an opened connection (presence), before its first message is handled."""
-        await self.presence.connected(connection.user_id, stored_presence, connection.connection_id)
+        await self.presence.connected(
+            connection.user_id, stored_presence, connection.connection_id, tenant_ids
+        )
 
     async def closed(self, connection: Connection) -> None:
         """Forget a connection that has gone: delivery, typing, hooks, then presence."""

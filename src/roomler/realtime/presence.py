@@ -5,12 +5,18 @@ user and survives reconnects. Others *see* `offline` while the user has no conne
 chose `invisible`, else the choice; the user's own connections see the choice itself.
 An event goes to the users who share a tenant with the user, and only when what they
 see changes (first connection opened, last one closed, a new choice).
+
+On one node the recipients are found in memory: each connected user's tenants come with
+the handshake (`connected`), and `PresenceService` keeps who is connected per tenant, so an
+announcement costs what it delivers, not a query over every member of the user's tenants
+(issue 16). A membership that changes while the user is connected is told to it
+(`tenant_joined`, `tenant_left`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
 from contextlib import asynccontextmanager
 from typing import Protocol
 
@@ -63,8 +69,23 @@ class Presence(Protocol):
     the state in Redis, so the connection ids matter there.
     """
 
-    async def connected(self, user_id: str, stored: str, connection_id: str | None = None) -> None:
-        """A connection of the user opened (it is already registered for delivery)."""
+    async def connected(
+        self,
+        user_id: str,
+        stored: str,
+        connection_id: str | None = None,
+        tenant_ids: Collection[str] = (),
+    ) -> None:
+        """A connection of the user opened (it is already registered for delivery);
+        `tenant_ids`: the user's tenants, read with the handshake."""
+        ...
+
+    def tenant_joined(self, user_id: str, tenant_id: str) -> None:
+        """The user became a member of the tenant (committed)."""
+        ...
+
+    def tenant_left(self, user_id: str, tenant_id: str) -> None:
+        """The user is no longer a member of the tenant (committed)."""
         ...
 
     async def disconnected(self, user_id: str, connection_id: str | None = None) -> None:
@@ -81,14 +102,16 @@ class Presence(Protocol):
 
 
 class PresenceService:
-    def __init__(self, dispatcher: Dispatcher, peers_of: PeerLookup, store: PresenceStore) -> None:
+    def __init__(self, dispatcher: Dispatcher, store: PresenceStore) -> None:
         self.dispatcher = dispatcher
-        self._peers_of = peers_of
         self._store = store
         # The choice of every connected user; absent means not connected here.
         self._chosen: dict[str, str] = {}
         # What the user's peers were last told; absent means `offline`.
         self._announced: dict[str, str] = {}
+        # The tenants of every connected user, and the connected members of each tenant.
+        self._tenants_of: dict[str, set[str]] = {}
+        self._connected_in: dict[str, set[str]] = {}
         self._locks = KeyedLocks()
 
     def chosen(self, user_id: str) -> str | None:
@@ -104,17 +127,54 @@ class PresenceService:
     async def snapshot(self, user_ids: Iterable[str], viewer_id: str) -> dict[str, str]:
         return {user_id: self.seen_by(user_id, viewer_id) for user_id in user_ids}
 
-    async def connected(self, user_id: str, stored: str, connection_id: str | None = None) -> None:
+    async def connected(
+        self,
+        user_id: str,
+        stored: str,
+        connection_id: str | None = None,
+        tenant_ids: Collection[str] = (),
+    ) -> None:
         """A connection of the user opened (it is already registered for delivery)."""
         # A choice made by an open tab is newer than the row read at this handshake.
         self._chosen.setdefault(user_id, stored)
+        for tenant_id in tenant_ids:  # a later tab's handshake may know a newer membership
+            self.tenant_joined(user_id, tenant_id)
         await self._announce(user_id)
 
     async def disconnected(self, user_id: str, connection_id: str | None = None) -> None:
         """A connection of the user closed (it is already unregistered)."""
-        if not self.dispatcher.is_connected(user_id):
+        gone = not self.dispatcher.is_connected(user_id)
+        if gone:
             self._chosen.pop(user_id, None)
         await self._announce(user_id)
+        if gone and not self.dispatcher.is_connected(user_id):
+            for tenant_id in self._tenants_of.pop(user_id, ()):
+                self._drop(tenant_id, user_id)
+
+    def tenant_joined(self, user_id: str, tenant_id: str) -> None:
+        if user_id in self._chosen:
+            self._tenants_of.setdefault(user_id, set()).add(tenant_id)
+            self._connected_in.setdefault(tenant_id, set()).add(user_id)
+
+    def tenant_left(self, user_id: str, tenant_id: str) -> None:
+        tenants = self._tenants_of.get(user_id)
+        if tenants is not None and tenant_id in tenants:
+            tenants.discard(tenant_id)
+            self._drop(tenant_id, user_id)
+
+    def _drop(self, tenant_id: str, user_id: str) -> None:
+        members = self._connected_in.get(tenant_id)
+        if members is not None:
+            members.discard(user_id)
+            if not members:
+                del self._connected_in[tenant_id]
+
+    def _connected_peers(self, user_id: str) -> set[str]:
+        """The connected users who share a tenant with the user (the user included)."""
+        peers: set[str] = set()
+        for tenant_id in self._tenants_of.get(user_id, ()):
+            peers |= self._connected_in.get(tenant_id, set())
+        return peers
 
     async def choose(self, user_id: str, presence: str) -> None:
         """The user picked `presence`: store it, tell their own tabs and, if it shows, peers."""
@@ -138,7 +198,7 @@ class PresenceService:
                 self._announced.pop(user_id, None)
             else:
                 self._announced[user_id] = visible
-            peers = await self._peers_of(user_id)
+            peers = self._connected_peers(user_id)
             # The peers' copy may wait for the batching tick (docs/protocol.md, Batches).
             frame = encode_coalescable("presence:update", {"user_id": user_id, "presence": visible})
             await self.dispatcher.broadcast(peers, frame, exclude_user=user_id)
