@@ -235,7 +235,9 @@ async def post_message(
     await session.flush()
     notes = await notifications.create_for(ctx, session, channel, message)
     await session.commit()
-    out = (await messages_out(session, [message]))[0]
+    # A new message has no reactions yet; its files are read only when it was given some.
+    files = await attachments_of(session, [message.id]) if body.attachment_ids else {}
+    out = message_out(message, None, files.get(message.id))
     await publish_to_channel(
         ctx,
         session,
