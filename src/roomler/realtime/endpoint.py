@@ -134,7 +134,8 @@ class WsSession:
     __slots__ = (
         "realtime",
         "websocket",
-        "handshake",
+        "expires_at",
+        "arrival",
         "connection",
         "max_frame_chars",
         "peer_close_code",
@@ -145,7 +146,9 @@ class WsSession:
     def __init__(self, realtime: Realtime, websocket: WebSocket, handshake: Handshake):
         self.realtime = realtime
         self.websocket = websocket
-        self.handshake = handshake
+        self.expires_at = handshake.expires_at
+        # What the arrival announces; dropped once it has (a connection lives for hours).
+        self.arrival: Handshake | None = handshake
         ws = realtime.settings.ws
         direct = websocket.scope.get("extensions", {}).get(EXTENSION, {})
         self.connection = Connection(
@@ -173,7 +176,7 @@ class WsSession:
         connection.send(encode_connected(connection.user_id, connection.connection_id))
         self.realtime.open(connection)
         expiry = asyncio.get_running_loop().call_later(
-            max(0.0, self.handshake.expires_at - time.time()),
+            max(0.0, self.expires_at - time.time()),
             connection.close,
             CLOSE_TOKEN_EXPIRED,
             "access token expired",
@@ -244,7 +247,9 @@ class WsSession:
         to its first message, its peers have been told it is here.
         """
         connection = self.connection
-        await self.realtime.arrived(connection, self.handshake.presence, self.handshake.tenant_ids)
+        arrival, self.arrival = self.arrival, None
+        assert arrival is not None  # one read loop per session
+        await self.realtime.arrived(connection, arrival.presence, arrival.tenant_ids)
         ws = self.realtime.settings.ws
         limiter = MessageRateLimiter(
             ws.rate_per_sec, ws.rate_burst, ws.flood_close_secs, time.monotonic()

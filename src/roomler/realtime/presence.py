@@ -16,6 +16,7 @@ announcement costs what it delivers, not a query over every member of the user's
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
 from contextlib import asynccontextmanager
 from typing import Protocol
@@ -109,8 +110,9 @@ class PresenceService:
         self._chosen: dict[str, str] = {}
         # What the user's peers were last told; absent means `offline`.
         self._announced: dict[str, str] = {}
-        # The tenants of every connected user, and the connected members of each tenant.
-        self._tenants_of: dict[str, set[str]] = {}
+        # The tenants of every connected user, and the connected members of each tenant;
+        # a tuple each: most users have one.
+        self._tenants_of: dict[str, tuple[str, ...]] = {}
         self._connected_in: dict[str, set[str]] = {}
         self._locks = KeyedLocks()
 
@@ -152,14 +154,18 @@ class PresenceService:
                 self._drop(tenant_id, user_id)
 
     def tenant_joined(self, user_id: str, tenant_id: str) -> None:
-        if user_id in self._chosen:
-            self._tenants_of.setdefault(user_id, set()).add(tenant_id)
+        if user_id not in self._chosen:
+            return
+        tenants = self._tenants_of.get(user_id, ())
+        if tenant_id not in tenants:
+            tenant_id = sys.intern(tenant_id)  # one string for every member's copy
             self._connected_in.setdefault(tenant_id, set()).add(user_id)
+            self._tenants_of[user_id] = (*tenants, tenant_id)
 
     def tenant_left(self, user_id: str, tenant_id: str) -> None:
-        tenants = self._tenants_of.get(user_id)
-        if tenants is not None and tenant_id in tenants:
-            tenants.discard(tenant_id)
+        tenants = self._tenants_of.get(user_id, ())
+        if tenant_id in tenants:
+            self._tenants_of[user_id] = tuple(t for t in tenants if t != tenant_id)
             self._drop(tenant_id, user_id)
 
     def _drop(self, tenant_id: str, user_id: str) -> None:
