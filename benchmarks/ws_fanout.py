@@ -96,6 +96,7 @@ class Plan:
     throughput_secs: float
     warmup_secs: float
     impls: tuple[str, ...]
+    events: tuple[str, ...] = EVENTS
     retries: int = 0
     server_env: tuple[tuple[str, str], ...] = ()
 
@@ -139,6 +140,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
         metavar="ROOMLER__KEY=VALUE",
         help="a setting for Roomler's server (repeatable), for A/B runs",
     )
+    p.add_argument(
+        "--events", default=",".join(EVENTS), help="event types to measure (comma list)"
+    )
     p.add_argument("--serve-socketio", type=int, metavar="PORT", help=argparse.SUPPRESS)
     p.add_argument("--serve-floor", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -155,6 +159,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
         throughput_secs=2.0 if args.quick else args.throughput_secs,
         warmup_secs=0.3 if args.quick else 0.5,
         impls=tuple(i for i in args.impls.split(",") if i),
+        events=tuple(e for e in args.events.split(",") if e),
         retries=0 if args.quick else args.retries,
         server_env=tuple(tuple(kv.split("=", 1)) for kv in args.server_env),  # type: ignore[misc]
     )
@@ -169,6 +174,8 @@ def validate_plan(plan: Plan) -> None:
         raise ValueError("group size must leave room for the senders, a tail and a receiver")
     if plan.procs < 1 or plan.window < 1 or plan.sender_rate <= 0:
         raise ValueError("procs, window and sender rate must be positive")
+    if not plan.events or set(plan.events) - set(EVENTS):
+        raise ValueError(f"events must be some of {', '.join(EVENTS)}")
     unknown = set(plan.impls) - set(DIALECTS)
     if unknown:
         raise ValueError(f"unknown impls: {', '.join(sorted(unknown))}")
@@ -1081,7 +1088,7 @@ def run_case(
             return result
         time.sleep(1.0)
         result.rss_after_kb = server.rss_kb()
-        for event in EVENTS if impl != "floor" else ():
+        for event in plan.events if impl != "floor" else ():
             watch = StallWatch(server)
             outcome = measure_event(workers, server, event, plan)
             outcome.stalls = watch.stop()
