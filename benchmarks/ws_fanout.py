@@ -140,9 +140,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
         metavar="ROOMLER__KEY=VALUE",
         help="a setting for Roomler's server (repeatable), for A/B runs",
     )
-    p.add_argument(
-        "--events", default=",".join(EVENTS), help="event types to measure (comma list)"
-    )
+    p.add_argument("--events", default=",".join(EVENTS), help="event types to measure (comma list)")
     p.add_argument("--serve-socketio", type=int, metavar="PORT", help=argparse.SUPPRESS)
     p.add_argument("--serve-floor", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
