@@ -214,6 +214,10 @@ class Consumer:
 
     # -- forwarding (hot path) ------------------------------------------------
 
+    def producer_streams(self) -> tuple[int, ...]:
+        """The producer's encodings this consumer is handed (Producer.subscribe)."""
+        return (0,)
+
     def forward(self, packet: RtpForward, now: float) -> None:
         if self.paused or self.producer_paused or self.closed:
             return

@@ -259,7 +259,8 @@ class _Switcher:
         self.target_spatial = spatial_layers - 1
         self.current_spatial: int | None = None
         self._temporal = _TemporalFilter(temporal_layers - 1)
-        self._events: list[Event] = []
+        #: Events not yet taken (pop_events); read per packet, so an attribute.
+        self.events: list[Event] = []
         self._reported: tuple[int | None, int | None] = (None, None)
 
     @property
@@ -271,7 +272,7 @@ class _Switcher:
         return self._temporal.current if self.current_spatial is not None else None
 
     def pop_events(self) -> list[Event]:
-        events, self._events = self._events, []
+        events, self.events = self.events, []
         return events
 
     def set_target(self, spatial: int, temporal: int | None = None) -> None:
@@ -283,7 +284,7 @@ class _Switcher:
         changed = spatial != self.target_spatial
         self.target_spatial = spatial
         if changed and self._needs_keyframe(spatial):
-            self._events.append(KeyframeNeeded(spatial))
+            self.events.append(KeyframeNeeded(spatial))
         self._report_layers()
 
     def _needs_keyframe(self, spatial: int) -> bool:
@@ -293,7 +294,7 @@ class _Switcher:
         layers = (self.current_spatial, self.current_temporal)
         if layers != self._reported:
             self._reported = layers
-            self._events.append(LayersChanged(*layers))
+            self.events.append(LayersChanged(*layers))
 
 
 class SimulcastSwitcher(_Switcher):
@@ -341,20 +342,27 @@ class SimulcastSwitcher(_Switcher):
 
     def forward(self, packet: LayerPacket, now: float) -> Forward | None:
         """The packet as this consumer sends it, or None to drop it."""
-        switching = packet.spatial == self.target_spatial != self.current_spatial
-        if switching:
-            if not packet.keyframe or not self._switch_to(packet, now):
+        if packet.spatial != self.current_spatial:
+            if (
+                packet.spatial != self.target_spatial
+                or not packet.keyframe
+                or not self._switch_to(packet, now)
+            ):
                 return None
-        elif packet.spatial != self.current_spatial:
-            return None
         elif not packet.payload:
             self._seq.drop(packet.sequence_number)  # padding of the current layer
             return None
-        if not self._temporal.passes(packet):  # a keyframe (layer 0) always passes
+        temporal = self._temporal
+        current = temporal.current
+        if current is not None and packet.temporal <= current:
+            # The per-packet case: a layer already passing (current <= target), the
+            # reported layers unchanged.
+            return self._emit(packet, now, False)
+        if not temporal.passes(packet):  # a keyframe (layer 0) always passes
             self._drop(packet)
             self._report_layers()
             return None
-        return self._emit(packet, now)
+        return self._emit(packet, now, True)
 
     def _drop(self, packet: LayerPacket) -> None:
         self._seq.drop(packet.sequence_number)
@@ -391,7 +399,7 @@ class SimulcastSwitcher(_Switcher):
         if extra > _MAX_EXTRA_OFFSET_MS * self.clock_rate // 1000 and not self._retried_keyframe:
             # Too far behind to just shift; another keyframe will be later.
             self._retried_keyframe = True
-            self._events.append(KeyframeNeeded(packet.spatial))
+            self.events.append(KeyframeNeeded(packet.spatial))
             return None
         return (offset - extra) & _TS_MASK
 
@@ -411,7 +419,8 @@ class SimulcastSwitcher(_Switcher):
         elapsed = round((now - self._max_ts_time) * self.clock_rate)
         return (packet.timestamp - self._max_ts - elapsed) & _TS_MASK
 
-    def _emit(self, packet: LayerPacket, now: float) -> Forward | None:
+    def _emit(self, packet: LayerPacket, now: float, report: bool) -> Forward | None:
+        """Number (and rewrite) a packet that passes; ``report``: the layers may have changed."""
         payload = packet.payload
         if self.rewriter is not None and packet.vp8 is not None:
             rewritten = self.rewriter.rewrite(payload, packet.vp8)
@@ -419,15 +428,18 @@ class SimulcastSwitcher(_Switcher):
                 self._seq.drop(packet.sequence_number)
                 return None
             payload = rewritten
-        seq = self._seq.input(packet.sequence_number)
+        seq_manager = self._seq
+        seq = seq_manager.input(packet.sequence_number)
         if seq is None:
             return None  # older than the switch, or dropped before
         timestamp = (packet.timestamp - self._ts_offset) & _TS_MASK
-        if self._max_ts is None or 0 < ((timestamp - self._max_ts) & _TS_MASK) < 0x80000000:
+        max_ts = self._max_ts
+        if max_ts is None or 0 < ((timestamp - max_ts) & _TS_MASK) < 0x80000000:
             self._max_ts, self._max_ts_time = timestamp, now
-        if seq == self._seq.max_output:
+        if seq == seq_manager.max_output:
             self._last_marker = packet.marker
-        self._report_layers()
+        if report:
+            self._report_layers()
         return Forward(seq, timestamp, packet.marker, payload)
 
 

@@ -10,7 +10,7 @@ packet is
 2. checked for duplicates and gaps (:class:`~.nack.NackGenerator`) and
    counted for Receiver Reports,
 3. read once into an :class:`~.rewrite.RtpForward` with the Router's payload
-   type and extension ids, and handed to every consumer.
+   type and extension ids, and handed to the consumers of its encoding.
 
 Simulcast: every encoding is received, repaired (NACK), reported and
 forwarded, tagged with its index (``RtpForward.layer``); keyframes are asked
@@ -18,13 +18,23 @@ for per encoding.  A simple consumer passes on encoding 0 only; a simulcast
 consumer (:mod:`.simulcast_consumer`) picks among them.  SVC (one VP9
 encoding of several layers): an SVC consumer (:mod:`.svc_consumer`) drops
 layers by the ids in each packet.
+
+Fan-out per encoding: each consumer tells the producer which encodings it
+wants (:meth:`Producer.subscribe`; a simulcast consumer the one it sends and
+the one it switches to), and each packet goes to its encoding's subscribers
+only -- a consumer never sees the packets of encodings it drops, and an
+encoding nobody wants is received, repaired and reported but not read for
+forwarding.  Whether an encoding (or an SVC spatial layer) is flowing is
+tracked once, here (:class:`LayerActivity`), and its listeners are told when
+the set of active ones changes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from roomler.sfu import ortc
@@ -39,11 +49,59 @@ from .rewrite import RtpForward
 from .rtp_stats import RateMeter, ReceiveStats
 from .settings import EngineSettings
 
-__all__ = ["Producer", "ProducerStream"]
+__all__ = ["ACTIVE_WINDOW", "LayerActivity", "Producer", "ProducerStream"]
 
 logger = logging.getLogger(__name__)
 
 KINDS = ("audio", "video")
+
+#: A layer (encoding, or SVC spatial layer) without a packet for this long is inactive:
+#: consumers do not choose it (the sender dropped it).
+ACTIVE_WINDOW = 1.0
+#: How often (at most) a layer going quiet is noticed, on the next packet of any layer.
+_ACTIVITY_CHECK = 0.25
+
+
+class LayerActivity:
+    """When each layer of a producer last had a packet, and who is told when the set of
+    active layers changes (``listeners``: ``callback(now)`` by consumer id).
+
+    Simulcast: a layer per encoding, seen by the producer for every packet; SVC: a layer
+    per spatial id, seen by whichever consumer reads a packet's ids first.  A layer
+    becomes active with its first packet (listeners are told at once) and inactive
+    ACTIVE_WINDOW after its last one (told on the next packet of any layer, within
+    _ACTIVITY_CHECK): the consumers then choose their layers again -- only then, as no
+    consumer sees the packets of the layers it does not send.
+    """
+
+    __slots__ = ("_active", "_next_check", "last_seen", "listeners")
+
+    def __init__(self, layers: int) -> None:
+        self.last_seen = [-math.inf] * layers
+        self.listeners: dict[str, Callable[[float], None]] = {}
+        self._active: tuple[int, ...] = ()
+        self._next_check = 0.0
+
+    def seen(self, layer: int, now: float) -> None:
+        last = self.last_seen
+        if layer >= len(last):
+            last.extend([-math.inf] * (layer + 1 - len(last)))
+        newly_active = now - last[layer] > ACTIVE_WINDOW
+        last[layer] = now
+        if newly_active or now >= self._next_check:
+            self._check(now)
+
+    def active(self, now: float) -> list[int]:
+        """The layers that had a packet within ACTIVE_WINDOW."""
+        return [index for index, seen in enumerate(self.last_seen) if now - seen <= ACTIVE_WINDOW]
+
+    def _check(self, now: float) -> None:
+        self._next_check = now + _ACTIVITY_CHECK
+        active = tuple(self.active(now))
+        if active != self._active:
+            self._active = active
+            for listener in tuple(self.listeners.values()):
+                listener(now)
 
 
 class ProducerStream:
@@ -51,6 +109,7 @@ class ProducerStream:
 
     __slots__ = (
         "duplicates",
+        "fanout",
         "index",
         "key_request_handle",
         "key_request_pending",
@@ -64,6 +123,7 @@ class ProducerStream:
         "rtx_bytes",
         "rtx_packets",
         "rtx_ssrc",
+        "sinks",
         "ssrc",
         "stats",
     )
@@ -93,6 +153,10 @@ class ProducerStream:
         self.last_key_request = -1e9
         self.key_request_pending = False
         self.key_request_handle: asyncio.TimerHandle | None = None
+        #: The consumers this encoding's packets go to (Producer.subscribe), and the same
+        #: as a tuple for the per-packet loop (None: to be rebuilt).
+        self.sinks: dict[str, RtpSink] = {}
+        self.fanout: tuple[RtpSink, ...] | None = ()
 
     def bind(self, ssrc: int, *, rtx: bool) -> None:
         if rtx:
@@ -207,6 +271,10 @@ class Producer:
         #: SVC: bitrate per spatial layer id, counted by the consumers that read the ids.
         self.layer_rates: dict[int, RateMeter] = {}
         self._type = self._stream_type(params)
+        #: Which layers are flowing: the producer sees its encodings' packets (simulcast);
+        #: SVC spatial ids are seen by the consumers that read them.
+        self.activity = LayerActivity(len(self.streams) if self._type == ortc.SIMULCAST else 0)
+        self._track_streams = self._type == ortc.SIMULCAST
 
     def _init_codecs(self, params: ortc.RtpParameters) -> None:
         media = [c for c in params["codecs"] if not _is_rtx(c)]
@@ -360,7 +428,12 @@ class Producer:
         )
         if keyframe:
             self._on_keyframe(stream)
-        if self.paused or not self.consumers:
+        if self._track_streams:
+            self.activity.seen(stream.index, now)
+        fanout = stream.fanout
+        if fanout is None:
+            fanout = stream.fanout = tuple(stream.sinks.values())
+        if self.paused or not fanout:
             return
         ext_map = self._ext_map
         packet = RtpForward(
@@ -376,7 +449,7 @@ class Producer:
             {},
             stream.index,
         )
-        for consumer in tuple(self.consumers.values()):
+        for consumer in fanout:
             consumer.forward(packet, now)
 
     # -- keyframes -------------------------------------------------------------------
@@ -465,9 +538,28 @@ class Producer:
 
     def add_consumer(self, consumer: RtpSink) -> None:
         self.consumers[consumer.id] = consumer
+        self.subscribe(consumer, consumer.producer_streams())
 
     def remove_consumer(self, consumer: RtpSink) -> None:
         self.consumers.pop(consumer.id, None)
+        self.activity.listeners.pop(consumer.id, None)
+        self._set_sinks(consumer, frozenset())
+
+    def subscribe(self, consumer: RtpSink, streams: Iterable[int]) -> None:
+        """Hand ``consumer`` the packets of encodings ``streams`` only, from the next one on
+        (ignored for a consumer not added, or removed)."""
+        if self.consumers.get(consumer.id) is consumer:
+            self._set_sinks(consumer, frozenset(streams))
+
+    def _set_sinks(self, consumer: RtpSink, streams: frozenset[int]) -> None:
+        for stream in self.streams:
+            sinks = stream.sinks
+            if (stream.index in streams) != (consumer.id in sinks):
+                if stream.index in streams:
+                    sinks[consumer.id] = consumer
+                else:
+                    del sinks[consumer.id]
+                stream.fanout = None
 
     def pause(self) -> None:
         if self.paused:

@@ -1,10 +1,14 @@
 """A simulcast consumer: one of the producer's encodings at a time (mediasoup's SimulcastConsumer).
 
 The producer forwards every encoding, each tagged with its index
-(``RtpForward.layer``).  This consumer passes on one of them, chosen as the
-highest *active* encoding (a packet within ``ACTIVE_WINDOW``) not above the
-preferred spatial layer -- ``consumer.set_preferred_layers`` from the web
-process -- and drops temporal layers above the preferred temporal layer.
+(``RtpForward.layer``), to the consumers that subscribed to it
+(:meth:`~.producer.Producer.subscribe`): this one takes the encoding it sends
+and the one it switches to, no other.  It passes on one of them, chosen as
+the highest *active* encoding (a packet within ``ACTIVE_WINDOW``, tracked by
+the producer's :class:`~.producer.LayerActivity`, which tells this consumer
+when the active set changes) not above the preferred spatial layer --
+``consumer.set_preferred_layers`` from the web process -- and drops temporal
+layers above the preferred temporal layer.
 :class:`~.layers.SimulcastSwitcher` makes the switches invisible to the
 receiver (keyframe-gated, gap-free numbering, VP8 descriptor rewriting,
 timestamps mapped with the encodings' sender reports) and says when a
@@ -32,8 +36,8 @@ layer 0 shows a quarter of the throughput, so it stayed there until probes
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-import math
 import secrets
 from typing import Any
 
@@ -51,18 +55,15 @@ from .layers import (
     Vp8Rewriter,
     layer_packet,
 )
+from .producer import ACTIVE_WINDOW
 from .rewrite import RtpForward
 from .rtp_stats import ReceiveStats
 
 __all__ = ["ACTIVE_WINDOW", "SimulcastConsumer"]
 
-#: An encoding without a packet for this long is not chosen (the sender dropped it).
-ACTIVE_WINDOW = 1.0
 #: A keyframe asked for a switch that has not come after this long is asked again:
 #: a browser ignores a request too soon after its last keyframe (libwebrtc: 300 ms).
 KEYFRAME_RETRY = 1.0
-_CHOICE_INTERVAL = 0.25
-
 
 _LAYER_PACKET = "simulcast.layer_packet"  # RtpForward.cache key
 _MISSING: Any = object()
@@ -99,13 +100,16 @@ class SimulcastConsumer(Consumer):
         self.preferred_temporal = mode.temporal_layers - 1
         #: The highest spatial layer the transport's bandwidth allows.
         self.allowed_spatial = spatial - 1
-        self._last_seen = [-math.inf] * spatial
         self._sr_fed: list[float | None] = [None] * spatial
-        self._next_choice = 0.0
-        self._keyframe_asked: float | None = None  # when the pending switch asked for one
+        # Asks again for the keyframe a pending switch waits for (_ask_keyframe).
+        self._keyframe_retry: asyncio.TimerHandle | None = None
         # Simulcast encodings are separate streams: a packet of one that is neither sent
-        # nor switched to is only seen (SVC layers of one stream depend on each other).
+        # nor switched to is dropped (SVC layers of one stream depend on each other).
         self._one_encoding = isinstance(self.switcher, SimulcastSwitcher)
+        #: (current, target) spatial layers as last subscribed to at the producer.
+        self._subscribed: tuple[int | None, int] = (None, self.switcher.target_spatial)
+        self.producer.activity.listeners[self.id] = self._on_activity
+        self._choose_target(self.loop.time())
 
     def _layers_of(self, mode: ortc.ScalabilityMode) -> ortc.ScalabilityMode:
         """The layers this consumer can choose among: H.264 packets name no temporal
@@ -130,6 +134,21 @@ class SimulcastConsumer(Consumer):
 
     # -- forwarding -------------------------------------------------------------------
 
+    def producer_streams(self) -> tuple[int, ...]:
+        """The encodings sent and switched to: the producer hands this consumer no other."""
+        current, target = self._subscribed
+        streams = {self._stream_of(target)}
+        if current is not None:
+            streams.add(self._stream_of(current))
+        return tuple(streams)
+
+    def _resubscribe(self) -> None:
+        switcher = self.switcher
+        subscribed = (switcher.current_spatial, switcher.target_spatial)
+        if subscribed != self._subscribed:
+            self._subscribed = subscribed
+            self.producer.subscribe(self, self.producer_streams())
+
     def forward(self, packet: RtpForward, now: float) -> None:
         if self.paused or self.producer_paused or self.closed:
             return
@@ -143,77 +162,90 @@ class SimulcastConsumer(Consumer):
                 self._measure(incoming, len(packet.body), now)
         if incoming is None:
             return  # a malformed payload: nothing a receiver could decode
-        layer = incoming.spatial  # the encoding index, or an SVC spatial id
-        if layer >= len(self._last_seen):
-            return
-        newly_active = now - self._last_seen[layer] > ACTIVE_WINDOW
-        self._last_seen[layer] = now
-        if newly_active or now >= self._next_choice:
-            self._choose_target(now)
-            self._handle_events(now)
         switcher = self.switcher
-        asked = self._keyframe_asked
-        if asked is not None and now - asked >= KEYFRAME_RETRY:
-            if switcher.current_spatial != switcher.target_spatial:
-                self._ask_keyframe(switcher.target_spatial, now)
-            else:
-                self._keyframe_asked = None
-        if (
-            self._one_encoding
-            and layer != switcher.current_spatial
-            and layer != switcher.target_spatial
-        ):
-            return  # the hot path of simulcast: most packets are of other encodings
-        self._feed_sender_reports(packet)
-        body = packet.body
-        payload = incoming.payload
+        layer = incoming.spatial  # the encoding index, or an SVC spatial id
+        current = switcher.current_spatial
+        if layer != current:
+            if layer >= switcher.spatial_layers:
+                return
+            if self._one_encoding and layer != switcher.target_spatial:
+                return  # handed over before a resubscription took effect
+            if incoming.keyframe:  # a switch maps this layer onto another: all reports
+                self._feed_sender_reports()
         out = switcher.forward(incoming, now)
-        self._handle_events(now)
+        if switcher.events:
+            self._handle_events(now)
+        if switcher.current_spatial != current:
+            self._resubscribe()
         if out is None:
             return
+        body = packet.body
+        payload = incoming.payload
         if out.payload is not payload:
             body = out.payload + body[len(payload) :]
         marker = out.marker if out.marker != packet.marker else None
         self._send(packet, out.sequence_number, out.timestamp, body, now, marker)
 
+    def _on_activity(self, now: float) -> None:
+        """The producer's set of active layers changed: choose again."""
+        self._choose_target(now)
+        self._handle_events(now)
+
+    def _active_layers(self, now: float) -> list[int]:
+        """The active layers this consumer can choose among, lowest first."""
+        seen = self.producer.activity.last_seen[: self.switcher.spatial_layers]
+        return [index for index, last in enumerate(seen) if now - last <= ACTIVE_WINDOW]
+
     def _choose_target(self, now: float) -> None:
-        self._next_choice = now + _CHOICE_INTERVAL
-        active = [
-            index
-            for index, seen in enumerate(self._last_seen)
-            if now - seen <= ACTIVE_WINDOW and index <= self.preferred_spatial
-        ]
-        if not active:
-            return
-        # The bandwidth cap, but never below the lowest active encoding.
-        active = [index for index in active if index <= self.allowed_spatial] or [min(active)]
-        switcher = self.switcher
-        target = max(active)
-        if (target, self.preferred_temporal) != (switcher.target_spatial, switcher.target_temporal):
-            switcher.set_target(target, self.preferred_temporal)
+        active = [index for index in self._active_layers(now) if index <= self.preferred_spatial]
+        if active:
+            # The bandwidth cap, but never below the lowest active encoding.
+            active = [index for index in active if index <= self.allowed_spatial] or [min(active)]
+            switcher = self.switcher
+            target = max(active)
+            if (target, self.preferred_temporal) != (
+                switcher.target_spatial,
+                switcher.target_temporal,
+            ):
+                switcher.set_target(target, self.preferred_temporal)
+        self._resubscribe()
 
     def _measure(self, incoming: LayerPacket, size: int, now: float) -> None:
         """Count a packet of the producer (once, by the first consumer that reads it).
 
         Simulcast encodings are measured by the producer, one stream each."""
 
-    def _feed_sender_reports(self, packet: RtpForward) -> None:
-        if packet.keyframe:  # a switch may map this layer onto another: all reports
-            for index in range(len(self._sr_fed)):
-                self._feed_sender_report(index)
-        else:
-            self._feed_sender_report(packet.layer)
-
-    def _feed_sender_report(self, layer: int) -> None:
-        stats = self.producer.streams[layer].stats
-        if stats.last_sr_time is not None and stats.last_sr_time != self._sr_fed[layer]:
-            self._sr_fed[layer] = stats.last_sr_time
-            self.switcher.on_sender_report(layer, ntp_to_unix(stats.last_sr_ntp), stats.last_sr_rtp)
+    def _feed_sender_reports(self) -> None:
+        """Give the switcher each encoding's latest sender report (it maps timestamps
+        with them when it switches)."""
+        for layer, fed in enumerate(self._sr_fed):
+            stats = self.producer.streams[layer].stats
+            if stats.last_sr_time is not None and stats.last_sr_time != fed:
+                self._sr_fed[layer] = stats.last_sr_time
+                self.switcher.on_sender_report(
+                    layer, ntp_to_unix(stats.last_sr_ntp), stats.last_sr_rtp
+                )
 
     def _ask_keyframe(self, layer: int, now: float) -> None:
-        self._keyframe_asked = now
+        """Ask for a keyframe of ``layer``, and again every KEYFRAME_RETRY until the switch
+        to the target is done (a timer: the consumer may see no packet meanwhile)."""
+        if self._keyframe_retry is not None:
+            self._keyframe_retry.cancel()
+            self._keyframe_retry = None
         if self.active:
             self.producer.request_key_frame(now, self._stream_of(layer))
+            self._keyframe_retry = self.loop.call_later(KEYFRAME_RETRY, self._retry_keyframe)
+
+    def _retry_keyframe(self) -> None:
+        self._keyframe_retry = None
+        switcher = self.switcher
+        if switcher.current_spatial != switcher.target_spatial:
+            self._ask_keyframe(switcher.target_spatial, self.loop.time())
+
+    def _switched(self) -> None:
+        if self._keyframe_retry is not None:
+            self._keyframe_retry.cancel()
+            self._keyframe_retry = None
 
     def _handle_events(self, now: float) -> None:
         for event in self.switcher.pop_events():
@@ -221,7 +253,7 @@ class SimulcastConsumer(Consumer):
                 self._ask_keyframe(event.spatial_layer, now)
             elif isinstance(event, LayersChanged):
                 if event.spatial_layer == self.switcher.target_spatial:
-                    self._keyframe_asked = None  # the switch is done
+                    self._switched()
                 self._emit(
                     "consumer.layerschange",
                     self.id,
@@ -245,8 +277,8 @@ class SimulcastConsumer(Consumer):
         streams = self.producer.streams
         layers = {
             (index, self.preferred_temporal): float(streams[index].rate.rate(now))
-            for index, seen in enumerate(self._last_seen)
-            if index <= self.preferred_spatial and now - seen <= ACTIVE_WINDOW
+            for index in self._active_layers(now)
+            if index <= self.preferred_spatial
         }
         return Demand(self.id, self._priority_class(), layers)
 
@@ -277,6 +309,7 @@ class SimulcastConsumer(Consumer):
         the top encoding frozen after a resume)."""
         now = self.loop.time()
         self.switcher.restart()
+        self._resubscribe()
         self._sync_required = True
         if self.active:
             self._ask_keyframe(self.switcher.target_spatial, now)
@@ -285,6 +318,10 @@ class SimulcastConsumer(Consumer):
     def on_producer_resume(self) -> None:
         super().on_producer_resume()
         self._restart()
+
+    def close(self, *, producer_closed: bool = False, transport_closed: bool = False) -> None:
+        self._switched()
+        super().close(producer_closed=producer_closed, transport_closed=transport_closed)
 
     def on_key_frame_request(self, kind: str, now: float) -> None:
         if kind == "fir":

@@ -9,7 +9,8 @@ up-switches (and, in K-SVC, down-switches too) on a keyframe, keeps the
 numbering gap-free and sets the marker on the last packet of the chosen
 spatial layer.  The API is the simulcast consumer's: ``preferredLayers``,
 ``currentLayers``, ``consumer.layerschange``, priority, score; the target is
-the highest spatial layer seen within ``ACTIVE_WINDOW`` (the browser drops
+the highest spatial layer seen within ``ACTIVE_WINDOW`` (the producer's
+:class:`~.producer.LayerActivity`, fed by the consumer that reads a packet first) (the browser drops
 upper layers when its own estimate falls) up to the preferred one and under
 the transport allocator's cap.
 
@@ -27,9 +28,8 @@ from roomler.sfu import ortc
 
 from .allocation import Demand
 from .layers import LayerPacket, SvcSwitcher
-from .rewrite import RtpForward
 from .rtp_stats import RateMeter
-from .simulcast_consumer import ACTIVE_WINDOW, SimulcastConsumer
+from .simulcast_consumer import SimulcastConsumer
 
 __all__ = ["SvcConsumer"]
 
@@ -57,8 +57,9 @@ class SvcConsumer(SimulcastConsumer):
         if meter is None:
             meter = rates[incoming.spatial] = RateMeter()
         meter.add(size, now)
+        self.producer.activity.seen(incoming.spatial, now)
 
-    def _feed_sender_reports(self, packet: RtpForward) -> None:
+    def _feed_sender_reports(self) -> None:
         """The switcher keeps the producer's timestamps: no reports to map with."""
 
     def _forwarded_layer(self) -> int:
@@ -72,10 +73,11 @@ class SvcConsumer(SimulcastConsumer):
         ksvc = isinstance(self.switcher, SvcSwitcher) and self.switcher.ksvc
         layers = {}
         below = 0.0
-        for index, seen in enumerate(self._last_seen):
+        active = self._active_layers(now)
+        for index in range(self.switcher.spatial_layers):
             meter = rates.get(index)
             own = float(meter.rate(now)) if meter is not None else 0.0
-            if index <= self.preferred_spatial and now - seen <= ACTIVE_WINDOW:
+            if index <= self.preferred_spatial and index in active:
                 layers[(index, self.preferred_temporal)] = own if ksvc else below + own
             below += own
         return Demand(self.id, self._priority_class(), layers)
