@@ -214,9 +214,10 @@ class Consumer:
 
     # -- forwarding (hot path) ------------------------------------------------
 
-    def producer_streams(self) -> tuple[int, ...]:
-        """The producer's encodings this consumer is handed (Producer.subscribe)."""
-        return (0,)
+    def producer_streams(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The producer's encodings this consumer is handed every packet of, and those it
+        is handed keyframes of (Producer.subscribe): the first encoding."""
+        return (0,), ()
 
     def forward(self, packet: RtpForward, now: float) -> None:
         if self.paused or self.producer_paused or self.closed:

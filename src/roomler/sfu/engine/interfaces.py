@@ -82,8 +82,9 @@ class RtpSink(Protocol):
         """One packet of the producer, read once and shared by every consumer."""
         ...
 
-    def producer_streams(self) -> Iterable[int]:
-        """The producer's encodings (indexes) whose packets ``forward`` wants now."""
+    def producer_streams(self) -> tuple[Iterable[int], Iterable[int]]:
+        """The producer's encodings (indexes) whose every packet ``forward`` wants now, and
+        those whose keyframe packets only (Producer.subscribe)."""
         ...
 
     def on_producer_pause(self) -> None: ...

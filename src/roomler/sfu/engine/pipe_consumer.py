@@ -110,8 +110,8 @@ class PipeConsumer(Consumer):
 
     # -- forwarding (hot path) ------------------------------------------------
 
-    def producer_streams(self) -> tuple[int, ...]:
-        return tuple(range(len(self.streams)))
+    def producer_streams(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        return tuple(range(len(self.streams))), ()
 
     def forward(self, packet: RtpForward, now: float) -> None:
         if self.paused or self.producer_paused or self.closed:

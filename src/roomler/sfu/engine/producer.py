@@ -20,13 +20,13 @@ encoding of several layers): an SVC consumer (:mod:`.svc_consumer`) drops
 layers by the ids in each packet.
 
 Fan-out per encoding: each consumer tells the producer which encodings it
-wants (:meth:`Producer.subscribe`; a simulcast consumer the one it sends and
-the one it switches to), and each packet goes to its encoding's subscribers
-only -- a consumer never sees the packets of encodings it drops, and an
-encoding nobody wants is received, repaired and reported but not read for
-forwarding.  Whether an encoding (or an SVC spatial layer) is flowing is
-tracked once, here (:class:`LayerActivity`), and its listeners are told when
-the set of active ones changes.
+wants (:meth:`Producer.subscribe`; a simulcast consumer every packet of the
+one it sends, and only the keyframes of the one it waits to switch to), and
+each packet goes to its encoding's subscribers only -- a consumer never sees
+the packets of encodings it drops, and an encoding nobody wants is received,
+repaired and reported but not read for forwarding.  Whether an encoding (or an
+SVC spatial layer) is flowing is tracked once, here (:class:`LayerActivity`),
+and its listeners are told when the set of active ones changes.
 """
 
 from __future__ import annotations
@@ -111,7 +111,9 @@ class ProducerStream:
         "duplicates",
         "fanout",
         "index",
+        "key_fanout",
         "key_request_handle",
+        "key_sinks",
         "key_request_pending",
         "last_key_request",
         "mapped_ssrc",
@@ -153,10 +155,13 @@ class ProducerStream:
         self.last_key_request = -1e9
         self.key_request_pending = False
         self.key_request_handle: asyncio.TimerHandle | None = None
-        #: The consumers this encoding's packets go to (Producer.subscribe), and the same
-        #: as a tuple for the per-packet loop (None: to be rebuilt).
+        #: The consumers this encoding's packets go to (Producer.subscribe), those that
+        #: take its keyframes only, and both as tuples for the per-packet loop (None: to
+        #: be rebuilt).
         self.sinks: dict[str, RtpSink] = {}
+        self.key_sinks: dict[str, RtpSink] = {}
         self.fanout: tuple[RtpSink, ...] | None = ()
+        self.key_fanout: tuple[RtpSink, ...] | None = ()
 
     def bind(self, ssrc: int, *, rtx: bool) -> None:
         if rtx:
@@ -198,6 +203,17 @@ def _check_codec_kinds(params: ortc.RtpParameters, kind: str) -> None:
 
 def _is_rtx(codec: ortc.RtpCodecParameters) -> bool:
     return codec["mimeType"].lower().endswith("/rtx")
+
+
+def _set_member(sinks: dict[str, RtpSink], consumer: RtpSink, member: bool) -> bool:
+    """Add or remove ``consumer``; whether that changed ``sinks``."""
+    if member == (consumer.id in sinks):
+        return False
+    if member:
+        sinks[consumer.id] = consumer
+    else:
+        del sinks[consumer.id]
+    return True
 
 
 class Producer:
@@ -433,6 +449,11 @@ class Producer:
         fanout = stream.fanout
         if fanout is None:
             fanout = stream.fanout = tuple(stream.sinks.values())
+        if keyframe:
+            keyframe_only = stream.key_fanout
+            if keyframe_only is None:
+                keyframe_only = stream.key_fanout = tuple(stream.key_sinks.values())
+            fanout += keyframe_only
         if self.paused or not fanout:
             return
         ext_map = self._ext_map
@@ -538,28 +559,31 @@ class Producer:
 
     def add_consumer(self, consumer: RtpSink) -> None:
         self.consumers[consumer.id] = consumer
-        self.subscribe(consumer, consumer.producer_streams())
+        self.subscribe(consumer, *consumer.producer_streams())
 
     def remove_consumer(self, consumer: RtpSink) -> None:
         self.consumers.pop(consumer.id, None)
         self.activity.listeners.pop(consumer.id, None)
-        self._set_sinks(consumer, frozenset())
+        self._set_sinks(consumer, (), ())
 
-    def subscribe(self, consumer: RtpSink, streams: Iterable[int]) -> None:
-        """Hand ``consumer`` the packets of encodings ``streams`` only, from the next one on
-        (ignored for a consumer not added, or removed)."""
+    def subscribe(
+        self, consumer: RtpSink, streams: Iterable[int], keyframes: Iterable[int] = ()
+    ) -> None:
+        """From the next packet on, hand ``consumer`` every packet of encodings ``streams``
+        and the keyframe packets of encodings ``keyframes``, nothing else (ignored for a
+        consumer not added, or removed)."""
         if self.consumers.get(consumer.id) is consumer:
-            self._set_sinks(consumer, frozenset(streams))
+            self._set_sinks(consumer, streams, keyframes)
 
-    def _set_sinks(self, consumer: RtpSink, streams: frozenset[int]) -> None:
+    def _set_sinks(
+        self, consumer: RtpSink, streams: Iterable[int], keyframes: Iterable[int]
+    ) -> None:
+        every, keys = frozenset(streams), frozenset(keyframes) - frozenset(streams)
         for stream in self.streams:
-            sinks = stream.sinks
-            if (stream.index in streams) != (consumer.id in sinks):
-                if stream.index in streams:
-                    sinks[consumer.id] = consumer
-                else:
-                    del sinks[consumer.id]
+            if _set_member(stream.sinks, consumer, stream.index in every):
                 stream.fanout = None
+            if _set_member(stream.key_sinks, consumer, stream.index in keys):
+                stream.key_fanout = None
 
     def pause(self) -> None:
         if self.paused:

@@ -134,20 +134,22 @@ class SimulcastConsumer(Consumer):
 
     # -- forwarding -------------------------------------------------------------------
 
-    def producer_streams(self) -> tuple[int, ...]:
-        """The encodings sent and switched to: the producer hands this consumer no other."""
+    def producer_streams(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Every packet of the encoding sent, the keyframes of the one switched to (a
+        switch waits for one): the producer hands this consumer nothing else.  SVC: every
+        packet of the one stream, whose layers depend on each other."""
         current, target = self._subscribed
-        streams = {self._stream_of(target)}
-        if current is not None:
-            streams.add(self._stream_of(current))
-        return tuple(streams)
+        if not self._one_encoding:
+            return (self._stream_of(target),), ()
+        sent = () if current is None else (self._stream_of(current),)
+        return sent, (self._stream_of(target),)
 
     def _resubscribe(self) -> None:
         switcher = self.switcher
         subscribed = (switcher.current_spatial, switcher.target_spatial)
         if subscribed != self._subscribed:
             self._subscribed = subscribed
-            self.producer.subscribe(self, self.producer_streams())
+            self.producer.subscribe(self, *self.producer_streams())
 
     def forward(self, packet: RtpForward, now: float) -> None:
         if self.paused or self.producer_paused or self.closed:
