@@ -73,9 +73,12 @@ def make_producer(
     )
 
 
-def make_consumer(loop: asyncio.AbstractEventLoop, producer: Producer, mid: str) -> Consumer:
+def make_consumer(
+    loop: asyncio.AbstractEventLoop, producer: Producer, mid: str, cls: type[Consumer] = Consumer
+) -> Consumer:
+    """A consumer of class ``cls`` (a Consumer, or a subclass such as SimulcastConsumer)."""
     params = ortc.get_consumer_rtp_parameters(producer.consumable_rtp_parameters, CAPS, mid=mid)
-    return Consumer(
+    return cls(
         f"c{mid}",
         producer,
         params,

@@ -9,15 +9,12 @@ it waits to switch to, and layer activity is told to listeners when it changes.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-from roomler.sfu import ortc
 from roomler.sfu.engine.producer import ACTIVE_WINDOW, LayerActivity, Producer
 from roomler.sfu.engine.rewrite import RtpForward
-from roomler.sfu.engine.settings import EngineSettings
 from roomler.sfu.engine.simulcast_consumer import SimulcastConsumer
 from roomler.sfu.rtp import RtpPacket, read_header
-from tests.sfu.engine.standalone import CAPS, SIMULCAST, RecordingSender, make_producer
+from tests.sfu.engine.standalone import SIMULCAST, make_consumer, make_producer
 
 
 class Sink:
@@ -101,22 +98,6 @@ def test_listeners_hear_when_the_active_layers_change() -> None:
     assert len(heard) == count  # nothing changed, nobody told
 
 
-def _simulcast_consumer(loop: asyncio.AbstractEventLoop, producer: Producer) -> SimulcastConsumer:
-    params: Any = ortc.get_consumer_rtp_parameters(
-        producer.consumable_rtp_parameters, CAPS, mid="1"
-    )
-    return SimulcastConsumer(
-        "c1",
-        producer,
-        params,
-        sender=RecordingSender(),
-        loop=loop,
-        settings=EngineSettings(),
-        emit=lambda *_: None,
-        on_close=lambda _: None,
-    )
-
-
 def _handed(producer: Producer, consumer: SimulcastConsumer) -> tuple[list[int], list[int]]:
     every = [s.index for s in producer.streams if consumer.id in s.sinks]
     keyframes = [s.index for s in producer.streams if consumer.id in s.key_sinks]
@@ -128,7 +109,8 @@ def test_a_simulcast_consumer_takes_the_encoding_it_sends_and_keyframes_of_its_t
 ) -> None:
     producer = make_producer(loop, SIMULCAST)
     camera = Camera(producer)
-    consumer = _simulcast_consumer(loop, producer)
+    consumer = make_consumer(loop, producer, "1", SimulcastConsumer)
+    assert isinstance(consumer, SimulcastConsumer)
     producer.add_consumer(consumer)
     now = loop.time()
     for layer in range(3):
