@@ -79,7 +79,7 @@ async def test_create_channel_returns_it_with_creator_as_only_member(
     channel = response.json()
     assert set(channel) == {
         "id", "name", "path", "channel_type", "parent_id", "is_private", "purpose",
-        "member_count", "is_member", "created_by", "created_at",
+        "member_count", "is_member", "created_by", "created_at", "archived", "archived_at",
     }  # fmt: skip
     assert len(channel["id"]) == 24 and int(channel["id"], 16) >= 0
     assert (channel["name"], channel["path"], channel["channel_type"]) == (
@@ -89,6 +89,7 @@ async def test_create_channel_returns_it_with_creator_as_only_member(
     assert channel["purpose"] == "Everything"
     assert channel["member_count"] == 1 and channel["is_member"] is True
     assert channel["created_by"] == owner.id and channel["created_at"].endswith("Z")
+    assert channel["archived"] is False and channel["archived_at"] is None
     fetched = await get_channel(client, owner, tid, channel["id"])
     assert fetched.status_code == 200 and fetched.json() == channel
     members = (

@@ -324,3 +324,40 @@ async def test_a_profile_change_reaches_every_tab_of_workspace_peers_on_every_no
         frame = await tab.wait_for(is_type("user:updated"))
         assert frame["data"] == {"user": profile}
         assert [f for f in await tab.quiet() if f["type"] == "user:updated"] == []
+
+
+async def test_archiving_a_channel_reaches_every_tab_on_every_node_and_stops_typing(
+    team: Team,
+) -> None:
+    """`channel:updated` with `archived` (issue 18 item 10), made through node 2, reaches
+    every tab of the channel's viewers on every node once; then a `typing:start` on
+    node 1 is refused to that tab alone and nobody on any node hears of it."""
+    n1, n2, n3 = team.nodes
+    bob_tabs = [await open_tab(node, team.bob) for node in team.nodes]
+    alice_other = await open_tab(n3, team.alice)
+    await settle(*bob_tabs, alice_other)
+    async with httpx.AsyncClient(base_url=n2.http_url, timeout=FRAME_TIMEOUT) as http:
+        archived = await http.put(
+            f"/api/tenant/{team.tenant_id}/channel/{team.channel_id}/archive",
+            headers=team.alice.headers,
+        )
+        assert archived.status_code == 200, archived.text
+    assert archived.json()["archived"] is True
+    for tab in (*bob_tabs, alice_other):
+        frame = await tab.wait_for(is_type("channel:updated", channel_id=team.channel_id))
+        assert frame["data"]["archived"] is True
+        assert frame["data"]["archived_at"] == archived.json()["archived_at"]
+        assert [f for f in await tab.quiet() if f["type"] == "channel:updated"] == []
+
+    await bob_tabs[0].send("typing:start", {"channel_id": team.channel_id}, request_id="t")
+    refused = await bob_tabs[0].wait_for(is_type("error", code="channel_archived"))
+    assert refused["request_id"] == "t"
+    for tab in (*bob_tabs, alice_other):
+        assert [f for f in await tab.quiet() if f["type"].startswith("typing:")] == []
+    async with httpx.AsyncClient(base_url=n3.http_url, timeout=FRAME_TIMEOUT) as http:
+        posted = await http.post(
+            f"/api/tenant/{team.tenant_id}/channel/{team.channel_id}/message",
+            json={"content": "too late"},
+            headers=team.bob.headers,
+        )
+    assert posted.status_code == 409, posted.text

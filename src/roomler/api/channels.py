@@ -4,6 +4,10 @@ A channel's `path` is its ancestors' names and its own joined by `.`; it is uniq
 among the tenant's live channels. Private channels are invisible (404) to tenant
 members who do not belong to them; tenant owners and admins may still manage them
 by id (rename, delete, add members), but do not see them in listings.
+
+An archived channel (`archived_at` set) is read-only: its history, files and search stay
+readable, but nothing new is written into it (`refuse_archived`, 409) until whoever may
+rename or delete it unarchives it.
 """
 
 from __future__ import annotations
@@ -84,6 +88,8 @@ def channel_out(
         "is_member": is_member,
         "created_by": channel.created_by,
         "created_at": iso(channel.created_at),
+        "archived": channel.archived_at is not None,
+        "archived_at": iso(channel.archived_at),
     }
 
 
@@ -144,6 +150,20 @@ ManageableChannel = Annotated[Channel, Depends(get_manageable_channel)]
 def require_manager(member: TenantMember, channel: Channel) -> None:
     if channel.created_by != member.user_id and not is_tenant_admin(member):
         raise forbidden("Only the channel's creator or a tenant owner/admin may do this")
+
+
+ARCHIVED_MESSAGE = "The channel is archived: it is read-only until it is unarchived"
+# `responses=` of a route that writes into a channel: the 409 of `refuse_archived`.
+READ_ONLY: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The channel is archived (read-only), or a conflict the message names"}
+}
+
+
+def refuse_archived(channel: Channel) -> None:
+    """Nothing new goes into an archived channel: messages, edits, reactions, pins, files,
+    members, calls. Reading it stays open."""
+    if channel.archived_at is not None:
+        raise conflict(ARCHIVED_MESSAGE)
 
 
 # --- paths ---------------------------------------------------------------------------------
@@ -339,7 +359,7 @@ async def get_channel(
     return channel_out(channel, is_member=joined, member_ids=direct.get(channel.id))
 
 
-@router.put("/{cid}")
+@router.put("/{cid}", responses=READ_ONLY)
 async def update_channel(
     body: ChannelUpdate,
     channel: ManageableChannel,
@@ -349,6 +369,7 @@ async def update_channel(
 ) -> dict[str, Any]:
     refuse_direct(channel, "changed")
     require_manager(member, channel)
+    refuse_archived(channel)
     made_private = body.is_private is True and not channel.is_private
     if not body.model_fields_set:
         raise validation("Nothing to update: give name, purpose or is_private")
@@ -410,14 +431,51 @@ async def delete_channel(
     return {"deleted": True}
 
 
-@router.post("/{cid}/join")
+@router.put("/{cid}/archive")
+async def archive_channel(
+    channel: ManageableChannel, member: Membership, session: Session, ctx: Context
+) -> dict[str, Any]:
+    """Archive: the channel becomes read-only for everyone. Archiving an archived channel
+    answers it unchanged and tells nobody."""
+    return await _set_archived(ctx, session, member, channel, archived=True)
+
+
+@router.delete("/{cid}/archive")
+async def unarchive_channel(
+    channel: ManageableChannel, member: Membership, session: Session, ctx: Context
+) -> dict[str, Any]:
+    """Unarchive: the channel is written to again, its members as they were."""
+    return await _set_archived(ctx, session, member, channel, archived=False)
+
+
+async def _set_archived(
+    ctx: ServerContext,
+    session: AsyncSession,
+    member: TenantMember,
+    channel: Channel,
+    *,
+    archived: bool,
+) -> dict[str, Any]:
+    refuse_direct(channel, "archived")
+    require_manager(member, channel)
+    if (channel.archived_at is not None) != archived:
+        channel.archived_at = utcnow() if archived else None
+        await session.commit()
+        await notify.channel_updated(ctx, session, channel, {channel.id: channel.path})
+    joined = await is_channel_member(session, channel.id, member.user_id)
+    return channel_out(channel, is_member=joined)
+
+
+@router.post("/{cid}/join", responses=READ_ONLY)
 async def join_channel(
     channel: ManageableChannel, member: Membership, session: Session
 ) -> dict[str, bool]:
+    """Join a public channel; an archived one is read without joining (409)."""
     if await is_channel_member(session, channel.id, member.user_id):
         return {"joined": True}
     if channel.is_private:
         raise forbidden("Private channels cannot be joined; an owner or admin must add you")
+    refuse_archived(channel)
     # None means a concurrent request added the same membership: joined all the same.
     await add_channel_member(session, channel, member.user_id)
     return {"joined": True}
@@ -476,12 +534,13 @@ async def list_members(
     return paginated([member_out(row, user) for row, user in rows], total or 0, page)
 
 
-@router.post("/{cid}/member", status_code=201)
+@router.post("/{cid}/member", status_code=201, responses=READ_ONLY)
 async def add_member(
     body: MemberIn, channel: ManageableChannel, member: Membership, session: Session, ctx: Context
 ) -> dict[str, Any]:
     refuse_direct(channel, "given members: start a new one")
     require_manager(member, channel)
+    refuse_archived(channel)
     user = await tenant_user(session, member.tenant_id, body.user_id)
     if await is_channel_member(session, channel.id, user.id):
         raise conflict("That user is already a member of the channel")

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from roomler.api.channels import visible_channel
+from roomler.api.channels import READ_ONLY, refuse_archived, visible_channel
 from roomler.api.deps import Context, Membership, Session, is_tenant_admin
 from roomler.api.errors import ApiError, conflict, forbidden, not_found
 from roomler.api.fields import Text
@@ -38,7 +38,7 @@ from roomler.conference.queries import (
 )
 from roomler.conference.recording import NotRecording, recording_out
 from roomler.context import ServerContext
-from roomler.db.models import Conference, ConferenceParticipant, Recording, User
+from roomler.db.models import Channel, Conference, ConferenceParticipant, Recording, User
 from roomler.db.queries import channel_member_ids
 
 logger = logging.getLogger(__name__)
@@ -159,13 +159,15 @@ async def _announce(
 # --- routes --------------------------------------------------------------------------------
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=READ_ONLY)
 async def create_conference(
     body: ConferenceIn, ctx: Context, member: Membership, session: Session
 ) -> dict[str, Any]:
     channel_id = None
     if body.channel_id is not None:
-        channel_id = (await visible_channel(session, member, body.channel_id)).id
+        channel = await visible_channel(session, member, body.channel_id)
+        refuse_archived(channel)
+        channel_id = channel.id
     for _attempt in range(MEETING_CODE_ATTEMPTS):
         conference = Conference(
             tenant_id=member.tenant_id,
@@ -245,11 +247,16 @@ async def get_conference_route(
     return conference_out(ctx, conference, await _present_count(session, conference.id))
 
 
-@router.post("/{conf_id}/start")
+@router.post("/{conf_id}/start", responses=READ_ONLY)
 async def start_conference(
     ctx: Context, conference: VisibleConference, member: Membership, session: Session
 ) -> dict[str, Any]:
-    """Place the room's router on a worker; a started conference answers the same."""
+    """Place the room's router on a worker; a started conference answers the same. A call
+    that runs when its channel is archived goes on; no new one starts there (409)."""
+    if conference.channel_id is not None and conference.status != IN_PROGRESS:
+        channel = await session.get(Channel, conference.channel_id)
+        if channel is not None:
+            refuse_archived(channel)
     try:
         started = await ctx.media.start_conference(conference.id)
     except ConferenceEnded:

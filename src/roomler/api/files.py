@@ -25,7 +25,7 @@ from pydantic import Field
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from roomler.api.channels import VisibleChannel
+from roomler.api.channels import READ_ONLY, VisibleChannel, refuse_archived
 from roomler.api.deps import Context, Membership, Session
 from roomler.api.errors import ApiError, forbidden, not_found, validation
 from roomler.api.fields import Text
@@ -167,7 +167,7 @@ def declared_type(request: Request) -> str:
 @router.post(
     "",
     status_code=201,
-    responses=refusals(413),
+    responses=refusals(413) | READ_ONLY,
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -190,6 +190,7 @@ async def upload_file(
         raise too_large(limit)
     if not await is_channel_member(session, channel.id, member.user_id):
         raise forbidden("Join the channel first")
+    refuse_archived(channel)
     file_name = clean_name(name)
     body = UploadStream(request, limit)
     file_id = new_id()

@@ -1,8 +1,9 @@
 """`/api/tenant/{tid}/channel/{cid}/message`: the channel's history, threads, posting and edits.
 
 Reading needs the channel to be visible to the caller; posting and editing need
-membership of the channel. Every change is published to the channel's members
-after it is committed (`message:create` skips the sender, who has the HTTP reply).
+membership of the channel. An archived channel refuses posting, editing and deleting
+(409). Every change is published to the channel's members after it is committed
+(`message:create` skips the sender, who has the HTTP reply).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from roomler.api import notifications
-from roomler.api.channels import VisibleChannel
+from roomler.api.channels import READ_ONLY, VisibleChannel, refuse_archived
 from roomler.api.deps import Context, Membership, Session, is_tenant_admin
 from roomler.api.errors import forbidden, not_found, validation
 from roomler.api.fields import Text, given_string
@@ -191,7 +192,7 @@ async def list_messages(
     return paginated(await messages_out(session, list(rows)), total or 0, page)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=READ_ONLY)
 async def post_message(
     body: MessageIn,
     request: Request,
@@ -201,6 +202,7 @@ async def post_message(
     session: Session,
 ) -> dict[str, Any]:
     await require_channel_member(session, channel, member.user_id)
+    refuse_archived(channel)
     if not body.content.strip() and not body.attachment_ids:
         raise validation(f"content: must not be {'empty' if not body.content else 'blank'}")
     thread = await _related(session, channel, body.thread_id, "thread_id")
@@ -295,7 +297,7 @@ async def _related(
     return message
 
 
-@router.put("/{mid}")
+@router.put("/{mid}", responses=READ_ONLY)
 async def edit_message(
     mid: str,
     body: MessageEdit,
@@ -308,6 +310,7 @@ async def edit_message(
     if message.author_id != member.user_id:
         raise forbidden("Only the author may edit a message")
     await require_channel_member(session, channel, member.user_id)
+    refuse_archived(channel)
     message.content = body.content
     message.is_edited = True
     message.updated_at = utcnow()
@@ -317,13 +320,14 @@ async def edit_message(
     return out
 
 
-@router.delete("/{mid}")
+@router.delete("/{mid}", responses=READ_ONLY)
 async def delete_message(
     mid: str, ctx: Context, channel: VisibleChannel, member: Membership, session: Session
 ) -> dict[str, bool]:
     message = await live_message(session, channel, mid)
     if message.author_id != member.user_id and not is_tenant_admin(member):
         raise forbidden("Only the author or a tenant owner/admin may delete a message")
+    refuse_archived(channel)
     message.deleted_at = utcnow()
     if message.thread_id is not None:
         await session.flush()

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from roomler.api.serialize import iso
 from roomler.conference.access import end_channel_conferences, revoke_lost, revoke_user
 from roomler.context import ServerContext
 from roomler.db.models import Channel
@@ -160,9 +161,10 @@ async def channel_updated(
     paths: dict[str, str],
     hidden_from: Iterable[str] = (),
 ) -> None:
-    """`channel:updated {tenant_id, channel_id, name, purpose, is_private, paths}` to whoever
-    sees the channel (`paths`: the new path of it and each sub-channel, after a rename);
-    `channel:removed` to those who no longer see it (it was made private)."""
+    """`channel:updated {tenant_id, channel_id, name, purpose, is_private, archived,
+    archived_at, paths}` to whoever sees the channel (`paths`: the new path of it and each
+    sub-channel, after a rename); `channel:removed` to those who no longer see it (it was
+    made private)."""
     try:
         viewers = await channel_viewers(session, channel)
     except Exception:
@@ -174,6 +176,8 @@ async def channel_updated(
         "name": channel.name,
         "purpose": channel.purpose,
         "is_private": channel.is_private,
+        "archived": channel.archived_at is not None,
+        "archived_at": iso(channel.archived_at),
         "paths": paths,
     }
     await publish(ctx, viewers, "channel:updated", data)

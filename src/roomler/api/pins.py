@@ -14,7 +14,7 @@ from fastapi import APIRouter
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from roomler.api.channels import VisibleChannel
+from roomler.api.channels import READ_ONLY, VisibleChannel, refuse_archived
 from roomler.api.deps import Context, Membership, Session
 from roomler.api.errors import conflict
 from roomler.api.messages import (
@@ -23,7 +23,6 @@ from roomler.api.messages import (
     publish_to_channel,
     require_channel_member,
 )
-from roomler.api.openapi import refusals
 from roomler.context import ServerContext
 from roomler.db.models import Channel, Message, utcnow
 
@@ -61,13 +60,14 @@ async def _pinned_count(session: AsyncSession, channel: Channel) -> int:
     return count or 0
 
 
-@router.put("/message/{mid}/pin", responses=refusals(409))
+@router.put("/message/{mid}/pin", responses=READ_ONLY)
 async def pin_message(
     mid: str, ctx: Context, channel: VisibleChannel, member: Membership, session: Session
 ) -> dict[str, Any]:
     """Pin a message; answers it (`is_pinned`, `pinned_at`, `pinned_by`)."""
     message = await live_message(session, channel, mid)
     await require_channel_member(session, channel, member.user_id)
+    refuse_archived(channel)
     if message.is_pinned:
         return (await messages_out(session, [message]))[0]
     if await _pinned_count(session, channel) >= MAX_PINS:
@@ -79,13 +79,14 @@ async def pin_message(
     return await _changed(ctx, session, message, member.user_id)
 
 
-@router.delete("/message/{mid}/pin")
+@router.delete("/message/{mid}/pin", responses=READ_ONLY)
 async def unpin_message(
     mid: str, ctx: Context, channel: VisibleChannel, member: Membership, session: Session
 ) -> dict[str, Any]:
     """Unpin a message; answers it."""
     message = await live_message(session, channel, mid)
     await require_channel_member(session, channel, member.user_id)
+    refuse_archived(channel)
     if not message.is_pinned:
         return (await messages_out(session, [message]))[0]
     message.is_pinned = False

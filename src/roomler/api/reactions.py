@@ -16,12 +16,11 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from roomler.api.channels import VisibleChannel
+from roomler.api.channels import READ_ONLY, VisibleChannel, refuse_archived
 from roomler.api.deps import Context, Membership, Session
 from roomler.api.emoji import MAX_EMOJI_CHARS, is_single_emoji
 from roomler.api.errors import conflict, validation
 from roomler.api.messages import live_message, publish_to_channel, require_channel_member
-from roomler.api.openapi import refusals
 from roomler.context import ServerContext
 from roomler.db.models import Message, MessageReaction
 from roomler.db.queries import reaction_summaries
@@ -66,7 +65,7 @@ async def _summary(
     return event
 
 
-@router.put("/reaction/{emoji}", responses=refusals(409))
+@router.put("/reaction/{emoji}", responses=READ_ONLY)
 async def add_reaction(
     mid: str,
     emoji: str,
@@ -79,6 +78,7 @@ async def add_reaction(
     checked_emoji(emoji)
     message = await live_message(session, channel, mid)
     await require_channel_member(session, channel, member.user_id)
+    refuse_archived(channel)
     mine = await session.scalar(
         select(MessageReaction.id).where(
             MessageReaction.message_id == message.id,
@@ -110,7 +110,7 @@ async def add_reaction(
     return await _summary(ctx, session, message, emoji, member.user_id, added=True, changed=changed)
 
 
-@router.delete("/reaction/{emoji}")
+@router.delete("/reaction/{emoji}", responses=READ_ONLY)
 async def remove_reaction(
     mid: str,
     emoji: str,
@@ -123,6 +123,7 @@ async def remove_reaction(
     checked_emoji(emoji)
     message = await live_message(session, channel, mid)
     await require_channel_member(session, channel, member.user_id)
+    refuse_archived(channel)
     removed = await session.execute(
         delete(MessageReaction).where(
             MessageReaction.message_id == message.id,

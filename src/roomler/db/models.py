@@ -143,6 +143,9 @@ class Channel(Base):
         UtcDateTime(), default=utcnow, onupdate=utcnow, nullable=False
     )
     deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Archived: read-only (history, search and files stay readable; nothing new is
+    # written), until unarchived. None for a channel in use.
+    archived_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class ChannelMember(Base):

@@ -60,6 +60,18 @@ async def channel_member_ids(session: AsyncSession, channel_id: str) -> list[str
     return list(await session.scalars(_live_channel_members(channel_id)))
 
 
+async def channel_writers(session: AsyncSession, channel_id: str) -> tuple[list[str], bool]:
+    """`channel_member_ids` and whether the channel is archived (read-only), in one query;
+    an archived channel with no members reads as not archived, nobody may write there."""
+    rows = await session.execute(
+        select(ChannelMember.user_id, Channel.archived_at)
+        .join(Channel, Channel.id == ChannelMember.channel_id)
+        .where(ChannelMember.channel_id == channel_id, Channel.deleted_at.is_(None))
+    )
+    pairs = rows.tuples().all()
+    return [user_id for user_id, _ in pairs], any(at is not None for _, at in pairs)
+
+
 async def is_channel_member(session: AsyncSession, channel_id: str, user_id: str) -> bool:
     """Whether `user_id` is a member of the channel, which must not be deleted."""
     query = _live_channel_members(channel_id).where(ChannelMember.user_id == user_id)

@@ -11,10 +11,12 @@ from roomler.realtime.handler_registry import HandlerRegistry, Refused, Request
 from roomler.realtime.presence import Presence
 from roomler.realtime.request_data import Id, RequestData
 from roomler.realtime.typing_indicator import TypingIndicators
-from roomler.realtime.wire import ERROR_FORBIDDEN, PRESENCE_STATES
+from roomler.realtime.wire import ERROR_CHANNEL_ARCHIVED, ERROR_FORBIDDEN, PRESENCE_STATES
 
 # The members of a live channel (none for a deleted one): `db.queries.channel_member_ids`.
 ChannelMembers = Callable[[str], Awaitable[list[str]]]
+# The same and whether the channel is archived (read-only): `db.queries.channel_writers`.
+ChannelWriters = Callable[[str], Awaitable[tuple[list[str], bool]]]
 
 
 async def ping(request: Request, _data: dict[str, Any]) -> None:
@@ -43,11 +45,21 @@ def parse_presence(data: dict[str, Any]) -> str:
     return PresenceChoice.parse(data).presence
 
 
+def _require_member(request: Request, members: list[str]) -> None:
+    if request.user_id not in members:
+        raise Refused(ERROR_FORBIDDEN, "Not a member of this channel")
+
+
 class BuiltinHandlers:
     def __init__(
-        self, channel_members: ChannelMembers, typing: TypingIndicators, presence: Presence
+        self,
+        channel_members: ChannelMembers,
+        channel_writers: ChannelWriters,
+        typing: TypingIndicators,
+        presence: Presence,
     ) -> None:
         self.channel_members = channel_members
+        self.channel_writers = channel_writers
         self.typing = typing
         self.presence = presence
 
@@ -59,12 +71,18 @@ class BuiltinHandlers:
 
     async def _members_including_sender(self, request: Request, channel_id: str) -> list[str]:
         members = await self.channel_members(channel_id)
-        if request.user_id not in members:
-            raise Refused(ERROR_FORBIDDEN, "Not a member of this channel")
+        _require_member(request, members)
         return members
 
     async def typing_start(self, request: Request, channel_id: str) -> None:
-        members = await self._members_including_sender(request, channel_id)
+        """Nobody types in an archived channel: it is read-only."""
+        members, archived = await self.channel_writers(channel_id)
+        _require_member(request, members)
+        if archived:
+            raise Refused(
+                ERROR_CHANNEL_ARCHIVED,
+                "The channel is archived: it is read-only until it is unarchived",
+            )
         await self.typing.start(channel_id, request.user_id, request.connection_id, members)
 
     async def typing_stop(self, request: Request, channel_id: str) -> None:

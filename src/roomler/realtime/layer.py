@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from roomler.auth.tokens import TokenIssuer
 from roomler.config import Settings
-from roomler.db.queries import channel_member_ids, with_session
+from roomler.db.queries import channel_member_ids, channel_writers, with_session
 from roomler.realtime.builtin_handlers import BuiltinHandlers
 from roomler.realtime.connection import Batcher, CloseHook, Connection, Peer
 from roomler.realtime.counters import WsCounters
@@ -84,9 +84,12 @@ class Realtime:
         # Told of each connection's end with its close code (the server's, else the peer's;
         # None if there was none). The metrics count closes by code (roomler.metrics).
         self.close_observers: list[Callable[[int | None], None]] = []
-        BuiltinHandlers(with_session(sessions, channel_member_ids), self.typing, presence).register(
-            self.registry
-        )
+        BuiltinHandlers(
+            with_session(sessions, channel_member_ids),
+            with_session(sessions, channel_writers),
+            self.typing,
+            presence,
+        ).register(self.registry)
 
     # --- EventPublisher --------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ CLOSE_TOKEN_EXPIRED = 4001
 # Error codes carried in `{"type": "error", "data": {"code": ...}}`.
 ERROR_BAD_REQUEST = "bad_request"
 ERROR_FORBIDDEN = "forbidden"
+ERROR_CHANNEL_ARCHIVED = "channel_archived"
 ERROR_RATE_LIMITED = "rate_limited"
 ERROR_INTERNAL = "internal"
 

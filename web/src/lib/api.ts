@@ -201,6 +201,12 @@ export const editChannel = (tid: Id, cid: Id, body: { name?: string; purpose?: s
 
 export const deleteChannel = (tid: Id, cid: Id) => del<{ deleted: boolean }>(`/tenant/${tid}/channel/${cid}`);
 
+/** Archive (read-only for everyone) or unarchive a channel; answers it as it is now. */
+export const setChannelArchived = (tid: Id, cid: Id, archived: boolean) =>
+	archived
+		? put<Channel>(`/tenant/${tid}/channel/${cid}/archive`, undefined)
+		: del<Channel>(`/tenant/${tid}/channel/${cid}/archive`);
+
 export const joinChannel = (tid: Id, cid: Id) =>
 	post<{ joined: boolean }>(`/tenant/${tid}/channel/${cid}/join`);
 

@@ -64,6 +64,8 @@ export interface ChannelUpdated {
 	name: string;
 	purpose: string | null;
 	is_private: boolean;
+	archived: boolean;
+	archived_at: string | null;
 	paths: Record<Id, string>;
 }
 
@@ -92,6 +94,9 @@ export interface Channel {
 	is_member: boolean;
 	created_by: Id;
 	created_at: string;
+	/** Archived: read-only (history stays readable) until unarchived. */
+	archived: boolean;
+	archived_at: string | null;
 	/** A direct conversation's members (`channel_type` "direct" only). */
 	member_ids?: Id[];
 }

@@ -225,12 +225,13 @@ export async function setMemberRole(userId: Id, role: TenantMember['role']): Pro
 	if (known) members.value = new Map(members.value).set(userId, { ...known, role: member.role });
 }
 
-realtime.on<ChannelUpdated>('channel:updated', ({ tenant_id, channel_id, name, purpose, is_private, paths: moved }) => {
+realtime.on<ChannelUpdated>('channel:updated', (changed) => {
+	const { tenant_id, channel_id, name, purpose, is_private, archived, archived_at, paths: moved } = changed;
 	if (tenant.value?.id !== tenant_id) return;
 	channels.value = channels.value
 		.map((c) => {
 			const path = moved[c.id];
-			if (c.id === channel_id) return { ...c, name, purpose, is_private, path: path ?? c.path };
+			if (c.id === channel_id) return { ...c, name, purpose, is_private, archived, archived_at, path: path ?? c.path };
 			return path !== undefined ? { ...c, path } : c;
 		})
 		.sort(comparePaths);
@@ -251,6 +252,20 @@ export async function editChannel(cid: Id, body: { name?: string; purpose?: stri
 	const changed = await api.editChannel(open.id, cid, body);
 	const known = channels.value.find((c) => c.id === cid);
 	if (known) updateChannel({ ...changed, is_member: known.is_member });
+}
+
+/** Archive or unarchive a channel; the others hear `channel:updated`. */
+export async function setArchived(cid: Id, archived: boolean): Promise<void> {
+	const open = tenant.value;
+	if (open === null) return;
+	const changed = await api.setChannelArchived(open.id, cid, archived);
+	const known = channels.value.find((c) => c.id === cid);
+	if (known) updateChannel({ ...changed, is_member: known.is_member });
+}
+
+/** Whether we may write in the channel: post, react, pin, call (a member, not archived). */
+export function canWrite(channel: Channel): boolean {
+	return channel.is_member && !channel.archived;
 }
 
 export async function deleteChannel(cid: Id): Promise<void> {

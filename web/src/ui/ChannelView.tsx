@@ -17,7 +17,7 @@ import {
 	typistsIn,
 	type TimelineItem,
 } from '../state/chat';
-import { canManageMembers, channelLabel, channels, deleteChannel, displayName, editChannel, refreshChannels, tenant, updateChannel } from '../state/workspace';
+import { canManageMembers, canWrite, channelLabel, channels, deleteChannel, displayName, editChannel, refreshChannels, setArchived, tenant, updateChannel } from '../state/workspace';
 import { currentUser } from '../lib/session';
 import { UploadList, useUploads } from './Attachments';
 import { ErrorText, formatDay } from './common';
@@ -136,7 +136,7 @@ export function ChannelView({ channelId, header }: { channelId: Id; header: JSX.
 					</button>
 					<MembersButton />
 					<ChannelInviteButton channel={channel} />
-					{channel.is_member && <CallButton channel={channel} />}
+					{canWrite(channel) && <CallButton channel={channel} />}
 					{channel.is_member && <MuteButton channelId={channel.id} onError={setError} />}
 					{channel.is_member && channel.channel_type !== 'direct' && (
 						<button type="button" class="subtle" onClick={() => void leave()}>
@@ -154,7 +154,13 @@ export function ChannelView({ channelId, header }: { channelId: Id; header: JSX.
 				<div class="channel-main">
 					<TimelineView channel={channel} onReply={setReplyTo} onOpenThread={showThread} />
 					<TypingLine channelId={channel.id} />
-					{channel.is_member ? (
+					{channel.archived ? (
+						<div class="join-bar archived-banner" role="status">
+							<p>
+								<strong>This channel is archived.</strong> Its history stays here to read; nobody can post in it.
+							</p>
+						</div>
+					) : channel.is_member ? (
 						<Composer channel={channel} replyTo={replyTo} onCancelReply={() => setReplyTo(null)} />
 					) : (
 						<div class="join-bar">
@@ -265,7 +271,7 @@ export function TimelineView(props: { channel: Channel; onReply: (id: Id) => voi
 			<ErrorText error={timeline.error} />
 			<ol class="message-list">
 				{items.map((item, index) => (
-					<Row key={item.id} item={item} prior={items[index - 1]} quoted={item.referenced_message_id ? byId.get(item.referenced_message_id) ?? null : null} onReply={onReply} canReact={channel.is_member} onOpenThread={props.onOpenThread} focused={focus?.channelId === channel.id && focus.messageId === item.id} />
+					<Row key={item.id} item={item} prior={items[index - 1]} quoted={item.referenced_message_id ? byId.get(item.referenced_message_id) ?? null : null} onReply={onReply} canReact={canWrite(channel)} onOpenThread={props.onOpenThread} focused={focus?.channelId === channel.id && focus.messageId === item.id} />
 				))}
 			</ol>
 		</div>
@@ -489,7 +495,8 @@ export function Composer(props: { channel: Channel; replyTo: Id | null; onCancel
 	);
 }
 
-/** The channel's creator and workspace owners and admins rename it, set its topic or delete it. */
+/** The channel's creator and workspace owners and admins rename it, set its topic, archive
+ * or unarchive it, or delete it. An archived channel is unarchived before it is renamed. */
 function ChannelSettingsButton({ channel }: { channel: Channel }) {
 	const [open, setOpen] = useState(false);
 	const [name, setName] = useState(channel.name);
@@ -521,6 +528,24 @@ function ChannelSettingsButton({ channel }: { channel: Channel }) {
 			setError(describe(err));
 		}
 	};
+	const archive = async (archived: boolean) => {
+		setError(null);
+		try {
+			await setArchived(channel.id, archived);
+			setOpen(false);
+		} catch (err) {
+			setError(describe(err));
+		}
+	};
+	const deleteButton = confirming ? (
+		<button type="button" class="danger" onClick={() => void remove()}>
+			Delete #{channel.name} for everyone
+		</button>
+	) : (
+		<button type="button" class="danger" onClick={() => setConfirming(true)}>
+			Delete channel
+		</button>
+	);
 
 	return (
 		<>
@@ -529,6 +554,21 @@ function ChannelSettingsButton({ channel }: { channel: Channel }) {
 			</button>
 			{open && (
 				<div class="channel-settings" role="dialog" aria-label="Channel settings">
+				{channel.archived ? (
+					<div class="settings-archived">
+						<p>#{channel.name} is archived: read-only for everyone. Unarchive it to post in it or rename it.</p>
+						<ErrorText error={error} />
+						<div class="form-actions">
+							<button type="button" class="primary" onClick={() => void archive(false)}>
+								Unarchive channel
+							</button>
+							<button type="button" onClick={() => setOpen(false)}>
+								Cancel
+							</button>
+							{deleteButton}
+						</div>
+					</div>
+				) : (
 				<form onSubmit={(e) => void save(e)}>
 					<label>
 						Name
@@ -546,17 +586,13 @@ function ChannelSettingsButton({ channel }: { channel: Channel }) {
 						<button type="button" onClick={() => setOpen(false)}>
 							Cancel
 						</button>
-						{confirming ? (
-							<button type="button" class="danger" onClick={() => void remove()}>
-								Delete #{channel.name} for everyone
-							</button>
-						) : (
-							<button type="button" class="danger" onClick={() => setConfirming(true)}>
-								Delete channel
-							</button>
-						)}
+						<button type="button" title="Read-only for everyone; history stays" onClick={() => void archive(true)}>
+							Archive channel
+						</button>
+						{deleteButton}
 					</div>
 				</form>
+				)}
 				</div>
 			)}
 		</>

@@ -36,7 +36,8 @@ export function ExplorePage({ header }: { header: JSX.Element }) {
 
 	const join = async (channel: Channel) => {
 		try {
-			if (!channel.is_member) await api.joinChannel(open.id, channel.id);
+			// An archived channel is read without joining: it takes no new members.
+			if (!channel.is_member && !channel.archived) await api.joinChannel(open.id, channel.id);
 			await refreshChannels();
 			navigate(paths.channel(open.id, channel.id));
 		} catch (err) {
@@ -72,13 +73,14 @@ export function ExplorePage({ header }: { header: JSX.Element }) {
 							<li key={channel.id} class="explore-item">
 								<div>
 									<strong># {channel.path.replaceAll('.', ' / ')}</strong>
+									{channel.archived && <span class="archived-tag"> archived</span>}
 									<p class="muted">
 										{channel.purpose ?? 'No purpose set'} · {channel.member_count}{' '}
 										{channel.member_count === 1 ? 'member' : 'members'}
 									</p>
 								</div>
-								<button type="button" class={channel.is_member ? '' : 'primary'} onClick={() => void join(channel)}>
-									{channel.is_member ? 'Open' : `Join ${channel.name}`}
+								<button type="button" class={channel.is_member || channel.archived ? '' : 'primary'} onClick={() => void join(channel)}>
+									{channel.is_member || channel.archived ? 'Open' : `Join ${channel.name}`}
 								</button>
 							</li>
 						))}

@@ -13,7 +13,7 @@ import {
 	togglePin,
 	type TimelineItem,
 } from '../state/chat';
-import { canManageMembers, displayName } from '../state/workspace';
+import { canManageMembers, channels, displayName } from '../state/workspace';
 import { avatarOf } from '../state/profile';
 import { Avatar, ErrorText, formatTime } from './common';
 import { MessageText } from './MessageText';
@@ -43,6 +43,8 @@ export function MessageItem(props: Props) {
 	const [confirmDelete, setConfirmDelete] = useState(false);
 	const [error, setError] = useState<string | null>(null);
 	const own = message.author_id === currentUser.value?.id;
+	// An archived channel is read-only: nobody edits or deletes in it.
+	const archived = channels.value.find((c) => c.id === message.channel_id)?.archived === true;
 	const author = displayName(message.author_id);
 	const pending = message.sendState !== undefined;
 
@@ -148,7 +150,7 @@ export function MessageItem(props: Props) {
 							Thread
 						</button>
 					)}
-					{onOpenThread && (
+					{onOpenThread && !archived && (
 						<button type="button" onClick={() => onReply(message.id)}>
 							Reply
 						</button>
@@ -161,12 +163,12 @@ export function MessageItem(props: Props) {
 							{message.is_pinned ? 'Unpin' : 'Pin'}
 						</button>
 					)}
-					{own && (
+					{own && !archived && (
 						<button type="button" onClick={() => setEditing(true)}>
 							Edit
 						</button>
 					)}
-					{(own || canManageMembers.value) && (
+					{(own || canManageMembers.value) && !archived && (
 						<button type="button" onClick={() => setConfirmDelete(true)}>
 							Delete
 						</button>

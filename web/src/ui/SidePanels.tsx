@@ -4,7 +4,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Channel, Id } from '../lib/types';
 import { contentTooLong, describe, pins, timelineOf, togglePin } from '../state/chat';
 import { sendReply, setFollowing, threads } from '../state/threads';
-import { channelLabel, displayName } from '../state/workspace';
+import { canWrite, channelLabel, displayName } from '../state/workspace';
 import { ErrorText, formatDay, formatTime } from './common';
 import { MessageItem } from './MessageItem';
 
@@ -55,7 +55,7 @@ export function PinsPanel({ channel, onClose }: { channel: Channel; onClose: () 
 									Jump
 								</button>
 							)}
-							{channel.is_member && (
+							{canWrite(channel) && (
 								<button
 									type="button"
 									class="link-button"
@@ -106,16 +106,16 @@ export function ThreadPanel({ channel, rootId, onClose }: { channel: Channel; ro
 			</header>
 			<ErrorText error={error} />
 			<ol class="message-list thread-list" ref={list}>
-				{root && <MessageItem message={root} quoted={null} leading onReply={() => undefined} canReact={channel.is_member} />}
+				{root && <MessageItem message={root} quoted={null} leading onReply={() => undefined} canReact={canWrite(channel)} />}
 				<li class="thread-divider muted" role="separator">
 					{count === 1 ? '1 reply' : `${count} replies`}
 				</li>
 				{thread?.loaded === false && <li class="muted center">Loading replies…</li>}
 				{thread?.replies.map((reply) => (
-					<MessageItem key={reply.id} message={reply} quoted={null} leading onReply={() => undefined} canReact={channel.is_member} />
+					<MessageItem key={reply.id} message={reply} quoted={null} leading onReply={() => undefined} canReact={canWrite(channel)} />
 				))}
 			</ol>
-			{channel.is_member && <ThreadComposer channel={channel} rootId={rootId} onError={setError} />}
+			{canWrite(channel) && <ThreadComposer channel={channel} rootId={rootId} onError={setError} />}
 		</aside>
 	);
 }

@@ -27,6 +27,11 @@ function visibleTree(all: Channel[], active: Id | null): Channel[] {
 	);
 }
 
+/** An archived channel (not a category) is listed apart, under "Archived". */
+function listedApart(channel: Channel): boolean {
+	return channel.archived && channel.channel_type !== 'category';
+}
+
 // A direct conversation has at most this many members, us included (the server's rule).
 const DIRECT_MAX_MEMBERS = 8;
 
@@ -36,7 +41,9 @@ export function Sidebar() {
 	const [startingDirect, setStartingDirect] = useState(false);
 	if (open === null) return null;
 	const active = activeChannelId.value;
-	const tree = visibleTree(channels.value, active);
+	const shown = visibleTree(channels.value, active);
+	const tree = shown.filter((c) => !listedApart(c));
+	const archived = shown.filter(listedApart);
 	const direct = channels.value.filter((c) => c.channel_type === 'direct');
 	const here = currentPath.value;
 
@@ -107,6 +114,31 @@ export function Sidebar() {
 					),
 				)}
 			</ul>
+			{archived.length > 0 && (
+				<>
+					<div class="section-title">
+						<h2 id="archived-heading">Archived</h2>
+					</div>
+					<ul class="channel-tree archived-list" aria-labelledby="archived-heading">
+						{archived.map((channel) => (
+							<li key={channel.id}>
+								<Link
+									href={paths.channel(open.id, channel.id)}
+									class="channel-link archived"
+									aria-current={channel.id === active ? 'page' : undefined}
+									title="Archived: read-only"
+									onClick={() => (navOpen.value = false)}
+								>
+									<span class="hash" aria-hidden="true">
+										{channel.is_private ? '🔒' : '#'}
+									</span>
+									<span class="channel-name">{channel.name}</span>
+								</Link>
+							</li>
+						))}
+					</ul>
+				</>
+			)}
 			<div class="section-title">
 				<h2 id="direct-heading">Direct messages</h2>
 				<button type="button" class="icon-button" aria-label="New direct message" onClick={() => setStartingDirect(true)}>
