@@ -121,6 +121,8 @@ async def test_preferred_layers_priority_layer_and_score_events(
             temporal_layer=0,
         )
         assert reply == {"consumer_id": consumer_id, "spatial_layer": 2, "temporal_layer": 0}
+        # ... and the consumer climbs back to it (its event may come before the next reply).
+        await events(bob, "media:consumer_layers_changed", lambda d: d["spatial_layer"] == 2)
 
         reply = await bob.request(
             "media:set_consumer_priority",
