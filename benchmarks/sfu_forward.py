@@ -31,6 +31,20 @@ simulcast layers to N consumers spread over the layers and switching, against a
 single-layer producer to N consumers in the same engine (CPU per forwarded packet, frames
 interleaved), and the bandwidth estimator's CPU per transport per second (`simulcast_path`).
 
+`--piped` and `--pipe-path N` (issue 17) measure one producer's consumers over two workers
+through a pipe (`PipedBench`, `pipe_path`). `--room N[,N2,...]` (issue 17) grows one
+synthetic conference through these sizes: every participant has a send transport with an
+audio and a video producer (`--room-video-kbps`, `--room-video-fps`; audio Opus-shaped at
+50 packets/s, or Opus DTX, one packet per 400 ms, for all but `--room-talkers` of them)
+and a receive transport consuming everyone else's audio and the videos of the room's last
+N (`--room-last-n`, 9: the participants who spoke most recently, fixed for the
+measurement), with the ICE, DTLS, SRTP and RTCP of the other modes. Placement and pipes
+are the conference layer's own (`RoomSpreading`, `RoomPipes`): one worker, or two with
+`--room-spread CONSUMERS` (ROOMLER__MEDIASOUP__ROOM_SPREAD_CONSUMERS). Per size: SFU CPU
+(all workers, from /proc) in total and per participant, packets/s forwarded, loss and
+where packets were dropped, latency; then a fit of CPU = per participant + per forwarded
+packet, and from it, as an extrapolation, the room size one worker core would carry.
+
 Processes: the worker (pinned to the last core), the producer and K consumer processes
 (`--procs`, each many receivers on one event loop) and this controller, all pinned to the
 other cores. On a 2-core machine the load generator shares one core and can become the
@@ -68,6 +82,7 @@ from roomler.sfu.rtcp import ReceiverReport, ReportBlock, SenderReport, ntp_from
 from roomler.sfu.rtp import RtpPacket
 
 HOST = "127.0.0.1"
+ANY_KIND = "all"  # Bench.window over every kind of consumer
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "sfu" / "fixtures"
 PORT_MIN, PORT_MAX = 47000, 48999
 RECV_SIZE = 2048
@@ -95,6 +110,9 @@ REPLY_TIMEOUT = 120.0
 SYNC_TIMEOUT = 8.0
 FLOOR_SECS = 1.0
 RTCP_RTPFB = 205
+RTCP_MAX_BLOCKS = 31
+TWCC_MAX_PACKETS = 1000  # a feedback message well within an SRTCP packet
+GROW_TIMEOUT = 150.0  # --room: a size not set up by then is past what the machine carries
 TWCC_FMT = 15
 SMALL_DELTA = 1
 _FIXED = struct.Struct("!BBHII")
@@ -169,6 +187,30 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
         "single-layer consumers in the same run (CPU per forwarded packet), and the bandwidth "
         "estimator's CPU per transport per second",
     )
+    p.add_argument(
+        "--room",
+        metavar="N[,N2,...]",
+        help="issue 17's room mode: synthetic conferences of these sizes in turn, everyone "
+        "sending audio + video and receiving all audio and the last N speakers' videos (SFU "
+        "CPU per participant, loss, latency)",
+    )
+    p.add_argument("--room-video-kbps", type=int, default=250, help="--room: each camera's bitrate")
+    p.add_argument("--room-video-fps", type=int, default=30, help="--room: each camera's fps")
+    p.add_argument("--room-last-n", type=int, default=9, help="--room: videos each receives")
+    p.add_argument(
+        "--room-talkers",
+        type=int,
+        help="--room: participants speaking (50 packets/s); the others send Opus DTX, one "
+        "packet per 400 ms (default: everyone speaks)",
+    )
+    p.add_argument(
+        "--room-spread",
+        type=int,
+        default=0,
+        metavar="CONSUMERS",
+        help="--room: two workers, the room spread over them at this many consumers per "
+        "worker as ROOMLER__MEDIASOUP__ROOM_SPREAD_CONSUMERS does (default 0: one worker)",
+    )
     p.add_argument("--rounds", type=int, default=3, help="--simulcast: A/B rounds")
     p.add_argument(
         "--estimator-seconds", type=float, default=5.0, help="--simulcast: real-time phase"
@@ -181,6 +223,10 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
         p.error("--steps must be increasing positive integers")
     if args.procs < 1:
         p.error("--procs must be at least 1")
+    if args.room:
+        sizes = [int(n) for n in args.room.split(",")]
+        if not sizes or min(sizes) < 2 or sizes != sorted(set(sizes)):
+            p.error("--room must be increasing room sizes of 2 or more")
     plan = Plan(
         steps=steps,
         window=args.window or (2.0 if quick else 4.0),
@@ -312,8 +358,8 @@ def floor_reader(port_conn: Pipe, cpus: set[int], pin_it: bool) -> None:
     port_conn.send(count)
 
 
-def video_packets_per_frame() -> int:
-    return -(-(VIDEO_BITRATE // 8 // VIDEO_FPS) // VIDEO_MTU_PAYLOAD)
+def video_packets_per_frame(bitrate: int = VIDEO_BITRATE, fps: int = VIDEO_FPS) -> int:
+    return -(-(bitrate // 8 // fps) // VIDEO_MTU_PAYLOAD)
 
 
 def video_packet_size() -> int:
@@ -428,6 +474,7 @@ class Peer:
         self.arrivals: list[int] = []  # monotonic ns of RTP arrivals since the last feedback
         self.twcc_next = 0
         self.feedback_count = 0
+        self.twcc_out = 0  # transport-wide sequence of what this peer sends (all its senders)
         self.latencies: list[int] | None = gen.latencies
         if params is not None:
             candidate = params["ice_candidates"][0]
@@ -577,10 +624,13 @@ class Peer:
         draft-holmer-rmcat-transport-wide-cc-extensions-01 section 3.1: one run-length
         chunk of "small delta" and one 250 µs delta byte per packet. The sequence
         numbers are counted, not read: the engine counts feedback without using it.
+        A message covers at most TWCC_MAX_PACKETS (a late tick sends several).
         """
         arrivals, self.arrivals = self.arrivals, []
-        if not arrivals:
-            return
+        for start in range(0, len(arrivals), TWCC_MAX_PACKETS):
+            self.feedback_message(arrivals[start : start + TWCC_MAX_PACKETS])
+
+    def feedback_message(self, arrivals: list[int]) -> None:
         count = len(arrivals)
         reference = arrivals[0] // 64_000_000
         clock = reference * 64_000_000
@@ -615,13 +665,20 @@ class Peer:
             for track in self.tracks.values()
             if track.highest >= 0
         ]
-        if blocks:
-            self.send_rtcp(ReceiverReport(self.rtcp_ssrc, blocks).serialize())
+        # RFC 3550 section 6.4.2: at most 31 blocks a report; more in further reports
+        # (each its own packet here: 31 blocks make ~750 bytes).
+        for i in range(0, len(blocks), RTCP_MAX_BLOCKS):
+            self.send_rtcp(
+                ReceiverReport(self.rtcp_ssrc, blocks[i : i + RTCP_MAX_BLOCKS]).serialize()
+            )
 
 
 @dataclass
 class Sender:
-    """A producer's packets: VP8-shaped video or Opus-shaped audio."""
+    """A producer's packets: VP8-shaped video or Opus-shaped audio.
+
+    Video: `bitrate` at `fps`, in packets of at most VIDEO_MTU_PAYLOAD bytes; audio: one
+    packet every `ptime` seconds (0.02; Opus DTX in silence: 0.4)."""
 
     peer: Peer
     kind: str
@@ -629,9 +686,12 @@ class Sender:
     payload_type: int
     mid: bytes
     ext: dict[str, int]
+    bitrate: int = VIDEO_BITRATE
+    fps: int = VIDEO_FPS
+    ptime: float = AUDIO_PTIME
+    level: int = 0x1E  # ssrc-audio-level: -30 dBov (127: silence)
     seq: int = field(default_factory=lambda: secrets.randbelow(0x8000))
     timestamp: int = field(default_factory=lambda: secrets.randbelow(1 << 31))
-    twcc: int = 0
     frames: int = 0
     sent: int = 0
     handle: asyncio.TimerHandle | None = None
@@ -641,11 +701,11 @@ class Sender:
     def packet(self, *, marker: bool, head: bytes, size: int) -> bytes:
         now_ns = time.monotonic_ns()
         ext = {self.ext["mid"]: self.mid, self.ext["abs"]: b"\x00\x00\x00"}
-        ext[self.ext["twcc"]] = _U16.pack(self.twcc & 0xFFFF)
+        ext[self.ext["twcc"]] = _U16.pack(self.peer.twcc_out & 0xFFFF)
         if "orientation" in self.ext:
             ext[self.ext["orientation"]] = b"\x00"
         if "level" in self.ext:
-            ext[self.ext["level"]] = b"\x1e"
+            ext[self.ext["level"]] = bytes((self.level,))
         payload = head + _U64.pack(now_ns)
         packet = RtpPacket(
             payload_type=self.payload_type,
@@ -657,9 +717,14 @@ class Sender:
             payload=payload + bytes(max(0, size - len(payload))),
         )
         self.seq += 1
-        self.twcc += 1
+        self.peer.twcc_out += 1
         self.sent += 1
         return packet.serialize()
+
+    @property
+    def interval(self) -> float:
+        """Seconds between frames."""
+        return 1 / self.fps if self.kind == "video" else self.ptime
 
     def frame(self) -> list[bytes]:
         """The next frame's SRTP packets (video: ~4 of ~1 kB; audio: one)."""
@@ -667,19 +732,19 @@ class Sender:
         assert outbound is not None
         packets = []
         if self.kind == "video":
-            keyframe = self.frames % int(KEYFRAME_INTERVAL * VIDEO_FPS) == 0
-            per_frame = VIDEO_BITRATE // 8 // VIDEO_FPS
-            count = video_packets_per_frame()
+            keyframe = self.frames % int(KEYFRAME_INTERVAL * self.fps) == 0
+            per_frame = self.bitrate // 8 // self.fps
+            count = video_packets_per_frame(self.bitrate, self.fps)
             for index in range(count):
                 # RFC 7741 section 4.2: S bit on a frame's first packet; P=0 for keyframes.
                 head = bytes((0x10 if index == 0 else 0x00, 0x00 if keyframe else 0x01))
                 data = self.packet(marker=index == count - 1, head=head, size=per_frame // count)
                 packets.append(outbound.protect(data))
-            self.timestamp += 90000 // VIDEO_FPS
+            self.timestamp += 90000 // self.fps
         else:
             data = self.packet(marker=False, head=b"\xfc\x00", size=AUDIO_PAYLOAD)
             packets.append(outbound.protect(data))
-            self.timestamp += int(48000 * AUDIO_PTIME)
+            self.timestamp += int(48000 * self.ptime)
         self.frames += 1
         return packets
 
@@ -775,12 +840,18 @@ class Generator:
         return sum(1 for t in tracks if t.received), len(tracks)
 
     async def cmd_start(self, kind: str, spec: dict[str, Any]) -> int:
+        """A sender of `kind` on peer spec["peer"], named spec.get("key", kind); its shape
+        (bitrate, fps, ptime, level) from the spec, else the defaults; its first frame
+        after spec.get("delay", 0) seconds (participants' frames not in step)."""
         peer = self.peers[spec["peer"]]
-        sender = Sender(peer, kind, spec["ssrc"], spec["payload_type"], spec["mid"], spec["ext"])
-        sender.key = kind
-        self.senders[kind] = sender
-        interval = 1 / VIDEO_FPS if kind == "video" else AUDIO_PTIME
-        self.loop.call_soon(self.pace, sender, self.loop.time(), interval)
+        shape = {k: spec[k] for k in ("bitrate", "fps", "ptime", "level") if k in spec}
+        sender = Sender(
+            peer, kind, spec["ssrc"], spec["payload_type"], spec["mid"], spec["ext"], **shape
+        )
+        sender.key = spec.get("key", kind)
+        self.senders[sender.key] = sender
+        due = self.loop.time() + spec.get("delay", 0.0)
+        self.loop.call_at(due, self.pace, sender, due, sender.interval)
         return sender.seq
 
     def pace(self, sender: Sender, due: float, interval: float) -> None:
@@ -944,6 +1015,30 @@ class GenProxy:
 
 # --- the controller -------------------------------------------------------------------------
 
+EXTENSION_NAMES = {
+    "urn:ietf:params:rtp-hdrext:sdes:mid": "mid",
+    "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time": "abs",
+    "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01": "twcc",
+    "urn:3gpp:video-orientation": "orientation",
+    "urn:ietf:params:rtp-hdrext:ssrc-audio-level": "level",
+}
+
+
+def sender_spec(peer: int, params: dict[str, Any]) -> dict[str, Any]:
+    """What a generator's `start` needs to send as the producer of `params` from `peer`."""
+    ext = {
+        EXTENSION_NAMES[e["uri"]]: e["id"]
+        for e in params["headerExtensions"]
+        if e["uri"] in EXTENSION_NAMES
+    }
+    return {
+        "peer": peer,
+        "ssrc": params["encodings"][0]["ssrc"],
+        "payload_type": params["codecs"][0]["payloadType"],
+        "mid": params["mid"].encode(),
+        "ext": ext,
+    }
+
 
 @dataclass
 class Receiver:
@@ -1022,6 +1117,8 @@ class Window:
 
 
 class Bench:
+    workers = 1  # the WorkerPool's
+
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
         self.worker_cpus, self.gen_cpus = cores()
@@ -1050,13 +1147,17 @@ class Bench:
         ]
         await asyncio.gather(*(g.ready() for g in (self.producer_gen, *self.gens)))
         self.pool = WorkerPool(
-            num_workers=1,
+            num_workers=self.workers,
             listen_ip=HOST,
             rtc_min_port=PORT_MIN,
             rtc_max_port=PORT_MAX,
             log_level="WARNING",
         )
         await self.pool.start()
+        await self.make_routers()
+
+    async def make_routers(self) -> None:
+        """One router on the one worker, pinned to the worker's core."""
         self.router = await self.pool.create_router()
         self.worker_pid = self.router.worker.pid
         pin(self.worker_pid, self.worker_cpus, self.plan)
@@ -1069,8 +1170,12 @@ class Bench:
             await self.pool.close()
 
     async def connect(self, gen: GenProxy, count: int) -> list[tuple[int, Any]]:
-        """`count` new transports, each ICE- and DTLS-connected to a peer of `gen`."""
+        """`count` new transports, each with an ICE-checked peer of `gen`."""
         transports = [await self.router.create_webrtc_transport() for _ in range(count)]
+        return await self.open_peers(gen, transports)
+
+    async def open_peers(self, gen: GenProxy, transports: list[Any]) -> list[tuple[int, Any]]:
+        """(peer index, transport) for a new ICE-checked peer of `gen` per transport."""
         for t in transports:
             self.worker_ports.add(int(t.ice_candidates[0]["port"]))
         params = [
@@ -1124,23 +1229,8 @@ class Bench:
 
     async def start_sender(self, kind: str) -> None:
         params = self.video if kind == "video" else self.audio
-        names = {
-            "urn:ietf:params:rtp-hdrext:sdes:mid": "mid",
-            "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time": "abs",
-            "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01": "twcc",
-            "urn:3gpp:video-orientation": "orientation",
-            "urn:ietf:params:rtp-hdrext:ssrc-audio-level": "level",
-        }
-        ext = {names[e["uri"]]: e["id"] for e in params["headerExtensions"] if e["uri"] in names}
-        spec = {
-            "peer": self.producer_peer,
-            "ssrc": params["encodings"][0]["ssrc"],
-            "payload_type": params["codecs"][0]["payloadType"],
-            "mid": params["mid"].encode(),
-            "ext": ext,
-        }
         assert self.producer_gen is not None
-        await self.producer_gen.call("start", kind, spec)
+        await self.producer_gen.call("start", kind, sender_spec(self.producer_peer, params))
 
     async def wait_synced(self, kind: str) -> None:
         """Until every consumer of `kind` received a packet (it waits for a keyframe)."""
@@ -1187,7 +1277,17 @@ class Bench:
         b = await self.snapshot()
         return self.window(kind, consumers, a, b)
 
-    def window(self, kind: str, consumers: int, a: dict[str, Any], b: dict[str, Any]) -> Window:
+    def window(
+        self,
+        kind: str,
+        consumers: int,
+        a: dict[str, Any],
+        b: dict[str, Any],
+        offered: int | None = None,
+    ) -> Window:
+        """Figures of the consumers of `kind` (ANY_KIND: all) between snapshots `a` and `b`;
+        `offered` (default: what the `kind` sender sent x `consumers`) is what they should
+        have received."""
         forwarded = expected = 0
         latencies: list[int] = []
         consumer_ports: set[int] = set()
@@ -1195,7 +1295,7 @@ class Bench:
         for before, after in zip(a["gens"], b["gens"], strict=True):
             for key, (track_kind, received, highest) in after["tracks"].items():
                 old = before["tracks"].get(key)
-                if track_kind != kind or old is None or old[2] < 0:
+                if kind not in (track_kind, ANY_KIND) or old is None or old[2] < 0:
                     continue
                 forwarded += received - old[1]
                 expected += highest - old[2]
@@ -1216,12 +1316,13 @@ class Bench:
         worker_cpu = b["worker_cpu"] - a["worker_cpu"]
         gen_cpu = b["generator_cpu"] - a["generator_cpu"]
         other = sum(busy.values()) - (worker_cpu + gen_cpu) / seconds
-        sent = b["sent"].get(kind, 0) - a["sent"].get(kind, 0)
+        if offered is None:
+            offered = (b["sent"].get(kind, 0) - a["sent"].get(kind, 0)) * consumers
         return Window(
             consumers=consumers,
             kind=kind,
             seconds=seconds,
-            offered=sent * consumers,
+            offered=offered,
             forwarded=forwarded,
             expected=expected,
             lost=max(0, expected - forwarded),
@@ -1850,6 +1951,8 @@ class PipedBench(Bench):
     workers float over the machine's cores (pinning two workers to one core would halve
     them); the load generator keeps its cores."""
 
+    workers = 2
+
     def __init__(self, plan: Plan) -> None:
         super().__init__(plan)
         self.router_b: Any = None
@@ -1857,26 +1960,12 @@ class PipedBench(Bench):
         self.pipes: dict[str, Any] = {}
 
     async def start(self) -> None:
-        from roomler.sfu.pool import WorkerPool
-
         if self.plan.procs < 2:
             raise RuntimeError("--piped needs --procs 2 or more (one per side)")
-        pin(0, self.gen_cpus, self.plan)
-        ctx = mp.get_context("spawn")
-        self.producer_gen = GenProxy(ctx, "producer", self.gen_cpus, self.plan)
-        self.gens = [
-            GenProxy(ctx, f"consumers-{i}", self.gen_cpus, self.plan)
-            for i in range(self.plan.procs)
-        ]
-        await asyncio.gather(*(g.ready() for g in (self.producer_gen, *self.gens)))
-        self.pool = WorkerPool(
-            num_workers=2,
-            listen_ip=HOST,
-            rtc_min_port=PORT_MIN,
-            rtc_max_port=PORT_MAX,
-            log_level="WARNING",
-        )
-        await self.pool.start()
+        await super().start()
+
+    async def make_routers(self) -> None:
+        """A router on each worker, neither pinned."""
         worker_a, worker_b = self.pool.workers
         self.router = await worker_a.create_router()
         self.router_b = await worker_b.create_router()
@@ -2182,6 +2271,425 @@ def run_pipe_path(consumers: int, frames: int) -> dict[str, Any]:
     return result
 
 
+# --- room mode (issue 17): a synthetic conference, everyone sending and receiving ------------
+
+#: Opus DTX: in silence one packet every 400 ms instead of every 20 ms.
+DTX_PTIME = 0.4
+SILENCE_LEVEL = 0x7F  # ssrc-audio-level of a silent participant: -127 dBov
+ROOM_SIZES_QUICK = "5"
+
+
+@dataclass(frozen=True)
+class RoomShape:
+    sizes: tuple[int, ...]
+    video_bitrate: int
+    video_fps: int
+    last_n: int
+    talkers: int | None  # participants sending speech; the others DTX; None: all speak
+    spread: int  # ROOM_SPREAD_CONSUMERS over two workers; 0: one worker
+
+    def speaks(self, index: int) -> bool:
+        return self.talkers is None or index < self.talkers
+
+    def video_pps(self) -> int:
+        return video_packets_per_frame(self.video_bitrate, self.video_fps) * self.video_fps
+
+    def forwarded_pps(self, n: int) -> float:
+        """Packets/s the SFU sends to the participants of a room of `n`."""
+        talkers = n if self.talkers is None else min(self.talkers, n)
+        audio = talkers / AUDIO_PTIME + (n - talkers) / DTX_PTIME
+        return n * min(self.last_n, n - 1) * self.video_pps() + (n - 1) * audio
+
+    def received_pps(self, n: int) -> float:
+        """Packets/s the participants of a room of `n` send to the SFU."""
+        talkers = n if self.talkers is None else min(self.talkers, n)
+        return n * self.video_pps() + talkers / AUDIO_PTIME + (n - talkers) / DTX_PTIME
+
+
+@dataclass
+class Participant:
+    """One browser in the room: a send transport (audio + video producers) and a receive
+    transport, both on the router placement chose for it."""
+
+    index: int
+    router: Any
+    gen: GenProxy  # the process of its receive transport's peer
+    send: Any
+    recv: Any
+    send_peer: int = -1
+    recv_peer: int = -1
+    producers: dict[str, Any] = field(default_factory=dict)  # kind -> Producer
+    specs: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> sender spec
+    received: set[str] = field(default_factory=set)  # producer ids it consumes
+    new_tracks: list[tuple[int, str]] = field(default_factory=list)  # (ssrc, kind) to count
+
+
+class _NoRooms:
+    """`SpeakerNotices` without a room manager: the levels go nowhere (no WebSocket)."""
+
+    def get_room(self, conference_id: str) -> None:
+        return None
+
+
+class RoomBench(Bench):
+    """`--room`: participants of one conference, each with a send transport (audio and
+    video producers, their packets paced by the producer process) and a receive transport
+    (a peer in one of the consumer processes) consuming every other participant's audio
+    and the videos of the room's last N: the N participants who spoke most recently, by
+    index (participant 0 spoke last), fixed for the measurement, as the app ranks them
+    (web/src/lib/call.ts `videoWanted`). Placement and pipes are the conference layer's
+    own (conference/spreading.py `RoomSpreading`, placement.py `RoomPipes`), and every
+    router reports audio levels as a conference's do (conference/speakers.py)."""
+
+    def __init__(self, plan: Plan, shape: RoomShape) -> None:
+        super().__init__(plan)
+        self.shape = shape
+        self.workers = 2 if shape.spread else 1
+        self.room: Any = None  # conference.rooms.MediaRoom
+        self.spreading: Any = None
+        self.speakers: Any = None
+        self.participants: list[Participant] = []
+        self.consumers_of: dict[str, int] = {}  # sender key -> consumers of its producer
+        self.worker_pids: list[int] = []
+
+    async def make_routers(self) -> None:
+        from roomler.conference.rooms import MediaRoom
+        from roomler.conference.speakers import SpeakerNotices
+        from roomler.conference.spreading import RoomSpreading
+
+        if self.workers == 1:
+            await super().make_routers()  # pinned to the worker's core
+        else:
+            self.router = await self.pool.create_router()  # both workers float
+            self.worker_pid = self.router.worker.pid
+        self.worker_pids = [worker.pid for worker in self.pool.workers]
+        self.speakers = SpeakerNotices(_NoRooms(), None)  # type: ignore[arg-type]
+        await self.speakers.listen("bench", self.router)
+        self.spreading = RoomSpreading(self.shape.spread or 1 << 30, self.speakers)
+        self.room = MediaRoom(conference_id="bench", router=self.router)
+
+    async def join(self, index: int) -> Participant:
+        """A participant placed, its transports made and its producers produced (its
+        peers open later, with the others of the step)."""
+        router = await self.spreading.router_for_joiner(self.room, self.pool, f"p{index}")
+        gen = self.gens[index % len(self.gens)]
+        send = await router.create_webrtc_transport()
+        recv = await router.create_webrtc_transport()
+        participant = Participant(index, router, gen, send, recv)
+        shape = self.shape
+        for kind, fixture_params in (("video", self.video), ("audio", self.audio)):
+            params = json.loads(json.dumps(fixture_params))
+            encoding = params["encodings"][0]
+            encoding["ssrc"] = secrets.randbelow(0xFFFFFFF0) + 1
+            if "rtx" in encoding:
+                encoding["rtx"]["ssrc"] = secrets.randbelow(0xFFFFFFF0) + 1
+            participant.producers[kind] = await send.produce(kind, params)
+            spec = sender_spec(-1, params)
+            spec["key"] = f"{kind}{index}"
+            if kind == "video":
+                spec.update(bitrate=shape.video_bitrate, fps=shape.video_fps)
+            elif not shape.speaks(index):
+                spec.update(ptime=DTX_PTIME, level=SILENCE_LEVEL)
+            participant.specs[kind] = spec
+            self.consumers_of[spec["key"]] = 0
+        return participant
+
+    async def receive(self, viewer: Participant, owner: Participant, kind: str) -> None:
+        """`viewer` consumes `owner`'s `kind`, piped to the viewer's router if need be."""
+        producer = owner.producers[kind]
+        if producer.id in viewer.received:
+            return
+        pipes = self.room.pipes
+        await pipes.ensure(producer, owner.router, viewer.router)
+        consumer = await viewer.recv.consume(producer.id, self.caps)
+        pipes.consumer_added(consumer, producer.id, viewer.router)
+        viewer.received.add(producer.id)
+        viewer.new_tracks.append((int(consumer.rtp_parameters["encodings"][0]["ssrc"]), kind))
+        self.consumers_of[owner.specs[kind]["key"]] += 1
+
+    def last_n(self, viewer: Participant) -> list[Participant]:
+        others = [p for p in self.participants if p is not viewer]
+        return others[: self.shape.last_n]
+
+    async def grow(self, n: int) -> None:
+        """Participants up to `n`, all of them consuming what the room's rules say, with
+        media flowing to every consumer."""
+        joined = []
+        for index in range(len(self.participants), n):
+            joined.append(await self.join(index))
+            self.participants.append(joined[-1])
+            # Joining in turn, as people do: each placement sees the consumers before it.
+            for viewer in self.participants:
+                for owner in self.participants:
+                    if owner is not viewer:
+                        await self.receive(viewer, owner, "audio")
+                for owner in self.last_n(viewer):
+                    await self.receive(viewer, owner, "video")
+        assert self.producer_gen is not None
+        senders = await self.open_peers(self.producer_gen, [p.send for p in joined])
+        await self.finish_dtls(self.producer_gen, senders)
+        for participant, (peer, _) in zip(joined, senders, strict=True):
+            participant.send_peer = peer
+        for gen in self.gens:
+            mine = [p for p in joined if p.gen is gen]
+            if mine:
+                pairs = await self.open_peers(gen, [p.recv for p in mine])
+                await self.finish_dtls(gen, pairs)
+                for participant, (peer, _) in zip(mine, pairs, strict=True):
+                    participant.recv_peer = peer
+            tracks = [
+                (p.recv_peer, ssrc, kind)
+                for p in self.participants
+                if p.gen is gen
+                for ssrc, kind in p.new_tracks
+            ]
+            if tracks:
+                await gen.call("track", tracks)
+        for participant in self.participants:
+            participant.new_tracks.clear()
+        for participant in joined:
+            for kind, spec in participant.specs.items():
+                spec["peer"] = participant.send_peer
+                spec["delay"] = secrets.randbelow(1000) / 1000 * spec.get("ptime", 1 / 30)
+                await self.producer_gen.call("start", kind, spec)
+        for router in self.room.live_routers():  # the pipes' ports are the workers' too
+            for transport in list(router.transports.values()):
+                port = getattr(transport, "tuple", {}).get("localPort")
+                if port:
+                    self.worker_ports.add(int(port))
+        await self.wait_synced("audio")
+        await self.wait_synced("video")
+
+    async def snapshot(self) -> dict[str, Any]:
+        snap = await super().snapshot()
+        snap["workers_cpu"] = [process_cpu_seconds(pid) for pid in self.worker_pids]
+        snap["worker_cpu"] = sum(snap["workers_cpu"])
+        return snap
+
+    async def measure_room(self) -> dict[str, Any]:
+        n = len(self.participants)
+        await self.snapshot()  # drops the latencies of the warm-up
+        a = await self.snapshot()
+        await asyncio.sleep(self.plan.window)
+        b = await self.snapshot()
+
+        def offered(kind: str) -> int:
+            return sum(
+                (b["sent"].get(key, 0) - a["sent"].get(key, 0)) * count
+                for key, count in self.consumers_of.items()
+                if key.startswith(kind)
+            )
+
+        total = self.window(ANY_KIND, n, a, b, offered("video") + offered("audio"))
+        video = self.window("video", n, a, b, offered("video"))
+        audio = self.window("audio", n, a, b, offered("audio"))
+        seconds = total.seconds
+        shares = [
+            round((after - before) / seconds, 3)
+            for before, after in zip(a["workers_cpu"], b["workers_cpu"], strict=True)
+        ]
+        layout = {
+            str(router.worker.slot): sum(1 for p in self.participants if p.router is router)
+            for router in self.room.live_routers()
+        }
+        step = {
+            "participants": n,
+            "layout": layout,  # worker slot -> participants on the room's router there
+            "pipes": len(self.room.pipes),
+            "video_consumers": sum(v for k, v in self.consumers_of.items() if k[0] == "v"),
+            "audio_consumers": sum(v for k, v in self.consumers_of.items() if k[0] == "a"),
+            "sfu_core_share": round(total.worker_share, 3),
+            "worker_shares": shares,
+            "sfu_share_per_participant": round(total.worker_share / n, 5),
+            "us_per_forwarded_packet": round(total.us_per_packet, 2),
+            "video_pps": round(video.forwarded_pps),
+            "audio_pps": round(audio.forwarded_pps),
+            "video_loss": video.loss,
+            "audio_loss": audio.loss,
+            "generator_cores": round(total.generator_cpu / seconds, 3),
+            "all": total.summary(),
+        }
+        step["failure"] = self.room_failure(total, shares)
+        return step
+
+    def room_failure(self, total: Window, shares: list[float]) -> str | None:
+        failure = None
+        if total.loss > LOSS_LIMIT:
+            failure = f"loss {total.loss * 100:.3f}% > 0.1%"
+        if failure is None and total.delivery < MIN_DELIVERY:
+            failure = (
+                f"consumers got {total.delivery * 100:.1f}% of what was sent, p50 "
+                f"{total.latency_ms['p50']:.0f} ms late (other processes: "
+                f"{total.other_cores:.2f} cores)"
+            )
+        if failure is None and max(shares) >= CPU_SATURATED:
+            failure = f"a worker saturated ({max(shares) * 100:.0f}% of a core)"
+        if failure is None:
+            return None
+        # Who fell behind: the kernel's drops say which side's sockets overflowed.
+        gen_share = total.generator_cpu / total.seconds / len(self.gen_cpus)
+        side = (
+            "worker sockets dropped"
+            if total.worker_socket_drops > total.consumer_socket_drops
+            else "load generator sockets dropped"
+            if total.consumer_socket_drops
+            else "no socket dropped"
+        )
+        return f"{failure} ({side}; load generator at {gen_share * 100:.0f}% of its core(s))"
+
+
+ROOM_HEADER = (
+    f"{'N':>4} {'layout':>9} {'v cons':>6} {'a cons':>6} {'video pps':>9} {'audio pps':>9} "
+    f"{'SFU':>7} {'/partic.':>8} {'µs/pkt':>7} {'v loss':>7} {'a loss':>7} {'deliv':>6} "
+    f"{'wdrop':>6} {'cdrop':>6} {'p50 ms':>7} {'p99 ms':>7} {'gen':>5} {'other':>5}"
+)
+
+
+def room_line(step: dict[str, Any]) -> str:
+    w = step["all"]
+    layout = "+".join(str(v) for v in step["layout"].values())
+    return (
+        f"{step['participants']:>4} {layout:>9} {step['video_consumers']:>6} "
+        f"{step['audio_consumers']:>6} {step['video_pps']:>9,} {step['audio_pps']:>9,} "
+        f"{step['sfu_core_share'] * 100:>6.1f}% {step['sfu_share_per_participant'] * 100:>7.2f}% "
+        f"{step['us_per_forwarded_packet']:>7.2f} {step['video_loss'] * 100:>6.3f}% "
+        f"{step['audio_loss'] * 100:>6.3f}% {w['delivery'] * 100:>5.1f}% "
+        f"{w['worker_socket_drops']:>6} {w['consumer_socket_drops']:>6} "
+        f"{w['latency_ms']['p50']:>7.2f} {w['latency_ms']['p99']:>7.2f} "
+        f"{step['generator_cores']:>5.2f} {w['other_cores']:>5.2f}"
+    )
+
+
+def room_cost_model(steps: list[dict[str, Any]], idle: float) -> tuple[float, float] | None:
+    """(core share per participant, µs per forwarded packet): the least-squares fit of
+    share - idle = a x N + b x forwarded pps over the steps (`idle`: the workers' share
+    with no participant). `a` is what a participant costs whatever it receives (its
+    transports' timers and RTCP, its producers' packets coming in, audio levels); `b` the
+    forwarding itself. None when the steps cannot tell them apart."""
+    rows = [
+        (s["participants"], s["video_pps"] + s["audio_pps"], s["sfu_core_share"] - idle)
+        for s in steps
+    ]
+    snn = sum(n * n for n, _, _ in rows)
+    snp = sum(n * p for n, p, _ in rows)
+    spp = sum(p * p for _, p, _ in rows)
+    sny = sum(n * y for n, _, y in rows)
+    spy = sum(p * y for _, p, y in rows)
+    det = snn * spp - snp * snp
+    if len(rows) < 2 or det <= 0:
+        return None
+    a = (sny * spp - spy * snp) / det
+    b = (spy * snn - sny * snp) / det
+    return (a, b * 1e6) if a > 0 and b > 0 else None
+
+
+def room_capacity(
+    shape: RoomShape, idle: float, per_participant: float, us_per_packet: float
+) -> int:
+    """Extrapolation: the largest room of this shape that one worker core carries at
+    `per_participant` core share each plus `us_per_packet` per forwarded packet."""
+
+    def share(n: int) -> float:
+        return idle + n * per_participant + shape.forwarded_pps(n) * us_per_packet / 1e6
+
+    n = 2
+    while share(n + 1) <= 1.0 and n < 10_000:
+        n += 1
+    return n
+
+
+async def run_room(plan: Plan, shape: RoomShape) -> dict[str, Any]:
+    """Room sizes in turn (participants join, nobody leaves) until a size loses more than
+    0.1 %, falls behind or saturates a worker's core, or the time budget is used."""
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "plan": asdict(plan),
+        "mode": "room",
+        "shape": asdict(shape),
+        "load_before": os.getloadavg(),
+    }
+    results["nice"] = raise_priority(plan.nice)
+    bench = RoomBench(plan, shape)
+    talkers = "all" if shape.talkers is None else f"{shape.talkers} (the others Opus DTX)"
+    layout = (
+        f"2 workers, ROOM_SPREAD_CONSUMERS={shape.spread}, both floating"
+        if shape.spread
+        else f"1 worker, pinned to core {sorted(bench.worker_cpus)}"
+    )
+    print(
+        f"room: each participant sends video ({shape.video_bitrate // 1000} kbps, "
+        f"{shape.video_fps} fps, {shape.video_pps()} packets/s) and Opus-shaped audio "
+        f"(50 packets/s; talkers: {talkers}) and receives the last {shape.last_n} speakers' "
+        f"videos and all audio; {layout}; load generator on {sorted(bench.gen_cpus)}"
+    )
+    started = time.monotonic()
+    steps: list[dict[str, Any]] = []
+    stop = "all sizes done"
+    try:
+        await bench.start()
+        a = await bench.snapshot()
+        await asyncio.sleep(plan.window)
+        b = await bench.snapshot()
+        idle = (b["worker_cpu"] - a["worker_cpu"]) / (b["time"] - a["time"])
+        results["idle_worker_share"] = round(idle, 4)
+        print(
+            f"SFU worker pid(s) {bench.worker_pids}; no participant: the worker(s) at "
+            f"{idle * 100:.1f}% of a core"
+        )
+        print(ROOM_HEADER)
+        for n in shape.sizes:
+            if time.monotonic() - started > plan.budget:
+                stop = f"time budget ({plan.budget:.0f} s) used"
+                break
+            try:
+                await asyncio.wait_for(bench.grow(n), GROW_TIMEOUT)
+            except (TimeoutError, RuntimeError) as exc:
+                why = str(exc) or f"not within {GROW_TIMEOUT:.0f} s"
+                stop = f"N={n}: could not set the room up ({why}; load {os.getloadavg()[0]:.1f})"
+                break
+            await asyncio.sleep(0.5)
+            step = await bench.measure_room()
+            step["load"] = os.getloadavg()
+            steps.append(step)
+            print(room_line(step), flush=True)
+            if step["failure"]:
+                stop = f"N={n}: {step['failure']}"
+                break
+    finally:
+        await bench.close()
+    results.update(room=steps, room_stop=stop, load_after=os.getloadavg())
+    print(f"stopped: {stop}")
+    passing = [s for s in steps if not s["failure"]]
+    if passing:
+        best = passing[-1]
+        print(
+            f"largest size held: {best['participants']} participants, SFU "
+            f"{best['sfu_core_share'] * 100:.1f}% of a core = "
+            f"{best['sfu_share_per_participant'] * 100:.2f}% per participant, "
+            f"{best['us_per_forwarded_packet']} µs per forwarded packet"
+        )
+    idle = results.get("idle_worker_share", 0.0)
+    model = room_cost_model(passing, idle)
+    if model is not None:
+        per_participant, us = model
+        capacity = room_capacity(shape, idle, per_participant, us)
+        results["cost_model"] = {
+            "core_share_per_participant": round(per_participant, 5),
+            "us_per_forwarded_packet": round(us, 2),
+            "extrapolated_room_per_core": capacity,
+        }
+        print(
+            f"fit over the sizes held: {per_participant * 100:.2f}% of a core per participant "
+            f"+ {us:.2f} µs per forwarded packet\n"
+            f"extrapolation (not measured): one worker core carries a room of this shape of "
+            f"~{capacity} participants (forwarded packets grow as N x last-N video + N^2 "
+            "audio)"
+        )
+    elif len(passing) >= 2:
+        print("the sizes held do not tell the per-participant and per-packet costs apart")
+    return results
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args, plan = parse_args(argv)
     if args.simulcast:
@@ -2200,6 +2708,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = run_pipe_path(args.pipe_path, args.path_frames)
         if args.json:
             args.json.write_text(json.dumps(path, indent=2))
+        return 0
+    if args.room:
+        sizes = tuple(int(n) for n in args.room.split(","))
+        shape = RoomShape(
+            sizes=sizes,
+            video_bitrate=args.room_video_kbps * 1000,
+            video_fps=args.room_video_fps,
+            last_n=args.room_last_n,
+            talkers=args.room_talkers,
+            spread=args.room_spread,
+        )
+        room = asyncio.run(run_room(plan, shape))
+        if args.json:
+            args.json.write_text(json.dumps(room, indent=2, default=str))
         return 0
     if args.piped:
         piped = asyncio.run(run_piped(plan))
