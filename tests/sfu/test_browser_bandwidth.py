@@ -35,16 +35,16 @@ pytest_plugins = ("tests.sfu.browser.fixtures",)
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    # Issue 13: it passed 6 of 15 runs at load average 15-35 while it judged against the
-    # three encodings configured: 6 failed with the free receiver on a lower layer because
-    # the sender's encoder (CPU) had stopped its upper encoding. It now judges against what
-    # the sender encodes (outbound-rtp with a frame rate, smoothed over +-1.5 s since one
-    # sample's framesPerSecond reads null now and then): 6 of 6 under the heavy lock at
-    # load average 0.5-1.3 (one more run before smoothing failed on such a null).
-    # In the full suite (a fresh-clone CI run, 2026-12-04) it failed with the *free*
-    # receiver on 160 of the 320 wide the sender encoded: skipped again until the free
-    # receiver's own estimate under a loaded machine is understood.
-    pytest.mark.skip(reason="issue 13: the free receiver fell to a lower layer in a CI run"),
+    # Issue 13: skipped from 2026-12-04 after a fresh-clone CI run in which the *free*
+    # receiver was on 160 of the 320 wide the sender encoded. The SFU was at fault, not the
+    # free receiver's estimate (no over-use, no loss in any run): its allocator moved a
+    # receiver off an encoding that the sender's encoder, short of CPU, sent at a few
+    # frames a second -- measured below the encoding under it, or silent for a second --
+    # and made it earn the way back with a probe that could not show enough. Fixed in
+    # allocation.py/bandwidth.py/gcc.py; 5 of 5 in a row under the heavy lock with both
+    # cores busy (two Python busy loops, load average 3.2-4.8). Of 11 earlier loaded runs
+    # with part of the fixes, one failed on the *shaped* receiver: frozen 33 % of the watch
+    # (4 s without a decoded frame right after its switch to the lowest encoding).
 ]
 
 OpenPeer = Callable[[str], Awaitable[BrowserPeer]]
@@ -187,11 +187,14 @@ async def test_the_shaped_receiver_gets_a_lower_layer_and_climbs_back(
     with shaped_downlink(shaped.ports["recv"]) as lift:
         low = await reaches(shaped, lambda wt: 0 < wt[0] < wt[1], DOWN_TIMEOUT)
         samples = await watch(shaped, sender, WATCH)
-        free_width, free_top = await width_and_top(free)
-        encodings = sender_encodings(await sender.stats())
-
+        free_width, _ = await width_and_top(free)
         inbound = [s for s, _ in samples]
         watched_tops = [top for _, top in samples]
+        # The sender's top over the last TOP_SPAN samples of the watch and now (the
+        # samples before the watch are 10 s old).
+        free_top = max(watched_tops[-TOP_SPAN:] + tops[-1:])
+        encodings = sender_encodings(await sender.stats())
+
         frozen = frozen_fraction(inbound)
         trace = [(s["frameWidth"], s["framesDecoded"], top) for s, top in samples]
         assert frozen < 0.10, f"shaped receiver frozen {frozen:.0%} of the time: {trace}"
@@ -207,7 +210,9 @@ async def test_the_shaped_receiver_gets_a_lower_layer_and_climbs_back(
         decoded_fps = decoded / (SAMPLE * (len(inbound) - 1))
         assert decoded_fps >= 0.6 * encoded_fps, (decoded_fps, encoded_fps, encodings)
         # The free receiver is not harmed: it gets what the sender encodes on top.
-        assert free_width >= free_top, f"free receiver {free_width} wide of {free_top}"
+        assert free_width >= free_top, (
+            f"free receiver {free_width} wide of {free_top}\n{await evidence(signaling, peers)}"
+        )
 
         lift()
         started = time.monotonic()

@@ -262,6 +262,10 @@ async function stats() {
 				encoderImplementation: rtp.encoderImplementation ?? null,
 				frameWidth: rtp.frameWidth ?? null,
 				framesPerSecond: rtp.framesPerSecond ?? null,
+				framesEncoded: rtp.framesEncoded ?? 0,
+				active: rtp.active ?? null,
+				targetBitrate: rtp.targetBitrate ?? null,
+				qualityLimitationReason: rtp.qualityLimitationReason ?? null,
 			})),
 			timestamp: rtps[0]?.timestamp ?? performance.timeOrigin + performance.now(),
 		};

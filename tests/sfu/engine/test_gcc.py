@@ -420,6 +420,105 @@ def test_a_higher_layer_measured_cheaper_is_never_the_base_layer() -> None:
 # --- loss windows, probe validity, the transport's budget --------------------------------
 
 
+def test_a_held_layer_that_dips_below_the_one_under_it_is_kept() -> None:
+    """The sender's encoder, short of CPU, sends its upper encoding at a few frames a
+    second: measured over a second it dips below the lower one now and then. A receiver
+    whose link carries it keeps it (a CI run saw the free receiver moved to the lower
+    encoding, on a 600 kbps estimate, whenever that happened)."""
+    allocator = BitrateAllocator()
+    layers = {(0, 0): 150_000.0, (1, 0): 500_000.0}
+    for t in range(3):
+        result = allocator.allocate(900_000, [Demand("v", Priority.VIDEO, layers)], float(t))
+    assert result.layers["v"] == (1, 0)
+    dip = {(0, 0): 150_000.0, (1, 0): 60_000.0}
+    for when in (3.0, 3.5, 4.0):
+        result = allocator.allocate(900_000, [Demand("v", Priority.VIDEO, dip)], when)
+        assert result.layers["v"] == (1, 0)
+        assert result.probe_bitrate is None  # nothing above it to want
+    # Starved for longer than PEAK_WINDOW: no longer a step above the lower encoding.
+    for t in range(5, 10):
+        result = allocator.allocate(900_000, [Demand("v", Priority.VIDEO, dip)], float(t))
+    assert result.layers["v"] == (0, 0)
+
+
+def test_what_a_consumer_holds_is_remembered_by_layer_not_by_step_index() -> None:
+    """A middle encoding that drops out of the steps must not make the step above it
+    count as held: the top is an upgrade, judged as one."""
+    allocator = BitrateAllocator()
+    layers = {(0, 0): 150_000.0, (1, 0): 500_000.0, (2, 0): 1_500_000.0}
+    for t in range(3):
+        result = allocator.allocate(1_500_000, [Demand("v", Priority.VIDEO, layers)], float(t))
+    assert result.layers["v"] == (1, 0)
+    # Kept, the top would be charged at KEEP_MARGIN and fit; as an upgrade it needs
+    # UPGRADE_HEADROOM, which 1.5 Mbps does not leave.
+    without_middle = {(0, 0): 150_000.0, (2, 0): 1_500_000.0}
+    result = allocator.allocate(1_500_000, [Demand("v", Priority.VIDEO, without_middle)], 3.0)
+    assert result.layers["v"] == (0, 0)
+
+
+def test_an_encoding_quiet_for_a_moment_is_still_held_when_it_is_back() -> None:
+    """An encoder short of CPU leaves its upper encoding without a packet for a second
+    now and then: the consumer leaves it meanwhile, and has it back at once after."""
+    allocator = BitrateAllocator()
+    layers = {(0, 0): 150_000.0, (1, 0): 500_000.0}
+    for t in range(3):
+        result = allocator.allocate(900_000, [Demand("v", Priority.VIDEO, layers)], float(t))
+    assert result.layers["v"] == (1, 0)
+    quiet = {(0, 0): 150_000.0}
+    result = allocator.allocate(900_000, [Demand("v", Priority.VIDEO, quiet)], 3.0)
+    assert result.layers["v"] == (0, 0)
+    # Back a second later: kept (no UPGRADE_HOLD, no evidence beyond the estimate needed).
+    result = allocator.allocate(900_000, [Demand("v", Priority.VIDEO, layers)], 4.0, 200_000)
+    assert result.layers["v"] == (1, 0)
+    # Quiet for longer than HELD_SILENCE: gone, and back it is an upgrade to earn.
+    for when in (5.0, 6.0, 7.0, 8.5):
+        allocator.allocate(900_000, [Demand("v", Priority.VIDEO, quiet)], when)
+    result = allocator.allocate(900_000, [Demand("v", Priority.VIDEO, layers)], 9.0, 200_000)
+    assert result.layers["v"] == (0, 0)
+
+
+def test_the_first_probe_asks_for_three_times_the_estimate() -> None:
+    """libwebrtc's initial probe: a receiver already on its top layer wants nothing more,
+    yet its estimate must learn the link (not stay at 1.5x what the media uses)."""
+    bandwidth = TransportBandwidth(start_bitrate=600_000)
+    bandwidth.on_packet_sent(0, 1000, 0.0)
+    bandwidth.on_transport_feedback(feedback_for([(0, 1.0)]), 0.1)
+    top_only = [Demand("v", Priority.VIDEO, {(0, 0): 150_000.0})]
+    bandwidth.allocate(top_only, 0.1)  # the budget charges the packet sent
+    bandwidth.allocate(top_only, 0.2)
+    assert bandwidth.probing and bandwidth.prober.target == pytest.approx(1_800_000, rel=0.01)
+    bandwidth.prober.due(1.0)  # the cluster sent
+    # Once: the next probe is what the allocator asks (the base layer, not yet acknowledged).
+    allocation = bandwidth.allocate(top_only, 2.0)
+    assert bandwidth.prober.target == allocation.probe_bitrate
+
+
+def test_the_probe_asks_for_the_peak_the_upgrade_is_judged_by() -> None:
+    allocator = BitrateAllocator()
+    layers = {(0, 0): 150_000.0, (1, 0): 500_000.0}
+    allocator.allocate(400_000, [Demand("v", Priority.VIDEO, layers)], 0.0)
+    dip = {(0, 0): 150_000.0, (1, 0): 200_000.0}
+    result = allocator.allocate(400_000, [Demand("v", Priority.VIDEO, dip)], 1.0)
+    assert result.layers["v"] == (0, 0)
+    # The upgrade needs 350 kbps more (the peak), not the 50 kbps of the dip.
+    assert result.probe_bitrate == pytest.approx(150_000 + 350_000 * PROBE_MARGIN)
+
+
+def test_a_probe_a_little_above_the_media_is_still_a_short_burst() -> None:
+    """Padding of 12 kbps at its own rate would space six packets 0.8 s apart: a cluster
+    longer than a measurement may span, with media tagged all along. It is sent within
+    the prober's max_span instead."""
+    prober = Prober()
+    assert prober.start(212_000, 0.0, media_bitrate=200_000)
+    sent: list[float] = []
+    now = 0.0
+    while prober.active:
+        sent.extend(now for _ in prober.due(now))
+        now += 0.001
+    assert len(sent) == 6
+    assert sent[-1] - sent[0] <= prober.max_span + 0.002
+
+
 def test_loss_is_judged_over_twenty_packets_not_per_feedback_message() -> None:
     """Feedback messages covering a packet or two (a low rate) must not read one loss as
     50 %: the loss-based rate moves once a window of at least 20 packets is complete."""

@@ -19,6 +19,12 @@ already had is kept until its cost exceeds the budget by more than
 ``UPGRADE_HEADROOM`` to spare, and not within ``UPGRADE_HOLD`` seconds of a
 downgrade forced on that consumer.
 
+A consumer whose encoding goes quiet (the consumer leaves an encoding without a
+packet for a second out of its demand) is moved below it, but that encoding stays
+held for ``HELD_SILENCE`` seconds: back within that time it is kept, not an upgrade
+to earn again -- an encoder short of CPU sends an encoding at a few frames a second,
+with gaps of a second now and then.
+
 An upgrade may also be limited by ``upgrade_limit`` (what the link has been seen to
 carry: acknowledged throughput or a probe's measurement): the estimate alone climbs
 past a bottleneck between two over-use detections, and an upgrade on that guess
@@ -47,6 +53,7 @@ UPGRADE_HOLD = 2.0
 KEEP_MARGIN = 0.9
 PROBE_MARGIN = 1.3
 PEAK_WINDOW = 5.0
+HELD_SILENCE = 3.0
 
 Layers = tuple[int, int]  # (spatial, temporal)
 
@@ -82,30 +89,46 @@ class Allocation:
     probe_bitrate: float | None = None
 
 
-def _steps(demand: Demand) -> list[tuple[Layers, float]]:
-    """The consumer's layers from the lowest up, keeping only those that cost more each step.
+def _steps(
+    demand: Demand, peaks: dict[Layers, float]
+) -> tuple[list[tuple[Layers, float]], list[float]]:
+    """The consumer's layers from the lowest up, and each one's peak cost.
 
     Ordered by layer, not by cost: the costs are measured, and a higher encoding the sender
     starves for a moment (CPU, its own estimate) may measure below a lower one; ordered by
     cost it would become the base layer and be sent to a receiver that cannot carry it.
+    A layer is a step when its *peak* (``peaks``, the most it cost lately) is above the
+    step below: a dip of the layer a consumer holds must not drop it from the steps (a
+    free receiver was moved off the top encoding whenever the sender's encoder, short of
+    CPU, sent that encoding at a few frames a second). A step's cost and peak are at least
+    those of the step below (switching up never sends less), so an increment is never
+    negative.
     """
     steps: list[tuple[Layers, float]] = []
+    step_peaks: list[float] = []
     for layers, bitrate in sorted(demand.layers.items()):
-        if not steps or bitrate > steps[-1][1]:
+        peak = max(peaks.get(layers, bitrate), bitrate)
+        if not steps:
             steps.append((layers, bitrate))
-    return steps
+            step_peaks.append(peak)
+        elif peak > step_peaks[-1]:
+            steps.append((layers, max(bitrate, steps[-1][1])))
+            step_peaks.append(peak)
+    return steps, step_peaks
 
 
 class BitrateAllocator:
     """Per transport: remembers what each consumer had, for hysteresis."""
 
     def __init__(self) -> None:
-        self._had: dict[str, int] = {}  # consumer -> index of its step last time
+        self._had: dict[str, Layers | None] = {}  # consumer -> the layers it had last time
         self._downgraded_at: dict[str, float] = {}
+        self._silent_since: dict[str, float] = {}  # consumer -> when the layer it held went
         self._upgrade_slack = 0.0  # how much less than the estimate upgrades may use
         # consumer -> layers -> [(when, cost)], the costs seen within PEAK_WINDOW
         self._seen: dict[str, dict[Layers, list[tuple[float, float]]]] = {}
         self._peaks: dict[str, list[float]] = {}  # consumer -> peak cost of each step
+        self._steps: dict[str, list[tuple[Layers, float]]] = {}  # consumer -> its steps now
 
     def allocate(
         self,
@@ -122,13 +145,14 @@ class BitrateAllocator:
             if demand.paused or not demand.layers:
                 result.layers[demand.consumer_id] = None
             elif demand.priority is Priority.AUDIO:
-                layers, cost = _steps(demand)[-1]
+                layers, cost = max(demand.layers.items())
                 result.layers[demand.consumer_id] = layers
                 result.allocated += cost
                 budget -= cost
             else:
-                steps = _steps(demand)
-                self._peaks[demand.consumer_id] = self._peak_costs(demand, steps, now)
+                steps, peaks = _steps(demand, self._peak_costs(demand, now))
+                self._peaks[demand.consumer_id] = peaks
+                self._steps[demand.consumer_id] = steps
                 video.append((demand, steps))
         chosen = {demand.consumer_id: -1 for demand, _ in video}
         budget = self._give_base_layers(video, chosen, budget, now)
@@ -142,23 +166,21 @@ class BitrateAllocator:
             index = chosen[demand.consumer_id]
             result.layers[demand.consumer_id] = steps[index][0] if index >= 0 else None
             result.allocated += steps[index][1] if index >= 0 else 0.0
-            self._remember(demand.consumer_id, index, now)
+            self._remember(demand, steps[index][0] if index >= 0 else None, now)
         if wanting is not None:
             result.probe_bitrate = result.allocated + wanting[1] * PROBE_MARGIN
         self._forget_gone({d.consumer_id for d in demands})
         return result
 
-    def _peak_costs(
-        self, demand: Demand, steps: list[tuple[Layers, float]], now: float
-    ) -> list[float]:
-        """Each step's cost at its highest within ``PEAK_WINDOW`` (cumulative, as steps)."""
+    def _peak_costs(self, demand: Demand, now: float) -> dict[Layers, float]:
+        """Each layer's cost at its highest within ``PEAK_WINDOW``."""
         seen = self._seen.setdefault(demand.consumer_id, {})
         for layers, cost in demand.layers.items():
             history = seen.setdefault(layers, [])
             history.append((now, cost))
             while history[0][0] < now - PEAK_WINDOW:
                 del history[0]
-        return [max(c for _, c in seen[layers]) for layers, _ in steps]
+        return {layers: max(c for _, c in seen[layers]) for layers in demand.layers}
 
     def _charge(
         self,
@@ -171,7 +193,8 @@ class BitrateAllocator:
     ) -> float | None:
         """What taking step ``index`` (costing ``cost``, ``peak`` at most lately) uses of
         ``budget``; None: no."""
-        if index <= self._had.get(consumer_id, -1):
+        had = self._had.get(consumer_id)
+        if had is not None and self._steps[consumer_id][index][0] <= had:
             # Kept: counted at KEEP_MARGIN of its cost, so it goes only when clearly short.
             charge = cost * KEEP_MARGIN
             return charge if charge <= budget else None
@@ -219,21 +242,32 @@ class BitrateAllocator:
                     budget -= charge
                     progress = True
                 elif blocked is None:
-                    blocked = (demand, cost)
+                    # A probe must show what the upgrade is judged by: the peak.
+                    blocked = (demand, max(cost, peak))
         for demand, steps in members:
             if chosen[demand.consumer_id] < 0 and blocked is None:
-                blocked = (demand, steps[0][1])
+                blocked = (demand, max(steps[0][1], self._peaks[demand.consumer_id][0]))
         return budget, blocked
 
-    def _remember(self, consumer_id: str, index: int, now: float) -> None:
-        if index < self._had.get(consumer_id, -1):
+    def _remember(self, demand: Demand, layers: Layers | None, now: float) -> None:
+        consumer_id = demand.consumer_id
+        had = self._had.get(consumer_id)
+        if had is not None and (layers is None or layers < had):
+            if had[0] not in {spatial for spatial, _ in demand.layers}:
+                # The encoding it holds went quiet (not outbid): still held for a while.
+                silent_since = self._silent_since.setdefault(consumer_id, now)
+                if now - silent_since < HELD_SILENCE:
+                    return
             self._downgraded_at[consumer_id] = now
-        self._had[consumer_id] = index
+        self._silent_since.pop(consumer_id, None)
+        self._had[consumer_id] = layers
 
     def _forget_gone(self, present: set[str]) -> None:
         for consumer_id in [c for c in self._had if c not in present]:
             del self._had[consumer_id]
             self._downgraded_at.pop(consumer_id, None)
+            self._silent_since.pop(consumer_id, None)
         for consumer_id in [c for c in self._seen if c not in present]:
             del self._seen[consumer_id]
             self._peaks.pop(consumer_id, None)
+            self._steps.pop(consumer_id, None)

@@ -11,6 +11,9 @@ runs for the receiver at the other end:
   consumers' demands by :class:`~.allocation.BitrateAllocator` (audio first,
   then screen shares, speakers, other video; each simulcast consumer gets
   the highest layer that fits);
+- once the receiver's feedback can measure it, a first probe at
+  ``INITIAL_PROBE_FACTOR`` times the estimate learns the link's capacity
+  (libwebrtc's initial exponential probe);
 - when a consumer wanted more than fits, a probe at the allocator's
   ``probe_bitrate`` is planned (:class:`~.gcc.Prober`) -- only when the link
   shows headroom: no over-use, no loss in the last window, not within 2 s of a
@@ -44,6 +47,8 @@ gets what it prefers, as before the estimator existed).
 
 from __future__ import annotations
 
+from typing import Any
+
 from roomler.sfu.rtcp import TransportFeedback
 
 from .allocation import Allocation, BitrateAllocator, Demand
@@ -59,6 +64,9 @@ PROBE_VALID = 5.0
 PADDING_SIZE = 255
 #: The nominal size of a probe packet (a copy of a media packet).
 PROBE_PACKET_SIZE = 1200
+#: The first probe, once the receiver's feedback can measure it, asks for this many times
+#: the estimate (libwebrtc's first exponential probe is 3x the start bitrate).
+INITIAL_PROBE_FACTOR = 3.0
 #: Bytes the transport may send beyond the estimate in a burst, in seconds of the estimate
 #: (libwebrtc's pacer budget window).
 BUDGET_WINDOW = 0.5
@@ -75,6 +83,7 @@ class TransportBandwidth:
         self.limiting = False
         self._next_allocation = 0.0
         self._probed: tuple[float, float] | None = None  # (measured bps, when)
+        self._probed_initially = False
         self._floor = 0.0  # bps sent whatever the estimate: audio, the lowest layers
         self._bytes_sent = 0  # everything recorded by on_packet_sent
         self._budget = 0.0  # bytes the estimate still allows (negative: overdrawn)
@@ -151,7 +160,17 @@ class TransportBandwidth:
         # Only transport-cc feedback measures a probe: a REMB-only receiver is not probed.
         measured = self.estimator.feedback_count > 0
         headroom = self._refill_budget(now) >= 0
-        if probe is not None and measured and headroom and self.estimator.probe_allowed(now):
+        if not (measured and headroom and self.estimator.probe_allowed(now)):
+            return allocation
+        if not self._probed_initially:
+            # libwebrtc's initial probe (ProbeController's exponential probing): the link's
+            # capacity, learnt at once, not only what the media happens to use -- a
+            # receiver already on the top layer is otherwise never probed, and its
+            # estimate, never above 1.5x what it acknowledged, leaves no room for a
+            # keyframe or a burst of the encoding it holds.
+            target = max(probe or 0.0, INITIAL_PROBE_FACTOR * self.estimator.target_bitrate)
+            self._probed_initially = self.prober.start(target, now, allocation.allocated)
+        elif probe is not None:
             self.prober.start(probe, now, allocation.allocated)
         return allocation
 
@@ -167,6 +186,25 @@ class TransportBandwidth:
     def padding_due(self, now: float) -> list[int]:
         """Padding sizes (bytes) to send now for the running probe."""
         return self.prober.due(now)
+
+    def stats(self) -> dict[str, Any]:
+        """The estimate's parts and the last allocation, for get_stats() and test evidence."""
+        estimator = self.estimator
+        allocation = self.allocation
+        return {
+            "target": int(estimator.target_bitrate),
+            "delayBased": int(estimator.delay_based_bitrate),
+            "lossBased": int(estimator.loss_based_bitrate),
+            "acknowledged": estimator.acknowledged_bitrate,
+            "lossFraction": estimator.loss_fraction,
+            "usage": estimator.usage.value,
+            "overuseCount": estimator.overuse_count,
+            "threshold": estimator.threshold,
+            "probeCluster": self.prober.cluster,
+            "probed": self._probed,
+            "allocated": None if allocation is None else int(allocation.allocated),
+            "layers": None if allocation is None else dict(allocation.layers),
+        }
 
     @property
     def probing(self) -> bool:

@@ -462,6 +462,8 @@ class GccEstimator:
         #: Measured rate (bps) of each finished probe cluster, by cluster id.
         self.probe_results: dict[int, float] = {}
         self.feedback_count = 0
+        #: Feedback messages that found the delay over-using (each one a cut), for stats.
+        self.overuse_count = 0
         #: Smoothed time from sending a packet to hearing of its arrival (s), queueing
         #: included: how long a retransmission takes to make a difference.
         self.feedback_rtt: float | None = None
@@ -511,6 +513,8 @@ class GccEstimator:
             )
         acked = self._acked.bitrate()
         self._apply_probes(now)
+        if self._trendline.usage is BandwidthUsage.OVERUSING:
+            self.overuse_count += 1
         self._aimd.update(self._trendline.usage, acked, now)
         self._loss.add(lost, len(results), now, self._aimd.bitrate)
 
@@ -577,6 +581,11 @@ class GccEstimator:
         return self._trendline.usage
 
     @property
+    def threshold(self) -> float:
+        """The over-use detector's adaptive threshold (ms)."""
+        return self._trendline.threshold
+
+    @property
     def target_bitrate(self) -> float:
         """The estimate to share among the transport's consumers (bps)."""
         if not self._transport_cc_seen:
@@ -590,7 +599,9 @@ class Prober:
 
     :meth:`start` plans one cluster: for ``duration`` the transport sends at
     ``bitrate`` in all, media (tagged with :attr:`cluster` while
-    :attr:`active`) plus the padding :meth:`due` returns.  A probe that the
+    :attr:`active`) plus the padding :meth:`due` returns -- but within
+    ``max_span`` at most, so a step of a few kbps above the media is still a
+    burst that measures something.  A probe that the
     link did not carry (:meth:`on_result` below 90 % of its rate) doubles the
     wait before the next one, from ``interval`` up to ``max_interval``: on a
     steady link probing costs little, and a capacity that returns is found
@@ -603,9 +614,11 @@ class Prober:
         duration: float = 0.03,
         interval: float = 1.0,
         max_interval: float = 4.0,
+        max_span: float = 0.2,
     ) -> None:
         self.packet_size = packet_size
         self.duration = duration
+        self.max_span = max_span
         self.base_interval = interval
         self.interval = interval
         self.max_interval = max_interval
@@ -638,7 +651,12 @@ class Prober:
         self.target = bitrate
         self.packets = packets
         self._remaining = packets
-        self._spacing = self.packet_size * 8 / padding
+        # A small step above the media would space the packets so far apart that the
+        # cluster outlives what a measurement may span (``_PROBE_MAX_AGE``, and media sent
+        # meanwhile is tagged with it): it is sent within ``max_span`` whatever the step,
+        # faster than asked -- a link that carries more carries the step.
+        rate = max(padding, (packets - 1) * self.packet_size * 8 / self.max_span)
+        self._spacing = self.packet_size * 8 / rate
         self._next_send = now
         self._last_start = now
         return True

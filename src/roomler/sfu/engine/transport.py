@@ -456,4 +456,5 @@ class WebRtcTransport(MediaTransport):
             "rembReceived": self.remb_received,
             "bandwidthLimiting": self.bandwidth.limiting,
             "probeCluster": self.bandwidth.prober.cluster,
+            "bandwidthEstimate": self.bandwidth.stats(),
         }
